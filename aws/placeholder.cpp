@@ -1,0 +1,1 @@
+int tq_aws_placeholder = 0;

@@ -1,0 +1,1 @@
+int tq_handlers_placeholder = 0;

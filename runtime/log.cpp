@@ -1,0 +1,97 @@
+#include "runtime/log.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace tq::log {
+namespace {
+
+settings g_settings;
+std::vector<std::pair<std::string, std::string>> g_context;
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string rfc3339_now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis % 1000));
+  return buffer;
+}
+
+}  // namespace
+
+std::string_view level_name(level l) {
+  switch (l) {
+    case level::trace: return "TRACE";
+    case level::debug: return "DEBUG";
+    case level::info: return "INFO";
+    case level::warn: return "WARN";
+    case level::error: return "ERROR";
+    case level::fatal: return "FATAL";
+  }
+  return "INFO";
+}
+
+settings settings_from_environment() {
+  settings s;
+  if (const char* format = std::getenv("AWS_LAMBDA_LOG_FORMAT")) s.json = lower(format) == "json";
+  if (const char* name = std::getenv("AWS_LAMBDA_LOG_LEVEL")) {
+    const std::string wanted = lower(name);
+    for (level l : {level::trace, level::debug, level::info, level::warn, level::error, level::fatal}) {
+      if (lower(level_name(l)) == wanted) s.minimum = l;
+    }
+  }
+  return s;
+}
+
+void configure(const settings& s) { g_settings = s; }
+const settings& current() { return g_settings; }
+bool enabled(level l) { return l >= g_settings.minimum; }
+
+void set_context(std::string_view key, std::string value) {
+  for (auto& [k, v] : g_context) {
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  }
+  g_context.emplace_back(std::string(key), std::move(value));
+}
+
+void clear_context() { g_context.clear(); }
+
+void write(level l, std::string_view message, std::initializer_list<field> fields) {
+  if (!enabled(l)) return;
+  std::string line;
+  if (g_settings.json) {
+    nlohmann::ordered_json j;
+    j["timestamp"] = rfc3339_now();
+    j["level"] = level_name(l);
+    j["message"] = message;
+    for (const auto& [k, v] : g_context) j[k] = v;
+    for (const auto& [k, v] : fields) j[std::string(k)] = v;
+    line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    line = rfc3339_now() + " " + std::string(level_name(l)) + " " + std::string(message);
+    for (const auto& [k, v] : g_context) line += " " + k + "=" + v;
+    for (const auto& [k, v] : fields) line += " " + std::string(k) + "=" + v;
+  }
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+}  // namespace tq::log

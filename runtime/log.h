@@ -1,0 +1,44 @@
+// Logging as Lambda's advanced logging controls expect: JSON lines (`timestamp` RFC 3339, `level`,
+// `message`, `requestId`, plus context fields) when AWS_LAMBDA_LOG_FORMAT=JSON, readable text otherwise,
+// filtered by AWS_LAMBDA_LOG_LEVEL. Written to standard error. Never pass a secret to it.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tq::log {
+
+enum class level { trace, debug, info, warn, error, fatal };
+
+using field = std::pair<std::string_view, std::string>;
+
+struct settings {
+  bool json = false;
+  level minimum = level::info;
+};
+
+// Reads AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL; unknown values keep the defaults.
+settings settings_from_environment();
+void configure(const settings& s);
+const settings& current();
+
+bool enabled(level l);
+void write(level l, std::string_view message, std::initializer_list<field> fields = {});
+
+inline void trace(std::string_view m, std::initializer_list<field> f = {}) { write(level::trace, m, f); }
+inline void debug(std::string_view m, std::initializer_list<field> f = {}) { write(level::debug, m, f); }
+inline void info(std::string_view m, std::initializer_list<field> f = {}) { write(level::info, m, f); }
+inline void warn(std::string_view m, std::initializer_list<field> f = {}) { write(level::warn, m, f); }
+inline void error(std::string_view m, std::initializer_list<field> f = {}) { write(level::error, m, f); }
+
+// Fields added to every line until cleared: requestId for the invocation, then incidentId, findingId,
+// playbook as the handler learns them. The runtime loop clears them between invocations.
+void set_context(std::string_view key, std::string value);
+void clear_context();
+
+std::string_view level_name(level l);
+
+}  // namespace tq::log
