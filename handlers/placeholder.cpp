@@ -1,1 +1,0 @@
-int tq_handlers_placeholder = 0;
