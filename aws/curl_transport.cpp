@@ -1,0 +1,206 @@
+// libcurl behind the transport seam. One multi handle runs every batch, so independent calls share a round
+// trip; its connection cache keeps connections alive per host across calls and invocations.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+
+#include "aws/http.h"
+
+namespace tq::aws {
+
+std::string_view http_response::header(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (h.name.size() == name.size() &&
+        std::equal(h.name.begin(), h.name.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return h.value;
+    }
+  }
+  return {};
+}
+
+namespace {
+
+size_t write_body(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+size_t write_header(char* data, size_t size, size_t count, void* user) {
+  auto* headers = static_cast<std::vector<http_header>*>(user);
+  std::string_view line(data, size * count);
+  if (line.starts_with("HTTP/")) {
+    headers->clear();  // a new response (after a 100 Continue or a redirect) starts afresh
+    return size * count;
+  }
+  const size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    auto trim = [](std::string_view s) {
+      while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+      while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+      return s;
+    };
+    headers->push_back({std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+  }
+  return size * count;
+}
+
+error transfer_error(CURLcode code, const http_request& request) {
+  error e;
+  e.where = request.method + " " + request.url.substr(0, request.url.find('?'));
+  e.message = curl_easy_strerror(code);
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      e.code = "RequestTimeout";
+      e.retryable = true;
+      break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      e.code = "ConnectionError";
+      e.retryable = true;
+      break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CONNECT_ERROR:
+      e.code = "TlsError";  // a certificate problem does not mend itself on retry
+      break;
+    default:
+      e.code = "TransportError";
+  }
+  return e;
+}
+
+class curl_transport final : public http_transport {
+ public:
+  explicit curl_transport(transport_options options) : m_options(std::move(options)) {
+    static std::once_flag init;
+    std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    m_multi = curl_multi_init();
+    curl_multi_setopt(m_multi, CURLMOPT_MAXCONNECTS, 32L);
+  }
+
+  ~curl_transport() override {
+    for (CURL* easy : m_idle) curl_easy_cleanup(easy);
+    curl_multi_cleanup(m_multi);
+  }
+
+  curl_transport(const curl_transport&) = delete;
+  curl_transport& operator=(const curl_transport&) = delete;
+
+  std::vector<result<http_response>> send_all(std::span<const http_request> requests,
+                                              std::chrono::milliseconds timeout) override {
+    struct transfer {
+      CURL* easy = nullptr;
+      curl_slist* headers = nullptr;
+      http_response response;
+      CURLcode code = CURLE_OK;
+      bool finished = false;
+    };
+    std::vector<transfer> transfers(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      transfers[i].easy = take_handle();
+      prepare(transfers[i].easy, requests[i], transfers[i].response, transfers[i].headers, timeout);
+      curl_easy_setopt(transfers[i].easy, CURLOPT_PRIVATE, &transfers[i]);
+      curl_multi_add_handle(m_multi, transfers[i].easy);
+    }
+
+    int running = 0;
+    do {
+      curl_multi_perform(m_multi, &running);
+      int queued = 0;
+      while (CURLMsg* message = curl_multi_info_read(m_multi, &queued)) {
+        if (message->msg != CURLMSG_DONE) continue;
+        transfer* t = nullptr;
+        curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+        t->code = message->data.result;
+        t->finished = true;
+      }
+      if (running > 0) curl_multi_poll(m_multi, nullptr, 0, 100, nullptr);
+    } while (running > 0);
+
+    std::vector<result<http_response>> out;
+    out.reserve(transfers.size());
+    for (size_t i = 0; i < transfers.size(); ++i) {
+      transfer& t = transfers[i];
+      curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.response.status);
+      curl_multi_remove_handle(m_multi, t.easy);
+      curl_slist_free_all(t.headers);
+      give_back(t.easy);
+      if (!t.finished) t.code = CURLE_GOT_NOTHING;
+      if (t.code == CURLE_OK) {
+        out.emplace_back(std::move(t.response));
+      } else {
+        out.emplace_back(transfer_error(t.code, requests[i]));
+      }
+    }
+    return out;
+  }
+
+ private:
+  CURL* take_handle() {
+    if (m_idle.empty()) return curl_easy_init();
+    CURL* easy = m_idle.back();
+    m_idle.pop_back();
+    curl_easy_reset(easy);  // keeps the handle's connection and TLS session caches
+    return easy;
+  }
+
+  void give_back(CURL* easy) { m_idle.push_back(easy); }
+
+  void prepare(CURL* easy, const http_request& request, http_response& response, curl_slist*& headers,
+               std::chrono::milliseconds timeout) const {
+    curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!m_options.ca_bundle.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, m_options.ca_bundle.c_str());
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(m_options.connect_timeout.count()));
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, std::max(1L, static_cast<long>(timeout.count())));
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &response.body);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, write_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &response.headers);
+    if (request.method == "POST") {
+      curl_easy_setopt(easy, CURLOPT_POST, 1L);
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.data());
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    } else if (request.method != "GET") {
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+      if (!request.body.empty()) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.data());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+      }
+    }
+    headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+    for (const auto& h : request.headers) {
+      headers = curl_slist_append(headers, (h.name + ": " + h.value).c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+  }
+
+  transport_options m_options;
+  CURLM* m_multi = nullptr;
+  std::vector<CURL*> m_idle;
+};
+
+}  // namespace
+
+std::unique_ptr<http_transport> make_curl_transport(const transport_options& options) {
+  return std::make_unique<curl_transport>(options);
+}
+
+}  // namespace tq::aws

@@ -1,0 +1,35 @@
+// Where each service is reached and how requests to it are signed: partitions (aws, aws-cn, aws-us-gov),
+// IAM's global endpoint, STS's regional ones, and the SDKs' AWS_ENDPOINT_URL[_SERVICE] overrides.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "runtime/environment.h"
+#include "runtime/result.h"
+
+namespace tq::aws {
+
+enum class service { ec2, iam, sts, autoscaling, sns };
+
+std::string_view service_name(service s);  // the signing name: "ec2", "iam", ...
+
+struct partition {
+  std::string name;        // "aws", "aws-cn", "aws-us-gov"
+  std::string dns_suffix;  // "amazonaws.com", "amazonaws.com.cn"
+};
+
+partition partition_of(std::string_view region);
+
+struct endpoint {
+  std::string url;             // "https://ec2.eu-west-1.amazonaws.com" (no trailing slash)
+  std::string signing_region;  // IAM signs with its partition's global region
+  std::string signing_name;    // "ec2", "iam", ...
+  bool overridden = false;     // from AWS_ENDPOINT_URL[_SERVICE]
+};
+
+// Resolves the endpoint of `s` in `region`. An override must be an http:// or https:// URL; plain http is
+// accepted only there, never chosen by default.
+result<endpoint> resolve_endpoint(service s, std::string_view region, const env_reader& env);
+
+}  // namespace tq::aws

@@ -1,0 +1,90 @@
+#include "aws/query.h"
+
+namespace tq::aws {
+
+query_params& query_params::add(std::string name, std::string value) {
+  m_entries.emplace_back(std::move(name), std::move(value));
+  return *this;
+}
+
+query_params& query_params::add_list(std::string_view name, const std::vector<std::string>& values) {
+  for (size_t i = 0; i < values.size(); ++i) add(std::string(name) + "." + std::to_string(i + 1), values[i]);
+  return *this;
+}
+
+query_params& query_params::add_member_list(std::string_view name, const std::vector<std::string>& values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    add(std::string(name) + ".member." + std::to_string(i + 1), values[i]);
+  }
+  return *this;
+}
+
+query_params& query_params::add_filter(int index, std::string_view name, const std::vector<std::string>& values) {
+  const std::string prefix = "Filter." + std::to_string(index);
+  add(prefix + ".Name", std::string(name));
+  return add_list(prefix + ".Value", values);
+}
+
+query_params& query_params::add_tags(std::string_view prefix, const std::vector<tag>& tags) {
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const std::string base = std::string(prefix) + "." + std::to_string(i + 1);
+    add(base + ".Key", tags[i].key);
+    add(base + ".Value", tags[i].value);
+  }
+  return *this;
+}
+
+std::string_view query_params::get(std::string_view name) const {
+  for (const auto& [k, v] : m_entries) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+std::string_view api_version(service s) {
+  switch (s) {
+    case service::ec2: return "2016-11-15";
+    case service::iam: return "2010-05-08";
+    case service::sts: return "2011-06-15";
+    case service::autoscaling: return "2011-01-01";
+    case service::sns: return "2010-03-31";
+  }
+  return "";
+}
+
+std::string percent_encode(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size() + text.size() / 4);
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                            c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved) {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0x0F];
+    }
+  }
+  return out;
+}
+
+std::string form_body(const query_call& call) {
+  std::string body = "Action=" + percent_encode(call.action) + "&Version=" + std::string(api_version(call.target));
+  for (const auto& [name, value] : call.params.entries()) {
+    body += '&';
+    body += percent_encode(name);
+    body += '=';
+    body += percent_encode(value);
+  }
+  if (call.dry_run) body += "&DryRun=true";
+  return body;
+}
+
+std::string call_name(const query_call& call) {
+  return std::string(service_name(call.target)) + ":" + call.action;
+}
+
+}  // namespace tq::aws
