@@ -1,1 +1,0 @@
-int tq_aws_placeholder = 0;
