@@ -1,0 +1,25 @@
+// SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3's EVP interfaces (no deprecated calls).
+// The algorithm objects are fetched once per process; every function is safe to call from any thread.
+#pragma once
+
+#include <array>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace tq::aws::crypto {
+
+using digest = std::array<unsigned char, 32>;
+
+digest sha256(std::string_view data);
+std::string sha256_hex(std::string_view data);
+
+digest hmac_sha256(std::span<const unsigned char> key, std::string_view data);
+inline digest hmac_sha256(std::string_view key, std::string_view data) {
+  return hmac_sha256(std::span(reinterpret_cast<const unsigned char*>(key.data()), key.size()), data);
+}
+
+// Lower-case hex, two characters per byte.
+std::string hex(std::span<const unsigned char> bytes);
+
+}  // namespace tq::aws::crypto

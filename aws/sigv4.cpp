@@ -1,0 +1,422 @@
+#include "aws/sigv4.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "aws/crypto.h"
+
+namespace tq::aws::sigv4 {
+namespace {
+
+constexpr std::string_view algorithm = "AWS4-HMAC-SHA256";
+
+struct url_parts {
+  std::string_view scheme;
+  std::string_view authority;  // host[:port]
+  std::string_view path;       // as written, may be empty
+  std::string_view query;      // without the '?'
+};
+
+url_parts split_url(std::string_view url) {
+  url_parts parts;
+  if (auto hash = url.find('#'); hash != std::string_view::npos) url = url.substr(0, hash);
+  if (auto colon = url.find("://"); colon != std::string_view::npos) {
+    parts.scheme = url.substr(0, colon);
+    url.remove_prefix(colon + 3);
+  }
+  auto authority_end = url.find_first_of("/?");
+  parts.authority = url.substr(0, authority_end);
+  if (authority_end == std::string_view::npos) return parts;
+  url.remove_prefix(authority_end);
+  auto question = url.find('?');
+  parts.path = url.substr(0, question);
+  if (question != std::string_view::npos) parts.query = url.substr(question + 1);
+  return parts;
+}
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return lower(x) == lower(y);
+         });
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+bool is_unreserved(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// %XX -> byte; a '%' not followed by two hex digits stays as it is. '+' is not a space here: SigV4
+// encodes a literal '+' as %2B, and callers encode spaces as %20.
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      int high = hex_value(text[i + 1]);
+      int low = hex_value(text[i + 2]);
+      if (high >= 0 && low >= 0) {
+        out.push_back(static_cast<char>(high * 16 + low));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+// Removes "." and ".." segments and empty segments (repeated slashes), keeping a trailing slash, as
+// the SDKs do for every service but S3.
+std::string normalize_path(std::string_view path) {
+  std::vector<std::string_view> segments;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view segment = path.substr(start, end - start);
+    if (segment == "..") {
+      if (!segments.empty()) segments.pop_back();
+    } else if (!segment.empty() && segment != ".") {
+      segments.push_back(segment);
+    }
+    start = end + 1;
+  }
+  std::string out = "/";
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (i > 0) out.push_back('/');
+    out.append(segments[i]);
+  }
+  if (!segments.empty() && path.ends_with('/')) out.push_back('/');
+  return out;
+}
+
+std::string canonical_uri(std::string_view path, const signing_params& params) {
+  std::string normalized = params.normalize_path ? normalize_path(path)
+                                                 : std::string(path.empty() ? "/" : path);
+  return params.double_encode_path ? uri_encode(normalized, false) : normalized;
+}
+
+// Every parameter decoded and encoded again (so "%e1" and a raw byte both become "%E1"), then sorted by
+// key and value; a parameter without '=' has an empty value.
+std::string canonical_query(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto equals = pair.find('=');
+    std::string_view key = pair.substr(0, equals);
+    std::string_view value = equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1);
+    pairs.emplace_back(uri_encode(percent_decode(key), true), uri_encode(percent_decode(value), true));
+  }
+  std::sort(pairs.begin(), pairs.end());
+  std::string out;
+  for (const auto& [key, value] : pairs) {
+    if (!out.empty()) out.push_back('&');
+    out.append(key).append("=").append(value);
+  }
+  return out;
+}
+
+// Headers a proxy or the HTTP stack may add, drop or rewrite on the way; botocore leaves the same out.
+bool is_unsigned_header(std::string_view lower_name) {
+  static constexpr std::string_view names[] = {
+      "authorization", "connection", "expect",           "keep-alive", "proxy-authenticate",
+      "proxy-authorization", "te",   "trailer",          "transfer-encoding", "upgrade",
+      "user-agent",    "x-amzn-trace-id"};
+  return std::find(std::begin(names), std::end(names), lower_name) != std::end(names);
+}
+
+// Trims the value and turns each run of whitespace (folded lines included) into one space.
+void append_trimmed(std::string& out, std::string_view value) {
+  bool pending_space = false;
+  bool any = false;
+  for (char c : value) {
+    if (is_space(c)) {
+      pending_space = any;
+      continue;
+    }
+    if (pending_space) out.push_back(' ');
+    pending_space = false;
+    any = true;
+    out.push_back(c);
+  }
+}
+
+struct header_entry {
+  std::string name;  // lower case
+  std::string_view value;
+};
+
+// "name:value\n" lines sorted by name, repeated names joined with ','; and the ';'-joined names.
+std::pair<std::string, std::string> canonical_headers(const http_request& request,
+                                                      const signing_params& params) {
+  std::vector<header_entry> entries;
+  entries.reserve(request.headers.size());
+  for (const auto& header : request.headers) {
+    std::string name;
+    name.reserve(header.name.size());
+    for (char c : header.name) {
+      if (!is_space(c)) name.push_back(lower(c));
+    }
+    if (is_unsigned_header(name)) continue;
+    if (params.omit_session_token && name == "x-amz-security-token") continue;
+    entries.push_back({std::move(name), header.value});
+  }
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const header_entry& a, const header_entry& b) { return a.name < b.name; });
+  std::string lines;
+  std::string names;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    bool same_as_previous = i > 0 && entries[i].name == entries[i - 1].name;
+    if (same_as_previous) {
+      lines.push_back(',');
+    } else {
+      if (i > 0) {
+        lines.push_back('\n');
+        names.push_back(';');
+      }
+      lines.append(entries[i].name).push_back(':');
+      names.append(entries[i].name);
+    }
+    append_trimmed(lines, entries[i].value);
+  }
+  if (!entries.empty()) lines.push_back('\n');
+  return {std::move(lines), std::move(names)};
+}
+
+const http_header* find_header(const http_request& request, std::string_view name) {
+  for (const auto& header : request.headers) {
+    if (iequals(header.name, name)) return &header;
+  }
+  return nullptr;
+}
+
+void remove_headers(http_request& request, std::string_view name) {
+  std::erase_if(request.headers, [&](const http_header& header) { return iequals(header.name, name); });
+}
+
+void add_host_if_missing(http_request& request) {
+  if (find_header(request, "host") != nullptr) return;
+  url_parts parts = split_url(request.url);
+  std::string_view host = parts.authority;
+  if (auto at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
+  // The default port is left out, as HTTP clients send it (and as the service then canonicalizes it).
+  if ((iequals(parts.scheme, "https") && host.ends_with(":443")) ||
+      (iequals(parts.scheme, "http") && host.ends_with(":80"))) {
+    host.remove_suffix(host.ends_with(":443") ? 4 : 3);
+  }
+  request.headers.push_back({"Host", std::string(host)});
+}
+
+std::string scope_date(std::chrono::system_clock::time_point time) { return amz_date(time).substr(0, 8); }
+
+// The signing key depends only on (secret, day, region, service), so a warm Lambda derives it once a day
+// per service. Entries are keyed on a SHA-256 of the secret rather than the secret itself.
+class signing_key_cache {
+ public:
+  crypto::digest get(const signing_params& params) {
+    crypto::digest secret_hash = crypto::sha256(params.credentials.secret_access_key);
+    std::string date = scope_date(params.time);
+    {
+      std::lock_guard lock(m_mutex);
+      for (const auto& entry : m_entries) {
+        if (entry.secret_hash == secret_hash && entry.date == date && entry.region == params.region &&
+            entry.service == params.service) {
+          return entry.key;
+        }
+      }
+    }
+    crypto::digest key = derive(params.credentials.secret_access_key, date, params.region, params.service);
+    std::lock_guard lock(m_mutex);
+    entry_type entry{secret_hash, std::move(date), std::string(params.region), std::string(params.service), key};
+    if (m_entries.size() < max_entries) {
+      m_entries.push_back(std::move(entry));
+    } else {
+      OPENSSL_cleanse(m_entries[m_next].key.data(), m_entries[m_next].key.size());
+      m_entries[m_next] = std::move(entry);
+      m_next = (m_next + 1) % max_entries;
+    }
+    return key;
+  }
+
+ private:
+  static crypto::digest derive(std::string_view secret, std::string_view date, std::string_view region,
+                               std::string_view service) {
+    std::string first_key = "AWS4";
+    first_key.append(secret);
+    crypto::digest key = crypto::hmac_sha256(first_key, date);
+    OPENSSL_cleanse(first_key.data(), first_key.size());
+    key = crypto::hmac_sha256(key, region);
+    key = crypto::hmac_sha256(key, service);
+    return crypto::hmac_sha256(key, "aws4_request");
+  }
+
+  struct entry_type {
+    crypto::digest secret_hash;
+    std::string date;
+    std::string region;
+    std::string service;
+    crypto::digest key;
+  };
+  static constexpr size_t max_entries = 16;
+  std::mutex m_mutex;
+  std::vector<entry_type> m_entries;
+  size_t m_next = 0;
+};
+
+signing_key_cache& key_cache() {
+  static signing_key_cache cache;
+  return cache;
+}
+
+}  // namespace
+
+std::string uri_encode(std::string_view text, bool encode_slash) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size() + text.size() / 2);
+  for (char c : text) {
+    if (is_unreserved(c) || (c == '/' && !encode_slash)) {
+      out.push_back(c);
+    } else {
+      auto byte = static_cast<unsigned char>(c);
+      out.push_back('%');
+      out.push_back(digits[byte >> 4]);
+      out.push_back(digits[byte & 0x0f]);
+    }
+  }
+  return out;
+}
+
+std::string amz_date(std::chrono::system_clock::time_point time) {
+  using namespace std::chrono;
+  auto day = floor<days>(time);
+  year_month_day ymd{day};
+  hh_mm_ss hms{floor<seconds>(time - day)};
+  char text[32];
+  std::snprintf(text, sizeof text, "%04d%02u%02uT%02d%02d%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  return text;
+}
+
+std::string credential_scope(const signing_params& params) {
+  std::string scope = scope_date(params.time);
+  scope.append("/").append(params.region).append("/").append(params.service).append("/aws4_request");
+  return scope;
+}
+
+canonical_result canonical_request(const http_request& request, const signing_params& params) {
+  url_parts parts = split_url(request.url);
+  auto [header_lines, signed_headers] = canonical_headers(request, params);
+  std::string payload_hash;
+  if (const http_header* content_hash = find_header(request, "x-amz-content-sha256")) {
+    payload_hash = content_hash->value;
+  } else {
+    payload_hash = crypto::sha256_hex(request.body);
+  }
+  std::string out;
+  out.reserve(256 + header_lines.size() + parts.query.size());
+  out.append(request.method).push_back('\n');
+  out.append(canonical_uri(parts.path, params)).push_back('\n');
+  out.append(canonical_query(parts.query)).push_back('\n');
+  out.append(header_lines).push_back('\n');
+  out.append(signed_headers).push_back('\n');
+  out.append(payload_hash);
+  return {std::move(out), std::move(signed_headers)};
+}
+
+std::string string_to_sign(std::string_view canonical_request, const signing_params& params) {
+  std::string out(algorithm);
+  out.push_back('\n');
+  out.append(amz_date(params.time)).push_back('\n');
+  out.append(credential_scope(params)).push_back('\n');
+  out.append(crypto::sha256_hex(canonical_request));
+  return out;
+}
+
+std::string signature(std::string_view string_to_sign, const signing_params& params) {
+  crypto::digest key = key_cache().get(params);
+  crypto::digest mac = crypto::hmac_sha256(key, string_to_sign);
+  OPENSSL_cleanse(key.data(), key.size());
+  return crypto::hex(mac);
+}
+
+void sign(http_request& request, const signing_params& params) {
+  remove_headers(request, "authorization");
+  remove_headers(request, "x-amz-date");
+  remove_headers(request, "x-amz-security-token");
+  add_host_if_missing(request);
+  if (!params.credentials.session_token.empty()) {
+    request.headers.push_back({"X-Amz-Security-Token", std::string(params.credentials.session_token)});
+  }
+  std::string date = amz_date(params.time);
+  request.headers.push_back({"X-Amz-Date", date});
+  if (params.sign_body) {
+    remove_headers(request, "x-amz-content-sha256");
+    request.headers.push_back({"x-amz-content-sha256", crypto::sha256_hex(request.body)});
+  }
+  canonical_result canonical = canonical_request(request, params);
+  std::string sig = signature(string_to_sign(canonical.canonical_request, params), params);
+  std::string authorization(algorithm);
+  authorization.append(" Credential=")
+      .append(params.credentials.access_key_id)
+      .append("/")
+      .append(credential_scope(params))
+      .append(", SignedHeaders=")
+      .append(canonical.signed_headers)
+      .append(", Signature=")
+      .append(sig);
+  request.headers.push_back({"Authorization", std::move(authorization)});
+}
+
+void presign(http_request& request, const signing_params& params, std::chrono::seconds expires) {
+  add_host_if_missing(request);
+  std::string signed_headers = canonical_headers(request, params).second;
+  std::string credential(params.credentials.access_key_id);
+  credential.append("/").append(credential_scope(params));
+
+  std::string& url = request.url;
+  if (auto hash = url.find('#'); hash != std::string::npos) url.erase(hash);
+  bool has_query = url.find('?') != std::string::npos;
+  if (!has_query) {
+    url.push_back('?');
+  } else if (!url.ends_with('?') && !url.ends_with('&')) {
+    url.push_back('&');
+  }
+  url.append("X-Amz-Algorithm=").append(algorithm);
+  url.append("&X-Amz-Credential=").append(uri_encode(credential, true));
+  url.append("&X-Amz-Date=").append(amz_date(params.time));
+  url.append("&X-Amz-SignedHeaders=").append(uri_encode(signed_headers, true));
+  url.append("&X-Amz-Expires=").append(std::to_string(expires.count()));
+  std::string token_parameter;
+  if (!params.credentials.session_token.empty()) {
+    token_parameter = "&X-Amz-Security-Token=" + uri_encode(params.credentials.session_token, true);
+    if (!params.omit_session_token) url.append(token_parameter);
+  }
+  canonical_result canonical = canonical_request(request, params);
+  std::string sig = signature(string_to_sign(canonical.canonical_request, params), params);
+  if (params.omit_session_token) url.append(token_parameter);
+  url.append("&X-Amz-Signature=").append(sig);
+}
+
+}  // namespace tq::aws::sigv4
