@@ -1,0 +1,81 @@
+// What a playbook does, as data: each kind of action declares the IAM actions it needs next to its code,
+// a plan lists the calls it intends, and the report records what became of each. The deployable policy
+// (`tourniquet policy`) is generated from the declarations, and tests keep them true.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "aws/client.h"
+#include "aws/query.h"
+#include "runtime/result.h"
+
+namespace tq::handlers {
+
+// A kind of action, declared once per playbook file with the permissions it needs:
+//   const action_kind isolate_interface = declare_action("instance-containment", "isolate-interface",
+//       {"ec2:ModifyNetworkInterfaceAttribute"});
+struct action_kind {
+  std::string_view playbook;
+  std::string_view name;
+  std::vector<std::string_view> permissions;
+};
+
+// Registers a kind for `tourniquet policy` and the registry-wide tests; call at namespace scope.
+const action_kind& declare_action(std::string_view playbook, std::string_view name,
+                                  std::vector<std::string_view> permissions);
+const std::vector<const action_kind*>& declared_actions();
+
+// "ec2:ModifyNetworkInterfaceAttribute" for a call, as IAM names it.
+std::string iam_action_of(const aws::query_call& call);
+
+enum class outcome { done, already, planned, skipped, failed };
+std::string_view outcome_name(outcome o);
+
+// One intended API call.
+struct planned_call {
+  const action_kind* kind = nullptr;
+  std::string target;       // what it acts on: "eni-0a1b", "i-0123", "AKIA…"
+  aws::query_call call;
+  std::string detail;       // for the report: "sg-1,sg-2 -> sg-untrack"
+  std::vector<size_t> needs;  // indices (in the same plan) of calls that must have succeeded first
+  std::vector<size_t> after;  // indices of calls that must have finished first, whatever their outcome
+  bool verifiable_in_dry_run = true;  // false when it names a resource that does not exist yet
+};
+
+// What became of one action, for the response, the logs and the tags.
+struct action_record {
+  std::string action;
+  std::string target;
+  outcome result = outcome::planned;
+  std::string detail;
+  std::optional<error> failure;
+  std::chrono::milliseconds duration{0};
+};
+
+nlohmann::ordered_json to_json(const action_record& r);
+
+struct execution {
+  std::vector<action_record> records;  // in plan order
+  std::vector<std::optional<aws::xml_response>> answers;  // the parsed answer of each call that succeeded
+  long round_trips = 0;  // batches sent, one after another
+  bool all_succeeded() const;
+};
+
+// Carries out a plan. Calls depend on each other only through `needs`: every call whose needs have all
+// succeeded goes out in one batch, so a plan pays one round trip per level of dependency. A call whose
+// needs did not all succeed is skipped and says why. In a dry run, EC2 calls go out with DryRun=true
+// (DryRunOperation means allowed: outcome planned); other services' calls are only listed.
+execution execute_plan(const std::vector<planned_call>& plan, const aws::client& client, aws::deadline until,
+                       bool dry_run);
+
+// A record for something found already in place, or deliberately not done.
+action_record already_record(const action_kind& kind, std::string target, std::string detail);
+action_record skipped_record(const action_kind& kind, std::string target, std::string detail);
+
+}  // namespace tq::handlers

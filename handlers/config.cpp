@@ -1,0 +1,148 @@
+#include "handlers/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace tq::handlers {
+namespace {
+
+error invalid(std::string_view name, std::string message) {
+  return error{"InvalidConfiguration", std::string(name) + ": " + std::move(message), std::string(name)};
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+bool looks_like_cidr(std::string_view text) {
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size()) return false;
+  return std::all_of(text.begin() + static_cast<long>(slash) + 1, text.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+}  // namespace
+
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    std::string item = trim(text.substr(start, comma - start));
+    if (!item.empty()) out.push_back(std::move(item));
+    start = comma + 1;
+  }
+  return out;
+}
+
+result<bool> parse_bool(const env_reader& env, std::string_view name, bool fallback) {
+  auto text = env(name);
+  if (!text) return fallback;
+  std::string v = *text;
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  return invalid(name, "expected true or false, got '" + *text + "'");
+}
+
+result<double> parse_number(const env_reader& env, std::string_view name, double low, double high, double fallback) {
+  auto text = env(name);
+  if (!text) return fallback;
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size() || value < low || value > high) {
+    return invalid(name, "expected a number from " + std::to_string(low).substr(0, 4) + " to " +
+                             std::to_string(high).substr(0, 5) + ", got '" + *text + "'");
+  }
+  return value;
+}
+
+std::vector<std::string> default_instance_finding_types() {
+  return {"Backdoor:EC2/*",       "CryptoCurrency:EC2/*",      "Trojan:EC2/*",          "UnauthorizedAccess:EC2/*",
+          "Impact:EC2/*",         "Execution:EC2/*",           "Backdoor:Runtime/*",    "CryptoCurrency:Runtime/*",
+          "Execution:Runtime/*",  "Impact:Runtime/*",          "PrivilegeEscalation:Runtime/*",
+          "DefenseEvasion:Runtime/*"};
+}
+
+bool type_matches(const std::vector<std::string>& patterns, std::string_view type) {
+  for (const auto& pattern : patterns) {
+    if (pattern.ends_with('*')) {
+      if (type.starts_with(std::string_view(pattern).substr(0, pattern.size() - 1))) return true;
+    } else if (pattern == type) {
+      return true;
+    }
+  }
+  return false;
+}
+
+result<config> config_from_environment(const env_reader& env) {
+  config c;
+  auto dry = parse_bool(env, "TOURNIQUET_DRY_RUN", false);
+  if (!dry) return std::move(dry).err();
+  c.dry_run = *dry;
+
+  if (auto exempt = env("TOURNIQUET_EXEMPT_TAG")) {
+    const size_t eq = exempt->find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return invalid("TOURNIQUET_EXEMPT_TAG", "expected key=value, got '" + *exempt + "'");
+    }
+    c.exempt_tag = aws::tag{exempt->substr(0, eq), exempt->substr(eq + 1)};
+  }
+  if (auto ids = env("TOURNIQUET_EXEMPT_INSTANCES")) {
+    for (auto& id : split_list(*ids)) {
+      if (!id.starts_with("i-")) return invalid("TOURNIQUET_EXEMPT_INSTANCES", "'" + id + "' is not an instance id");
+      c.exempt_instances.insert(id);
+    }
+  }
+  if (auto principals = env("TOURNIQUET_EXEMPT_PRINCIPALS")) {
+    for (auto& p : split_list(*principals)) c.exempt_principals.insert(p);
+  }
+  auto severity = parse_number(env, "TOURNIQUET_MIN_SEVERITY", 0.0, 10.0, c.min_severity);
+  if (!severity) return std::move(severity).err();
+  c.min_severity = *severity;
+
+  c.instance_finding_types = default_instance_finding_types();
+  if (auto types = env("TOURNIQUET_INSTANCE_FINDING_TYPES")) {
+    c.instance_finding_types = split_list(*types);
+    for (const auto& t : c.instance_finding_types) {
+      if (t.find('*') != std::string::npos && !t.ends_with('*')) {
+        return invalid("TOURNIQUET_INSTANCE_FINDING_TYPES", "'*' may only end a pattern: '" + t + "'");
+      }
+    }
+  }
+  if (auto cidrs = env("TOURNIQUET_FORENSICS_CIDRS")) {
+    for (auto& cidr : split_list(*cidrs)) {
+      if (!looks_like_cidr(cidr)) return invalid("TOURNIQUET_FORENSICS_CIDRS", "'" + cidr + "' is not a CIDR");
+      if (cidr == "0.0.0.0/0" || cidr == "::/0") {
+        return invalid("TOURNIQUET_FORENSICS_CIDRS", "'" + cidr + "' would open the isolated instance to the world");
+      }
+      c.forensics_cidrs.push_back(cidr);
+    }
+  }
+  if (auto groups = env("TOURNIQUET_ISOLATION_GROUP_IDS")) {
+    for (auto& g : split_list(*groups)) {
+      if (!g.starts_with("sg-")) return invalid("TOURNIQUET_ISOLATION_GROUP_IDS", "'" + g + "' is not a group id");
+      c.isolation_group_ids.push_back(g);
+    }
+  }
+  auto snapshots = parse_bool(env, "TOURNIQUET_SNAPSHOTS", true);
+  if (!snapshots) return std::move(snapshots).err();
+  c.snapshots = *snapshots;
+  auto detach = parse_bool(env, "TOURNIQUET_DETACH_FROM_AUTOSCALING", true);
+  if (!detach) return std::move(detach).err();
+  c.detach_from_autoscaling = *detach;
+  if (auto role = env("TOURNIQUET_MEMBER_ROLE_NAME")) c.member_role_name = *role;
+  if (auto account = env("TOURNIQUET_ACCOUNT_ID")) {
+    if (account->size() != 12 || !std::all_of(account->begin(), account->end(), ::isdigit)) {
+      return invalid("TOURNIQUET_ACCOUNT_ID", "expected 12 digits, got '" + *account + "'");
+    }
+    c.account_id = *account;
+  }
+  return c;
+}
+
+}  // namespace tq::handlers

@@ -1,0 +1,621 @@
+#include "handlers/instance_containment.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "aws/crypto.h"
+#include "runtime/log.h"
+
+namespace tq::handlers {
+namespace {
+
+using aws::query_call;
+using aws::service;
+using aws::text_of;
+using aws::items_of;
+
+const action_kind& read_instance =
+    declare_action(instance_playbook, "read-instance",
+                   {"ec2:DescribeInstances", "ec2:DescribeInstanceAttribute", "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSnapshots", "autoscaling:DescribeAutoScalingInstances"});
+const action_kind& create_group =
+    declare_action(instance_playbook, "create-group", {"ec2:CreateSecurityGroup", "ec2:CreateTags"});
+const action_kind& set_group_rules =
+    declare_action(instance_playbook, "set-group-rules",
+                   {"ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
+                    "ec2:RevokeSecurityGroupEgress"});
+const action_kind& record_prior_state = declare_action(instance_playbook, "record-prior-state", {"ec2:CreateTags"});
+const action_kind& untrack_interface =
+    declare_action(instance_playbook, "untrack-interface", {"ec2:ModifyNetworkInterfaceAttribute"});
+const action_kind& isolate_interface =
+    declare_action(instance_playbook, "isolate-interface", {"ec2:ModifyNetworkInterfaceAttribute"});
+const action_kind& protect_termination =
+    declare_action(instance_playbook, "protect-termination", {"ec2:ModifyInstanceAttribute"});
+const action_kind& stop_on_shutdown =
+    declare_action(instance_playbook, "stop-on-shutdown", {"ec2:ModifyInstanceAttribute"});
+const action_kind& keep_volumes = declare_action(instance_playbook, "keep-volumes", {"ec2:ModifyInstanceAttribute"});
+const action_kind& detach_from_autoscaling =
+    declare_action(instance_playbook, "detach-from-autoscaling", {"autoscaling:DetachInstances"});
+const action_kind& snapshot_volumes =
+    declare_action(instance_playbook, "snapshot-volumes", {"ec2:CreateSnapshots", "ec2:CreateTags"});
+const action_kind& record_status = declare_action(instance_playbook, "record-status", {"ec2:CreateTags"});
+const action_kind& restore_interface =
+    declare_action(instance_playbook, "restore-interface", {"ec2:ModifyNetworkInterfaceAttribute"});
+
+constexpr const char* untrack_role = "untrack";
+constexpr const char* isolation_role = "isolation";
+
+std::string join(const std::vector<std::string>& items, std::string_view separator = ",") {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+std::string placeholder_group(std::string_view role, std::string_view vpc) {
+  return "(new " + std::string(role) + " group in " + std::string(vpc) + ")";
+}
+
+bool is_placeholder(std::string_view group_id) { return group_id.starts_with("(new "); }
+
+managed_group group_from_xml(pugi::xml_node g) {
+  managed_group group;
+  group.id = text_of(g, "groupId");
+  group.vpc_id = text_of(g, "vpcId");
+  for (pugi::xml_node rule : items_of(g.child("ipPermissions"))) {
+    const bool all = text_of(rule, "ipProtocol") == "-1";
+    for (pugi::xml_node range : items_of(rule.child("ipRanges"))) {
+      const std::string cidr = text_of(range, "cidrIp");
+      group.ingress_cidrs.push_back(cidr);
+      if (all && cidr == "0.0.0.0/0") group.ingress_all_v4 = true;
+    }
+    for (pugi::xml_node range : items_of(rule.child("ipv6Ranges"))) {
+      const std::string cidr = text_of(range, "cidrIpv6");
+      group.ingress_cidrs.push_back(cidr);
+      if (all && cidr == "::/0") group.ingress_all_v6 = true;
+    }
+  }
+  for (pugi::xml_node rule : items_of(g.child("ipPermissionsEgress"))) {
+    if (text_of(rule, "ipProtocol") != "-1") continue;
+    for (pugi::xml_node range : items_of(rule.child("ipRanges"))) {
+      if (text_of(range, "cidrIp") == "0.0.0.0/0") group.egress_all_v4 = true;
+    }
+    for (pugi::xml_node range : items_of(rule.child("ipv6Ranges"))) {
+      if (text_of(range, "cidrIpv6") == "::/0") group.egress_all_v6 = true;
+    }
+  }
+  return group;
+}
+
+std::string tag_value(pugi::xml_node tag_set, std::string_view key) {
+  for (pugi::xml_node t : items_of(tag_set)) {
+    if (text_of(t, "key") == key) return text_of(t, "value");
+  }
+  return {};
+}
+
+// IpPermissions.1 allowing all protocols from (or to) `v4` and/or `v6`.
+void add_all_traffic(aws::query_params& params, const std::string& v4, const std::string& v6) {
+  params.add("IpPermissions.1.IpProtocol", "-1");
+  if (!v4.empty()) params.add("IpPermissions.1.IpRanges.1.CidrIp", v4);
+  if (!v6.empty()) params.add("IpPermissions.1.Ipv6Ranges.1.CidrIpv6", v6);
+}
+
+query_call set_interface_groups(const std::string& interface_id, const std::vector<std::string>& groups) {
+  query_call call{service::ec2, "ModifyNetworkInterfaceAttribute", {}};
+  call.params.add("NetworkInterfaceId", interface_id).add_list("SecurityGroupId", groups);
+  return call;
+}
+
+query_call create_tags(const std::string& resource, const std::vector<aws::tag>& tags) {
+  query_call call{service::ec2, "CreateTags", {}};
+  call.params.add("ResourceId.1", resource).add_tags("Tag", tags);
+  return call;
+}
+
+bool only_group(const interface_state& eni, const std::string& group) {
+  return eni.group_ids.size() == 1 && eni.group_ids.front() == group;
+}
+
+}  // namespace
+
+std::string rfc3339_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+std::string incident_id_for(std::string_view account_id, std::string_view finding_id) {
+  return "tq-" + aws::crypto::sha256_hex(std::string(account_id) + "/" + std::string(finding_id)).substr(0, 16);
+}
+
+std::vector<planned_call> plan_state_reads(const instance_finding& finding, const config& cfg) {
+  std::vector<planned_call> reads;
+  auto add = [&](query_call call) {
+    reads.push_back(planned_call{&read_instance, finding.instance_id, std::move(call)});
+  };
+  query_call instances{service::ec2, "DescribeInstances", {}};
+  instances.params.add("InstanceId.1", finding.instance_id);
+  add(std::move(instances));
+  for (const char* attribute : {"disableApiTermination", "instanceInitiatedShutdownBehavior"}) {
+    query_call call{service::ec2, "DescribeInstanceAttribute", {}};
+    call.params.add("InstanceId", finding.instance_id).add("Attribute", attribute);
+    add(std::move(call));
+  }
+  query_call groups{service::ec2, "DescribeSecurityGroups", {}};
+  groups.params.add_filter(1, std::string("tag:") + tag_role, {untrack_role, isolation_role});
+  add(std::move(groups));
+  query_call autoscaling{service::autoscaling, "DescribeAutoScalingInstances", {}};
+  autoscaling.params.add_member_list("InstanceIds", {finding.instance_id});
+  add(std::move(autoscaling));
+  query_call snapshots{service::ec2, "DescribeSnapshots", {}};
+  snapshots.params.add("Owner.1", "self").add_filter(1, std::string("tag:") + tag_finding, {finding.finding_id});
+  add(std::move(snapshots));
+  if (!cfg.isolation_group_ids.empty()) {
+    query_call configured{service::ec2, "DescribeSecurityGroups", {}};
+    configured.params.add_list("GroupId", cfg.isolation_group_ids);
+    add(std::move(configured));
+  }
+  // Reads are permission-checked in a dry run like everything else, and change nothing.
+  return reads;
+}
+
+result<instance_state> state_from_reads(const instance_finding& finding, const config& cfg, const execution& reads) {
+  if (!reads.answers[0]) {
+    const auto& failure = reads.records[0].failure;
+    if (failure && (failure->code == "InvalidInstanceID.NotFound" || failure->code == "InvalidInstanceID.Malformed")) {
+      return error{"InstanceNotFound", "instance " + finding.instance_id + " does not exist in account " +
+                   finding.account_id + " (" + failure->message + ")", "ec2:DescribeInstances", false};
+    }
+    if (failure) return *failure;
+    return error{"ReadFailed", "the instance could not be read", "ec2:DescribeInstances"};
+  }
+  instance_state state;
+  state.instance_id = finding.instance_id;
+  pugi::xml_node instance;
+  for (pugi::xml_node reservation : items_of(reads.answers[0]->result().child("reservationSet"))) {
+    for (pugi::xml_node i : items_of(reservation.child("instancesSet"))) {
+      if (text_of(i, "instanceId") == finding.instance_id) instance = i;
+    }
+  }
+  if (!instance) {
+    return error{"InstanceNotFound",
+                 "instance " + finding.instance_id + " does not exist in account " + finding.account_id,
+                 "ec2:DescribeInstances", false};
+  }
+  state.state_name = text_of(instance, "instanceState/name");
+  for (pugi::xml_node t : items_of(instance.child("tagSet"))) state.tags[text_of(t, "key")] = text_of(t, "value");
+  for (pugi::xml_node n : items_of(instance.child("networkInterfaceSet"))) {
+    interface_state eni{text_of(n, "networkInterfaceId"), text_of(n, "vpcId"), text_of(n, "subnetId"), {}};
+    for (pugi::xml_node g : items_of(n.child("groupSet"))) eni.group_ids.push_back(text_of(g, "groupId"));
+    state.interfaces.push_back(std::move(eni));
+  }
+  for (pugi::xml_node b : items_of(instance.child("blockDeviceMapping"))) {
+    state.volumes.push_back({text_of(b, "ebs/volumeId"), text_of(b, "deviceName"),
+                             text_of(b, "ebs/deleteOnTermination") == "true"});
+  }
+  if (reads.answers[1]) {
+    state.termination_protected =
+        text_of(reads.answers[1]->result(), "disableApiTermination/value") == "true";
+  }
+  if (reads.answers[2]) {
+    state.shutdown_behavior = text_of(reads.answers[2]->result(), "instanceInitiatedShutdownBehavior/value");
+  }
+  if (!reads.answers[3]) return *reads.records[3].failure;  // without the groups there is no safe plan
+  for (pugi::xml_node g : items_of(reads.answers[3]->result().child("securityGroupInfo"))) {
+    const std::string role = tag_value(g.child("tagSet"), tag_role);
+    managed_group group = group_from_xml(g);
+    auto& by_vpc = role == untrack_role ? state.untrack_groups : state.isolation_groups;
+    if (role == untrack_role || role == isolation_role) by_vpc.emplace(group.vpc_id, std::move(group));
+  }
+  if (reads.answers[4]) {
+    for (pugi::xml_node m : items_of(reads.answers[4]->result().child("AutoScalingInstances"))) {
+      state.autoscaling_group = text_of(m, "AutoScalingGroupName");
+    }
+  }
+  if (reads.answers[5]) {
+    for (pugi::xml_node s : items_of(reads.answers[5]->result().child("snapshotSet"))) {
+      state.finding_snapshot_ids.push_back(text_of(s, "snapshotId"));
+    }
+  }
+  if (!cfg.isolation_group_ids.empty()) {
+    if (!reads.answers[6]) return *reads.records[6].failure;
+    // A configured group wins over one Tourniquet made in the same VPC; its rules are the owner's business.
+    for (pugi::xml_node g : items_of(reads.answers[6]->result().child("securityGroupInfo"))) {
+      managed_group group = group_from_xml(g);
+      state.isolation_groups[group.vpc_id] = std::move(group);
+    }
+  }
+  return state;
+}
+
+std::vector<planned_call> plan_group_creation(const instance_state& state, std::string_view incident_id) {
+  std::vector<planned_call> plan;
+  std::vector<std::string> vpcs;
+  for (const auto& eni : state.interfaces) {
+    if (std::find(vpcs.begin(), vpcs.end(), eni.vpc_id) == vpcs.end()) vpcs.push_back(eni.vpc_id);
+  }
+  for (const auto& vpc : vpcs) {
+    for (const char* role : {untrack_role, isolation_role}) {
+      const auto& existing = std::string_view(role) == untrack_role ? state.untrack_groups : state.isolation_groups;
+      if (existing.contains(vpc)) continue;
+      query_call call{service::ec2, "CreateSecurityGroup", {}};
+      const std::string name = std::string("tourniquet-") + role + "-" + vpc;
+      call.params.add("GroupName", name)
+          .add("GroupDescription", std::string(role) == untrack_role
+                                       ? "Tourniquet: allows all traffic so tracked connections end before isolation"
+                                       : "Tourniquet: isolation, no traffic but forensics access")
+          .add("VpcId", vpc)
+          .add("TagSpecification.1.ResourceType", "security-group")
+          .add_tags("TagSpecification.1.Tag", {{tag_role, role}, {"Name", name}, {tag_incident, std::string(incident_id)}});
+      plan.push_back(planned_call{&create_group, vpc, std::move(call), std::string(role) + " group"});
+    }
+  }
+  return plan;
+}
+
+std::vector<planned_call> plan_group_rules(const instance_state& state, const config& cfg) {
+  std::vector<planned_call> plan;
+  for (const auto& [vpc, g] : state.untrack_groups) {
+    if (!g.ingress_all_v4 || !g.ingress_all_v6) {
+      query_call call{service::ec2, "AuthorizeSecurityGroupIngress", {}};
+      call.params.add("GroupId", g.id);
+      add_all_traffic(call.params, g.ingress_all_v4 ? "" : "0.0.0.0/0", g.ingress_all_v6 ? "" : "::/0");
+      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all inbound", {}, {},
+                      !is_placeholder(g.id)});
+    }
+    if (!g.egress_all_v4 || !g.egress_all_v6) {
+      query_call call{service::ec2, "AuthorizeSecurityGroupEgress", {}};
+      call.params.add("GroupId", g.id);
+      add_all_traffic(call.params, g.egress_all_v4 ? "" : "0.0.0.0/0", g.egress_all_v6 ? "" : "::/0");
+      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all outbound", {}, {},
+                      !is_placeholder(g.id)});
+    }
+  }
+  for (const auto& [vpc, g] : state.isolation_groups) {
+    const bool configured =
+        std::find(cfg.isolation_group_ids.begin(), cfg.isolation_group_ids.end(), g.id) != cfg.isolation_group_ids.end();
+    if (configured) continue;
+    if (g.egress_all_v4 || g.egress_all_v6) {
+      query_call call{service::ec2, "RevokeSecurityGroupEgress", {}};
+      call.params.add("GroupId", g.id);
+      add_all_traffic(call.params, g.egress_all_v4 ? "0.0.0.0/0" : "", g.egress_all_v6 ? "::/0" : "");
+      plan.push_back({&set_group_rules, g.id, std::move(call), "isolation: no outbound", {}, {}, !is_placeholder(g.id)});
+    }
+    int n = 0;
+    query_call forensics{service::ec2, "AuthorizeSecurityGroupIngress", {}};
+    forensics.params.add("GroupId", g.id).add("IpPermissions.1.IpProtocol", "-1");
+    int v4 = 0;
+    int v6 = 0;
+    for (const auto& cidr : cfg.forensics_cidrs) {
+      if (std::find(g.ingress_cidrs.begin(), g.ingress_cidrs.end(), cidr) != g.ingress_cidrs.end()) continue;
+      ++n;
+      if (cidr.find(':') != std::string::npos) {
+        forensics.params.add("IpPermissions.1.Ipv6Ranges." + std::to_string(++v6) + ".CidrIpv6", cidr);
+      } else {
+        forensics.params.add("IpPermissions.1.IpRanges." + std::to_string(++v4) + ".CidrIp", cidr);
+      }
+    }
+    if (n > 0) {
+      plan.push_back({&set_group_rules, g.id, std::move(forensics), "isolation: forensics access", {}, {},
+                      !is_placeholder(g.id)});
+    }
+  }
+  return plan;
+}
+
+std::vector<planned_call> plan_containment(const instance_finding& finding, const instance_state& state,
+                                           const config& cfg, std::vector<action_record>& already) {
+  std::vector<planned_call> plan;
+  const std::string incident = incident_id_for(finding.account_id, finding.finding_id);
+
+  // Step 1: record who this is and what each interface had, unless a previous delivery did.
+  std::vector<aws::tag> record;
+  if (!state.tags.contains(tag_incident)) {
+    record.push_back({tag_incident, incident});
+    record.push_back({tag_finding, finding.finding_id});
+    record.push_back({tag_finding_type, finding.finding_type});
+  }
+  for (const auto& eni : state.interfaces) {
+    const std::string key = tag_prior_groups_prefix + eni.id;
+    const bool managed = std::any_of(eni.group_ids.begin(), eni.group_ids.end(), [&](const std::string& g) {
+      const auto u = state.untrack_groups.find(eni.vpc_id);
+      const auto i = state.isolation_groups.find(eni.vpc_id);
+      return (u != state.untrack_groups.end() && u->second.id == g) ||
+             (i != state.isolation_groups.end() && i->second.id == g);
+    });
+    if (!state.tags.contains(key) && !managed) record.push_back({key, join(eni.group_ids)});
+  }
+  std::vector<size_t> record_index;
+  if (!record.empty()) {
+    record_index.push_back(plan.size());
+    plan.push_back({&record_prior_state, state.instance_id, create_tags(state.instance_id, record),
+                    std::to_string(record.size()) + " tags"});
+  } else {
+    already.push_back(already_record(record_prior_state, state.instance_id, "incident and prior groups recorded"));
+  }
+
+  // Step 1 too: untrack every interface at once; step 2: isolate each once its untrack call is answered.
+  // Isolation waits for the untrack call to finish but not to succeed: an interface whose untrack failed is
+  // still better isolated than left open.
+  std::vector<size_t> isolation_indices;
+  for (const auto& eni : state.interfaces) {
+    const std::string untrack = state.untrack_groups.contains(eni.vpc_id) ? state.untrack_groups.at(eni.vpc_id).id
+                                                                          : placeholder_group(untrack_role, eni.vpc_id);
+    const std::string isolation = state.isolation_groups.contains(eni.vpc_id)
+                                      ? state.isolation_groups.at(eni.vpc_id).id
+                                      : placeholder_group(isolation_role, eni.vpc_id);
+    if (only_group(eni, isolation)) {
+      already.push_back(already_record(isolate_interface, eni.id, "only in " + isolation));
+      continue;
+    }
+    std::vector<size_t> after = record_index;
+    if (!only_group(eni, untrack)) {
+      after.push_back(plan.size());
+      plan.push_back({&untrack_interface, eni.id, set_interface_groups(eni.id, {untrack}),
+                      join(eni.group_ids) + " -> " + untrack, {}, record_index, !is_placeholder(untrack)});
+    }
+    isolation_indices.push_back(plan.size());
+    plan.push_back({&isolate_interface, eni.id, set_interface_groups(eni.id, {isolation}), "-> " + isolation, {},
+                    after, !is_placeholder(isolation)});
+  }
+
+  // Step 3: evidence, once every interface is isolated, so that the isolation calls do not compete with it
+  // for the account's EC2 request budget.
+  auto preserve = [&](const action_kind& kind, std::string target, query_call call, std::string detail) {
+    plan.push_back({&kind, std::move(target), std::move(call), std::move(detail), {}, isolation_indices});
+  };
+  if (!state.termination_protected) {
+    query_call call{service::ec2, "ModifyInstanceAttribute", {}};
+    call.params.add("InstanceId", state.instance_id).add("DisableApiTermination.Value", "true");
+    preserve(protect_termination, state.instance_id, std::move(call), "");
+  } else {
+    already.push_back(already_record(protect_termination, state.instance_id, "termination protection on"));
+  }
+  if (state.shutdown_behavior != "stop") {
+    // The Attribute/Value form: moto mishandles InstanceInitiatedShutdownBehavior.Value (field guide).
+    query_call call{service::ec2, "ModifyInstanceAttribute", {}};
+    call.params.add("InstanceId", state.instance_id)
+        .add("Attribute", "instanceInitiatedShutdownBehavior")
+        .add("Value", "stop");
+    preserve(stop_on_shutdown, state.instance_id, std::move(call), state.shutdown_behavior + " -> stop");
+  } else {
+    already.push_back(already_record(stop_on_shutdown, state.instance_id, "shutdown behaviour is stop"));
+  }
+  query_call keep{service::ec2, "ModifyInstanceAttribute", {}};
+  keep.params.add("InstanceId", state.instance_id);
+  std::vector<std::string> kept;
+  for (const auto& v : state.volumes) {
+    if (!v.delete_on_termination) continue;
+    const std::string base = "BlockDeviceMapping." + std::to_string(kept.size() + 1);
+    keep.params.add(base + ".DeviceName", v.device).add(base + ".Ebs.DeleteOnTermination", "false");
+    kept.push_back(v.volume_id);
+  }
+  if (!kept.empty()) {
+    preserve(keep_volumes, state.instance_id, std::move(keep), join(kept));
+  } else {
+    already.push_back(already_record(keep_volumes, state.instance_id, "no volume is deleted on termination"));
+  }
+  if (!state.autoscaling_group.empty() && cfg.detach_from_autoscaling) {
+    query_call call{service::autoscaling, "DetachInstances", {}};
+    call.params.add_member_list("InstanceIds", {state.instance_id})
+        .add("AutoScalingGroupName", state.autoscaling_group)
+        .add("ShouldDecrementDesiredCapacity", "false");  // lowering it would let the group terminate it
+    preserve(detach_from_autoscaling, state.instance_id, std::move(call), "from " + state.autoscaling_group);
+  }
+  if (!cfg.snapshots) {
+    already.push_back(skipped_record(snapshot_volumes, state.instance_id, "snapshots are turned off"));
+  } else if (!state.finding_snapshot_ids.empty()) {
+    already.push_back(already_record(snapshot_volumes, state.instance_id, join(state.finding_snapshot_ids)));
+  } else if (!state.volumes.empty()) {
+    query_call call{service::ec2, "CreateSnapshots", {}};
+    call.params.add("InstanceSpecification.InstanceId", state.instance_id)
+        .add("Description", "Tourniquet evidence for " + finding.finding_type + " (" + incident + ")")
+        .add("CopyTagsFromSource", "volume")
+        .add("TagSpecification.1.ResourceType", "snapshot")
+        .add_tags("TagSpecification.1.Tag", {{tag_incident, incident},
+                                             {tag_finding, finding.finding_id},
+                                             {"tourniquet:instance-id", state.instance_id}});
+    preserve(snapshot_volumes, state.instance_id, std::move(call), std::to_string(state.volumes.size()) + " volumes");
+  }
+  return plan;
+}
+
+std::vector<planned_call> plan_status(const instance_state& state, bool complete, std::string_view now_rfc3339,
+                                      std::vector<action_record>& already) {
+  const std::string status = complete ? "contained" : "incomplete";
+  auto current = state.tags.find(tag_status);
+  if (current != state.tags.end() && current->second == status) {
+    already.push_back(already_record(record_status, state.instance_id, status));
+    return {};
+  }
+  std::vector<aws::tag> tags{{tag_status, status}};
+  if (!state.tags.contains(tag_contained_at)) tags.push_back({tag_contained_at, std::string(now_rfc3339)});
+  return {planned_call{&record_status, state.instance_id, create_tags(state.instance_id, tags), status}};
+}
+
+std::vector<planned_call> plan_release(const instance_state& state, std::string_view now_rfc3339,
+                                       std::vector<action_record>& already) {
+  std::vector<planned_call> plan;
+  std::vector<size_t> restores;
+  for (const auto& eni : state.interfaces) {
+    auto recorded = state.tags.find(tag_prior_groups_prefix + eni.id);
+    if (recorded == state.tags.end()) {
+      already.push_back(skipped_record(restore_interface, eni.id, "no prior groups recorded for it"));
+      continue;
+    }
+    std::vector<std::string> groups = split_list(recorded->second);
+    if (eni.group_ids == groups) {
+      already.push_back(already_record(restore_interface, eni.id, "in " + recorded->second));
+      continue;
+    }
+    restores.push_back(plan.size());
+    plan.push_back({&restore_interface, eni.id, set_interface_groups(eni.id, groups),
+                    join(eni.group_ids) + " -> " + recorded->second});
+  }
+  auto status = state.tags.find(tag_status);
+  if (status != state.tags.end() && status->second == "released") {
+    already.push_back(already_record(record_status, state.instance_id, "released"));
+  } else {
+    plan.push_back({&record_status, state.instance_id,
+                    create_tags(state.instance_id, {{tag_status, "released"},
+                                                    {"tourniquet:released-at", std::string(now_rfc3339)}}),
+                    "released", restores});
+  }
+  return plan;
+}
+
+namespace {
+
+// Reads the instance and the groups Tourniquet manages, all in one round trip.
+result<instance_state> read_state(const instance_finding& finding, const aws::client& client, const config& cfg,
+                                  aws::deadline until, playbook_report& report) {
+  const execution reads = execute_plan(plan_state_reads(finding, cfg), client, until, false);
+  report.round_trips += reads.round_trips;
+  for (const auto& r : reads.records) {
+    if (r.result == outcome::failed) report.actions.push_back(r);  // a failed read is part of the record
+  }
+  return state_from_reads(finding, cfg, reads);
+}
+
+// Creates the groups a VPC lacks, then gives them their rules. A group another invocation created at the
+// same moment answers InvalidGroup.Duplicate: the state is read again and that group used.
+status ensure_groups(const instance_finding& finding, instance_state& state, const aws::client& client,
+                     const config& cfg, aws::deadline until, bool dry_run, playbook_report& report) {
+  const auto creation = plan_group_creation(state, report.incident_id);
+  if (!creation.empty()) {
+    if (dry_run) {
+      for (const auto& p : creation) {
+        const bool untrack = p.detail.starts_with(untrack_role);
+        managed_group g{placeholder_group(untrack ? untrack_role : isolation_role, p.target), p.target};
+        (untrack ? state.untrack_groups : state.isolation_groups).emplace(p.target, g);
+      }
+    }
+    execution created = execute_plan(creation, client, until, dry_run);
+    bool duplicate = false;
+    for (size_t i = 0; i < creation.size(); ++i) {
+      if (!created.answers[i]) {
+        duplicate |= created.records[i].failure && created.records[i].failure->code == "InvalidGroup.Duplicate";
+        continue;
+      }
+      managed_group g;
+      g.id = text_of(created.answers[i]->result(), "groupId");
+      g.vpc_id = creation[i].target;
+      g.egress_all_v4 = true;  // a new group allows all IPv4 egress
+      (creation[i].detail.starts_with(untrack_role) ? state.untrack_groups : state.isolation_groups)
+          .emplace(g.vpc_id, std::move(g));
+    }
+    append(report, created);
+    if (duplicate) {
+      auto again = read_state(finding, client, cfg, until, report);
+      if (!again) return std::move(again).err();
+      state = std::move(*again);
+    }
+  }
+  const auto rules = plan_group_rules(state, cfg);
+  if (!rules.empty()) append(report, execute_plan(rules, client, until, dry_run));
+  return {};
+}
+
+}  // namespace
+
+playbook_report contain_instance(const instance_finding& finding, const aws::client& client, const config& cfg,
+                                 aws::deadline until, bool dry_run, std::chrono::steady_clock::time_point arrived) {
+  playbook_report report;
+  report.playbook = std::string(instance_playbook);
+  report.target = finding.instance_id;
+  report.incident_id = incident_id_for(finding.account_id, finding.finding_id);
+  auto elapsed_ms = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - arrived).count();
+  };
+
+  if (cfg.exempt_instances.contains(finding.instance_id)) {
+    return ignored(report.playbook, finding.instance_id, "the instance is exempt (TOURNIQUET_EXEMPT_INSTANCES)");
+  }
+  auto state = read_state(finding, client, cfg, until, report);
+  if (!state) {
+    report.status = "failed";
+    report.reason = state.err().describe();
+    report.total_ms = elapsed_ms();
+    return report;
+  }
+  if (cfg.exempt_tag) {
+    auto tag = state->tags.find(cfg.exempt_tag->key);
+    if (tag != state->tags.end() && tag->second == cfg.exempt_tag->value) {
+      return ignored(report.playbook, finding.instance_id,
+                     "the instance carries the exemption tag " + cfg.exempt_tag->key + "=" + cfg.exempt_tag->value);
+    }
+  }
+  if (state->state_name == "terminated" || state->state_name == "shutting-down") {
+    report.status = "failed";
+    report.reason = "instance " + finding.instance_id + " is " + state->state_name + "; nothing left to contain";
+    return report;
+  }
+  report.details["priorState"] = nlohmann::ordered_json::object();
+  for (const auto& eni : state->interfaces) report.details["priorState"][eni.id] = eni.group_ids;
+
+  if (auto groups = ensure_groups(finding, *state, client, cfg, until, dry_run, report); !groups.ok()) {
+    report.status = "failed";
+    report.reason = groups.err().describe();
+    report.total_ms = elapsed_ms();
+    return report;
+  }
+
+  std::vector<action_record> already;
+  const auto plan = plan_containment(finding, *state, cfg, already);
+  const execution run = execute_plan(plan, client, until, dry_run);
+  append(report, run);
+  report.actions.insert(report.actions.end(), already.begin(), already.end());
+  bool all_isolated = true;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].kind == &isolate_interface && run.records[i].result != outcome::done &&
+        run.records[i].result != outcome::planned) {
+      all_isolated = false;
+    }
+  }
+  if (all_isolated) report.isolated_after_ms = elapsed_ms();  // preservation follows, so this is an upper bound
+
+  if (!dry_run) {
+    std::vector<action_record> status_already;
+    const auto status_plan = plan_status(*state, !report.incomplete(), rfc3339_now(), status_already);
+    append(report, execute_plan(status_plan, client, until, false));
+    report.actions.insert(report.actions.end(), status_already.begin(), status_already.end());
+  }
+  report.status = dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "contained";
+  report.total_ms = elapsed_ms();
+  return report;
+}
+
+playbook_report release_instance(const std::string& instance_id, const aws::client& client, const config& cfg,
+                                 aws::deadline until, bool dry_run) {
+  playbook_report report;
+  report.playbook = "release";
+  report.target = instance_id;
+  const instance_finding lookup{"(release)", "", "", instance_id};
+  auto state = read_state(lookup, client, cfg, until, report);
+  if (!state) {
+    report.status = "failed";
+    report.reason = state.err().describe();
+    return report;
+  }
+  auto incident = state->tags.find(tag_incident);
+  if (incident == state->tags.end()) {
+    report.status = "failed";
+    report.reason = "instance " + instance_id + " carries no Tourniquet incident: nothing to release";
+    return report;
+  }
+  report.incident_id = incident->second;
+  std::vector<action_record> already;
+  const auto plan = plan_release(*state, rfc3339_now(), already);
+  append(report, execute_plan(plan, client, until, dry_run));
+  report.actions.insert(report.actions.end(), already.begin(), already.end());
+  report.status = dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "released";
+  return report;
+}
+
+}  // namespace tq::handlers

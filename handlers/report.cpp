@@ -1,0 +1,54 @@
+#include "handlers/report.h"
+
+#include <map>
+
+namespace tq::handlers {
+
+bool playbook_report::incomplete() const {
+  for (const auto& a : actions) {
+    if (a.result == outcome::failed) return true;
+    if (a.result == outcome::skipped && a.detail.starts_with("not done")) return true;
+  }
+  return status == "failed";
+}
+
+nlohmann::ordered_json playbook_report::to_json() const {
+  nlohmann::ordered_json j;
+  j["playbook"] = playbook;
+  j["status"] = status;
+  if (!reason.empty()) j["reason"] = reason;
+  if (!target.empty()) j["target"] = target;
+  if (!incident_id.empty()) j["incidentId"] = incident_id;
+  std::map<std::string, int> counts;
+  nlohmann::ordered_json actions_json = nlohmann::ordered_json::array();
+  for (const auto& a : actions) {
+    ++counts[std::string(outcome_name(a.result))];
+    actions_json.push_back(handlers::to_json(a));
+  }
+  if (!actions.empty()) {
+    j["summary"] = counts;
+    j["actions"] = std::move(actions_json);
+  }
+  if (!details.empty()) j["details"] = details;
+  if (round_trips > 0) {
+    j["timing"] = {{"roundTrips", round_trips}, {"totalMs", total_ms}};
+    if (isolated_after_ms >= 0) j["timing"]["isolatedAfterMs"] = isolated_after_ms;
+  }
+  return j;
+}
+
+void append(playbook_report& report, const execution& run) {
+  report.actions.insert(report.actions.end(), run.records.begin(), run.records.end());
+  report.round_trips += run.round_trips;
+}
+
+playbook_report ignored(std::string playbook, std::string target, std::string reason) {
+  playbook_report r;
+  r.playbook = std::move(playbook);
+  r.status = "ignored";
+  r.target = std::move(target);
+  r.reason = std::move(reason);
+  return r;
+}
+
+}  // namespace tq::handlers

@@ -1,0 +1,37 @@
+// The report a playbook hands back: what it acted on, every action with its outcome, and how long
+// containment took. It becomes the response JSON, the log lines and (in summary) the incident tags.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "handlers/action.h"
+
+namespace tq::handlers {
+
+struct playbook_report {
+  std::string playbook;     // "instance-containment"
+  std::string status;       // contained, ignored, incomplete, dry-run, released, escalate, failed
+  std::string reason;       // why it was ignored or failed, for a person
+  std::string target;       // "i-0123…"
+  std::string incident_id;
+  std::vector<action_record> actions;
+  nlohmann::ordered_json details = nlohmann::ordered_json::object();
+  long isolated_after_ms = -1;  // from the event's arrival to every interface isolated
+  long round_trips = 0;         // sequential batches of AWS calls
+  long total_ms = 0;
+
+  // True when an action failed or was skipped for a failure: the job is not finished.
+  bool incomplete() const;
+  nlohmann::ordered_json to_json() const;
+};
+
+// Adds the records of an execution to the report, and counts its round trips.
+void append(playbook_report& report, const execution& run);
+
+playbook_report ignored(std::string playbook, std::string target, std::string reason);
+
+}  // namespace tq::handlers
