@@ -130,7 +130,13 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
     std::vector<size_t> sent;
     for (size_t i : ready) {
       const planned_call& p = plan[i];
-      if (dry_run && (p.call.target != aws::service::ec2 || !p.verifiable_in_dry_run)) {
+      if (!p.blocked_because.empty()) {
+        run.records[i].result = dry_run ? outcome::planned : outcome::skipped;
+        run.records[i].detail += (dry_run ? " (unverified: " : " (not done: ") + p.blocked_because + ")";
+        states[i] = dry_run ? state::succeeded : state::failed;
+        continue;
+      }
+      if (dry_run && p.call.target != aws::service::ec2) {
         run.records[i].result = outcome::planned;
         states[i] = state::succeeded;
         continue;

@@ -60,6 +60,11 @@ std::string placeholder_group(std::string_view role, std::string_view vpc) {
 
 bool is_placeholder(std::string_view group_id) { return group_id.starts_with("(new "); }
 
+// The reason a call naming `group_id` cannot be sent yet, or "" when it can.
+std::string missing(std::string_view group_id) {
+  return is_placeholder(group_id) ? std::string(group_id.substr(5, group_id.size() - 6)) + " does not exist yet" : "";
+}
+
 managed_group group_from_xml(pugi::xml_node g) {
   managed_group group;
   group.id = text_of(g, "groupId");
@@ -266,15 +271,13 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const co
       query_call call{service::ec2, "AuthorizeSecurityGroupIngress", {}};
       call.params.add("GroupId", g.id);
       add_all_traffic(call.params, g.ingress_all_v4 ? "" : "0.0.0.0/0", g.ingress_all_v6 ? "" : "::/0");
-      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all inbound", {}, {},
-                      !is_placeholder(g.id)});
+      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all inbound", {}, {}, missing(g.id)});
     }
     if (!g.egress_all_v4 || !g.egress_all_v6) {
       query_call call{service::ec2, "AuthorizeSecurityGroupEgress", {}};
       call.params.add("GroupId", g.id);
       add_all_traffic(call.params, g.egress_all_v4 ? "" : "0.0.0.0/0", g.egress_all_v6 ? "" : "::/0");
-      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all outbound", {}, {},
-                      !is_placeholder(g.id)});
+      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all outbound", {}, {}, missing(g.id)});
     }
   }
   for (const auto& [vpc, g] : state.isolation_groups) {
@@ -285,7 +288,7 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const co
       query_call call{service::ec2, "RevokeSecurityGroupEgress", {}};
       call.params.add("GroupId", g.id);
       add_all_traffic(call.params, g.egress_all_v4 ? "0.0.0.0/0" : "", g.egress_all_v6 ? "::/0" : "");
-      plan.push_back({&set_group_rules, g.id, std::move(call), "isolation: no outbound", {}, {}, !is_placeholder(g.id)});
+      plan.push_back({&set_group_rules, g.id, std::move(call), "isolation: no outbound", {}, {}, missing(g.id)});
     }
     int n = 0;
     query_call forensics{service::ec2, "AuthorizeSecurityGroupIngress", {}};
@@ -302,8 +305,7 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const co
       }
     }
     if (n > 0) {
-      plan.push_back({&set_group_rules, g.id, std::move(forensics), "isolation: forensics access", {}, {},
-                      !is_placeholder(g.id)});
+      plan.push_back({&set_group_rules, g.id, std::move(forensics), "isolation: forensics access", {}, {}, missing(g.id)});
     }
   }
   return plan;
@@ -358,11 +360,11 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     if (!only_group(eni, untrack)) {
       after.push_back(plan.size());
       plan.push_back({&untrack_interface, eni.id, set_interface_groups(eni.id, {untrack}),
-                      join(eni.group_ids) + " -> " + untrack, {}, record_index, !is_placeholder(untrack)});
+                      join(eni.group_ids) + " -> " + untrack, {}, record_index, missing(untrack)});
     }
     isolation_indices.push_back(plan.size());
     plan.push_back({&isolate_interface, eni.id, set_interface_groups(eni.id, {isolation}), "-> " + isolation, {},
-                    after, !is_placeholder(isolation)});
+                    after, missing(isolation)});
   }
 
   // Step 3: evidence, once every interface is isolated, so that the isolation calls do not compete with it
