@@ -342,9 +342,10 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     already.push_back(already_record(record_prior_state, state.instance_id, "incident and prior groups recorded"));
   }
 
-  // Step 1 too: untrack every interface at once; step 2: isolate each once its untrack call is answered.
-  // Isolation waits for the untrack call to finish but not to succeed: an interface whose untrack failed is
-  // still better isolated than left open.
+  // Step 1 too, beside the record: untrack every interface at once. Step 2: isolate each once its untrack
+  // call is answered. Isolation waits for the untrack call to finish but not to succeed: an interface whose
+  // untrack failed is still better isolated than left open. The prior groups are also in the report and
+  // the log, so a failed record costs the release convenience, never the containment.
   std::vector<size_t> isolation_indices;
   for (const auto& eni : state.interfaces) {
     const std::string untrack = state.untrack_groups.contains(eni.vpc_id) ? state.untrack_groups.at(eni.vpc_id).id
@@ -360,7 +361,7 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     if (!only_group(eni, untrack)) {
       after.push_back(plan.size());
       plan.push_back({&untrack_interface, eni.id, set_interface_groups(eni.id, {untrack}),
-                      join(eni.group_ids) + " -> " + untrack, {}, record_index, missing(untrack)});
+                      join(eni.group_ids) + " -> " + untrack, {}, {}, missing(untrack)});
     }
     isolation_indices.push_back(plan.size());
     plan.push_back({&isolate_interface, eni.id, set_interface_groups(eni.id, {isolation}), "-> " + isolation, {},
