@@ -58,6 +58,7 @@ struct action_record {
   std::string detail;
   std::optional<error> failure;
   std::chrono::milliseconds duration{0};
+  std::chrono::steady_clock::time_point finished{};  // when its answer came; unset when nothing was sent
 };
 
 nlohmann::ordered_json to_json(const action_record& r);

@@ -574,15 +574,18 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
   const execution run = execute_plan(plan, client, until, dry_run);
   append(report, run);
   report.actions.insert(report.actions.end(), already.begin(), already.end());
-  bool isolated_now = false;  // a replay isolates nothing and reports no isolation time
+  // From the event's arrival to the answer of the last isolation call; a replay isolates nothing.
+  std::chrono::steady_clock::time_point last_isolation{};
   bool all_isolated = true;
   for (size_t i = 0; i < plan.size(); ++i) {
     if (plan[i].kind != &isolate_interface) continue;
-    isolated_now = true;
-    if (run.records[i].result != outcome::done && run.records[i].result != outcome::planned) all_isolated = false;
+    if (run.records[i].result != outcome::done) all_isolated = false;
+    last_isolation = std::max(last_isolation, run.records[i].finished);
   }
-  // Measured after the plan, so preservation is included: an upper bound (bench/ measures it exactly).
-  if (isolated_now && all_isolated) report.isolated_after_ms = elapsed_ms();
+  if (all_isolated && last_isolation != std::chrono::steady_clock::time_point{}) {
+    report.isolated_after_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(last_isolation - arrived).count();
+  }
 
   if (!dry_run) {
     std::vector<action_record> status_already;
