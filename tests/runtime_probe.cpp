@@ -11,12 +11,11 @@
 //   anything else                        answers {"echo": event}
 // TQ_PROBE_INIT_ERROR=MESSAGE makes building the handler fail (the /init/error path).
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "runtime/local_invoke.h"
 #include "runtime/log.h"
