@@ -237,7 +237,8 @@ result<long> runtime_api_client::perform_post(std::string_view body, bool with_e
   m_curl->body_target = &m_answer;
   curl_easy_setopt(h, CURLOPT_URL, m_url.c_str());
   curl_easy_setopt(h, CURLOPT_POST, 1L);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+  // Never a null pointer: with POSTFIELDS unset libcurl would read the body from standard input.
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, with_error_type ? error_headers : m_curl->json_headers);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(m_options.post_timeout.count()));
