@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
   if (args.empty()) {
     const char* endpoint = std::getenv("AWS_LAMBDA_RUNTIME_API");
     if (endpoint == nullptr || *endpoint == '\0') {
-      return tq::runtime::usage_error("no command given and AWS_LAMBDA_RUNTIME_API is not set (not under Lambda)");
+      return tq::runtime::usage_error(
+          "no command given and AWS_LAMBDA_RUNTIME_API is not set (not under Lambda)");
     }
     return tq::runtime::serve_lambda([] { return tq::handlers::make_handler({}); });
   }
