@@ -36,40 +36,53 @@ EVENT = json.dumps({
 })
 
 
-def runtime_env(endpoint):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_LAMBDA_", "TOURNIQUET_"))}
+# What Lambda always sets (a function's credentials, region, account), so start-up checks pass as they would
+# there. The AWS endpoint is the discard port on loopback: nothing here may leave the machine.
+LAMBDA_LIKE_ENV = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDBENCH",
+                   "AWS_SECRET_ACCESS_KEY": "bench-secret", "AWS_SESSION_TOKEN": "bench-token",
+                   "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "TOURNIQUET_ACCOUNT_ID": "123456789012",
+                   "AWS_LAMBDA_FUNCTION_NAME": "tourniquet", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}
+
+
+def runtime_env(endpoint, extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TOURNIQUET_", "_X_AMZN_"))}
+    env.update(LAMBDA_LIKE_ENV)
     env.update({"AWS_LAMBDA_RUNTIME_API": endpoint, "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+    env.update(extra or {})
     return env
 
 
-def cold_start(binary, runs):
-    samples = []
-    for _ in range(runs):
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(1)
-            listener.settimeout(10)
-            env = runtime_env("127.0.0.1:%d" % listener.getsockname()[1])
-            started = time.perf_counter()
-            process = subprocess.Popen([binary], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
-            try:
-                connection, _ = listener.accept()
-                with connection:
-                    data = b""
-                    while b"\r\n" not in data:
-                        chunk = connection.recv(4096)
-                        if not chunk:
-                            break
-                        data += chunk
-                    arrived = time.perf_counter()
-                if not data.startswith(NEXT_LINE):
-                    raise RuntimeError("first request was not GET next: %r" % data[:80])
-                samples.append((arrived - started) * 1000)
-            finally:
-                process.kill()
-                process.wait()
-    return samples
+def first_next_ms(command, extra_env=None):
+    """One cold start: ms from just before exec to the first `GET next` line arriving on a listening socket."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(60)
+        env = runtime_env("127.0.0.1:%d" % listener.getsockname()[1], extra_env)
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            connection, _ = listener.accept()
+            with connection:
+                data = b""
+                while b"\r\n" not in data:
+                    chunk = connection.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                arrived = time.perf_counter()
+            if not data.startswith(NEXT_LINE):
+                raise RuntimeError("first request of %s was not GET next: %r" % (command, data[:80]))
+            return (arrived - started) * 1000
+        finally:
+            process.kill()
+            process.wait()
+
+
+def cold_start(command, runs, extra_env=None):
+    command = [command] if isinstance(command, str) else command
+    return [first_next_ms(command, extra_env) for _ in range(runs)]
 
 
 def spawn_baseline(command, runs):
@@ -92,6 +105,16 @@ def start_cpu(command, runs, env=None):
         process.returncode = 0
         samples.append((usage.ru_utime + usage.ru_stime) * 1000)
     return samples
+
+
+def first_next_cpu_ms(command, runs, extra_env=None):
+    """CPU time from exec to the first `next` and out: under an unreachable API with no retry budget the
+    process stops right after its first `next`."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        env = runtime_env("127.0.0.1:%d" % closed.getsockname()[1],
+                          dict(extra_env or {}, TOURNIQUET_RUNTIME_API_RETRY_MS="0"))
+        return start_cpu(command, runs, env)
 
 
 def proc_status(pid):
@@ -173,10 +196,7 @@ def main():
           " median %.2f ms" % (statistics.median(spawn), os.path.basename(binary), statistics.median(version)))
 
     # Under an unreachable API with no retry budget the process stops right after its first `next`.
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        unreachable = dict(runtime_env("127.0.0.1:%d" % closed.getsockname()[1]), TOURNIQUET_RUNTIME_API_RETRY_MS="0")
-        first_next_cpu = start_cpu([binary], args.runs, unreachable)
+    first_next_cpu = first_next_cpu_ms([binary], args.runs)
     version_cpu = start_cpu([binary, "--version"], args.runs)
     print("CPU time, exec -> first next -> exit: median %.2f ms; `--version`: median %.2f ms"
           % (statistics.median(first_next_cpu), statistics.median(version_cpu)))

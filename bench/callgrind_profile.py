@@ -1,0 +1,82 @@
+"""Reads a callgrind output file into exclusive instruction counts per (object, function), so that two runs
+can be subtracted: what the extra invocation of one run cost, by library and by function."""
+import collections
+import os
+import re
+
+_NAMED = re.compile(r"^\((\d+)\)(?: (.*))?$")
+
+
+def exclusive_costs(path):
+    """{(object basename, function): Ir}, exclusive (calls' inclusive costs are not counted twice)."""
+    names = {"ob": {}, "fn": {}}
+    costs = collections.Counter()
+    ob = fn = None
+    skip_next_cost = False
+
+    def resolve(kind, text):
+        match = _NAMED.match(text)
+        if not match:
+            return text
+        ident, name = match.groups()
+        if name is not None:
+            names[kind][ident] = name
+        return names[kind].get(ident, text)
+
+    with open(path) as f:
+        for line in f:
+            if not line or line[0] in "#\n":
+                continue
+            c = line[0]
+            if c.isdigit() or c in "+-*":
+                if skip_next_cost:
+                    skip_next_cost = False
+                    continue
+                parts = line.split()
+                if len(parts) > 1:
+                    costs[(ob, fn)] += int(parts[1])
+                continue
+            key, _, value = line.rstrip("\n").partition("=")
+            if key == "ob":
+                ob = os.path.basename(resolve("ob", value))
+            elif key == "fn":
+                fn = resolve("fn", value)
+            elif key == "cob":
+                resolve("ob", value)
+            elif key == "cfn":
+                resolve("fn", value)
+            elif key == "calls":
+                skip_next_cost = True
+    return costs
+
+
+def library_of(obj, fn):
+    """A readable owner for a cost: the shared library, or for the executable's own code its namespace."""
+    if obj and obj not in ("tourniquet", "bootstrap"):
+        return re.sub(r"\.so[.\d]*$", "", obj)
+    if fn.startswith(("tq::aws::sigv4", "tq::aws::crypto")):
+        return "tourniquet: signing"
+    if fn.startswith("tq::"):
+        return "tourniquet: " + fn.split("::")[1]
+    if "nlohmann" in fn:
+        return "nlohmann-json (inlined)"
+    if "pugi" in fn:
+        return "pugixml"
+    if fn.startswith("std::") or fn.startswith("void std::") or "__cxx11" in fn:
+        return "libstdc++ (inlined)"
+    return "tourniquet: other"
+
+
+def difference(longer, shorter, top=12):
+    """What `longer` spent beyond `shorter`: by library and the top functions."""
+    a, b = exclusive_costs(longer), exclusive_costs(shorter)
+    delta = collections.Counter()
+    for key in set(a) | set(b):
+        d = a.get(key, 0) - b.get(key, 0)
+        if d:
+            delta[key] = d
+    by_library = collections.Counter()
+    for (obj, fn), d in delta.items():
+        by_library[library_of(obj, fn or "")] += d
+    functions = [(fn, obj, d) for (obj, fn), d in delta.most_common(top)]
+    return {"total": sum(delta.values()), "by_library": by_library.most_common(), "functions": functions}

@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""Instance containment end to end, Tourniquet against the boto3 baseline (bench/boto3_baseline/), both
+served by a local Runtime API and acting on moto_server, side by side in one run:
+
+  latency   moto behind bench/delay_proxy.py, which answers every call 50 ms late (a regional endpoint).
+            From the moment the Runtime API hands the event out to the answer of the last call that moves
+            an interface into the isolation group (from the proxy's log), and to the response's arrival at
+            the Runtime API; the sequential round trips on the critical path, counted from the proxy's log.
+            Two cases, on a warm process (one containment done before): the groups already exist in the
+            VPC, and first time in the VPC.
+  memory    VmHWM of each function's process after those invocations.
+  cpu       Tourniquet's instructions per warm invocation, counted by callgrind against moto without delay:
+            a process that serves [decoy, X] minus one that serves [decoy] (see bench/README.md).
+
+Usage: containment_bench.py BIN [--rounds 5] [--delay-ms 50] [--no-callgrind] [--json OUT]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import ThreadingHTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import runtime_api_server  # noqa: E402
+import runtime_bench  # noqa: E402
+import callgrind_profile  # noqa: E402
+import world  # noqa: E402
+from moto_support import Moto  # noqa: E402
+
+BOTO3_BOOTSTRAP = os.path.join(HERE, "boto3_baseline", "bootstrap.py")
+REQUEST_ID = "Lambda-Runtime-Aws-Request-Id"
+
+
+class TimedHandler(runtime_api_server.Handler):
+    """The test Runtime API, noting when each event's bytes were handed to the runtime."""
+
+    def reply(self, status, payload, headers=None):
+        super().reply(status, payload, headers)
+        if status == 200 and headers and REQUEST_ID in headers:
+            with self.state.cond:
+                self.state.handed_out[headers[REQUEST_ID]] = time.time()
+
+
+class RuntimeApi:
+    def __init__(self):
+        state = runtime_api_server.RuntimeApiState("arn:aws:lambda:us-east-1:%s:function:bench" % world.ACCOUNT,
+                                                   60000)
+        state.handed_out = {}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), type("Bound", (TimedHandler,), {"state": state}))
+        self.server.daemon_threads = True
+        self.state = state
+        self.endpoint = "127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_blocked(self, process, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("the function exited during init (status %s)" % process.returncode)
+            with self.state.cond:
+                if self.state.waiting > 0 and not self.state.queue:
+                    return
+                self.state.cond.wait(0.05)
+        raise RuntimeError("the function never called next")
+
+    def invoke(self, body, timeout=120):
+        """Queues one event and waits for its response; returns (handed-out time, post record)."""
+        request_id = runtime_api_server.uuid.uuid4().hex
+        with self.state.cond:
+            self.state.queue.append({"request_id": request_id, "body": body.encode(), "timeout_ms": 60000,
+                                     "trace_id": runtime_api_server.make_trace_id(), "headers": {}})
+            self.state.cond.notify_all()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                posts = [r for r in self.state.records if r.get("request_id") == request_id and r["kind"] != "next"]
+                if posts:
+                    return self.state.handed_out[request_id], posts[0]
+                self.state.cond.wait(0.05)
+        raise RuntimeError("no answer to the event within %d s" % timeout)
+
+    def go_away(self, seconds):
+        with self.state.cond:
+            self.state.away_until = time.monotonic() + seconds
+            self.state.cond.notify_all()
+
+
+class DelayProxy:
+    def __init__(self, upstream, delay_ms):
+        self.process = subprocess.Popen([sys.executable, os.path.join(HERE, "delay_proxy.py"), "--upstream", upstream,
+                                         "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("LISTENING "):
+            raise RuntimeError("delay_proxy did not start: %r" % line)
+        self.url = "http://127.0.0.1:%d" % int(line.split()[1])
+
+    def _call(self, method, path):
+        import urllib.request
+        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        return json.loads(urllib.request.urlopen(request, timeout=30).read())
+
+    def log(self):
+        return self._call("GET", "/_proxy/log")
+
+    def reset(self):
+        self._call("POST", "/_proxy/reset")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.process.stdout.close()
+
+
+def function_env(endpoint, aws_url, extra=None):
+    env = runtime_bench.runtime_env(endpoint, {"AWS_ENDPOINT_URL": aws_url, "AWS_ACCESS_KEY_ID": "test",
+                                               "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
+                                               "TOURNIQUET_ACCOUNT_ID": world.ACCOUNT})
+    env.pop("AWS_SESSION_TOKEN")
+    env.update(extra or {})
+    return env
+
+
+def proc_cpu_ns(pid):
+    """CPU time of every thread of the process so far, in ns (/proc/PID/task/*/schedstat: exact, no ticks)."""
+    total = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def critical_path(calls):
+    """Depth of each call in the happens-after order seen by the service: a call received after another's
+    answer came after it. The depth of the last call is the sequential round trips that led to it."""
+    ordered = sorted(calls, key=lambda c: c["received"])
+    for j, c in enumerate(ordered):
+        c["depth"] = 1 + max((p["depth"] for p in ordered[:j] if p["answered"] <= c["received"]), default=0)
+    return ordered
+
+
+def idle_ms(calls, start, end):
+    """Time in [start, end] with no call outstanding at the service: the function's own time (decoding,
+    planning, signing, parsing, Python) on the way, as opposed to waiting for answers."""
+    covered, reach = 0.0, start
+    for c in sorted(calls, key=lambda c: c["received"]):
+        begin, finish = max(c["received"], reach), min(c["answered"], end)
+        if finish > begin:
+            covered += finish - begin
+            reach = finish
+    return (end - start - covered) * 1000
+
+
+def analyse(handed_out, post, calls, isolation_ids):
+    window = critical_path([c for c in calls if handed_out <= c["received"] <= post["time"]])
+    isolations = [c for c in window if c["action"] == "ModifyNetworkInterfaceAttribute"
+                  and c["params"].get("SecurityGroupId.1") in isolation_ids]
+    body = json.loads(post["body"]) if post["kind"] == "response" else {}
+    report = (body.get("reports") or [{}])[0]
+    if post["kind"] != "response" or report.get("status") != "contained" or not isolations:
+        raise RuntimeError("containment did not complete: %s %s" % (post["kind"], post["body"][:500]))
+    last = max(isolations, key=lambda c: c["answered"])
+    return {
+        "isolated_ms": (last["answered"] - handed_out) * 1000,
+        "done_ms": (post["time"] - handed_out) * 1000,
+        "reported_isolated_ms": report.get("timing", {}).get("isolatedAfterMs"),
+        "reported_total_ms": report.get("timing", {}).get("totalMs"),
+        "reported_round_trips": report.get("timing", {}).get("roundTrips"),
+        "own_ms_to_isolation": idle_ms(window, handed_out, last["answered"]),
+        "own_ms_total": idle_ms(window, handed_out, post["time"]),
+        "round_trips_to_isolation": last["depth"],
+        "round_trips_total": max(c["depth"] for c in window),
+        "calls": len(window),
+        "interfaces_isolated": len(isolations),
+    }
+
+
+def latency_round(name, command, moto, proxy, logs):
+    """One function, one fresh account: warm-up on the decoy, then first-time-in-VPC, then warm VPC."""
+    instances = world.build_world(moto)
+    proxy.reset()
+    api = RuntimeApi()
+    log = open(os.path.join(logs, "%s-%d.log" % (name, time.monotonic_ns())), "w")
+    process = subprocess.Popen(command, env=function_env(api.endpoint, proxy.url), stdin=subprocess.DEVNULL,
+                               stdout=log, stderr=log)
+    try:
+        api.wait_blocked(process)
+        results = {}
+        for case, instance in (("warmup", "decoy"), ("first_vpc", "first"), ("warm_vpc", "warm")):
+            cpu_before = proc_cpu_ns(process.pid)
+            handed_out, post = api.invoke(world.finding(instances[instance]))
+            cpu = (proc_cpu_ns(process.pid) - cpu_before) / 1e6
+            if case == "warmup":
+                continue
+            calls = proxy.log()
+            results[case] = analyse(handed_out, post, calls, world.isolation_groups(moto))
+            results[case]["cpu_ms"] = cpu
+        results["vm_hwm_kb"] = int(runtime_bench.proc_status(process.pid)["VmHWM"].split()[0])
+        return results
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        api.close()
+
+
+def callgrind_instructions(binary, moto, instances_to_contain, out_dir):
+    """Instructions (callgrind Ir) of a whole tourniquet process that starts, contains each instance in turn
+    and exits: the Runtime API goes away after the last answer and, with no retry budget, the loop ends."""
+    instances = world.build_world(moto)
+    api = RuntimeApi()
+    out = os.path.join(out_dir, "callgrind.%s.out" % "-".join(instances_to_contain))
+    log = open(out + ".log", "w")
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, binary]
+    process = subprocess.Popen(command, env=function_env(api.endpoint, moto.url, {"TOURNIQUET_RUNTIME_API_RETRY_MS": "0"}),
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        api.wait_blocked(process, timeout=300)
+        for key in instances_to_contain:
+            _, post = api.invoke(world.finding(instances[key]), timeout=300)
+            report = (json.loads(post["body"]).get("reports") or [{}])[0] if post["kind"] == "response" else {}
+            if report.get("status") != "contained":
+                raise RuntimeError("containment under callgrind failed: %s" % post["body"][:500])
+        api.go_away(120)
+        process.wait(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+        api.close()
+    with open(out) as f:
+        for line in f:
+            if line.startswith(("totals:", "summary:")):
+                return int(line.split()[1]), out
+    raise RuntimeError("no totals in %s" % out)
+
+
+def median_of(rounds, case, key):
+    values = [r[case][key] for r in rounds if r[case].get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def summarise(rounds):
+    out = {}
+    for case in ("first_vpc", "warm_vpc"):
+        out[case] = {key: median_of(rounds, case, key) for key in rounds[0][case]}
+        out[case]["isolated_ms_all"] = [r[case]["isolated_ms"] for r in rounds]
+        out[case]["done_ms_all"] = [r[case]["done_ms"] for r in rounds]
+    out["vm_hwm_kb"] = max(r["vm_hwm_kb"] for r in rounds)
+    return out
+
+
+def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print):
+    moto = Moto()
+    proxy = DelayProxy(moto.url, delay_ms)
+    logs = tempfile.mkdtemp(prefix="tq-bench-")
+    functions = {"tourniquet": [binary], "boto3": [sys.executable, BOTO3_BOOTSTRAP]}
+    measured = {name: [] for name in functions}
+    try:
+        for r in range(rounds):
+            for name, command in functions.items():  # side by side: the two alternate, round after round
+                measured[name].append(latency_round(name, command, moto, proxy, logs))
+            progress("  containment round %d/%d: tourniquet isolated in %.0f ms, boto3 in %.0f ms (warm VPC)"
+                     % (r + 1, rounds, measured["tourniquet"][-1]["warm_vpc"]["isolated_ms"],
+                        measured["boto3"][-1]["warm_vpc"]["isolated_ms"]))
+        result = {"delay_ms": delay_ms, "rounds": rounds,
+                  "latency": {name: summarise(values) for name, values in measured.items()}}
+        if callgrind and shutil.which("valgrind"):
+            base, base_file = callgrind_instructions(binary, moto, ["decoy"], logs)
+            warm, warm_file = callgrind_instructions(binary, moto, ["decoy", "warm"], logs)
+            first, _ = callgrind_instructions(binary, moto, ["decoy", "first"], logs)
+            result["instructions"] = {"process_one_event": base, "warm_vpc": warm - base, "first_vpc": first - base,
+                                      "warm_vpc_breakdown": callgrind_profile.difference(warm_file, base_file)}
+            progress("  callgrind: %.2f M instructions per warm invocation (warm VPC), %.2f M first time in a VPC"
+                     % ((warm - base) / 1e6, (first - base) / 1e6))
+        shutil.rmtree(logs, ignore_errors=True)
+        return result
+    except Exception:
+        progress("  containment bench failed; logs kept in %s" % logs)
+        raise
+    finally:
+        proxy.stop()
+        moto.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--delay-ms", type=float, default=50)
+    parser.add_argument("--no-callgrind", action="store_true")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    result = run(os.path.abspath(args.binary), args.rounds, args.delay_ms, not args.no_callgrind)
+    text = json.dumps(result, indent=2)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The account the containment benchmarks act on, built in moto_server, and the findings sent about it.
+
+Two VPCs. VPC A holds a decoy instance (contained first, to warm the function and leave Tourniquet's
+groups in that VPC) and instance A; VPC B holds instance B, alone. Instances A and B have what makes a
+containment do all its work: two interfaces (one in two groups, SSH open to the world among them), a root
+volume and two more volumes, and membership of an Auto Scaling group. So:
+  instance B = first time in its VPC (the groups must be made and given their rules first),
+  instance A = the groups already exist in its VPC (the usual case once a function has run once).
+"""
+import json
+import os
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SAMPLE = os.path.join(ROOT, "events", "guardduty", "backdoor-ec2-cc-activity.json")
+ACCOUNT = "123456789012"
+AMI = "ami-12c6146b"
+
+
+def _instance(ec2, autoscaling, subnets, groups, asg, interfaces=2, volumes=2):
+    # Launched on a ready-made interface: moto reports an interface's groups as its own plus those the
+    # instance was launched with, so an instance launched with groups would never look isolated there.
+    primary = ec2.create_network_interface(SubnetId=subnets[0], Groups=groups)["NetworkInterface"]
+    instance = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="t3.micro", NetworkInterfaces=[
+        {"DeviceIndex": 0, "NetworkInterfaceId": primary["NetworkInterfaceId"]}])["Instances"][0]["InstanceId"]
+    ec2.create_tags(Resources=[instance], Tags=[{"Key": "Name", "Value": "web"}, {"Key": "team", "Value": "shop"}])
+    if asg:
+        autoscaling.attach_instances(InstanceIds=[instance], AutoScalingGroupName=asg)
+    for index in range(1, interfaces):
+        extra = ec2.create_network_interface(SubnetId=subnets[1], Groups=groups[:1])["NetworkInterface"]
+        ec2.attach_network_interface(NetworkInterfaceId=extra["NetworkInterfaceId"], InstanceId=instance,
+                                     DeviceIndex=index)
+    for device in ("/dev/sdf", "/dev/sdg")[:volumes]:
+        volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+        ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device=device)
+    return instance
+
+
+def _vpc(ec2, autoscaling, cidr_prefix, name):
+    vpc = ec2.create_vpc(CidrBlock=f"{cidr_prefix}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"{cidr_prefix}.{i}.0/24",
+                                 AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"] for i in (1, 2)]
+    web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+    ssh = ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=ssh, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.create_launch_template(LaunchTemplateName=f"{name}-template",
+                               LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.micro"})
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=f"{name}-asg", LaunchTemplate={"LaunchTemplateName": f"{name}-template"},
+        MinSize=0, MaxSize=4, DesiredCapacity=0, VPCZoneIdentifier=subnets[0])
+    return vpc, subnets, [web, ssh], f"{name}-asg"
+
+
+def build_world(moto):
+    """Resets moto and builds the account; returns {"decoy", "warm", "first", "vpc_warm", "vpc_first"}."""
+    moto.reset()
+    ec2, autoscaling = moto.client("ec2"), moto.client("autoscaling")
+    vpc_a, subnets_a, groups_a, asg_a = _vpc(ec2, autoscaling, "10.1", "a")
+    vpc_b, subnets_b, groups_b, asg_b = _vpc(ec2, autoscaling, "10.2", "b")
+    return {
+        "decoy": _instance(ec2, autoscaling, subnets_a, groups_a, None, interfaces=1, volumes=0),
+        "warm": _instance(ec2, autoscaling, subnets_a, groups_a, asg_a),
+        "first": _instance(ec2, autoscaling, subnets_b, groups_b, asg_b),
+        "vpc_warm": vpc_a,
+        "vpc_first": vpc_b,
+    }
+
+
+def finding(instance_id):
+    """A GuardDuty Backdoor:EC2/C&CActivity.B finding (severity 8, the instance as actor) about the instance."""
+    with open(SAMPLE) as f:
+        event = json.load(f)
+    event["id"] = str(uuid.uuid4())
+    event["account"] = ACCOUNT
+    event["detail"]["accountId"] = ACCOUNT
+    event["detail"]["id"] = uuid.uuid4().hex
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
+    return json.dumps(event)
+
+
+def isolation_groups(moto):
+    """The ids of the isolation groups in the account (made by either function, found by tag)."""
+    ec2 = moto.client("ec2")
+    groups = ec2.describe_security_groups(Filters=[{"Name": "tag:tourniquet:role", "Values": ["isolation"]}])
+    return {g["GroupId"] for g in groups["SecurityGroups"]}
