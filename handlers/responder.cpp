@@ -20,14 +20,6 @@ std::string account_of_arn(std::string_view arn) {
   return std::string(arn.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
 }
 
-playbook_report failed_report(std::string_view playbook, std::string target, std::string reason) {
-  playbook_report r;
-  r.playbook = std::string(playbook);
-  r.status = "failed";
-  r.target = std::move(target);
-  r.reason = std::move(reason);
-  return r;
-}
 
 }  // namespace
 
@@ -92,7 +84,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     for (playbook_id id : r.playbooks) {
       log::set_context("playbook", std::string(playbook_name(id)));
       if (!client) {
-        reports.push_back(failed_report(playbook_name(id), finding->id, client.err().describe()));
+        reports.push_back(concluded(std::string(playbook_name(id)), "failed", finding->id, client.err().describe()));
         continue;
       }
       playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, finding->account_id,
@@ -105,7 +97,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
           break;
         }
         default:
-          reports.push_back(failed_report(playbook_name(id), finding->id, "this playbook is not built yet"));
+          reports.push_back(concluded(std::string(playbook_name(id)), "failed", finding->id, "this playbook is not built yet"));
       }
     }
     return reports;
