@@ -100,8 +100,9 @@ class RuntimeApi:
 
 class DelayProxy:
     def __init__(self, upstream, delay_ms):
-        self.process = subprocess.Popen([sys.executable, os.path.join(HERE, "delay_proxy.py"), "--upstream", upstream,
-                                         "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE, text=True)
+        command = [sys.executable, os.path.join(HERE, "delay_proxy.py"), "--delay-ms", str(delay_ms)]
+        command += ["--upstream", upstream] if upstream else []
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if not line.startswith("LISTENING "):
             raise RuntimeError("delay_proxy did not start: %r" % line)
@@ -131,18 +132,6 @@ def function_env(endpoint, aws_url, extra=None):
     env.pop("AWS_SESSION_TOKEN")
     env.update(extra or {})
     return env
-
-
-def proc_cpu_ns(pid):
-    """CPU time of every thread of the process so far, in ns (/proc/PID/task/*/schedstat: exact, no ticks)."""
-    total = 0
-    for task in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
-                total += int(f.read().split()[0])
-        except FileNotFoundError:
-            pass
-    return total
 
 
 def critical_path(calls):
@@ -202,9 +191,9 @@ def latency_round(name, command, moto, proxy, logs):
         api.wait_blocked(process)
         results = {}
         for case, instance in (("warmup", "decoy"), ("first_vpc", "first"), ("warm_vpc", "warm")):
-            cpu_before = proc_cpu_ns(process.pid)
+            cpu_before = runtime_bench.proc_cpu_ns(process.pid)
             handed_out, post = api.invoke(world.finding(instances[instance]))
-            cpu = (proc_cpu_ns(process.pid) - cpu_before) / 1e6
+            cpu = (runtime_bench.proc_cpu_ns(process.pid) - cpu_before) / 1e6
             if case == "warmup":
                 continue
             calls = proxy.log()
@@ -270,7 +259,9 @@ def summarise(rounds):
     return out
 
 
-def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print):
+def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind_binary=None):
+    """`callgrind_binary`: the same code with its symbols (the zip's bootstrap is stripped), for the breakdown."""
+    callgrind_binary = callgrind_binary or binary
     moto = Moto()
     proxy = DelayProxy(moto.url, delay_ms)
     logs = tempfile.mkdtemp(prefix="tq-bench-")
@@ -286,9 +277,9 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print):
         result = {"delay_ms": delay_ms, "rounds": rounds,
                   "latency": {name: summarise(values) for name, values in measured.items()}}
         if callgrind and shutil.which("valgrind"):
-            base, base_file = callgrind_instructions(binary, moto, ["decoy"], logs)
-            warm, warm_file = callgrind_instructions(binary, moto, ["decoy", "warm"], logs)
-            first, _ = callgrind_instructions(binary, moto, ["decoy", "first"], logs)
+            base, base_file = callgrind_instructions(callgrind_binary, moto, ["decoy"], logs)
+            warm, warm_file = callgrind_instructions(callgrind_binary, moto, ["decoy", "warm"], logs)
+            first, _ = callgrind_instructions(callgrind_binary, moto, ["decoy", "first"], logs)
             result["instructions"] = {"process_one_event": base, "warm_vpc": warm - base, "first_vpc": first - base,
                                       "warm_vpc_breakdown": callgrind_profile.difference(warm_file, base_file)}
             progress("  callgrind: %.2f M instructions per warm invocation (warm VPC), %.2f M first time in a VPC"

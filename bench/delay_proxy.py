@@ -10,7 +10,10 @@ Every forwarded call is logged with its timing, so a benchmark can see the calls
   POST /_proxy/reset  -> clears the log
 `received` is when the request was read, `answered` when the answer was written.
 
-Run: delay_proxy.py --upstream http://127.0.0.1:PORT [--delay-ms 50] [--port 0]; prints "LISTENING <port>".
+Without --upstream it answers every call itself with a small EC2 answer (DescribeRegions), after the delay:
+a stand-in with no service time at all, to measure a client alone.
+
+Run: delay_proxy.py [--upstream http://127.0.0.1:PORT] [--delay-ms 50] [--port 0]; prints "LISTENING <port>".
 (Written for the benchmarks; tests/servers/aws_proxy.py, when present, does the same for the tests.)
 """
 import argparse
@@ -23,6 +26,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+CANNED = (b'<?xml version="1.0" encoding="UTF-8"?><DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/'
+          b'2016-11-15/"><requestId>8f7e4a3c-0000-4000-8000-000000000001</requestId><regionInfo><item><regionName>'
+          b'us-east-1</regionName><regionEndpoint>ec2.us-east-1.amazonaws.com</regionEndpoint></item></regionInfo>'
+          b'</DescribeRegionsResponse>')
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
               "expect"}
 
@@ -66,6 +73,12 @@ class Proxy(BaseHTTPRequestHandler):
                     self.log.clear()
                 return self._local(200, {})
             return self._local(404, {"error": "no route"})
+        if self.upstream is None:
+            time.sleep(max(0.0, received + self.delay - time.time()))
+            answered = time.time()
+            self._send(200, "OK", [("Content-Type", "text/xml;charset=UTF-8")], CANNED)
+            self._record(body, received, answered, 200)
+            return
         upstream = http.client.HTTPConnection(*self.upstream, timeout=60)
         try:
             upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -84,6 +97,9 @@ class Proxy(BaseHTTPRequestHandler):
             status = answer.status
         finally:
             upstream.close()
+        self._record(body, received, answered, status)
+
+    def _record(self, body, received, answered, status):
         params = {}
         if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
             params = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
@@ -97,8 +113,9 @@ class Proxy(BaseHTTPRequestHandler):
 
 
 def make_proxy(upstream_url, delay_ms, port=0):
-    url = urlsplit(upstream_url)
-    handler = type("BoundProxy", (Proxy,), {"upstream": (url.hostname, url.port or 80), "delay": delay_ms / 1000.0,
+    url = urlsplit(upstream_url) if upstream_url else None
+    handler = type("BoundProxy", (Proxy,), {"upstream": (url.hostname, url.port or 80) if url else None,
+                                            "delay": delay_ms / 1000.0,
                                             "lock": threading.Lock(), "log": []})
     # A deep accept queue: a batch opens many connections at once, and with the default of 5 the kernel
     # drops the extra SYNs, which then cost a second each (TCP's initial retransmission timeout).
@@ -108,7 +125,7 @@ def make_proxy(upstream_url, delay_ms, port=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--upstream")
     parser.add_argument("--delay-ms", type=float, default=50)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
