@@ -104,6 +104,7 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
     int attempt = 1;
     int spent = 0;
     clock::time_point next_at;
+    std::optional<error> previous;  // the answer before this attempt, for a more telling final error
   };
   const retry_settings& retry = m_settings->retry;
   const clock::time_point give_up_at = until - retry.deadline_margin;
@@ -143,6 +144,7 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
     for (const auto& p : due) requests.push_back(signed_request(calls[p.index]));
 
     const auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(give_up_at - now);
+    const bool cut_by_deadline = budget < retry.attempt_timeout;
     auto responses = m_transport->send_all(requests, std::min(retry.attempt_timeout, budget));
     m_statistics->attempts += static_cast<long>(requests.size());
 
@@ -159,6 +161,12 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
       }
       error failure = std::move(answer).err();
       if (is_throttling_code(failure.code)) ++m_statistics->throttles;
+      if (failure.code == "RequestTimeout" && cut_by_deadline) {
+        // The attempt was cut short by the deadline, not by the service: what the service said before is
+        // the better account of why the call did not succeed.
+        finish(p, p.previous ? std::move(*p.previous) : std::move(failure), "the invocation's deadline came first");
+        continue;
+      }
       if (!failure.retryable) {
         answers[p.index] = std::move(failure);
         continue;
@@ -185,6 +193,7 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
       p.spent += timed_out ? retry_quota::timeout_retry_cost : retry_quota::retry_cost;
       ++p.attempt;
       p.next_at = after + delay;
+      p.previous = std::move(failure);
       pending.push_back(p);
     }
   }

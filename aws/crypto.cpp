@@ -21,18 +21,28 @@ EVP_MD* sha256_md() {
   return md;
 }
 
-EVP_MAC* hmac_mac() {
-  static EVP_MAC* mac = [] {
-    EVP_MAC* fetched = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    if (fetched == nullptr) std::abort();
-    return fetched;
-  }();
-  return mac;
-}
-
 struct mac_ctx_free {
   void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
 };
+using mac_ctx = std::unique_ptr<EVP_MAC_CTX, mac_ctx_free>;
+
+// An HMAC context with its digest already chosen: setting the digest by name costs a fetch, so each
+// call copies this one instead and only sets the key.
+const EVP_MAC_CTX* hmac_sha256_prototype() {
+  static EVP_MAC_CTX* prototype = [] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+    EVP_MAC_free(mac);  // the context holds its own reference
+    char digest_name[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (ctx == nullptr || EVP_MAC_CTX_set_params(ctx, params) != 1) std::abort();
+    return ctx;
+  }();
+  return prototype;
+}
 
 }  // namespace
 
@@ -46,18 +56,15 @@ digest sha256(std::string_view data) {
   return out;
 }
 
-std::string sha256_hex(std::string_view data) { return hex(sha256(data)); }
+std::string sha256_hex(std::string_view data) {
+  return hex(sha256(data));
+}
 
 digest hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
-  std::unique_ptr<EVP_MAC_CTX, mac_ctx_free> ctx(EVP_MAC_CTX_new(hmac_mac()));
-  char digest_name[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-      OSSL_PARAM_construct_end(),
-  };
+  mac_ctx ctx(EVP_MAC_CTX_dup(hmac_sha256_prototype()));
   digest out{};
   size_t length = 0;
-  if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
+  if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), nullptr) != 1 ||
       EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
       EVP_MAC_final(ctx.get(), out.data(), &length, out.size()) != 1 || length != out.size()) {
     std::abort();

@@ -39,19 +39,22 @@ url_parts split_url(std::string_view url) {
   return parts;
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return lower(x) == lower(y);
-         });
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 bool is_unreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
 }
 
 int hex_value(char c) {
@@ -107,8 +110,8 @@ std::string normalize_path(std::string_view path) {
 }
 
 std::string canonical_uri(std::string_view path, const signing_params& params) {
-  std::string normalized = params.normalize_path ? normalize_path(path)
-                                                 : std::string(path.empty() ? "/" : path);
+  std::string normalized =
+      params.normalize_path ? normalize_path(path) : std::string(path.empty() ? "/" : path);
   return params.double_encode_path ? uri_encode(normalized, false) : normalized;
 }
 
@@ -137,10 +140,18 @@ std::string canonical_query(std::string_view query) {
 
 // Headers a proxy or the HTTP stack may add, drop or rewrite on the way; botocore leaves the same out.
 bool is_unsigned_header(std::string_view lower_name) {
-  static constexpr std::string_view names[] = {
-      "authorization", "connection", "expect",           "keep-alive", "proxy-authenticate",
-      "proxy-authorization", "te",   "trailer",          "transfer-encoding", "upgrade",
-      "user-agent",    "x-amzn-trace-id"};
+  static constexpr std::string_view names[] = {"authorization",
+                                               "connection",
+                                               "expect",
+                                               "keep-alive",
+                                               "proxy-authenticate",
+                                               "proxy-authorization",
+                                               "te",
+                                               "trailer",
+                                               "transfer-encoding",
+                                               "upgrade",
+                                               "user-agent",
+                                               "x-amzn-trace-id"};
   return std::find(std::begin(names), std::end(names), lower_name) != std::end(names);
 }
 
@@ -226,7 +237,9 @@ void add_host_if_missing(http_request& request) {
   request.headers.push_back({"Host", std::string(host)});
 }
 
-std::string scope_date(std::chrono::system_clock::time_point time) { return amz_date(time).substr(0, 8); }
+std::string scope_date(std::chrono::system_clock::time_point time) {
+  return amz_date(time).substr(0, 8);
+}
 
 // The signing key depends only on (secret, day, region, service), so a warm Lambda derives it once a day
 // per service. Entries are keyed on a SHA-256 of the secret rather than the secret itself.
@@ -246,7 +259,8 @@ class signing_key_cache {
     }
     crypto::digest key = derive(params.credentials.secret_access_key, date, params.region, params.service);
     std::lock_guard lock(m_mutex);
-    entry_type entry{secret_hash, std::move(date), std::string(params.region), std::string(params.service), key};
+    entry_type entry{secret_hash, std::move(date), std::string(params.region), std::string(params.service),
+                     key};
     if (m_entries.size() < max_entries) {
       m_entries.push_back(std::move(entry));
     } else {

@@ -22,9 +22,9 @@ struct signing_params {
   std::string_view region;   // the signing region: "us-east-1" for IAM's global endpoint
   std::string_view service;  // the signing name: "ec2", "iam", "sts"
   std::chrono::system_clock::time_point time;
-  bool normalize_path = true;     // remove dot segments and repeated slashes (every service but S3)
-  bool double_encode_path = true; // encode the already-encoded path again (every service but S3)
-  bool sign_body = false;         // add and sign x-amz-content-sha256
+  bool normalize_path = true;      // remove dot segments and repeated slashes (every service but S3)
+  bool double_encode_path = true;  // encode the already-encoded path again (every service but S3)
+  bool sign_body = false;          // add and sign x-amz-content-sha256
   // The session token is sent as X-Amz-Security-Token (a query parameter when presigning) whenever it is
   // non-empty; it is signed unless this is set (a few services, such as IoT, want it added afterwards).
   bool omit_session_token = false;

@@ -16,12 +16,17 @@ constexpr std::array transient_codes = {"RequestTimeout", "RequestTimeoutExcepti
                                         "InternalError",  "InternalFailure",         "ServiceUnavailable",
                                         "Unavailable",    "ConnectionError"};
 
+// EC2 answers <Response><Errors><Error>, the query services <ErrorResponse><Error>, and some endpoints
+// (moto's auth layer among them) mix the two as <ErrorResponse><Errors><Error>: take the first <Error>
+// with a <Code> under an error root, wherever it sits.
 pugi::xml_node find_error(const pugi::xml_document& doc) {
   const pugi::xml_node root = doc.document_element();
-  if (std::string_view(root.name()) == "ErrorResponse") return root.child("Error");
-  if (std::string_view(root.name()) == "Response") return root.child("Errors").child("Error");
-  if (std::string_view(root.name()) == "Error") return root;
-  return {};
+  const std::string_view name = root.name();
+  if (name != "ErrorResponse" && name != "Response" && name != "Error") return {};
+  if (name == "Error") return root;
+  return root.find_node([](pugi::xml_node n) {
+    return std::string_view(n.name()) == "Error" && n.child("Code");
+  });
 }
 
 std::string request_id_of(const pugi::xml_document& doc) {

@@ -1,18 +1,22 @@
 #include "handlers/entry.h"
 
-#include <nlohmann/json.hpp>
+#include <memory>
+
+#include "aws/client.h"
+#include "handlers/event.h"
+#include "handlers/instance_containment.h"
+#include "handlers/playbook.h"
+#include "handlers/responder.h"
+#include "runtime/log.h"
 
 namespace tq::handlers {
 
-// Placeholder until the event decoding and playbooks land: decodes the envelope and ignores it.
-result<handler_function> make_handler(const handler_options&) {
-  return handler_function([](std::string_view event, const invocation_context&) {
-    nlohmann::json j = nlohmann::json::parse(event, nullptr, false);
-    if (j.is_discarded()) return invocation_response::failure(invalid_event_error, "event is not valid JSON");
-    if (!j.is_object()) return invocation_response::failure(invalid_event_error, "$: event is not a JSON object");
-    nlohmann::json out = {{"status", "ignored"}, {"reason", "no playbook handles this event"}};
-    return invocation_response::ok(out.dump());
-  });
+result<handler_function> make_handler(const handler_options& options) {
+  auto made = responder::from_environment(process_environment(), options);
+  if (!made) return std::move(made).err();
+  std::shared_ptr<responder> r = std::move(*made);
+  return handler_function(
+      [r](std::string_view event, const invocation_context& context) { return r->handle(event, context); });
 }
 
 }  // namespace tq::handlers

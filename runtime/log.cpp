@@ -26,7 +26,7 @@ std::string rfc3339_now() {
   const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  char buffer[40];
+  char buffer[96];  // roomy: the compiler cannot see that every field fits its width
   std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
                 utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis % 1000));
   return buffer;
@@ -86,9 +86,10 @@ void write(level l, std::string_view message, std::initializer_list<field> field
     for (const auto& [k, v] : fields) j[std::string(k)] = v;
     line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
-    line = rfc3339_now() + " " + std::string(level_name(l)) + " " + std::string(message);
-    for (const auto& [k, v] : g_context) line += " " + k + "=" + v;
-    for (const auto& [k, v] : fields) line += " " + std::string(k) + "=" + v;
+    // Appends rather than operator+ chains: GCC 12 warns falsely (-Wrestrict) on those.
+    line.append(rfc3339_now()).append(" ").append(level_name(l)).append(" ").append(message);
+    for (const auto& [k, v] : g_context) line.append(" ").append(k).append("=").append(v);
+    for (const auto& [k, v] : fields) line.append(" ").append(k).append("=").append(v);
   }
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), stderr);

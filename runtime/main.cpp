@@ -1,2 +1,82 @@
+// tourniquet: the Lambda bootstrap (no command, AWS_LAMBDA_RUNTIME_API set: the runtime loop) and a small
+// command line for local use. Commands live in one table: adding one is a function and a row.
 #include <cstdio>
-int main() { std::puts("tourniquet"); return 0; }
+#include <cstdlib>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "handlers/entry.h"
+#include "runtime/local_invoke.h"
+#include "runtime/log.h"
+#include "runtime/runtime_loop.h"
+
+namespace {
+
+using arguments = std::span<const std::string_view>;
+
+struct command {
+  std::string_view name;
+  std::string_view synopsis;
+  std::string_view summary;
+  int (*run)(arguments args);
+};
+
+int run_invoke(arguments args) {
+  return tq::runtime::invoke_command(
+      args, [](bool dry_run) { return tq::handlers::make_handler({.force_dry_run = dry_run}); });
+}
+
+constexpr command commands[] = {
+    {"invoke", "invoke FILE|- [--dry-run]",
+     "run the handler once on the event in FILE (- reads standard input) and print its response", run_invoke},
+};
+
+void print_help() {
+  std::fputs(
+      "Usage: tourniquet                 (under Lambda: serves AWS_LAMBDA_RUNTIME_API)\n"
+      "       tourniquet COMMAND [ARGS]\n"
+      "       tourniquet --help | --version\n\nCommands:\n",
+      stdout);
+  for (const command& c : commands) {
+    std::printf("  %-28.*s %.*s\n", static_cast<int>(c.synopsis.size()), c.synopsis.data(),
+                static_cast<int>(c.summary.size()), c.summary.data());
+  }
+  std::fputs(
+      "\nEnvironment: AWS_LAMBDA_LOG_FORMAT (JSON|Text), AWS_LAMBDA_LOG_LEVEL, TOURNIQUET_LOCAL_TIMEOUT_MS\n"
+      "(invoke's deadline, default 60000), TOURNIQUET_RUNTIME_API_RETRY_MS (how long the loop retries an\n"
+      "unreachable Runtime API, default 10000).\n"
+      "Exit status: 0 success, 1 the handler reported a failure, 2 bad usage, unreadable input, malformed\n"
+      "event or configuration error.\n",
+      stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tq::log::configure(tq::log::settings_from_environment());
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+
+  if (args.empty()) {
+    const char* endpoint = std::getenv("AWS_LAMBDA_RUNTIME_API");
+    if (endpoint == nullptr || *endpoint == '\0') {
+      return tq::runtime::usage_error("no command given and AWS_LAMBDA_RUNTIME_API is not set (not under Lambda)");
+    }
+    return tq::runtime::serve_lambda([] { return tq::handlers::make_handler({}); });
+  }
+
+  const std::string_view first = args.front();
+  if (first == "--help" || first == "-h" || first == "help") {
+    print_help();
+    return tq::runtime::exit_ok;
+  }
+  if (first == "--version") {
+    std::printf("tourniquet %s\n", TOURNIQUET_VERSION);
+    return tq::runtime::exit_ok;
+  }
+  for (const command& c : commands) {
+    if (c.name == first) return c.run(arguments(args).subspan(1));
+  }
+  return tq::runtime::usage_error("unknown command '" + std::string(first) + "'");
+}

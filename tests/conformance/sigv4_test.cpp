@@ -200,7 +200,8 @@ TEST_P(query_signing, every_stage_matches) {
   std::string to_sign = sigv4::string_to_sign(canonical.canonical_request, c.params);
   EXPECT_EQ(to_sign, c.expected("query-string-to-sign.txt"));
   EXPECT_EQ(sigv4::signature(to_sign, c.params), c.expected("query-signature.txt"));
-  EXPECT_EQ(request.headers.size(), before.headers.size()) << "presigning adds no header when Host is present";
+  EXPECT_EQ(request.headers.size(), before.headers.size())
+      << "presigning adds no header when Host is present";
 }
 
 std::string case_label(const testing::TestParamInfo<std::string>& info) {

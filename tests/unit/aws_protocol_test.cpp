@@ -133,6 +133,16 @@ TEST(responses, query_error_shape_iam_throttling_and_sts_access_denied) {
   EXPECT_FALSE(denied.err().retryable);
 }
 
+TEST(responses, mixed_error_shape_is_read_too) {
+  const std::string body =
+      "<?xml version=\"1.0\"?><ErrorResponse><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to "
+      "validate the provided access credentials</Message><Type>Sender</Type></Error></Errors></ErrorResponse>";
+  auto parsed = parse_response({401, {}, body}, "ec2:DescribeInstances");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.err().code, "AuthFailure");
+  EXPECT_FALSE(parsed.err().retryable);
+}
+
 TEST(responses, sts_assume_role_credentials) {
   auto parsed = parse_response(answer(200, "sts-assume-role.xml"), "sts:AssumeRole");
   ASSERT_TRUE(parsed.ok());

@@ -3,6 +3,7 @@
 #include "aws/sigv4.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -10,7 +11,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "aws/crypto.h"
@@ -135,8 +135,9 @@ TEST(sigv4, sign_adds_host_without_the_default_port) {
   request.url = "http://127.0.0.1:5000/";
   sigv4::sign(request, ec2_params());
   EXPECT_EQ(header_value(request, "Host"), "127.0.0.1:5000");
-  EXPECT_NE(header_value(request, "Authorization").find("SignedHeaders=host;x-amz-date;x-amz-security-token,"),
-            std::string::npos);
+  EXPECT_NE(
+      header_value(request, "Authorization").find("SignedHeaders=host;x-amz-date;x-amz-security-token,"),
+      std::string::npos);
 }
 
 TEST(sigv4, signing_again_replaces_the_signature_headers) {
@@ -283,8 +284,9 @@ std::vector<botocore_case> botocore_cases() {
 
   http_request iam;
   iam.method = "GET";
-  iam.url = "https://iam.amazonaws.com/?Version=2010-05-08&Action=ListAttachedUserPolicies&"
-            "UserName=alice%2Bops&PathPrefix=%2Fteam%2F";
+  iam.url =
+      "https://iam.amazonaws.com/?Version=2010-05-08&Action=ListAttachedUserPolicies&"
+      "UserName=alice%2Bops&PathPrefix=%2Fteam%2F";
   cases.push_back({"iam_get_with_encoded_query", iam, "us-east-1", "iam", "", at(2025, 12, 31, 23, 59, 59)});
 
   http_request sts;
@@ -293,8 +295,9 @@ std::vector<botocore_case> botocore_cases() {
   sts.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
   sts.headers.push_back({"X-Custom-Note", "  two   spaces\tand a tab  "});
   sts.headers.push_back({"User-Agent", "tourniquet/0.1"});
-  sts.body = "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fx"
-             "&RoleSessionName=tq";
+  sts.body =
+      "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fx"
+      "&RoleSessionName=tq";
   cases.push_back({"sts_post_with_port_path_and_spaced_header", sts, "eu-west-1", "sts",
                    std::string(session_token), at(2024, 2, 29, 0, 0, 0)});
   return cases;
@@ -317,16 +320,17 @@ TEST(sigv4_botocore, signs_exactly_as_botocore_sigv4auth) {
   for (const auto& c : cases) {
     nlohmann::json headers = nlohmann::json::object();
     for (const auto& h : c.request.headers) headers[h.name] = h.value;
-    spec["requests"].push_back({{"method", c.request.method},
-                                {"url", c.request.url},
-                                {"headers", headers},
-                                {"body", c.request.body},
-                                {"region", c.region},
-                                {"service", c.service},
-                                {"access_key_id", access_key},
-                                {"secret_access_key", secret_key},
-                                {"session_token", c.token},
-                                {"epoch_seconds", duration_cast<seconds>(c.time.time_since_epoch()).count()}});
+    spec["requests"].push_back(
+        {{"method", c.request.method},
+         {"url", c.request.url},
+         {"headers", headers},
+         {"body", c.request.body},
+         {"region", c.region},
+         {"service", c.service},
+         {"access_key_id", access_key},
+         {"secret_access_key", secret_key},
+         {"session_token", c.token},
+         {"epoch_seconds", duration_cast<seconds>(c.time.time_since_epoch()).count()}});
   }
   temp_file script("botocore.py", botocore_script);
   temp_file input("input.json", spec.dump());

@@ -1,0 +1,155 @@
+#include "handlers/responder.h"
+
+#include "handlers/instance_containment.h"
+#include "handlers/playbook.h"
+#include "handlers/router.h"
+#include "runtime/log.h"
+
+namespace tq::handlers {
+namespace {
+
+// arn:aws:lambda:us-east-1:123456789012:function:tourniquet -> 123456789012
+std::string account_of_arn(std::string_view arn) {
+  size_t start = 0;
+  for (int field = 0; field < 4; ++field) {
+    start = arn.find(':', start);
+    if (start == std::string_view::npos) return {};
+    ++start;
+  }
+  const size_t end = arn.find(':', start);
+  return std::string(arn.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+}
+
+playbook_report failed_report(std::string_view playbook, std::string target, std::string reason) {
+  playbook_report r;
+  r.playbook = std::string(playbook);
+  r.status = "failed";
+  r.target = std::move(target);
+  r.reason = std::move(reason);
+  return r;
+}
+
+}  // namespace
+
+result<std::shared_ptr<responder>> responder::from_environment(const env_reader& env,
+                                                               const handler_options& options) {
+  auto cfg = config_from_environment(env);
+  if (!cfg) return std::move(cfg).err();
+  if (options.force_dry_run) cfg->dry_run = true;
+  auto settings = aws::client_settings_from_environment(env);
+  if (!settings) return std::move(settings).err();
+  auto creds = aws::credentials_from_environment(env);
+  if (!creds) return std::move(creds).err();
+  aws::transport_options transport;
+  transport.ca_bundle = aws::find_ca_bundle(env);
+  aws::client base(aws::make_curl_transport(transport), std::make_shared<aws::client_settings>(std::move(*settings)),
+                   std::move(*creds));
+  return std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(base)));
+}
+
+result<std::string> responder::own_account(const invocation_context& context, aws::deadline until) {
+  if (!m_config.account_id.empty()) return m_config.account_id;
+  if (std::string from_arn = account_of_arn(context.function_arn); !from_arn.empty()) return from_arn;
+  if (m_own_account) return *m_own_account;
+  auto who = m_base.call({aws::service::sts, "GetCallerIdentity", {}}, until);
+  if (!who) return std::move(who).err().within("finding the function's own account");
+  m_own_account = aws::text_of(who->result(), "Account");
+  return *m_own_account;
+}
+
+result<aws::client> responder::client_for(const std::string& account, const invocation_context& context,
+                                          aws::deadline until) {
+  auto own = own_account(context, until);
+  if (!own) return std::move(own).err();
+  if (account.empty() || account == *own) return m_base;
+  if (m_config.member_role_name.empty()) {
+    return error{"CrossAccountNotConfigured",
+                 "the event is about account " + account + ", not this function's account " + *own +
+                     ", and TOURNIQUET_MEMBER_ROLE_NAME is not set",
+                 "TOURNIQUET_MEMBER_ROLE_NAME"};
+  }
+  const std::string role_arn = "arn:" + aws::partition_of(m_base.settings().region).name + ":iam::" + account +
+                               ":role/" + m_config.member_role_name;
+  return m_sessions.client_for(m_base, role_arn, until);
+}
+
+std::vector<playbook_report> responder::run(const decoded_event& event, const invocation_context& context,
+                                            std::chrono::steady_clock::time_point arrived) {
+  const aws::deadline until = aws::deadline_from(context.deadline);
+  std::vector<playbook_report> reports;
+
+  if (const auto* finding = std::get_if<guardduty_finding>(&event)) {
+    log::set_context("findingId", finding->id);
+    const routing r = route_finding(*finding, m_config);
+    if (r.playbooks.empty()) {
+      std::string why;
+      for (const auto& reason : r.ignored_because) why += (why.empty() ? "" : "; ") + reason;
+      reports.push_back(ignored("router", finding->id, why));
+      return reports;
+    }
+    auto client = client_for(finding->account_id, context, until);
+    for (playbook_id id : r.playbooks) {
+      log::set_context("playbook", std::string(playbook_name(id)));
+      if (!client) {
+        reports.push_back(failed_report(playbook_name(id), finding->id, client.err().describe()));
+        continue;
+      }
+      playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, finding->account_id,
+                           m_own_account.value_or("")};
+      switch (id) {
+        case playbook_id::instance_containment: {
+          const instance_finding target{finding->id, finding->type, finding->account_id, finding->instance->instance_id};
+          log::set_context("incidentId", incident_id_for(target.account_id, target.finding_id));
+          reports.push_back(contain_instance(target, ctx.client, m_config, until, ctx.dry_run, arrived));
+          break;
+        }
+        default:
+          reports.push_back(failed_report(playbook_name(id), finding->id, "this playbook is not built yet"));
+      }
+    }
+    return reports;
+  }
+  std::string what(kind_name(event));
+  if (const auto* unknown = std::get_if<unknown_event>(&event)) {
+    what += " (" + unknown->envelope.source + " / " + unknown->envelope.detail_type + ")";
+  }
+  reports.push_back(ignored("router", "", "no playbook handles " + what));
+  return reports;
+}
+
+invocation_response responder::handle(std::string_view text, const invocation_context& context) {
+  const auto arrived = std::chrono::steady_clock::now();
+  log::debug("event", {{"payload", std::string(text)}});
+  auto event = decode_event(text);
+  if (!event) {
+    log::warn("event refused", {{"error", event.err().describe()}});
+    return invocation_response::failure(invalid_event_error, event.err().describe());
+  }
+
+  const std::vector<playbook_report> reports = run(*event, context, arrived);
+  nlohmann::ordered_json response;
+  bool incomplete = false;
+  std::string summary;
+  for (const auto& r : reports) {
+    incomplete |= r.incomplete();
+    summary += (summary.empty() ? "" : "; ") + r.playbook + " " + r.target + ": " + r.status +
+               (r.reason.empty() ? "" : " (" + r.reason + ")");
+    log::info("playbook finished", {{"playbook", r.playbook}, {"target", r.target}, {"status", r.status},
+                                    {"report", r.to_json().dump()}});
+  }
+  response["status"] = reports.size() == 1 ? reports.front().status : (incomplete ? "incomplete" : "done");
+  response["dryRun"] = m_config.dry_run;
+  response["reports"] = nlohmann::ordered_json::array();
+  for (const auto& r : reports) response["reports"].push_back(r.to_json());
+  if (incomplete) {
+    // The report went to the log above; the error tells Lambda to retry, which converges (replays are safe).
+    return invocation_response::failure(containment_incomplete_error, "containment incomplete: " + summary);
+  }
+  return invocation_response::ok(response.dump());
+}
+
+playbook_report responder::release(const std::string& instance_id, aws::deadline until) {
+  return release_instance(instance_id, m_base, m_config, until, m_config.dry_run);
+}
+
+}  // namespace tq::handlers

@@ -1,0 +1,47 @@
+// The responder: decodes an event, routes it to its playbooks, runs them in the right account and turns
+// their reports into the invocation's response. Built once per process, so a warm Lambda keeps its
+// connections, its assumed-role credentials and its own identity between events.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aws/client.h"
+#include "handlers/config.h"
+#include "handlers/entry.h"
+#include "handlers/event.h"
+#include "handlers/report.h"
+#include "runtime/environment.h"
+#include "runtime/invocation.h"
+
+namespace tq::handlers {
+
+class responder {
+ public:
+  static result<std::shared_ptr<responder>> from_environment(const env_reader& env, const handler_options& options);
+
+  invocation_response handle(std::string_view event, const invocation_context& context);
+
+  // `tourniquet release INSTANCE_ID`
+  playbook_report release(const std::string& instance_id, aws::deadline until);
+
+  const config& configuration() const { return m_config; }
+
+ private:
+  responder(config cfg, aws::client base) : m_config(std::move(cfg)), m_base(std::move(base)) {}
+
+  std::vector<playbook_report> run(const decoded_event& event, const invocation_context& context,
+                                   std::chrono::steady_clock::time_point arrived);
+  // The client for `account`: the function's own, or the member role assumed there.
+  result<aws::client> client_for(const std::string& account, const invocation_context& context, aws::deadline until);
+  result<std::string> own_account(const invocation_context& context, aws::deadline until);
+
+  config m_config;
+  aws::client m_base;
+  aws::role_sessions m_sessions;
+  std::optional<std::string> m_own_account;
+};
+
+}  // namespace tq::handlers

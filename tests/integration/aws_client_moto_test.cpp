@@ -1,0 +1,103 @@
+// The client against moto_server with its signature and IAM policy checks on (test_aws_client.py starts
+// it and creates the principals; their keys arrive in the environment).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "aws/client.h"
+
+namespace tq::aws {
+namespace {
+
+std::string variable(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+class against_moto : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(variable("MOTO_URL").empty()) << "run through test_aws_client.py, which starts moto";
+    auto settings = client_settings_from_environment(
+        fixed_environment({{"AWS_REGION", "us-east-1"}, {"AWS_ENDPOINT_URL", variable("MOTO_URL")}}));
+    ASSERT_TRUE(settings.ok());
+    settings->retry.base_delay = std::chrono::milliseconds(10);
+    m_settings = std::make_shared<client_settings>(std::move(*settings));
+  }
+
+  client as(std::string key, std::string secret) const {
+    return client(m_transport, m_settings, credentials{std::move(key), std::move(secret), ""});
+  }
+  client responder() const { return as(variable("USER_KEY"), variable("USER_SECRET")); }
+
+  static deadline soon() { return deadline_in(std::chrono::seconds(20)); }
+
+  std::shared_ptr<http_transport> m_transport = make_curl_transport({});
+  std::shared_ptr<client_settings> m_settings;
+};
+
+TEST_F(against_moto, signed_calls_to_ec2_iam_and_sts_succeed) {
+  const client c = responder();
+  auto ec2 = c.call({service::ec2, "DescribeInstances", {}}, soon());
+  ASSERT_TRUE(ec2.ok()) << ec2.err().describe();
+  query_call get_user{service::iam, "GetUser", {}};
+  get_user.params.add("UserName", "responder");
+  auto iam = c.call(get_user, soon());
+  ASSERT_TRUE(iam.ok()) << iam.err().describe();
+  EXPECT_EQ(text_of(iam->result(), "User/UserName"), "responder");
+  auto sts = c.call({service::sts, "GetCallerIdentity", {}}, soon());
+  ASSERT_TRUE(sts.ok()) << sts.err().describe();
+  EXPECT_EQ(text_of(sts->result(), "Arn"), "arn:aws:iam::123456789012:user/responder");
+}
+
+TEST_F(against_moto, a_call_outside_the_policy_is_a_final_access_error) {
+  auto answer = responder().call({service::ec2, "DescribeVpcs", {}}, soon());
+  ASSERT_FALSE(answer.ok());
+  EXPECT_EQ(answer.err().code, "AccessDenied");
+  EXPECT_FALSE(answer.err().retryable);
+  EXPECT_EQ(answer.err().where, "ec2:DescribeVpcs");
+}
+
+TEST_F(against_moto, a_wrong_secret_is_a_signature_error) {
+  const client wrong = as(variable("USER_KEY"), "not-the-secret-at-all");
+  auto ec2 = wrong.call({service::ec2, "DescribeInstances", {}}, soon());
+  ASSERT_FALSE(ec2.ok());
+  EXPECT_EQ(ec2.err().code, "AuthFailure");
+  EXPECT_FALSE(ec2.err().retryable);
+  query_call get_user{service::iam, "GetUser", {}};
+  get_user.params.add("UserName", "responder");
+  auto iam = wrong.call(get_user, soon());
+  ASSERT_FALSE(iam.ok());
+  EXPECT_EQ(iam.err().code, "SignatureDoesNotMatch");
+}
+
+TEST_F(against_moto, dry_run_tells_allowed_from_denied) {
+  query_call allowed{service::ec2, "DescribeInstances", {}, true};
+  auto yes = responder().call(allowed, soon());
+  ASSERT_FALSE(yes.ok());
+  EXPECT_TRUE(is_dry_run_success(yes.err())) << yes.err().describe();
+}
+
+TEST_F(against_moto, assumes_a_role_in_another_account_and_acts_there) {
+  role_sessions sessions;
+  const client base = responder();
+  auto member = sessions.client_for(base, variable("MEMBER_ROLE_ARN"), soon());
+  ASSERT_TRUE(member.ok()) << member.err().describe();
+  EXPECT_TRUE(member->identity().access_key_id.starts_with("ASIA"));
+  auto who = member->call({service::sts, "GetCallerIdentity", {}}, soon());
+  ASSERT_TRUE(who.ok()) << who.err().describe();
+  EXPECT_EQ(text_of(who->result(), "Account"), "210987654321");
+  auto vpcs = member->call({service::ec2, "DescribeVpcs", {}}, soon());
+  ASSERT_TRUE(vpcs.ok()) << vpcs.err().describe();
+  // The member account's own VPC, made during setup, is what the assumed role sees.
+  bool found = false;
+  for (auto vpc : items_of(vpcs->result().child("vpcSet"))) found |= text_of(vpc, "cidrBlock") == "10.9.0.0/16";
+  EXPECT_TRUE(found);
+  // A second request for the same role reuses the cached credentials.
+  auto again = sessions.client_for(base, variable("MEMBER_ROLE_ARN"), soon());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->identity().access_key_id, member->identity().access_key_id);
+}
+
+}  // namespace
+}  // namespace tq::aws

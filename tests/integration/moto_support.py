@@ -1,0 +1,117 @@
+"""A real moto_server for the integration tests, with its signature and IAM policy checks on.
+
+Setup runs with the checks off (moto counts unauthenticated actions: reset-auth with a large count), then
+`enforce_auth()` turns them on, so Tourniquet's calls are signed, matched to a moto user and evaluated
+against that user's policy, as AWS would.
+"""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+MEMBER_ACCOUNT = "210987654321"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Moto:
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                        stdout=self.log, stderr=self.log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise RuntimeError("moto_server did not start")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def _post(self, path, body=b"", content_type="text/plain"):
+        req = urllib.request.Request(self.url + path, data=body, method="POST",
+                                     headers={"Content-Type": content_type})
+        return urllib.request.urlopen(req, timeout=10).read()
+
+    def open_auth(self):
+        self._post("/moto-api/reset-auth", b"1000000")
+
+    def enforce_auth(self):
+        self._post("/moto-api/reset-auth", b"0")
+
+    def reset(self):
+        """Clears all state, with the checks off so the next setup can run."""
+        self.open_auth()
+        self._post("/moto-api/reset")
+
+    def client(self, service, key=None, secret=None, token=None):
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION,
+                            aws_access_key_id=key or "test", aws_secret_access_key=secret or "test",
+                            aws_session_token=token,
+                            config=Config(retries={"max_attempts": 1}))
+
+    def user_with_policy(self, name, statements):
+        """Creates an IAM user whose only permissions are `statements`; returns (key id, secret)."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy",
+                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def admin(self):
+        """An all-powerful user, to set up and inspect the world while the checks are on."""
+        return self.user_with_policy("admin", [{"Effect": "Allow", "Action": "*", "Resource": "*"}])
+
+    def member_account_role(self, role_name, trusted_arn, actions):
+        """A role in the member account that `trusted_arn` may assume, allowed `actions`."""
+        sts = self.client("sts")
+        creds = sts.assume_role(RoleArn=f"arn:aws:iam::{MEMBER_ACCOUNT}:role/OrganizationAccountAccessRole",
+                                RoleSessionName="setup")["Credentials"]
+        iam = self.client("iam", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+        iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": trusted_arn}, "Action": "sts:AssumeRole"}]}))
+        iam.put_role_policy(RoleName=role_name, PolicyName=f"{role_name}-policy", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        return creds  # setup credentials in the member account
+
+    def env_for(self, key, secret, extra=None):
+        """The environment Tourniquet runs with against this moto, as the given principal."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AWS_", "TOURNIQUET_"))}
+        env.update({"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": REGION,
+                    "AWS_ENDPOINT_URL": self.url, "TOURNIQUET_RETRY_BASE_MS": "20"})
+        env.update(extra or {})
+        return env
+
+
+def run_tourniquet(args, env, stdin=None, timeout=60):
+    """Runs the real executable; returns (exit code, stdout, stderr)."""
+    binary = os.environ.get("TOURNIQUET_BIN")
+    if not binary:
+        raise RuntimeError("TOURNIQUET_BIN is not set: run the integration tests through ctest")
+    done = subprocess.run([binary, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+    return done.returncode, done.stdout, done.stderr
+
+
+def build_dir():
+    return os.path.dirname(os.environ["TOURNIQUET_BIN"])

@@ -1,0 +1,71 @@
+"""Runs the client's server tests: retries against the fault server, signed calls against moto with its
+signature and IAM checks on. The C++ side is aws_retry_test and aws_client_moto_test."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from moto_support import Moto, build_dir
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_gtest(name, env):
+    done = subprocess.run([os.path.join(build_dir(), "tests", name)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    return done.returncode, done.stdout + done.stderr
+
+
+class RetriesAgainstFaultServer(unittest.TestCase):
+    def test_retries(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            port_file = os.path.join(tmp, "port")
+            server = subprocess.Popen([sys.executable, os.path.join(HERE, "..", "servers", "fault_server.py"), port_file])
+            try:
+                for _ in range(100):
+                    if os.path.exists(port_file) and open(port_file).read():
+                        break
+                    time.sleep(0.05)
+                env = dict(os.environ, FAULT_URL=f"http://127.0.0.1:{open(port_file).read()}",
+                           AWS_LAMBDA_LOG_LEVEL="DEBUG")
+                code, output = run_gtest("aws_retry_test", env)
+                self.assertEqual(code, 0, output)
+                self.assertIn("PASSED", output)
+                self.assertNotIn("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", output)
+            finally:
+                server.terminate()
+                server.wait()
+
+
+class ClientAgainstMoto(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.moto = Moto()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.stop()
+
+    def test_signed_calls_policies_and_assumed_roles(self):
+        moto = self.moto
+        moto.reset()
+        key, secret = moto.user_with_policy("responder", [{
+            "Effect": "Allow", "Resource": "*",
+            "Action": ["ec2:DescribeInstances", "iam:GetUser", "sts:GetCallerIdentity", "sts:AssumeRole"]}])
+        setup = moto.member_account_role("tourniquet-member", "arn:aws:iam::123456789012:user/responder",
+                                         ["ec2:DescribeVpcs", "sts:GetCallerIdentity"])
+        moto.client("ec2", setup["AccessKeyId"], setup["SecretAccessKey"], setup["SessionToken"]).create_vpc(
+            CidrBlock="10.9.0.0/16")
+        moto.enforce_auth()
+        env = dict(os.environ, MOTO_URL=moto.url, USER_KEY=key, USER_SECRET=secret,
+                   MEMBER_ROLE_ARN="arn:aws:iam::210987654321:role/tourniquet-member", AWS_LAMBDA_LOG_LEVEL="DEBUG")
+        code, output = run_gtest("aws_client_moto_test", env)
+        self.assertEqual(code, 0, output)
+        self.assertIn("PASSED", output)
+        self.assertNotIn(secret, output, "a secret key reached the output")
+
+
+if __name__ == "__main__":
+    unittest.main()
