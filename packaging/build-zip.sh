@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Lambda deployment package: build/lambda/tourniquet.zip, whose only entry is `bootstrap`, one
-# static-pie executable that needs nothing of the machine it runs on (no interpreter, no shared library).
+# static executable that needs nothing of the machine it runs on (no interpreter, no shared library).
 # libcurl comes from Debian's own source package of the installed libcurl (same version, same security
 # patches), built once with only OpenSSL and zlib and cached; OpenSSL, zlib, pugixml, libstdc++ and glibc
 # are Debian's static archives.
@@ -133,5 +133,5 @@ epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 3155328
 touch -d "@$epoch" "$stage/bootstrap"
 (cd "$stage" && TZ=UTC zip -q -X -9 ../tourniquet.zip bootstrap)
 say "$out/tourniquet.zip: $(stat -c %s "$out/tourniquet.zip") bytes (bootstrap $(stat -c %s "$stage/bootstrap") bytes," \
-    "libcurl $curl_version, static-pie, for ${multiarch})"
+    "libcurl $curl_version, static, for ${multiarch})"
 echo "$out/tourniquet.zip"
