@@ -3,8 +3,8 @@ at /var/task of a minimal Debian bullseye root (glibc 2.31: older than Lambda's 
 build machine's 2.36), made once by scripts/bullseye-root with debootstrap and cached, and runs `bootstrap`
 there with nothing of the build machine: a private mount namespace, the root's own /dev, a fresh /proc, and
 an environment holding only what Lambda sets. There it serves one invocation from the local Runtime API
-server and contains an instance in moto (the AWS emulator), which it finds by the name `localhost` through the
-static glibc's resolver.
+server and contains an instance in moto (the AWS emulator), which it finds by name through the static glibc's
+resolver, under an nsswitch.conf that names a module such a glibc could not load.
 """
 
 import json
@@ -145,6 +145,14 @@ class PackagingTest(unittest.TestCase):
         return [shutil.which("unshare"), "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script,
                 "sh", self.task_dir, self.root] + list(args)
 
+    def file_beside_task(self, name, text):
+        """A file of the test's own (not in the root, not in /var/task), to be bound over one of the root's."""
+        path = "%s-%s" % (self.task_dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        self.addCleanup(os.unlink, path)
+        return path
+
     def run_in_root(self, args, env=None, timeout=30):
         return subprocess.run(self.root_command(args), env=dict(LAMBDA_ENV, **(env or {})),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
@@ -189,24 +197,24 @@ class PackagingTest(unittest.TestCase):
         instance_id = instance["InstanceId"]
         interface_id = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
 
-        # glibc modules other than `files` and `dns` cannot be loaded by a static executable. Hosts such as
-        # Fedora-style systems list myhostname or resolve in nsswitch.conf; bullseye has hesiod at hand.
-        nsswitch = os.path.join(self.task_dir, "..", os.path.basename(self.task_dir) + "-nsswitch.conf")
-        with open(nsswitch, "w") as f:
-            f.write("hosts: hesiod files dns\n")
-        self.addCleanup(os.unlink, nsswitch)
+        # A static glibc cannot load NSS modules other than its built-in `files` and `dns` (it aborts);
+        # hosts whose nsswitch.conf lists e.g. myhostname or resolve exist, and bullseye has hesiod at hand.
+        # moto gets a name of its own: libcurl answers `localhost` itself, without asking the resolver.
+        nsswitch = self.file_beside_task("nsswitch.conf", "hosts: hesiod files dns\n")
+        hosts = self.file_beside_task("hosts", "127.0.0.1\tlocalhost aws-emulator.test\n")
 
         api = RuntimeApiServer()
         self.addCleanup(api.close)
         env = dict(LAMBDA_ENV, AWS_LAMBDA_RUNTIME_API=api.endpoint, AWS_ACCESS_KEY_ID=key,
-                   AWS_SECRET_ACCESS_KEY=secret, AWS_ENDPOINT_URL="http://localhost:%d" % moto.port)
+                   AWS_SECRET_ACCESS_KEY=secret, AWS_ENDPOINT_URL="http://aws-emulator.test:%d" % moto.port)
         output = tempfile.TemporaryFile()
         self.addCleanup(output.close)
         entered = time.time()
         self.assertEqual(0, self.run_in_root(["/bin/true"]).returncode)
         entering = time.time() - entered  # what the namespace, the mounts and the chroot alone cost
         spawned = time.time()
-        bootstrap = subprocess.Popen(self.root_command(["/var/task/bootstrap"], [(nsswitch, "/etc/nsswitch.conf")]),
+        bootstrap = subprocess.Popen(self.root_command(["/var/task/bootstrap"], [(nsswitch, "/etc/nsswitch.conf"),
+                                                                       (hosts, "/etc/hosts")]),
                                      env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
         try:
             finding = "tq-packaging-" + uuid.uuid4().hex
