@@ -7,7 +7,7 @@ namespace tq::handlers {
 bool playbook_report::incomplete() const {
   for (const auto& a : actions) {
     if (a.result == outcome::failed) return true;
-    if (a.result == outcome::skipped && a.detail.starts_with("not done")) return true;
+    if (a.result == outcome::skipped && a.detail.find("not done") != std::string::npos) return true;
   }
   return status == "failed";
 }

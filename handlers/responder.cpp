@@ -8,6 +8,9 @@
 namespace tq::handlers {
 namespace {
 
+// Needed only where the account cannot be read from the function's ARN or TOURNIQUET_ACCOUNT_ID.
+const action_kind& read_own_identity = declare_action("responder", "read-own-identity", {"sts:GetCallerIdentity"});
+
 // arn:aws:lambda:us-east-1:123456789012:function:tourniquet -> 123456789012
 std::string account_of_arn(std::string_view arn) {
   size_t start = 0;
@@ -51,7 +54,9 @@ result<std::string> responder::own_account(const invocation_context& context, aw
   if (!m_config.account_id.empty()) return m_config.account_id;
   if (std::string from_arn = account_of_arn(context.function_arn); !from_arn.empty()) return from_arn;
   if (m_own_account) return *m_own_account;
-  auto who = m_base.call({aws::service::sts, "GetCallerIdentity", {}}, until);
+  const aws::query_call identity{aws::service::sts, "GetCallerIdentity", {}};
+  log::debug("reading the function's own identity", {{"action", std::string(read_own_identity.name)}});
+  auto who = m_base.call(identity, until);
   if (!who) return std::move(who).err().within("finding the function's own account");
   m_own_account = aws::text_of(who->result(), "Account");
   return *m_own_account;

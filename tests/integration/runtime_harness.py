@@ -107,12 +107,20 @@ class RuntimeApiServer:
         self.call("POST", "/test/fail-posts", {"count": count, "status": status})
 
 
+# What Lambda always sets, so that Tourniquet's start-up checks pass. The AWS endpoint is the discard port
+# on loopback: the loop tests send only events that no playbook acts on, and nothing may leave the machine.
+LAMBDA_LIKE_ENV = {"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDRUNTIMETEST",
+                   "AWS_SECRET_ACCESS_KEY": "runtime-test-secret", "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+                   "TOURNIQUET_ACCOUNT_ID": "123456789012"}
+
+
 class RuntimeProcess:
     """A runtime executable serving the given endpoint; stdout and stderr go to temporary files."""
 
     def __init__(self, binary, endpoint, log_format="JSON", log_level="INFO", env=None, args=()):
         full_env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("AWS_LAMBDA_", "TOURNIQUET_", "_X_AMZN_", "TQ_PROBE_"))}
+        full_env.update(LAMBDA_LIKE_ENV)
         full_env.update({"AWS_LAMBDA_RUNTIME_API": endpoint, "AWS_LAMBDA_LOG_FORMAT": log_format,
                          "AWS_LAMBDA_LOG_LEVEL": log_level})
         full_env.update(env or {})

@@ -15,7 +15,7 @@ import time
 import unittest
 import uuid
 
-from runtime_harness import RuntimeApiServer, RuntimeProcess, probe_bin, tourniquet_bin, unused_port
+from runtime_harness import LAMBDA_LIKE_ENV, RuntimeApiServer, RuntimeProcess, probe_bin, tourniquet_bin, unused_port
 
 MIB = 1024 * 1024
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -23,13 +23,15 @@ LEVELS = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 
 
-def guardduty_event(finding_id, **detail_overrides):
-    """An EventBridge envelope around a GuardDuty finding (raw JSON text)."""
+def guardduty_event(marker, **detail_overrides):
+    """An EventBridge envelope around a GuardDuty finding (raw JSON text). `marker` goes in the description,
+    a part of the payload that is logged only at debug level (the finding id is logged on purpose)."""
     detail = {
+        "description": marker,
         "schemaVersion": "2.0",
         "accountId": "123456789012",
         "region": "us-east-1",
-        "id": finding_id,
+        "id": "4cc5" + uuid.uuid4().hex[:28],
         "type": "UnauthorizedAccess:EC2/SSHBruteForce",
         "severity": 5,
         "title": "SSH brute force attacks against i-0123456789abcdef0",
@@ -95,14 +97,15 @@ class RuntimeLoopTest(PostChecks, unittest.TestCase):
 
             self.assertEqual((good["kind"], good["status"]), ("response", 202))
             self.assertEqual(good["headers"].get("Content-Type"), "application/json")
-            # The placeholder handler ignores every event; the playbooks will change what it answers.
+            # A medium-severity brute force against the instance: no playbook acts on it, and it says why.
             self.assertEqual(json.loads(good["body"])["status"], "ignored")
+            self.assertIn("TOURNIQUET_MIN_SEVERITY", good["body"])
             self.assert_error_post(truncated, "Function.InvalidEvent")
             array_error = self.assert_error_post(array, "Function.InvalidEvent")
             self.assertTrue(array_error["errorMessage"].startswith("$"), array_error)
-            # Wrong field types: the placeholder does not decode `detail`, so it answers (ignored). The loop
-            # itself must have posted exactly one accepted answer for it.
-            self.assertEqual((wrong_types["kind"], wrong_types["status"]), ("response", 202))
+            # Wrong field types: refused, naming the first bad field's JSON path.
+            wrong_error = self.assert_error_post(wrong_types, "Function.InvalidEvent")
+            self.assertIn("$.detail", wrong_error["errorMessage"])
 
             # The API goes away while the loop waits in `next`; the loop backs off and comes back.
             api.state(wait_until_blocked=True)
@@ -128,7 +131,8 @@ class RuntimeLoopTest(PostChecks, unittest.TestCase):
                 self.assertIn(line.get("level"), LEVELS, line)
                 self.assertIsInstance(line.get("message"), str, line)
             failed = [l for l in logs if l["message"] == "handler failed"]
-            self.assertEqual([l.get("requestId") for l in failed], [truncated["request_id"], array["request_id"]])
+            self.assertEqual([l.get("requestId") for l in failed],
+                             [truncated["request_id"], array["request_id"], wrong_types["request_id"]])
             self.assertEqual({l["errorType"] for l in failed}, {"Function.InvalidEvent"})
             retries = [l for l in logs if l["message"] == "Runtime API next failed; retrying"]
             self.assertTrue(retries, "no back-off was logged while the API was away")
@@ -204,14 +208,15 @@ class ProbeLoopTest(PostChecks, unittest.TestCase):
                 probe(probe="big", bytes=6 * MIB),
                 probe(probe="fail", type="bad type!", message="odd type"),
                 probe(probe="fail", type="Function.ContainmentIncomplete", message="1 of 2 steps done"),
+                probe(probe="empty"),
                 dict(probe(probe="env"), timeout_ms=5000, headers={
                     "Lambda-Runtime-Client-Context": '{"client":{"app_title":"t"}}',
                     "Lambda-Runtime-Cognito-Identity": '{"cognitoIdentityId":"us-east-1:abc"}'}),
             )
-            posts = api.posts(min_posts=7, timeout=60)
+            posts = api.posts(min_posts=8, timeout=60)
             self.assertEqual([p["request_id"] for p in posts], [i["request_id"] for i in ids],
                              "one post per invocation, in order (no /error after the 413)")
-            thrown, thrown_unknown, too_big, at_limit, bad_type, incomplete, env = posts
+            thrown, thrown_unknown, too_big, at_limit, bad_type, incomplete, empty, env = posts
 
             self.assertEqual(self.assert_error_post(thrown, "Function.HandlerException")["errorMessage"],
                              "probe exploded")
@@ -221,12 +226,13 @@ class ProbeLoopTest(PostChecks, unittest.TestCase):
             self.assertEqual((at_limit["kind"], at_limit["status"], at_limit["body_length"]), ("response", 202, 6 * MIB))
             self.assertEqual(self.assert_error_post(bad_type, "Function.BadType")["errorMessage"], "odd type")
             self.assert_error_post(incomplete, "Function.ContainmentIncomplete")
+            self.assertEqual((empty["kind"], empty["status"], empty["body_length"]), ("response", 202, 0))
 
             self.assertEqual((env["kind"], env["status"]), ("response", 202))
             seen = json.loads(env["body"])
-            self.assertEqual(seen["requestId"], ids[6]["request_id"])
-            self.assertEqual(seen["traceId"], ids[6]["trace_id"])
-            self.assertEqual(seen["traceEnv"], ids[6]["trace_id"])
+            self.assertEqual(seen["requestId"], ids[7]["request_id"])
+            self.assertEqual(seen["traceId"], ids[7]["trace_id"])
+            self.assertEqual(seen["traceEnv"], ids[7]["trace_id"])
             self.assertEqual(seen["functionArn"], "arn:aws:lambda:us-east-1:123456789012:function:tourniquet")
             self.assertEqual(seen["clientContext"], '{"client":{"app_title":"t"}}')
             self.assertEqual(seen["cognitoIdentity"], '{"cognitoIdentityId":"us-east-1:abc"}')
@@ -315,6 +321,7 @@ class ServerProtocolTest(unittest.TestCase):
 class InvokeCommandTest(unittest.TestCase):
     def run_cli(self, binary, *args, stdin=None, env=None):
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_LAMBDA_", "TOURNIQUET_"))}
+        full_env.update(LAMBDA_LIKE_ENV)
         full_env.update(env or {})
         return subprocess.run([binary, *args], input=stdin, capture_output=True, text=True, env=full_env,
                               timeout=30)
