@@ -101,6 +101,9 @@ class PackagingTest(unittest.TestCase):
         for tool in ("unshare", "mount", "debootstrap"):
             if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
                 raise unittest.SkipTest("%s is missing: cannot build or enter the bullseye root" % tool)
+        probe = subprocess.run([shutil.which("unshare"), "--mount", "--", "true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            raise unittest.SkipTest("cannot make a mount namespace here to enter the root: " + probe.stderr.strip())
 
         # The root (mostly network and dpkg) and the zip (mostly compiling) are made side by side.
         root_log = tempfile.TemporaryFile()
