@@ -3,8 +3,8 @@ at /var/task of a minimal Debian bullseye root (glibc 2.31: older than Lambda's 
 build machine's 2.36), made once by scripts/bullseye-root with debootstrap and cached, and runs `bootstrap`
 there with nothing of the build machine: a private mount namespace, the root's own /dev, a fresh /proc, and
 an environment holding only what Lambda sets. There it serves one invocation from the local Runtime API
-server and contains an instance in moto (the AWS emulator), which it finds by name through the static glibc's
-resolver, under an nsswitch.conf that names a module such a glibc could not load.
+server and contains an instance in moto (the AWS emulator, its signature checks on), which it finds by name
+through the static glibc's resolver, under an nsswitch.conf that names a module such a glibc could not load.
 """
 
 import json
@@ -195,6 +195,7 @@ class PackagingTest(unittest.TestCase):
         self.addCleanup(moto.stop)
         key, secret = moto.admin()
         ec2 = moto.client("ec2", key, secret)
+        moto.enforce_auth()  # from here on every call must carry a good SigV4 signature (static OpenSSL's)
         image = ec2.describe_images()["Images"][0]["ImageId"]
         instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0]
         instance_id = instance["InstanceId"]
