@@ -50,24 +50,29 @@ def exclusive_costs(path):
     return costs
 
 
-def library_of(obj, fn):
-    """A readable owner for a cost: the shared library, or for the executable's own code its namespace."""
+def library_of(obj, fn, owners=None):
+    """A readable owner for a cost: the shared library; in a static executable the archive that defines the
+    function (`owners`, from size_breakdown.symbol_owners), with Tourniquet's own code by namespace."""
     if obj and obj not in ("tourniquet", "bootstrap"):
         return re.sub(r"\.so[.\d]*$", "", obj)
-    if fn.startswith(("tq::aws::sigv4", "tq::aws::crypto")):
-        return "tourniquet: signing"
-    if fn.startswith("tq::"):
-        return "tourniquet: " + fn.split("::")[1]
     if "nlohmann" in fn:
         return "nlohmann-json (inlined)"
+    if fn.startswith("tq::aws::sigv4") or fn.startswith("tq::aws::crypto"):
+        return "tourniquet: signing"
+    if fn.startswith("tq::"):
+        return "tourniquet: " + fn.split("::")[1].split("<")[0]
+    base = re.sub(r"'\d+$", "", fn)
+    owner = (owners or {}).get(base) or (owners or {}).get(base.split(".")[0])
+    if owner and not owner.startswith("tourniquet"):
+        return owner
     if "pugi" in fn:
         return "pugixml"
-    if fn.startswith("std::") or fn.startswith("void std::") or "__cxx11" in fn:
+    if fn.startswith(("std::", "void std::", "bool std::")) or "__cxx11" in fn:
         return "libstdc++ (inlined)"
-    return "tourniquet: other"
+    return owner or "other"
 
 
-def difference(longer, shorter, top=12):
+def difference(longer, shorter, top=12, owners=None):
     """What `longer` spent beyond `shorter`: by library and the top functions."""
     a, b = exclusive_costs(longer), exclusive_costs(shorter)
     delta = collections.Counter()
@@ -77,6 +82,6 @@ def difference(longer, shorter, top=12):
             delta[key] = d
     by_library = collections.Counter()
     for (obj, fn), d in delta.items():
-        by_library[library_of(obj, fn or "")] += d
+        by_library[library_of(obj, fn or "", owners)] += d
     functions = [(fn, obj, d) for (obj, fn), d in delta.most_common(top)]
     return {"total": sum(delta.values()), "by_library": by_library.most_common(), "functions": functions}

@@ -212,23 +212,20 @@ def latency_round(name, command, moto, proxy, logs):
         api.close()
 
 
-def callgrind_instructions(binary, moto, instances_to_contain, out_dir):
-    """Instructions (callgrind Ir) of a whole tourniquet process that starts, contains each instance in turn
-    and exits: the Runtime API goes away after the last answer and, with no retry budget, the loop ends."""
-    instances = world.build_world(moto)
+def callgrind_process(binary, bodies, aws_url, out, check=None):
+    """Instructions (callgrind Ir) of a whole tourniquet process that starts, answers each event in turn and
+    exits: the Runtime API goes away after the last answer and, with no retry budget, the loop ends."""
     api = RuntimeApi()
-    out = os.path.join(out_dir, "callgrind.%s.out" % "-".join(instances_to_contain))
     log = open(out + ".log", "w")
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, binary]
-    process = subprocess.Popen(command, env=function_env(api.endpoint, moto.url, {"TOURNIQUET_RUNTIME_API_RETRY_MS": "0"}),
+    process = subprocess.Popen(command, env=function_env(api.endpoint, aws_url, {"TOURNIQUET_RUNTIME_API_RETRY_MS": "0"}),
                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         api.wait_blocked(process, timeout=300)
-        for key in instances_to_contain:
-            _, post = api.invoke(world.finding(instances[key]), timeout=300)
-            report = (json.loads(post["body"]).get("reports") or [{}])[0] if post["kind"] == "response" else {}
-            if report.get("status") != "contained":
-                raise RuntimeError("containment under callgrind failed: %s" % post["body"][:500])
+        for body in bodies:
+            _, post = api.invoke(body, timeout=300)
+            if check:
+                check(post)
         api.go_away(120)
         process.wait(timeout=300)
     finally:
@@ -240,8 +237,22 @@ def callgrind_instructions(binary, moto, instances_to_contain, out_dir):
     with open(out) as f:
         for line in f:
             if line.startswith(("totals:", "summary:")):
-                return int(line.split()[1]), out
+                return int(line.split()[1])
     raise RuntimeError("no totals in %s" % out)
+
+
+def contained(post):
+    report = (json.loads(post["body"]).get("reports") or [{}])[0] if post["kind"] == "response" else {}
+    if report.get("status") != "contained":
+        raise RuntimeError("containment under callgrind failed: %s" % post["body"][:500])
+
+
+def callgrind_instructions(binary, moto, instances_to_contain, out_dir):
+    """callgrind_process on a fresh account, containing the named instances of bench/world.py in turn."""
+    instances = world.build_world(moto)
+    out = os.path.join(out_dir, "callgrind.%s.out" % "-".join(instances_to_contain))
+    bodies = [world.finding(instances[key]) for key in instances_to_contain]
+    return callgrind_process(binary, bodies, moto.url, out, contained), out
 
 
 def median_of(rounds, case, key):
@@ -259,7 +270,7 @@ def summarise(rounds):
     return out
 
 
-def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind_binary=None):
+def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind_binary=None, owners=None):
     """`callgrind_binary`: the same code with its symbols (the zip's bootstrap is stripped), for the breakdown."""
     callgrind_binary = callgrind_binary or binary
     moto = Moto()
@@ -281,7 +292,7 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
             warm, warm_file = callgrind_instructions(callgrind_binary, moto, ["decoy", "warm"], logs)
             first, _ = callgrind_instructions(callgrind_binary, moto, ["decoy", "first"], logs)
             result["instructions"] = {"process_one_event": base, "warm_vpc": warm - base, "first_vpc": first - base,
-                                      "warm_vpc_breakdown": callgrind_profile.difference(warm_file, base_file)}
+                                      "warm_vpc_breakdown": callgrind_profile.difference(warm_file, base_file, owners=owners)}
             progress("  callgrind: %.2f M instructions per warm invocation (warm VPC), %.2f M first time in a VPC"
                      % ((warm - base) / 1e6, (first - base) / 1e6))
         shutil.rmtree(logs, ignore_errors=True)

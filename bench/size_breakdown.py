@@ -2,6 +2,7 @@
 bytes of code and data each static archive brought in, found by matching the unstripped executable's
 symbols (nm -S) with the symbols each archive defines. Symbols no archive claims are "unattributed"."""
 import os
+import re
 import subprocess
 import zipfile
 
@@ -22,9 +23,23 @@ def sections(binary):
     return result
 
 
-def _archive_symbols(archive):
-    out = subprocess.run(["nm", "--defined-only", "-P", archive], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line and not line.endswith(":") and len(line.split()) >= 2}
+_NM_LINE = re.compile(r"^(.*) ([A-Za-z?-]) ([0-9a-f]+)(?: ([0-9a-f]+))?$")
+
+
+def _archive_symbols(archive, demangle=False):
+    out = subprocess.run(["nm", "--defined-only", "-P"] + (["-C"] if demangle else []) + [archive],
+                         capture_output=True, text=True).stdout
+    return {m.group(1) for m in map(_NM_LINE.match, out.splitlines()) if m}
+
+
+def symbol_owners(archives, demangle=False):
+    """{symbol: owner} from every archive's defined symbols (the first archive to define a name wins)."""
+    owner_of = {}
+    for owner, paths in archives.items():
+        for path in paths:
+            for symbol in _archive_symbols(path, demangle):
+                owner_of.setdefault(symbol, owner)
+    return owner_of
 
 
 def _find_archive(name):
@@ -34,11 +49,7 @@ def _find_archive(name):
 
 def by_archive(binary, archives):
     """{owner: bytes} for the unstripped static `binary`; `archives` maps an owner name to .a paths."""
-    owner_of = {}
-    for owner, paths in archives.items():
-        for path in paths:
-            for symbol in _archive_symbols(path):
-                owner_of.setdefault(symbol, owner)
+    owner_of = symbol_owners(archives)
     out = subprocess.run(["nm", "-S", "-P", "--defined-only", binary], capture_output=True, text=True,
                          check=True).stdout
     sizes = {}
