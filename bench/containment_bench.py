@@ -164,13 +164,16 @@ def analyse(handed_out, post, calls, isolation_ids):
     if post["kind"] != "response" or report.get("status") != "contained" or not isolations:
         raise RuntimeError("containment did not complete: %s %s" % (post["kind"], post["body"][:500]))
     last = max(isolations, key=lambda c: c["answered"])
+    own_to_isolation = idle_ms(window, handed_out, last["answered"])
     return {
         "isolated_ms": (last["answered"] - handed_out) * 1000,
         "done_ms": (post["time"] - handed_out) * 1000,
         "reported_isolated_ms": report.get("timing", {}).get("isolatedAfterMs"),
         "reported_total_ms": report.get("timing", {}).get("totalMs"),
         "reported_round_trips": report.get("timing", {}).get("roundTrips"),
-        "own_ms_to_isolation": idle_ms(window, handed_out, last["answered"]),
+        "own_ms_to_isolation": own_to_isolation,
+        # What the stand-in took beyond 50 ms per round trip on the way to isolation (moto's slow calls).
+        "stand_in_excess_ms": (last["answered"] - handed_out) * 1000 - own_to_isolation - 50 * last["depth"],
         "own_ms_total": idle_ms(window, handed_out, post["time"]),
         "round_trips_to_isolation": last["depth"],
         "round_trips_total": max(c["depth"] for c in window),
