@@ -405,16 +405,19 @@ planned_call read_tagged_acls_call() {
   return {&read_blocks, "network ACLs tagged " + std::string(block_tag_prefix) + "*", std::move(call)};
 }
 
-int preferred_rule_number(const cidr_block& block, const network_block_settings& settings) {
+int preferred_rule_number(const cidr_block& block, const network_block_settings& settings, int attempt) {
   std::uint32_t hash = 2166136261u;  // FNV-1a
   for (std::uint8_t b : block.bytes) hash = (hash ^ b) * 16777619u;
   hash = (hash ^ static_cast<std::uint32_t>(block.prefix)) * 16777619u;
+  for (int i = 0; i < attempt; ++i) hash = (hash ^ 0x9Eu) * 16777619u;
+  hash ^= hash >> 15;  // the low bits, which the modulo keeps, then depend on every byte
   const auto size = static_cast<std::uint32_t>(settings.rule_high - settings.rule_low + 1);
   return settings.rule_low + static_cast<int>(hash % size);
 }
 
 block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>& addresses,
-                       const network_block_settings& settings, std::int64_t now, std::string_view incident_id) {
+                       const network_block_settings& settings, std::int64_t now, std::string_view incident_id,
+                       int attempt) {
   block_plan plan;
   std::set<int> taken;  // numbers this plan uses
   std::size_t tags_added = 0;
@@ -502,7 +505,7 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
     // A new pair of entries: a free number if there is one, else the number of our block due to expire first.
     std::optional<int> number;
     const int size = settings.rule_high - settings.rule_low + 1;
-    const int start = preferred_rule_number(address.block, settings) - settings.rule_low;
+    const int start = preferred_rule_number(address.block, settings, attempt) - settings.rule_low;
     for (int i = 0; i < size && !acl.entry_limit_reached && !number; ++i) {
       const int n = settings.rule_low + (start + i) % size;
       if (is_free(n)) number = n;
@@ -889,7 +892,7 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
     for (const auto& acl : acls) {
       auto pending = todo.find(acl.id);
       if (pending == todo.end()) continue;
-      block_plan p = plan_blocks(acl, pending->second, settings, now, target.incident_id);
+      block_plan p = plan_blocks(acl, pending->second, settings, now, target.incident_id, round - 1);
       const size_t offset = calls.size();
       for (auto& call : p.calls) {
         for (auto& i : call.needs) i += offset;
@@ -966,7 +969,7 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
             }
             for (size_t i : mine) {
               run.records[i].result = outcome::skipped;
-              run.records[i].detail += " (superseded: " + soft->code + "; planned again on a fresh read)";
+              run.records[i].detail = calls[i].detail + " (superseded: " + soft->code + "; planned again on a fresh read)";
               run.records[i].failure.reset();
             }
           } else {

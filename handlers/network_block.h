@@ -164,15 +164,16 @@ struct block_plan {
   std::vector<block_intent> intents;  // one per address, in order
 };
 
-// The rule number tried first for a block: spread over the window by a hash of the address, so concurrent
-// invocations blocking different addresses seldom race for the same number.
-int preferred_rule_number(const cidr_block& block, const network_block_settings& settings);
+// The rule number tried first for a block: spread over the window by a hash of the address (and of the
+// attempt, so that invocations which lost a race for one number do not all go for the same next one).
+int preferred_rule_number(const cidr_block& block, const network_block_settings& settings, int attempt = 0);
 
 // Turns (ACL, addresses, settings, now) into calls. Every address here has passed the never-block check.
 // Creates go ingress first: that entry is the lock on the number (EC2 refuses a second one), the egress
 // entry and the tag follow it.
 block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>& addresses,
-                       const network_block_settings& settings, std::int64_t now, std::string_view incident_id);
+                       const network_block_settings& settings, std::int64_t now, std::string_view incident_id,
+                       int attempt = 0);
 
 struct expiry_intent {
   std::string acl_id;

@@ -461,6 +461,10 @@ TEST(PlanBlocks, SpreadsNumbersAndNeverUsesATakenOne) {
     EXPECT_GE(n, 71);
     EXPECT_LE(n, 90);
   }
+  // After a lost race the next attempt goes elsewhere, so that the losers do not collide again in step.
+  std::set<int> attempts;
+  for (int attempt = 0; attempt < 6; ++attempt) attempts.insert(preferred_rule_number(cidr("203.0.113.1"), s, attempt));
+  EXPECT_GT(attempts.size(), 2u);
 
   acl_state acl = default_acl();
   // Foreign rules on every number but three; one of them in one direction only.
