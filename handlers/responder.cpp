@@ -122,7 +122,8 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     log::set_context("incidentId", target.incident_id);
     auto client = client_for(target.account_id, context, until);
     if (!client) {
-      reports.push_back(failed_report(network_block_playbook, target.incident_id, client.err().describe()));
+      reports.push_back(
+          concluded(std::string(network_block_playbook), "failed", target.incident_id, client.err().describe()));
       return reports;
     }
     playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, target.account_id,
@@ -140,7 +141,8 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     for (const auto& account : accounts) {
       auto client = client_for(account, context, until);
       if (!client) {
-        reports.push_back(failed_report(block_expiry_playbook, account, client.err().describe()));
+        reports.push_back(
+            concluded(std::string(block_expiry_playbook), "failed", account, client.err().describe()));
         continue;
       }
       playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or("")};
