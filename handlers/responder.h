@@ -12,6 +12,7 @@
 #include "handlers/config.h"
 #include "handlers/entry.h"
 #include "handlers/event.h"
+#include "handlers/network_block.h"
 #include "handlers/report.h"
 #include "runtime/environment.h"
 #include "runtime/invocation.h"
@@ -39,6 +40,7 @@ class responder {
   result<std::string> own_account(const invocation_context& context, aws::deadline until);
 
   config m_config;
+  network_block_settings m_block_settings;  // network-block and block-expiry
   aws::client m_base;
   aws::role_sessions m_sessions;
   std::optional<std::string> m_own_account;
