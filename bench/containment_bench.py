@@ -11,6 +11,8 @@ served by a local Runtime API and acting on moto_server, side by side in one run
   memory    VmHWM of each function's process after those invocations.
   cpu       Tourniquet's instructions per warm invocation, counted by callgrind against moto without delay:
             a process that serves [decoy, X] minus one that serves [decoy] (see bench/README.md).
+  network block  Tourniquet alone (no baseline was written for it): the same, for "Block Addresses" requests
+            on an ACL it never wrote to and on one that already holds its blocks.
 
 Usage: containment_bench.py BIN [--rounds 5] [--delay-ms 50] [--no-callgrind] [--json OUT]
 """
@@ -58,6 +60,7 @@ class RuntimeApi:
         state.handed_out = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), type("Bound", (TimedHandler,), {"state": state}))
         self.server.daemon_threads = True
+        self.server.handle_error = lambda *args: None  # a runtime killed mid-request is expected here
         self.state = state
         self.endpoint = "127.0.0.1:%d" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -155,52 +158,86 @@ def idle_ms(calls, start, end):
     return (end - start - covered) * 1000
 
 
-def analyse(handed_out, post, calls, isolation_ids):
+def analyse(handed_out, post, calls, isolation_ids=None, status="contained"):
+    """Timing of one invocation from the proxy's log; with `isolation_ids`, also up to the last interface
+    moved into an isolation group."""
     window = critical_path([c for c in calls if handed_out <= c["received"] <= post["time"]])
-    isolations = [c for c in window if c["action"] == "ModifyNetworkInterfaceAttribute"
-                  and c["params"].get("SecurityGroupId.1") in isolation_ids]
     body = json.loads(post["body"]) if post["kind"] == "response" else {}
     report = (body.get("reports") or [{}])[0]
-    if post["kind"] != "response" or report.get("status") != "contained" or not isolations:
-        raise RuntimeError("containment did not complete: %s %s" % (post["kind"], post["body"][:500]))
-    last = max(isolations, key=lambda c: c["answered"])
-    own_to_isolation = idle_ms(window, handed_out, last["answered"])
-    return {
-        "isolated_ms": (last["answered"] - handed_out) * 1000,
+    if post["kind"] != "response" or report.get("status") != status or not window:
+        raise RuntimeError("the playbook did not complete: %s %s" % (post["kind"], post["body"][:500]))
+    result = {
         "done_ms": (post["time"] - handed_out) * 1000,
-        "reported_isolated_ms": report.get("timing", {}).get("isolatedAfterMs"),
         "reported_total_ms": report.get("timing", {}).get("totalMs"),
         "reported_round_trips": report.get("timing", {}).get("roundTrips"),
+        "own_ms_total": idle_ms(window, handed_out, post["time"]),
+        "round_trips_total": max(c["depth"] for c in window),
+        "calls": len(window),
+    }
+    if isolation_ids is None:
+        return result
+    isolations = [c for c in window if c["action"] == "ModifyNetworkInterfaceAttribute"
+                  and c["params"].get("SecurityGroupId.1") in isolation_ids]
+    if not isolations:
+        raise RuntimeError("no interface was moved into an isolation group")
+    last = max(isolations, key=lambda c: c["answered"])
+    own_to_isolation = idle_ms(window, handed_out, last["answered"])
+    result.update({
+        "isolated_ms": (last["answered"] - handed_out) * 1000,
+        "reported_isolated_ms": report.get("timing", {}).get("isolatedAfterMs"),
         "own_ms_to_isolation": own_to_isolation,
         # What the stand-in took beyond 50 ms per round trip on the way to isolation (moto's slow calls).
         "stand_in_excess_ms": (last["answered"] - handed_out) * 1000 - own_to_isolation - 50 * last["depth"],
-        "own_ms_total": idle_ms(window, handed_out, post["time"]),
         "round_trips_to_isolation": last["depth"],
-        "round_trips_total": max(c["depth"] for c in window),
-        "calls": len(window),
         "interfaces_isolated": len(isolations),
-    }
+    })
+    return result
 
 
-def latency_round(name, command, moto, proxy, logs):
-    """One function, one fresh account: warm-up on the decoy, then first-time-in-VPC, then warm VPC."""
+# What each playbook is measured on: a warm-up event (which also leaves state behind), then the measured
+# cases, each an event made from the account's instances. `isolation`: whether isolation is timed.
+# `env`: Tourniquet's settings for the scenario. The finding used is a C&C finding, which by default also
+# blocks the server's address (network block); the instance-containment scenario turns that off so that one
+# playbook is measured against the baseline, which only contains; "finding-defaults" measures both together.
+SCENARIOS = {
+    "instance-containment": {
+        "status": "contained", "isolation": True, "env": {"TOURNIQUET_BLOCK_MIN_SEVERITY": "10"},
+        "warmup": lambda i: world.finding(i["decoy"]),
+        "cases": [("first_vpc", lambda i: world.finding(i["first"])), ("warm_vpc", lambda i: world.finding(i["warm"]))],
+    },
+    "finding-defaults": {
+        "status": "contained", "isolation": True, "env": {},
+        "warmup": lambda i: world.finding(i["decoy"]),
+        "cases": [("warm_vpc", lambda i: world.finding(i["warm"]))],
+    },
+    "network-block": {
+        "status": "blocked", "isolation": False, "env": {},
+        "warmup": lambda i: world.block_request(i["decoy"], ["198.51.100.7"]),
+        "cases": [("new_acl", lambda i: world.block_request(i["first"], ["203.0.113.45", "198.51.100.0/24"])),
+                  ("acl_with_blocks", lambda i: world.block_request(i["warm"], ["203.0.113.199"]))],
+    },
+}
+
+
+def latency_round(name, command, moto, proxy, logs, scenario):
+    """One function, one fresh account: the warm-up event, then each case of the scenario in turn."""
     instances = world.build_world(moto)
     proxy.reset()
     api = RuntimeApi()
     log = open(os.path.join(logs, "%s-%d.log" % (name, time.monotonic_ns())), "w")
-    process = subprocess.Popen(command, env=function_env(api.endpoint, proxy.url), stdin=subprocess.DEVNULL,
-                               stdout=log, stderr=log)
+    process = subprocess.Popen(command, env=function_env(api.endpoint, proxy.url, scenario["env"]),
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         api.wait_blocked(process)
         results = {}
-        for case, instance in (("warmup", "decoy"), ("first_vpc", "first"), ("warm_vpc", "warm")):
+        for case, event in [("warmup", scenario["warmup"])] + scenario["cases"]:
             cpu_before = runtime_bench.proc_cpu_ns(process.pid)
-            handed_out, post = api.invoke(world.finding(instances[instance]))
+            handed_out, post = api.invoke(event(instances))
             cpu = (runtime_bench.proc_cpu_ns(process.pid) - cpu_before) / 1e6
             if case == "warmup":
                 continue
-            calls = proxy.log()
-            results[case] = analyse(handed_out, post, calls, world.isolation_groups(moto))
+            isolation_ids = world.isolation_groups(moto) if scenario["isolation"] else None
+            results[case] = analyse(handed_out, post, proxy.log(), isolation_ids, scenario["status"])
             results[case]["cpu_ms"] = cpu
         results["vm_hwm_kb"] = int(runtime_bench.proc_status(process.pid)["VmHWM"].split()[0])
         return results
@@ -215,13 +252,14 @@ def latency_round(name, command, moto, proxy, logs):
         api.close()
 
 
-def callgrind_process(binary, bodies, aws_url, out, check=None):
+def callgrind_process(binary, bodies, aws_url, out, check=None, env=None):
     """Instructions (callgrind Ir) of a whole tourniquet process that starts, answers each event in turn and
     exits: the Runtime API goes away after the last answer and, with no retry budget, the loop ends."""
     api = RuntimeApi()
     log = open(out + ".log", "w")
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, binary]
-    process = subprocess.Popen(command, env=function_env(api.endpoint, aws_url, {"TOURNIQUET_RUNTIME_API_RETRY_MS": "0"}),
+    process = subprocess.Popen(command, env=function_env(api.endpoint, aws_url,
+                                                         dict(env or {}, TOURNIQUET_RUNTIME_API_RETRY_MS="0")),
                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         api.wait_blocked(process, timeout=300)
@@ -244,18 +282,21 @@ def callgrind_process(binary, bodies, aws_url, out, check=None):
     raise RuntimeError("no totals in %s" % out)
 
 
-def contained(post):
-    report = (json.loads(post["body"]).get("reports") or [{}])[0] if post["kind"] == "response" else {}
-    if report.get("status") != "contained":
-        raise RuntimeError("containment under callgrind failed: %s" % post["body"][:500])
+def scenario_instructions(binary, moto, scenario, case_index, out_dir, name):
+    """callgrind_process on a fresh account: the warm-up event alone, and followed by one case. The
+    difference is that case as a warm invocation."""
+    def check(post):
+        report = (json.loads(post["body"]).get("reports") or [{}])[0] if post["kind"] == "response" else {}
+        if report.get("status") != scenario["status"]:
+            raise RuntimeError("%s under callgrind: %s" % (name, post["body"][:500]))
 
-
-def callgrind_instructions(binary, moto, instances_to_contain, out_dir):
-    """callgrind_process on a fresh account, containing the named instances of bench/world.py in turn."""
-    instances = world.build_world(moto)
-    out = os.path.join(out_dir, "callgrind.%s.out" % "-".join(instances_to_contain))
-    bodies = [world.finding(instances[key]) for key in instances_to_contain]
-    return callgrind_process(binary, bodies, moto.url, out, contained), out
+    results = []
+    for events in ([scenario["warmup"]], [scenario["warmup"], scenario["cases"][case_index][1]]):
+        instances = world.build_world(moto)
+        out = os.path.join(out_dir, "callgrind.%s.%d.out" % (name, len(events)))
+        results.append((callgrind_process(binary, [e(instances) for e in events], moto.url, out, check,
+                                          scenario["env"]), out))
+    return results
 
 
 def median_of(rounds, case, key):
@@ -265,39 +306,56 @@ def median_of(rounds, case, key):
 
 def summarise(rounds):
     out = {}
-    for case in ("first_vpc", "warm_vpc"):
+    for case in rounds[0]:
+        if case == "vm_hwm_kb":
+            continue
         out[case] = {key: median_of(rounds, case, key) for key in rounds[0][case]}
-        out[case]["isolated_ms_all"] = [r[case]["isolated_ms"] for r in rounds]
         out[case]["done_ms_all"] = [r[case]["done_ms"] for r in rounds]
+        if "isolated_ms" in rounds[0][case]:
+            out[case]["isolated_ms_all"] = [r[case]["isolated_ms"] for r in rounds]
     out["vm_hwm_kb"] = max(r["vm_hwm_kb"] for r in rounds)
     return out
 
 
 def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind_binary=None, owners=None):
-    """`callgrind_binary`: the same code with its symbols (the zip's bootstrap is stripped), for the breakdown."""
+    """Instance containment, Tourniquet and the boto3 function side by side; then the network block
+    (Tourniquet alone: no baseline was written for it). `callgrind_binary`: the same code with its symbols
+    (the zip's bootstrap is stripped), for the breakdown; `owners` attributes a static binary's functions."""
     callgrind_binary = callgrind_binary or binary
     moto = Moto()
     proxy = DelayProxy(moto.url, delay_ms)
     logs = tempfile.mkdtemp(prefix="tq-bench-")
     functions = {"tourniquet": [binary], "boto3": [sys.executable, BOTO3_BOOTSTRAP]}
+    containment = SCENARIOS["instance-containment"]
     measured = {name: [] for name in functions}
     try:
         for r in range(rounds):
             for name, command in functions.items():  # side by side: the two alternate, round after round
-                measured[name].append(latency_round(name, command, moto, proxy, logs))
+                measured[name].append(latency_round(name, command, moto, proxy, logs, containment))
             progress("  containment round %d/%d: tourniquet isolated in %.0f ms, boto3 in %.0f ms (warm VPC)"
                      % (r + 1, rounds, measured["tourniquet"][-1]["warm_vpc"]["isolated_ms"],
                         measured["boto3"][-1]["warm_vpc"]["isolated_ms"]))
+        extra = max(1, rounds // 2)
+        blocks = [latency_round("tourniquet", [binary], moto, proxy, logs, SCENARIOS["network-block"])
+                  for _ in range(extra)]
+        both = [latency_round("tourniquet", [binary], moto, proxy, logs, SCENARIOS["finding-defaults"])
+                for _ in range(extra)]
         result = {"delay_ms": delay_ms, "rounds": rounds,
-                  "latency": {name: summarise(values) for name, values in measured.items()}}
+                  "latency": {name: summarise(values) for name, values in measured.items()},
+                  "network_block": summarise(blocks), "finding_defaults": summarise(both)}
         if callgrind and shutil.which("valgrind"):
-            base, base_file = callgrind_instructions(callgrind_binary, moto, ["decoy"], logs)
-            warm, warm_file = callgrind_instructions(callgrind_binary, moto, ["decoy", "warm"], logs)
-            first, _ = callgrind_instructions(callgrind_binary, moto, ["decoy", "first"], logs)
+            (base, base_file), (warm, warm_file) = scenario_instructions(callgrind_binary, moto, containment, 1, logs,
+                                                                         "instance")
+            (_, _), (first, _) = scenario_instructions(callgrind_binary, moto, containment, 0, logs, "instance-first")
             result["instructions"] = {"process_one_event": base, "warm_vpc": warm - base, "first_vpc": first - base,
-                                      "warm_vpc_breakdown": callgrind_profile.difference(warm_file, base_file, owners=owners)}
-            progress("  callgrind: %.2f M instructions per warm invocation (warm VPC), %.2f M first time in a VPC"
-                     % ((warm - base) / 1e6, (first - base) / 1e6))
+                                      "warm_vpc_breakdown": callgrind_profile.difference(warm_file, base_file,
+                                                                                         owners=owners)}
+            (block_base, _), (block_warm, _) = scenario_instructions(callgrind_binary, moto, SCENARIOS["network-block"],
+                                                                     1, logs, "block")
+            result["instructions"]["network_block"] = block_warm - block_base
+            progress("  callgrind: %.2f M instructions per warm containment (warm VPC), %.2f M first time in a VPC, "
+                     "%.2f M per warm network block" % ((warm - base) / 1e6, (first - base) / 1e6,
+                                                        (block_warm - block_base) / 1e6))
         shutil.rmtree(logs, ignore_errors=True)
         return result
     except Exception:

@@ -6,6 +6,8 @@ containment do all its work: two interfaces (one in two groups, SSH open to the 
 volume and two more volumes, and membership of an Auto Scaling group. So:
   instance B = first time in its VPC (the groups must be made and given their rules first),
   instance A = the groups already exist in its VPC (the usual case once a function has run once).
+For the network block, the same instances: B's subnet has an ACL Tourniquet never wrote to, A's subnet an ACL
+that already holds Tourniquet's blocks (the decoy's, which shares A's subnet).
 """
 import json
 import os
@@ -77,6 +79,17 @@ def finding(instance_id):
     event["detail"]["accountId"] = ACCOUNT
     event["detail"]["id"] = uuid.uuid4().hex
     event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
+    return json.dumps(event)
+
+
+def block_request(instance_id, addresses):
+    """Tourniquet's own "Block Addresses" event: deny `addresses` in the network ACL of the instance's subnet."""
+    with open(os.path.join(ROOT, "events", "custom", "block-addresses.json")) as f:
+        event = json.load(f)
+    event["id"] = str(uuid.uuid4())
+    event["account"] = ACCOUNT
+    event["detail"].update({"addresses": addresses, "instanceId": instance_id,
+                            "incidentId": "bench-" + uuid.uuid4().hex[:8]})
     return json.dumps(event)
 
 
