@@ -50,6 +50,39 @@ def exclusive_costs(path):
     return costs
 
 
+def inclusive_of(path, function):
+    """Instructions spent in `function` and everything it called (summed over its call sites; the
+    function must not call itself)."""
+    names = {}
+    total = 0
+    callee = None
+    take_next = False
+    with open(path) as f:
+        for line in f:
+            c = line[:1]
+            if c.isdigit() or c in "+-*":
+                if take_next:
+                    parts = line.split()
+                    if callee == function and len(parts) > 1:
+                        total += int(parts[1])
+                    take_next = False
+                continue
+            key, _, value = line.rstrip("\n").partition("=")
+            if key in ("fn", "cfn"):
+                match = _NAMED.match(value)
+                name = value
+                if match:
+                    ident, text = match.groups()
+                    if text is not None:
+                        names[ident] = text
+                    name = names.get(ident, value)
+                if key == "cfn":
+                    callee = name
+            elif key == "calls":
+                take_next = True
+    return total
+
+
 def library_of(obj, fn, owners=None):
     """A readable owner for a cost: the shared library; in a static executable the archive that defines the
     function (`owners`, from size_breakdown.symbol_owners), with Tourniquet's own code by namespace."""
