@@ -36,6 +36,11 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   auto cfg = config_from_environment(env);
   if (!cfg) return std::move(cfg).err();
   if (options.force_dry_run) cfg->dry_run = true;
+  // [credentials] the credential and exposure playbooks' own settings
+  auto credential = credential_settings_from_environment(env);
+  if (!credential) return std::move(credential).err();
+  auto exposure = exposure_settings_from_environment(env);
+  if (!exposure) return std::move(exposure).err();
   auto settings = aws::client_settings_from_environment(env);
   if (!settings) return std::move(settings).err();
   auto creds = aws::credentials_from_environment(env);
@@ -44,7 +49,10 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   transport.ca_bundle = aws::find_ca_bundle(env);
   aws::client base(aws::make_curl_transport(transport), std::make_shared<aws::client_settings>(std::move(*settings)),
                    std::move(*creds));
-  return std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(base)));
+  auto made = std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(base)));
+  made->m_credentials = std::move(*credential);  // [credentials]
+  made->m_exposure = std::move(*exposure);        // [credentials]
+  return made;
 }
 
 result<std::string> responder::own_account(const invocation_context& context, aws::deadline until) {
@@ -103,11 +111,27 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
           reports.push_back(contain_instance(target, ctx.client, m_config, until, ctx.dry_run, arrived));
           break;
         }
+        case playbook_id::credential_containment: {  // [credentials]
+          const access_key_target target = target_from_finding(*finding);
+          log::set_context("incidentId", incident_id_for(target.account_id, target.source_id));
+          reports.push_back(contain_credentials(target, ctx, m_credentials));
+          break;
+        }
         default:
           reports.push_back(failed_report(playbook_name(id), finding->id, "this playbook is not built yet"));
       }
     }
     return reports;
+  }
+  // [credentials] CloudTrail records, from EventBridge (one) or a CloudWatch Logs subscription (a batch).
+  const auto* trail = std::get_if<cloudtrail_event>(&event);
+  const auto* batch = std::get_if<cloudwatch_logs_batch>(&event);
+  if (trail != nullptr || batch != nullptr) {
+    const auto records = trail != nullptr ? std::span(trail, 1) : std::span(batch->records);
+    log::set_context("playbook", std::string(exposure_playbook));
+    const exposure_invocation inv{m_config, until, m_config.dry_run, arrived,
+                                  [&](const std::string& account) { return client_for(account, context, until); }};
+    return fix_exposures(records, inv, m_exposure, m_credentials);
   }
   std::string what(kind_name(event));
   if (const auto* unknown = std::get_if<unknown_event>(&event)) {
