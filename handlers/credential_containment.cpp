@@ -326,8 +326,7 @@ playbook_report escalate(playbook_report report, std::string reason) {
   report.status = "escalate";
   report.reason = std::move(reason);
   // Loud on purpose: nothing was done, and a person must act.
-  log::error("escalation: a person must act", {{"playbook", report.playbook}, {"target", report.target},
-                                               {"incidentId", report.incident_id}, {"reason", report.reason}});
+  log::error("escalation: a person must act", {{"target", report.target}, {"reason", report.reason}});
   return report;
 }
 

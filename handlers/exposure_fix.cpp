@@ -77,8 +77,7 @@ playbook_report new_report(std::string target, std::string incident_id) {
 playbook_report escalate(playbook_report report, std::string reason) {
   report.status = "escalate";
   report.reason = std::move(reason);
-  log::error("escalation: a person must act", {{"playbook", report.playbook}, {"target", report.target},
-                                               {"incidentId", report.incident_id}, {"reason", report.reason}});
+  log::error("escalation: a person must act", {{"target", report.target}, {"reason", report.reason}});
   return report;
 }
 
@@ -304,7 +303,7 @@ std::vector<planned_json_call> plan_logging_restart(const std::string& trail, bo
     return {};
   }
   return {{&restart_logging, trail, aws::json_call{service::cloudtrail, "StartLogging", {{"Name", trail}}},
-           "logging started again"}};
+           "not logging: start it"}};
 }
 
 namespace {

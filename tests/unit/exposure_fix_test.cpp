@@ -136,6 +136,11 @@ TEST(exposure_ingress, samples_of_both_shapes) {
   ASSERT_FALSE(rdp.empty());
   EXPECT_EQ(rdp[0].cidr, "::/0");
 
+  // Console shape: one permission, two ranges; only the world one counts.
+  auto console = world_admin_rules(rules_of(sample("authorize-sg-ingress-ssh-world-console.json")), defaults);
+  ASSERT_EQ(console.size(), 1u);
+  EXPECT_EQ(console[0].cidr, "0.0.0.0/0");
+
   EXPECT_TRUE(world_admin_rules(rules_of(sample("authorize-sg-ingress-https-world.json")), defaults).empty());
   exposure_settings https_is_admin;
   https_is_admin.admin_ports = {443};
@@ -244,6 +249,42 @@ TEST(exposure_trail, restart_only_when_not_logging) {
   ASSERT_EQ(plan.size(), 1u);
   EXPECT_EQ(aws::json_call_name(plan[0].call), "cloudtrail:StartLogging");
   EXPECT_EQ(plan[0].call.body, nlohmann::json({{"Name", "audit"}}));
+}
+
+// --- batches ---
+
+TEST(exposure_batch, records_no_rule_takes_are_summed_up_without_any_call) {
+  config cfg;
+  int lookups = 0;
+  const exposure_invocation inv{cfg, aws::deadline_in(std::chrono::seconds(5)), false, std::chrono::steady_clock::now(),
+                                [&](const std::string&) -> result<aws::client> {
+                                  ++lookups;
+                                  return error{"Unexpected", "no client in this test", "test"};
+                                }};
+  cloudtrail_event describe = sample("stop-logging.json");
+  describe.event_name = "DescribeTrails";
+  cloudtrail_event failed = sample("authorize-sg-ingress-ssh-world.json");
+  failed.error_code = "Client.InvalidPermission.Duplicate";
+  const std::vector<cloudtrail_event> records{describe, describe, failed};
+  const auto reports = fix_exposures(records, inv, defaults, {});
+  EXPECT_EQ(lookups, 0);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].status, "ignored");
+  EXPECT_NE(reports[0].reason.find("2 records: no exposure rule for cloudtrail.amazonaws.com DescribeTrails"),
+            std::string::npos) << reports[0].reason;
+  EXPECT_NE(reports[0].reason.find("Client.InvalidPermission.Duplicate"), std::string::npos) << reports[0].reason;
+
+  const auto none = fix_exposures({}, inv, defaults, {});  // a CONTROL_MESSAGE batch
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_EQ(none[0].status, "ignored");
+
+  // A record that needs action asks for its account's client; a failure to get one is a failed report.
+  const std::vector<cloudtrail_event> one{sample("authorize-sg-ingress-ssh-world.json")};
+  const auto failed_client = fix_exposures(one, inv, defaults, {});
+  EXPECT_EQ(lookups, 1);
+  ASSERT_EQ(failed_client.size(), 1u);
+  EXPECT_EQ(failed_client[0].status, "failed");
+  EXPECT_TRUE(failed_client[0].incomplete());
 }
 
 // --- permissions ---
