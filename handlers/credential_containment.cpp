@@ -363,6 +363,14 @@ playbook_report contain_credentials(const access_key_target& target, const playb
                                            " behind key " + target.access_key_id + "; contain it by hand");
   }
 
+  if (!target.access_key_id.empty() && target.access_key_id == ctx.client.identity().access_key_id) {
+    playbook_report r = ignored(report.playbook, report.target,
+                                "key " + target.access_key_id + " is the key Tourniquet runs as; it never acts on itself");
+    r.incident_id = report.incident_id;
+    log::warn("credential containment skipped", {{"target", report.target}, {"reason", r.reason}});
+    return r;
+  }
+
   const auto reads = plan_credential_reads(target, settings);
   const execution read_run = execute_plan(reads, ctx.client, ctx.until, false);
   report.round_trips += read_run.round_trips;

@@ -348,6 +348,10 @@ playbook_report fix_world_ingress(const cloudtrail_event& event, const playbook_
     return ignored(report.playbook, group_id, "no rule of the call opens an admin port to 0.0.0.0/0 or ::/0");
   }
   report.target = offending.front().group_id;
+  if (report.target.empty()) {
+    return escalate(std::move(report), "the call named its group by name, not id: revoke " +
+                                           describe_rule(offending.front()) + " by hand");
+  }
   report.details["caller"] = caller_of(event);
   report.details["rules"] = nlohmann::ordered_json::array();
   for (const auto& r : offending) report.details["rules"].push_back(describe_rule(r));
