@@ -72,13 +72,31 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// application/x-www-form-urlencoded as botocore writes it (Python's quote_plus): RFC 3986 with a space as
+// '+'. AWS accepts either; emulators that re-encode the parsed form before checking the signature (moto)
+// only agree with this one.
+std::string form_encode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t start = 0;
+  for (size_t space = text.find(' '); space != std::string_view::npos; space = text.find(' ', start)) {
+    out.append(percent_encode(text.substr(start, space - start))).push_back('+');
+    start = space + 1;
+  }
+  return out.append(percent_encode(text.substr(start)));
+}
+
+}  // namespace
+
 std::string form_body(const query_call& call) {
-  std::string body = "Action=" + percent_encode(call.action) + "&Version=" + std::string(api_version(call.target));
+  std::string body = "Action=" + form_encode(call.action) + "&Version=" + std::string(api_version(call.target));
   for (const auto& [name, value] : call.params.entries()) {
     body += '&';
-    body += percent_encode(name);
+    body += form_encode(name);
     body += '=';
-    body += percent_encode(value);
+    body += form_encode(value);
   }
   if (call.dry_run) body += "&DryRun=true";
   return body;

@@ -130,7 +130,13 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
     std::vector<size_t> sent;
     for (size_t i : ready) {
       const planned_call& p = plan[i];
-      if (dry_run && (p.call.target != aws::service::ec2 || !p.verifiable_in_dry_run)) {
+      if (!p.blocked_because.empty()) {
+        run.records[i].result = dry_run ? outcome::planned : outcome::skipped;
+        run.records[i].detail += (dry_run ? " (unverified: " : " (not done: ") + p.blocked_because + ")";
+        states[i] = dry_run ? state::succeeded : state::failed;
+        continue;
+      }
+      if (dry_run && p.call.target != aws::service::ec2) {
         run.records[i].result = outcome::planned;
         states[i] = state::succeeded;
         continue;
@@ -145,11 +151,13 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
     const auto started = std::chrono::steady_clock::now();
     auto answers = client.call_all(batch, until);
     ++run.round_trips;
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    const auto finished = std::chrono::steady_clock::now();
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(finished - started);
     for (size_t k = 0; k < sent.size(); ++k) {
       const size_t i = sent[k];
       action_record& record = run.records[i];
       record.duration = took;
+      record.finished = finished;
       if (answers[k].ok()) {
         record.result = outcome::done;
         states[i] = state::succeeded;

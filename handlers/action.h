@@ -45,7 +45,9 @@ struct planned_call {
   std::string detail;       // for the report: "sg-1,sg-2 -> sg-untrack"
   std::vector<size_t> needs;  // indices (in the same plan) of calls that must have succeeded first
   std::vector<size_t> after;  // indices of calls that must have finished first, whatever their outcome
-  bool verifiable_in_dry_run = true;  // false when it names a resource that does not exist yet
+  // Set when the call names something that does not exist (a group not yet made): a dry run lists it as
+  // planned, a real run skips it with this reason rather than send a call bound to fail.
+  std::string blocked_because;
 };
 
 // What became of one action, for the response, the logs and the tags.
@@ -56,6 +58,7 @@ struct action_record {
   std::string detail;
   std::optional<error> failure;
   std::chrono::milliseconds duration{0};
+  std::chrono::steady_clock::time_point finished{};  // when its answer came; unset when nothing was sent
 };
 
 nlohmann::ordered_json to_json(const action_record& r);

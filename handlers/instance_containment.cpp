@@ -60,6 +60,11 @@ std::string placeholder_group(std::string_view role, std::string_view vpc) {
 
 bool is_placeholder(std::string_view group_id) { return group_id.starts_with("(new "); }
 
+// The reason a call naming `group_id` cannot be sent yet, or "" when it can.
+std::string missing(std::string_view group_id) {
+  return is_placeholder(group_id) ? std::string(group_id.substr(5, group_id.size() - 6)) + " does not exist yet" : "";
+}
+
 managed_group group_from_xml(pugi::xml_node g) {
   managed_group group;
   group.id = text_of(g, "groupId");
@@ -266,15 +271,13 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const co
       query_call call{service::ec2, "AuthorizeSecurityGroupIngress", {}};
       call.params.add("GroupId", g.id);
       add_all_traffic(call.params, g.ingress_all_v4 ? "" : "0.0.0.0/0", g.ingress_all_v6 ? "" : "::/0");
-      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all inbound", {}, {},
-                      !is_placeholder(g.id)});
+      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all inbound", {}, {}, missing(g.id)});
     }
     if (!g.egress_all_v4 || !g.egress_all_v6) {
       query_call call{service::ec2, "AuthorizeSecurityGroupEgress", {}};
       call.params.add("GroupId", g.id);
       add_all_traffic(call.params, g.egress_all_v4 ? "" : "0.0.0.0/0", g.egress_all_v6 ? "" : "::/0");
-      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all outbound", {}, {},
-                      !is_placeholder(g.id)});
+      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all outbound", {}, {}, missing(g.id)});
     }
   }
   for (const auto& [vpc, g] : state.isolation_groups) {
@@ -285,7 +288,7 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const co
       query_call call{service::ec2, "RevokeSecurityGroupEgress", {}};
       call.params.add("GroupId", g.id);
       add_all_traffic(call.params, g.egress_all_v4 ? "0.0.0.0/0" : "", g.egress_all_v6 ? "::/0" : "");
-      plan.push_back({&set_group_rules, g.id, std::move(call), "isolation: no outbound", {}, {}, !is_placeholder(g.id)});
+      plan.push_back({&set_group_rules, g.id, std::move(call), "isolation: no outbound", {}, {}, missing(g.id)});
     }
     int n = 0;
     query_call forensics{service::ec2, "AuthorizeSecurityGroupIngress", {}};
@@ -302,8 +305,7 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const co
       }
     }
     if (n > 0) {
-      plan.push_back({&set_group_rules, g.id, std::move(forensics), "isolation: forensics access", {}, {},
-                      !is_placeholder(g.id)});
+      plan.push_back({&set_group_rules, g.id, std::move(forensics), "isolation: forensics access", {}, {}, missing(g.id)});
     }
   }
   return plan;
@@ -340,9 +342,10 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     already.push_back(already_record(record_prior_state, state.instance_id, "incident and prior groups recorded"));
   }
 
-  // Step 1 too: untrack every interface at once; step 2: isolate each once its untrack call is answered.
-  // Isolation waits for the untrack call to finish but not to succeed: an interface whose untrack failed is
-  // still better isolated than left open.
+  // Step 1 too, beside the record: untrack every interface at once. Step 2: isolate each once its untrack
+  // call is answered. Isolation waits for the untrack call to finish but not to succeed: an interface whose
+  // untrack failed is still better isolated than left open. The prior groups are also in the report and
+  // the log, so a failed record costs the release convenience, never the containment.
   std::vector<size_t> isolation_indices;
   for (const auto& eni : state.interfaces) {
     const std::string untrack = state.untrack_groups.contains(eni.vpc_id) ? state.untrack_groups.at(eni.vpc_id).id
@@ -358,11 +361,11 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     if (!only_group(eni, untrack)) {
       after.push_back(plan.size());
       plan.push_back({&untrack_interface, eni.id, set_interface_groups(eni.id, {untrack}),
-                      join(eni.group_ids) + " -> " + untrack, {}, record_index, !is_placeholder(untrack)});
+                      join(eni.group_ids) + " -> " + untrack, {}, {}, missing(untrack)});
     }
     isolation_indices.push_back(plan.size());
     plan.push_back({&isolate_interface, eni.id, set_interface_groups(eni.id, {isolation}), "-> " + isolation, {},
-                    after, !is_placeholder(isolation)});
+                    after, missing(isolation)});
   }
 
   // Step 3: evidence, once every interface is isolated, so that the isolation calls do not compete with it
@@ -571,14 +574,18 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
   const execution run = execute_plan(plan, client, until, dry_run);
   append(report, run);
   report.actions.insert(report.actions.end(), already.begin(), already.end());
+  // From the event's arrival to the answer of the last isolation call; a replay isolates nothing.
+  std::chrono::steady_clock::time_point last_isolation{};
   bool all_isolated = true;
   for (size_t i = 0; i < plan.size(); ++i) {
-    if (plan[i].kind == &isolate_interface && run.records[i].result != outcome::done &&
-        run.records[i].result != outcome::planned) {
-      all_isolated = false;
-    }
+    if (plan[i].kind != &isolate_interface) continue;
+    if (run.records[i].result != outcome::done) all_isolated = false;
+    last_isolation = std::max(last_isolation, run.records[i].finished);
   }
-  if (all_isolated) report.isolated_after_ms = elapsed_ms();  // preservation follows, so this is an upper bound
+  if (all_isolated && last_isolation != std::chrono::steady_clock::time_point{}) {
+    report.isolated_after_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(last_isolation - arrived).count();
+  }
 
   if (!dry_run) {
     std::vector<action_record> status_already;

@@ -51,8 +51,8 @@ result<invocation_context> local_context() {
     const std::string_view value(text);
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), timeout_ms);
     if (ec != std::errc{} || end != value.data() + value.size() || timeout_ms <= 0) {
-      return error{"InvalidConfiguration", "expected a positive whole number of milliseconds, got '" +
-                                               std::string(value) + "'",
+      return error{"InvalidConfiguration",
+                   "expected a positive whole number of milliseconds, got '" + std::string(value) + "'",
                    "TOURNIQUET_LOCAL_TIMEOUT_MS"};
     }
   }
@@ -62,7 +62,8 @@ result<invocation_context> local_context() {
   return context;
 }
 
-int invoke_local(const handler_function& handler, const local_event& event, const invocation_context& context) {
+int invoke_local(const handler_function& handler, const local_event& event,
+                 const invocation_context& context) {
   log::set_context("requestId", context.request_id);
   if (log::enabled(log::level::debug)) log::debug("invocation received", {{"event", event.body}});
   const invocation_response response = call_handler(handler, event.body, context);
@@ -86,8 +87,8 @@ int invoke_local(const handler_function& handler, const local_event& event, cons
 }
 
 int usage_error(std::string_view message) {
-  std::fprintf(stderr, "tourniquet: %.*s\nRun 'tourniquet --help' for usage.\n", static_cast<int>(message.size()),
-               message.data());
+  std::fprintf(stderr, "tourniquet: %.*s\nRun 'tourniquet --help' for usage.\n",
+               static_cast<int>(message.size()), message.data());
   return exit_usage;
 }
 
@@ -103,7 +104,8 @@ int invoke_command(std::span<const std::string_view> args, const handler_builder
     } else if (arg.size() > 1 && arg.front() == '-') {
       return usage_error("invoke: unknown option '" + std::string(arg) + "'");
     } else if (!path.empty()) {
-      return usage_error("invoke: one event file expected, got '" + path + "' and '" + std::string(arg) + "'");
+      return usage_error("invoke: one event file expected, got '" + path + "' and '" + std::string(arg) +
+                         "'");
     } else {
       path = arg;
     }

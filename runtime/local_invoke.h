@@ -42,6 +42,7 @@ result<invocation_context> local_context();
 // Runs the handler and reports: the response JSON on stdout (exit 0); on failure the error JSON Lambda
 // would record on stdout and a sentence naming the file on stderr (exit 2 for Function.InvalidEvent, whose
 // message carries the JSON path of the bad field when the handler gives one; exit 1 otherwise).
-int invoke_local(const handler_function& handler, const local_event& event, const invocation_context& context);
+int invoke_local(const handler_function& handler, const local_event& event,
+                 const invocation_context& context);
 
 }  // namespace tq::runtime

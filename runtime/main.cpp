@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "handlers/entry.h"
+#include "handlers/policy.h"
+#include "handlers/responder.h"
 #include "runtime/local_invoke.h"
 #include "runtime/log.h"
 #include "runtime/runtime_loop.h"
@@ -28,9 +30,38 @@ int run_invoke(arguments args) {
       args, [](bool dry_run) { return tq::handlers::make_handler({.force_dry_run = dry_run}); });
 }
 
+// `tourniquet release INSTANCE_ID [--dry-run]`: puts back the groups recorded on each interface.
+int run_release(arguments args) {
+  bool dry_run = false;
+  std::string instance_id;
+  for (std::string_view a : args) {
+    if (a == "--dry-run") dry_run = true;
+    else if (instance_id.empty() && a.starts_with("i-")) instance_id = a;
+    else return tq::runtime::usage_error("release takes one instance id (i-…) and optionally --dry-run");
+  }
+  if (instance_id.empty()) return tq::runtime::usage_error("release needs an instance id");
+  auto responder = tq::handlers::responder::from_environment(tq::process_environment(), {.force_dry_run = dry_run});
+  if (!responder) return tq::runtime::usage_error("configuration error: " + responder.err().describe());
+  const auto report = (*responder)->release(instance_id, tq::aws::deadline_in(std::chrono::seconds(60)));
+  std::puts(report.to_json().dump(2).c_str());
+  return report.status == "released" || report.status == "dry-run" ? tq::runtime::exit_ok : 1;
+}
+
+// `tourniquet policy`: the IAM policy the configured playbooks need, from what each action declares.
+int run_policy(arguments args) {
+  if (!args.empty()) return tq::runtime::usage_error("policy takes no arguments");
+  auto cfg = tq::handlers::config_from_environment(tq::process_environment());
+  if (!cfg) return tq::runtime::usage_error("configuration error: " + cfg.err().describe());
+  std::puts(tq::handlers::policy_document(*cfg).dump(2).c_str());
+  return tq::runtime::exit_ok;
+}
+
 constexpr command commands[] = {
     {"invoke", "invoke FILE|- [--dry-run]",
      "run the handler once on the event in FILE (- reads standard input) and print its response", run_invoke},
+    {"release", "release INSTANCE_ID [--dry-run]",
+     "put back the security groups recorded on each interface of a contained instance", run_release},
+    {"policy", "policy", "print the least-privilege IAM policy the playbooks need", run_policy},
 };
 
 void print_help() {
@@ -61,7 +92,8 @@ int main(int argc, char** argv) {
   if (args.empty()) {
     const char* endpoint = std::getenv("AWS_LAMBDA_RUNTIME_API");
     if (endpoint == nullptr || *endpoint == '\0') {
-      return tq::runtime::usage_error("no command given and AWS_LAMBDA_RUNTIME_API is not set (not under Lambda)");
+      return tq::runtime::usage_error(
+          "no command given and AWS_LAMBDA_RUNTIME_API is not set (not under Lambda)");
     }
     return tq::runtime::serve_lambda([] { return tq::handlers::make_handler({}); });
   }

@@ -1,10 +1,10 @@
 #include "runtime/runtime_api.h"
 
-#include <charconv>
-#include <thread>
-
 #include <curl/curl.h>
+
+#include <charconv>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "runtime/log.h"
 
@@ -25,14 +25,19 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' || text.back() == '\n')) {
+  while (!text.empty() &&
+         (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' || text.back() == '\n')) {
     text.remove_suffix(1);
   }
   return text;
 }
 
-bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-bool is_letter(char c) { return is_upper(c) || (c >= 'a' && c <= 'z'); }
+bool is_upper(char c) {
+  return c >= 'A' && c <= 'Z';
+}
+bool is_letter(char c) {
+  return is_upper(c) || (c >= 'a' && c <= 'z');
+}
 
 }  // namespace
 
@@ -120,7 +125,7 @@ std::string error_body(std::string_view error_type, std::string_view message) {
 // libcurl lives only here: the easy handle, its header lists and where its callbacks write.
 struct runtime_api_client::curl_state {
   CURL* handle = nullptr;
-  curl_slist* json_headers = nullptr;   // Content-Type: application/json, no Expect: 100-continue
+  curl_slist* json_headers = nullptr;  // Content-Type: application/json, no Expect: 100-continue
   char error_text[CURL_ERROR_SIZE] = {};
   std::string* body_target = nullptr;
   invocation_context* header_target = nullptr;  // only while fetching `next`
@@ -144,14 +149,14 @@ struct runtime_api_client::curl_state {
 
 runtime_api_client::runtime_api_client(client_options options) : m_options(std::move(options)) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  m_curl = new curl_state;
+  m_curl = std::make_unique<curl_state>();
   m_base_url = "http://" + m_options.endpoint + "/2018-06-01/runtime/";
   m_url.reserve(m_base_url.size() + 96);
   m_answer.reserve(256);
 
   CURL* h = curl_easy_init();
   m_curl->handle = h;
-  if (h == nullptr) return;  // next() and the posts then report the failure
+  if (h == nullptr) return;                   // next() and the posts then report the failure
   curl_easy_setopt(h, CURLOPT_NOPROXY, "*");  // never send the Runtime API through HTTP(S)_PROXY
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
@@ -160,9 +165,9 @@ runtime_api_client::runtime_api_client(client_options options) : m_options(std::
   curl_easy_setopt(h, CURLOPT_USERAGENT, "tourniquet/" TOURNIQUET_VERSION);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, m_curl->error_text);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &curl_state::on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, m_curl);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, m_curl.get());
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &curl_state::on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, m_curl);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, m_curl.get());
   m_curl->json_headers = curl_slist_append(nullptr, "Content-Type: application/json");
   m_curl->json_headers = curl_slist_append(m_curl->json_headers, "Expect:");
 }
@@ -170,7 +175,6 @@ runtime_api_client::runtime_api_client(client_options options) : m_options(std::
 runtime_api_client::~runtime_api_client() {
   if (m_curl->handle != nullptr) curl_easy_cleanup(m_curl->handle);
   curl_slist_free_all(m_curl->json_headers);
-  delete m_curl;
 }
 
 status runtime_api_client::next() {
@@ -202,18 +206,20 @@ status runtime_api_client::next() {
   long http_status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http_status);
   if (http_status != 200) {
-    error e{"HttpError", m_event.substr(0, 512), "runtime-api:next", http_status >= 500, static_cast<int>(http_status)};
+    error e{"HttpError", m_event.substr(0, 512), "runtime-api:next", http_status >= 500,
+            static_cast<int>(http_status)};
     m_event.clear();
     return e;
   }
   if (m_context.request_id.empty()) {
-    return error{"MissingRequestId", "the answer has no Lambda-Runtime-Aws-Request-Id header", "runtime-api:next",
-                 false, 200};
+    return error{"MissingRequestId", "the answer has no Lambda-Runtime-Aws-Request-Id header",
+                 "runtime-api:next", false, 200};
   }
   if (m_context.deadline == std::chrono::system_clock::time_point{}) {
     // Never seen in practice; a sane default keeps remaining_time() meaningful.
     m_context.deadline = std::chrono::system_clock::now() + std::chrono::seconds(60);
-    log::warn("invocation has no valid deadline header; assuming 60 s", {{"requestId", m_context.request_id}});
+    log::warn("invocation has no valid deadline header; assuming 60 s",
+              {{"requestId", m_context.request_id}});
   }
   return {};
 }
@@ -231,7 +237,8 @@ result<long> runtime_api_client::perform_post(std::string_view body, bool with_e
   m_curl->body_target = &m_answer;
   curl_easy_setopt(h, CURLOPT_URL, m_url.c_str());
   curl_easy_setopt(h, CURLOPT_POST, 1L);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+  // Never a null pointer: with POSTFIELDS unset libcurl would read the body from standard input.
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, with_error_type ? error_headers : m_curl->json_headers);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(m_options.post_timeout.count()));
@@ -266,26 +273,30 @@ result<post_outcome> runtime_api_client::post(std::string_view path_tail, std::s
     if (!status.ok()) {
       last = std::move(status).err();
       last.where = where();
-      log::warn("Runtime API post failed", {{"path", std::string(path_tail)}, {"attempt", std::to_string(attempt)},
-                                            {"error", last.message}});
+      log::warn(
+          "Runtime API post failed",
+          {{"path", std::string(path_tail)}, {"attempt", std::to_string(attempt)}, {"error", last.message}});
       continue;
     }
     const long code = *status;
     if (code >= 200 && code < 300) return post_outcome::accepted;
     if (code == 413) return post_outcome::too_large;
     if (code < 500) {
-      log::error("Runtime API refused the post",
-                 {{"path", std::string(path_tail)}, {"status", std::to_string(code)}, {"answer", m_answer.substr(0, 512)}});
+      log::error("Runtime API refused the post", {{"path", std::string(path_tail)},
+                                                  {"status", std::to_string(code)},
+                                                  {"answer", m_answer.substr(0, 512)}});
       return post_outcome::refused;
     }
     last = error{"HttpError", m_answer.substr(0, 512), where(), true, static_cast<int>(code)};
-    log::warn("Runtime API post failed", {{"path", std::string(path_tail)}, {"attempt", std::to_string(attempt)},
+    log::warn("Runtime API post failed", {{"path", std::string(path_tail)},
+                                          {"attempt", std::to_string(attempt)},
                                           {"status", std::to_string(code)}});
   }
   return last;
 }
 
-result<post_outcome> runtime_api_client::post_response(std::string_view request_id, std::string_view payload) {
+result<post_outcome> runtime_api_client::post_response(std::string_view request_id,
+                                                       std::string_view payload) {
   return post("response", request_id, payload, {});
 }
 
@@ -295,7 +306,8 @@ result<post_outcome> runtime_api_client::post_error(std::string_view request_id,
   return post("error", request_id, error_body(type, message), type);
 }
 
-result<post_outcome> runtime_api_client::post_init_error(std::string_view error_type, std::string_view message) {
+result<post_outcome> runtime_api_client::post_init_error(std::string_view error_type,
+                                                         std::string_view message) {
   const std::string type = sanitize_error_type(error_type);
   return post("init/error", {}, error_body(type, message), type);
 }

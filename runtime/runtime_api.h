@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -46,10 +47,10 @@ std::string error_body(std::string_view error_type, std::string_view message);
 enum class post_outcome { accepted, too_large, refused };
 
 struct client_options {
-  std::string endpoint;                                  // host:port, from AWS_LAMBDA_RUNTIME_API
+  std::string endpoint;  // host:port, from AWS_LAMBDA_RUNTIME_API
   std::chrono::milliseconds connect_timeout{2000};
-  std::chrono::milliseconds post_timeout{30000};         // `next` has none: the sandbox freezes inside it
-  int post_attempts = 3;                                 // for posts that got no answer or a 5xx
+  std::chrono::milliseconds post_timeout{30000};  // `next` has none: the sandbox freezes inside it
+  int post_attempts = 3;                          // for posts that got no answer or a 5xx
 };
 
 class runtime_api_client {
@@ -83,11 +84,11 @@ class runtime_api_client {
   result<long> perform_post(std::string_view body, bool with_error_type);
 
   client_options m_options;
-  curl_state* m_curl = nullptr;
-  std::string m_base_url;       // http://host:port/2018-06-01/runtime/
-  std::string m_url;            // reused for every request
-  std::string m_event;          // body of the last `next`
-  std::string m_answer;         // body of the last post's answer (the API's error message)
+  std::unique_ptr<curl_state> m_curl;
+  std::string m_base_url;         // http://host:port/2018-06-01/runtime/
+  std::string m_url;              // reused for every request
+  std::string m_event;            // body of the last `next`
+  std::string m_answer;           // body of the last post's answer (the API's error message)
   std::string m_error_type_line;  // "Lambda-Runtime-Function-Error-Type: ..."
   invocation_context m_context;
 };

@@ -61,7 +61,8 @@ void handle_invocation(runtime_api_client& api, const handler_function& handler)
     }
   } else {
     const std::string type = sanitize_error_type(response.error_type);
-    log::warn("handler failed", {{"errorType", type}, {"errorMessage", response.error_message},
+    log::warn("handler failed", {{"errorType", type},
+                                 {"errorMessage", response.error_message},
                                  {"durationMs", millis_text(elapsed)}});
     const auto posted = api.post_error(context.request_id, type, response.error_message);
     if (!posted.ok()) log::error("could not post the error", {{"error", posted.err().describe()}});
@@ -78,12 +79,14 @@ result<loop_options> loop_options_from_environment() {
     return error{"MissingConfiguration", "AWS_LAMBDA_RUNTIME_API is not set", "AWS_LAMBDA_RUNTIME_API"};
   }
   options.endpoint = endpoint;
-  if (const char* budget = std::getenv("TOURNIQUET_RUNTIME_API_RETRY_MS"); budget != nullptr && *budget != '\0') {
+  if (const char* budget = std::getenv("TOURNIQUET_RUNTIME_API_RETRY_MS");
+      budget != nullptr && *budget != '\0') {
     const std::string_view text(budget);
     long long millis = -1;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), millis);
     if (ec != std::errc{} || end != text.data() + text.size() || millis < 0) {
-      return error{"InvalidConfiguration", "expected a whole number of milliseconds, got '" + std::string(text) + "'",
+      return error{"InvalidConfiguration",
+                   "expected a whole number of milliseconds, got '" + std::string(text) + "'",
                    "TOURNIQUET_RUNTIME_API_RETRY_MS"};
     }
     options.retry_budget = milliseconds(millis);
@@ -159,7 +162,8 @@ int serve_lambda(const std::function<result<handler_function>()>& build_handler)
   const auto report_init_failure = [&api](const error& failure) {
     log::error("start-up failed", {{"error", failure.describe()}});
     const auto posted = api.post_init_error(init_error, failure.describe());
-    if (!posted.ok()) log::error("could not report the start-up failure", {{"error", posted.err().describe()}});
+    if (!posted.ok())
+      log::error("could not report the start-up failure", {{"error", posted.err().describe()}});
     return 1;
   };
 

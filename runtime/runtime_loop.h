@@ -20,10 +20,10 @@ inline constexpr const char* handler_exception_error = "Function.HandlerExceptio
 inline constexpr const char* init_error = "Runtime.InitError";
 
 struct loop_options {
-  std::string endpoint;                                  // AWS_LAMBDA_RUNTIME_API (host:port)
-  std::chrono::milliseconds retry_budget{10000};         // TOURNIQUET_RUNTIME_API_RETRY_MS
-  std::chrono::milliseconds first_retry_delay{50};       // doubled after every failed `next`...
-  std::chrono::milliseconds max_retry_delay{1000};       // ...up to this
+  std::string endpoint;                             // AWS_LAMBDA_RUNTIME_API (host:port)
+  std::chrono::milliseconds retry_budget{10000};    // TOURNIQUET_RUNTIME_API_RETRY_MS
+  std::chrono::milliseconds first_retry_delay{50};  // doubled after every failed `next`...
+  std::chrono::milliseconds max_retry_delay{1000};  // ...up to this
 };
 
 // Reads AWS_LAMBDA_RUNTIME_API and TOURNIQUET_RUNTIME_API_RETRY_MS; an unset endpoint or a budget that is

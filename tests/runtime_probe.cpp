@@ -7,16 +7,16 @@
 //   {"probe":"throw-unknown"}            throws an int
 //   {"probe":"big","bytes":N}            answers a JSON string of exactly N bytes
 //   {"probe":"fail","type":T,"message":M} answers failure(T, M)
+//   {"probe":"empty"}                    answers an empty body
 //   {"probe":"env"}                      answers the context and _X_AMZN_TRACE_ID as it sees them
 //   anything else                        answers {"echo": event}
 // TQ_PROBE_INIT_ERROR=MESSAGE makes building the handler fail (the /init/error path).
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "runtime/local_invoke.h"
 #include "runtime/log.h"
@@ -39,6 +39,7 @@ tq::invocation_response probe(std::string_view event, const tq::invocation_conte
     payload.back() = '"';
     return tq::invocation_response::ok(std::move(payload));
   }
+  if (kind == "empty") return tq::invocation_response::ok({});
   if (kind == "fail") {
     return tq::invocation_response::failure(j.value("type", ""), j.value("message", "probe failure"));
   }

@@ -208,14 +208,15 @@ class ProbeLoopTest(PostChecks, unittest.TestCase):
                 probe(probe="big", bytes=6 * MIB),
                 probe(probe="fail", type="bad type!", message="odd type"),
                 probe(probe="fail", type="Function.ContainmentIncomplete", message="1 of 2 steps done"),
+                probe(probe="empty"),
                 dict(probe(probe="env"), timeout_ms=5000, headers={
                     "Lambda-Runtime-Client-Context": '{"client":{"app_title":"t"}}',
                     "Lambda-Runtime-Cognito-Identity": '{"cognitoIdentityId":"us-east-1:abc"}'}),
             )
-            posts = api.posts(min_posts=7, timeout=60)
+            posts = api.posts(min_posts=8, timeout=60)
             self.assertEqual([p["request_id"] for p in posts], [i["request_id"] for i in ids],
                              "one post per invocation, in order (no /error after the 413)")
-            thrown, thrown_unknown, too_big, at_limit, bad_type, incomplete, env = posts
+            thrown, thrown_unknown, too_big, at_limit, bad_type, incomplete, empty, env = posts
 
             self.assertEqual(self.assert_error_post(thrown, "Function.HandlerException")["errorMessage"],
                              "probe exploded")
@@ -225,12 +226,13 @@ class ProbeLoopTest(PostChecks, unittest.TestCase):
             self.assertEqual((at_limit["kind"], at_limit["status"], at_limit["body_length"]), ("response", 202, 6 * MIB))
             self.assertEqual(self.assert_error_post(bad_type, "Function.BadType")["errorMessage"], "odd type")
             self.assert_error_post(incomplete, "Function.ContainmentIncomplete")
+            self.assertEqual((empty["kind"], empty["status"], empty["body_length"]), ("response", 202, 0))
 
             self.assertEqual((env["kind"], env["status"]), ("response", 202))
             seen = json.loads(env["body"])
-            self.assertEqual(seen["requestId"], ids[6]["request_id"])
-            self.assertEqual(seen["traceId"], ids[6]["trace_id"])
-            self.assertEqual(seen["traceEnv"], ids[6]["trace_id"])
+            self.assertEqual(seen["requestId"], ids[7]["request_id"])
+            self.assertEqual(seen["traceId"], ids[7]["trace_id"])
+            self.assertEqual(seen["traceEnv"], ids[7]["trace_id"])
             self.assertEqual(seen["functionArn"], "arn:aws:lambda:us-east-1:123456789012:function:tourniquet")
             self.assertEqual(seen["clientContext"], '{"client":{"app_title":"t"}}')
             self.assertEqual(seen["cognitoIdentity"], '{"cognitoIdentityId":"us-east-1:abc"}')

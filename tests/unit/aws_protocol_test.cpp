@@ -45,7 +45,7 @@ TEST(query, filters_tags_and_dry_run) {
   c.params.add_filter(1, "vpc-id", {"vpc-1", "vpc-2"}).add_tags("TagSpecification.1.Tag", {{"k", "v w"}});
   EXPECT_EQ(form_body(c),
             "Action=DescribeSecurityGroups&Version=2016-11-15&Filter.1.Name=vpc-id&Filter.1.Value.1=vpc-1"
-            "&Filter.1.Value.2=vpc-2&TagSpecification.1.Tag.1.Key=k&TagSpecification.1.Tag.1.Value=v%20w&DryRun=true");
+            "&Filter.1.Value.2=vpc-2&TagSpecification.1.Tag.1.Key=k&TagSpecification.1.Tag.1.Value=v+w&DryRun=true");
   EXPECT_EQ(call_name(c), "ec2:DescribeSecurityGroups");
 }
 

@@ -1,8 +1,8 @@
 #include "runtime/runtime_api.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <random>
 
 namespace tq::runtime {
@@ -13,16 +13,21 @@ using std::chrono::system_clock;
 
 TEST(apply_invocation_header, fills_every_context_field) {
   invocation_context context;
-  EXPECT_TRUE(apply_invocation_header("Lambda-Runtime-Aws-Request-Id: 8476a536-e9f4-11e8-9739-2dfe598c3fcd\r\n", context));
+  EXPECT_TRUE(apply_invocation_header(
+      "Lambda-Runtime-Aws-Request-Id: 8476a536-e9f4-11e8-9739-2dfe598c3fcd\r\n", context));
   EXPECT_TRUE(apply_invocation_header("Lambda-Runtime-Deadline-Ms: 1542409706888\r\n", context));
+  EXPECT_TRUE(
+      apply_invocation_header("Lambda-Runtime-Invoked-Function-Arn: "
+                              "arn:aws:lambda:us-east-2:123456789012:function:custom-runtime\r\n",
+                              context));
   EXPECT_TRUE(apply_invocation_header(
-      "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-2:123456789012:function:custom-runtime\r\n",
+      "Lambda-Runtime-Trace-Id: "
+      "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1\r\n",
       context));
   EXPECT_TRUE(apply_invocation_header(
-      "Lambda-Runtime-Trace-Id: Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1\r\n",
-      context));
-  EXPECT_TRUE(apply_invocation_header("Lambda-Runtime-Client-Context: {\"client\":{\"app_title\":\"a:b\"}}\r\n", context));
-  EXPECT_TRUE(apply_invocation_header("Lambda-Runtime-Cognito-Identity: {\"cognitoIdentityId\":\"us-east-1:x\"}\r\n", context));
+      "Lambda-Runtime-Client-Context: {\"client\":{\"app_title\":\"a:b\"}}\r\n", context));
+  EXPECT_TRUE(apply_invocation_header(
+      "Lambda-Runtime-Cognito-Identity: {\"cognitoIdentityId\":\"us-east-1:x\"}\r\n", context));
 
   EXPECT_EQ(context.request_id, "8476a536-e9f4-11e8-9739-2dfe598c3fcd");
   EXPECT_EQ(context.deadline, system_clock::time_point(milliseconds(1542409706888)));
@@ -42,8 +47,9 @@ TEST(apply_invocation_header, names_are_case_insensitive_and_values_trimmed) {
 
 TEST(apply_invocation_header, ignores_other_lines) {
   invocation_context context;
-  for (const char* line : {"HTTP/1.1 200 OK\r\n", "Content-Type: application/json\r\n", "\r\n", "",
-                           "Lambda-Runtime-Aws-Request-Id-Extra: x\r\n", "Lambda-Runtime-Aws-Request-Id\r\n"}) {
+  for (const char* line :
+       {"HTTP/1.1 200 OK\r\n", "Content-Type: application/json\r\n", "\r\n", "",
+        "Lambda-Runtime-Aws-Request-Id-Extra: x\r\n", "Lambda-Runtime-Aws-Request-Id\r\n"}) {
     EXPECT_FALSE(apply_invocation_header(line, context)) << line;
   }
   EXPECT_TRUE(context.request_id.empty());
@@ -65,8 +71,8 @@ TEST(valid_error_type, follows_the_runtime_api_pattern) {
     EXPECT_TRUE(valid_error_type(good)) << good;
   }
   for (const char* bad : {"", "InvalidEvent", "Function.", "Function.A", "Function.invalidEvent",
-                          "Function.Invalid_Event", "Function.Error404", "Sandbox.Timedout", "function.Timeout",
-                          "Function.Invalid Event", "Function.InvalidEvent."}) {
+                          "Function.Invalid_Event", "Function.Error404", "Sandbox.Timedout",
+                          "function.Timeout", "Function.Invalid Event", "Function.InvalidEvent."}) {
     EXPECT_FALSE(valid_error_type(bad)) << bad;
   }
 }
@@ -101,12 +107,14 @@ TEST(sanitize_error_type, always_yields_a_valid_type) {
 }
 
 TEST(error_body, has_the_three_fields_in_order) {
-  EXPECT_EQ(error_body("Function.InvalidEvent", "$.detail: expected an object"),
-            R"({"errorMessage":"$.detail: expected an object","errorType":"Function.InvalidEvent","stackTrace":[]})");
+  EXPECT_EQ(
+      error_body("Function.InvalidEvent", "$.detail: expected an object"),
+      R"({"errorMessage":"$.detail: expected an object","errorType":"Function.InvalidEvent","stackTrace":[]})");
 }
 
 TEST(error_body, escapes_and_repairs_the_message) {
-  const std::string body = error_body("Function.HandlerException", "quote \" newline \n bad utf-8 \xff\xfe end");
+  const std::string body =
+      error_body("Function.HandlerException", "quote \" newline \n bad utf-8 \xff\xfe end");
   const auto parsed = nlohmann::json::parse(body);  // throws if the body is not valid JSON
   const std::string message = parsed["errorMessage"];
   EXPECT_NE(message.find("quote \" newline \n bad utf-8 "), std::string::npos);

@@ -11,7 +11,9 @@
 namespace tq::runtime {
 namespace {
 
-const char* trace_env() { return std::getenv("_X_AMZN_TRACE_ID"); }
+const char* trace_env() {
+  return std::getenv("_X_AMZN_TRACE_ID");
+}
 
 TEST(call_handler, passes_answers_through) {
   const handler_function handler = [](std::string_view event, const invocation_context& context) {
@@ -26,9 +28,10 @@ TEST(call_handler, passes_answers_through) {
 
 TEST(call_handler, turns_exceptions_into_handler_exception_failures) {
   const invocation_context context;
-  const auto thrown = call_handler(
-      [](std::string_view, const invocation_context&) -> invocation_response { throw std::runtime_error("boom"); },
-      "{}", context);
+  const auto thrown =
+      call_handler([](std::string_view,
+                      const invocation_context&) -> invocation_response { throw std::runtime_error("boom"); },
+                   "{}", context);
   EXPECT_FALSE(thrown.success);
   EXPECT_EQ(thrown.error_type, "Function.HandlerException");
   EXPECT_EQ(thrown.error_message, "boom");

@@ -1,0 +1,140 @@
+"""The story `scripts/demo` tells: an account with an instance whose SSH port is open to the world, a
+GuardDuty finding about it delivered through the real Lambda runtime loop, and the account before and after."""
+import json
+import os
+import sys
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+from moto_support import ACCOUNT, Moto  # noqa: E402
+from runtime_harness import RuntimeApiServer, RuntimeProcess  # noqa: E402
+
+BOLD, DIM, RED, GREEN, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m") if sys.stdout.isatty() \
+    else ("", "", "", "", "")
+
+
+def heading(text):
+    print(f"\n{BOLD}== {text} =={RESET}")
+
+
+def rules_text(group):
+    out = []
+    for p in group["IpPermissions"]:
+        port = "all" if p["IpProtocol"] == "-1" else f"{p['IpProtocol']}/{p.get('FromPort')}"
+        for r in p.get("IpRanges", []) + p.get("Ipv6Ranges", []):
+            cidr = r.get("CidrIp") or r.get("CidrIpv6")
+            flag = RED if cidr in ("0.0.0.0/0", "::/0") and port != "all" else ""
+            out.append(f"{flag}in {port} from {cidr}{RESET if flag else ''}")
+    if not group["IpPermissionsEgress"]:
+        out.append("no outbound")
+    return ", ".join(out) or "no inbound"
+
+
+def show_instance(ec2, autoscaling, instance_id, finding_id):
+    i = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    groups = {g["GroupId"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+    print(f"instance {instance_id} ({i['State']['Name']})")
+    for n in i["NetworkInterfaces"]:
+        names = [f"{groups[g['GroupId']]['GroupName']} [{rules_text(groups[g['GroupId']])}]" for g in n["Groups"]]
+        print(f"  interface {n['NetworkInterfaceId']} in {n['SubnetId']}: {'; '.join(names)}")
+    protected = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiTermination")[
+        "DisableApiTermination"]["Value"]
+    shutdown = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior")[
+        "InstanceInitiatedShutdownBehavior"]["Value"]
+    kept = all(not b["Ebs"]["DeleteOnTermination"] for b in i["BlockDeviceMappings"])
+    asg = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+    snaps = ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:tourniquet:finding-id",
+                                                                "Values": [finding_id]}])["Snapshots"]
+    print(f"  termination protection: {protected}   shutdown behaviour: {shutdown}   "
+          f"volumes kept on termination: {kept} ({len(i['BlockDeviceMappings'])} volumes)")
+    print(f"  auto scaling group: {asg[0]['AutoScalingGroupName'] if asg else '(none)'}   "
+          f"evidence snapshots: {len(snaps)}")
+    tags = {t["Key"]: t["Value"] for t in i.get("Tags", []) if t["Key"].startswith("tourniquet:")}
+    for k in sorted(tags):
+        print(f"  {DIM}tag {k} = {tags[k]}{RESET}")
+
+
+def show_response(label, record):
+    body = json.loads(record["body"]) if record["kind"] == "response" else None
+    if body is None:
+        print(f"{label}: {RED}{record['kind']} {record.get('error_type', '')}{RESET} {record['body'][:300]}")
+        return
+    for report in body["reports"]:
+        counts = ", ".join(f"{v} {k}" for k, v in report.get("summary", {}).items())
+        timing = report.get("timing", {})
+        extra = f" — isolated after {timing['isolatedAfterMs']} ms, {timing['roundTrips']} round trips" \
+            if "isolatedAfterMs" in timing else ""
+        reason = f" ({report['reason']})" if report.get("reason") else ""
+        print(f"{label}: {GREEN}{report['status']}{RESET}{reason} {counts}{extra}")
+
+
+def main():
+    binary = os.path.abspath(sys.argv[1])
+    moto = Moto()
+    try:
+        moto.reset()
+        ec2, autoscaling = moto.client("ec2"), moto.client("autoscaling")
+        import subprocess
+        policy = json.loads(subprocess.run([binary, "policy"], capture_output=True, text=True, check=True,
+                                           env=dict(os.environ, AWS_REGION="us-east-1")).stdout)
+        responder = moto.user_with_policy("tourniquet", policy["Statement"])
+        admin = moto.admin()
+
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        ssh = ec2.create_security_group(GroupName="ssh-anywhere", Description="ssh", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=ssh, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        eni = ec2.create_network_interface(SubnetId=subnet, Groups=[web, ssh])["NetworkInterface"]["NetworkInterfaceId"]
+        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                     NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": eni}])[
+            "Instances"][0]["InstanceId"]
+        volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=20)["VolumeId"]
+        ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
+        ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": "ami-12c6146b"})
+        autoscaling.create_auto_scaling_group(AutoScalingGroupName="web-asg", LaunchTemplate={"LaunchTemplateName": "web"},
+                                              MinSize=0, MaxSize=2, DesiredCapacity=0, VPCZoneIdentifier=subnet)
+        autoscaling.attach_instances(InstanceIds=[instance], AutoScalingGroupName="web-asg")
+        moto.enforce_auth()
+        ec2, autoscaling = moto.client("ec2", *admin), moto.client("autoscaling", *admin)
+
+        with open(os.path.join(ROOT, "events", "guardduty", "backdoor-ec2-cc-activity.json")) as f:
+            finding = json.load(f)
+        finding_id = uuid.uuid4().hex
+        finding["detail"].update({"id": finding_id, "accountId": ACCOUNT})
+        finding["detail"]["resource"]["instanceDetails"]["instanceId"] = instance
+        with open(os.path.join(ROOT, "events", "guardduty", "sample-backdoor-ec2-denial-of-service-tcp.json")) as f:
+            sample = f.read()
+
+        heading("Before: the account as the attacker found it")
+        show_instance(ec2, autoscaling, instance, finding_id)
+
+        heading("Tourniquet runs as Lambda would (a local Runtime API, moto with signature and IAM checks on)")
+        print(f"{DIM}acting as IAM user 'tourniquet', which holds exactly the policy `tourniquet policy` prints "
+              f"({len(policy['Statement'][0]['Action'])} actions){RESET}")
+        env = moto.env_for(*responder, {"TOURNIQUET_ACCOUNT_ID": ACCOUNT})
+        with RuntimeApiServer(function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:tourniquet") as api, \
+                RuntimeProcess(binary, api.endpoint, log_format="Text", env=env) as proc:
+            labels = [f"GuardDuty {finding['detail']['type']} on {instance}", "A [SAMPLE] finding",
+                      "The same finding delivered again"]
+            api.enqueue(json.dumps(finding), sample, json.dumps(finding))
+            posts = api.posts(min_posts=3, timeout=60)
+            for label, post in zip(labels, posts):
+                show_response(label, post)
+            proc.stop()
+
+        heading("After: contained, with the evidence kept")
+        show_instance(ec2, autoscaling, instance, finding_id)
+        print(f"\n{DIM}Undo the isolation with: tourniquet release {instance}{RESET}")
+    finally:
+        moto.stop()
+
+
+if __name__ == "__main__":
+    main()

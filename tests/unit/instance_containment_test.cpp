@@ -1,0 +1,270 @@
+// The instance containment plans, checked without I/O: what is called, in which order, and what a replay
+// (the state after a first run) still asks for.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "handlers/instance_containment.h"
+#include "handlers/policy.h"
+
+namespace tq::handlers {
+namespace {
+
+const instance_finding finding{"f-1234", "Backdoor:EC2/C&CActivity.B", "123456789012", "i-0abc"};
+
+managed_group untrack_group(std::string vpc) {
+  return {"sg-untrack-" + vpc, vpc, true, true, true, true, {"0.0.0.0/0", "::/0"}};
+}
+managed_group isolation_group(std::string vpc) { return {"sg-iso-" + vpc, vpc, false, false, false, false, {}}; }
+
+// An instance as found before any containment: two interfaces in two VPCs, three volumes, in an ASG.
+instance_state fresh_state() {
+  instance_state s;
+  s.instance_id = "i-0abc";
+  s.state_name = "running";
+  s.interfaces = {{"eni-1", "vpc-a", "subnet-1", {"sg-web", "sg-ssh"}}, {"eni-2", "vpc-b", "subnet-2", {"sg-db"}}};
+  s.volumes = {{"vol-1", "/dev/xvda", true}, {"vol-2", "/dev/sdf", false}, {"vol-3", "/dev/sdg", true}};
+  s.shutdown_behavior = "terminate";
+  s.autoscaling_group = "web-asg";
+  for (const char* vpc : {"vpc-a", "vpc-b"}) {
+    s.untrack_groups[vpc] = untrack_group(vpc);
+    s.isolation_groups[vpc] = isolation_group(vpc);
+  }
+  return s;
+}
+
+// The state a completed first run leaves behind.
+instance_state contained_state() {
+  instance_state s = fresh_state();
+  s.interfaces[0].group_ids = {"sg-iso-vpc-a"};
+  s.interfaces[1].group_ids = {"sg-iso-vpc-b"};
+  for (auto& v : s.volumes) v.delete_on_termination = false;
+  s.termination_protected = true;
+  s.shutdown_behavior = "stop";
+  s.autoscaling_group.clear();
+  s.finding_snapshot_ids = {"snap-1", "snap-2", "snap-3"};
+  s.tags = {{tag_incident, incident_id_for(finding.account_id, finding.finding_id)},
+            {"tourniquet:prior-groups:eni-1", "sg-web,sg-ssh"}, {"tourniquet:prior-groups:eni-2", "sg-db"},
+            {tag_status, "contained"}};
+  return s;
+}
+
+std::vector<size_t> indices_of(const std::vector<planned_call>& plan, std::string_view kind) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].kind->name == kind) out.push_back(i);
+  }
+  return out;
+}
+
+// The level of a call in the plan's dependency graph: 1 for a call that waits for nothing. The executor
+// sends one batch per level, so the level is the round trip it goes out in.
+size_t level_of(const std::vector<planned_call>& plan, size_t i) {
+  size_t deepest = 0;
+  for (size_t before : plan[i].after) deepest = std::max(deepest, level_of(plan, before));
+  for (size_t need : plan[i].needs) deepest = std::max(deepest, level_of(plan, need));
+  return deepest + 1;
+}
+
+TEST(instance_plan, untracks_then_isolates_every_interface_with_its_vpcs_groups) {
+  std::vector<action_record> already;
+  const auto plan = plan_containment(finding, fresh_state(), config{}, already);
+  const auto untracks = indices_of(plan, "untrack-interface");
+  const auto isolations = indices_of(plan, "isolate-interface");
+  ASSERT_EQ(untracks.size(), 2u);
+  ASSERT_EQ(isolations.size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
+    const auto& untrack = plan[untracks[k]];
+    const auto& isolate = plan[isolations[k]];
+    EXPECT_EQ(untrack.target, isolate.target);
+    EXPECT_EQ(untrack.call.action, "ModifyNetworkInterfaceAttribute");
+    const std::string vpc = untrack.target == "eni-1" ? "vpc-a" : "vpc-b";
+    EXPECT_EQ(untrack.call.params.get("SecurityGroupId.1"), "sg-untrack-" + vpc);
+    EXPECT_EQ(isolate.call.params.get("SecurityGroupId.1"), "sg-iso-" + vpc);
+    EXPECT_TRUE(isolate.call.params.get("SecurityGroupId.2").empty()) << "isolation leaves exactly one group";
+    // Isolation waits for the untrack call (so tracked flows are cut) but not for its success.
+    EXPECT_NE(std::find(isolate.after.begin(), isolate.after.end(), untracks[k]), isolate.after.end());
+    EXPECT_TRUE(isolate.needs.empty());
+    EXPECT_LT(level_of(plan, untracks[k]), level_of(plan, isolations[k]));
+  }
+}
+
+TEST(instance_plan, containment_comes_before_evidence_and_fits_the_round_trip_budget) {
+  std::vector<action_record> already;
+  const auto plan = plan_containment(finding, fresh_state(), config{}, already);
+  size_t last_isolation = 0;
+  for (size_t i : indices_of(plan, "isolate-interface")) last_isolation = std::max(last_isolation, level_of(plan, i));
+  // After the read (one round trip), isolation lands in the plan's second level: three in all.
+  EXPECT_EQ(last_isolation, 2u);
+  for (const char* evidence : {"protect-termination", "stop-on-shutdown", "keep-volumes", "detach-from-autoscaling",
+                               "snapshot-volumes"}) {
+    const auto found = indices_of(plan, evidence);
+    ASSERT_EQ(found.size(), 1u) << evidence;
+    EXPECT_GT(level_of(plan, found[0]), last_isolation) << evidence << " must follow isolation";
+  }
+  size_t deepest = 0;
+  for (size_t i = 0; i < plan.size(); ++i) deepest = std::max(deepest, level_of(plan, i));
+  EXPECT_EQ(deepest, 3u);  // read + 3 levels + the status tag = 5 round trips for the whole playbook
+}
+
+TEST(instance_plan, evidence_calls_carry_what_investigators_need) {
+  std::vector<action_record> already;
+  const auto plan = plan_containment(finding, fresh_state(), config{}, already);
+  const auto& snapshot = plan[indices_of(plan, "snapshot-volumes").at(0)];
+  EXPECT_EQ(snapshot.call.action, "CreateSnapshots");
+  EXPECT_EQ(snapshot.call.params.get("InstanceSpecification.InstanceId"), "i-0abc");
+  EXPECT_EQ(snapshot.call.params.get("TagSpecification.1.Tag.2.Value"), "f-1234");
+  const auto& keep = plan[indices_of(plan, "keep-volumes").at(0)];
+  EXPECT_EQ(keep.call.params.get("BlockDeviceMapping.1.DeviceName"), "/dev/xvda");
+  EXPECT_EQ(keep.call.params.get("BlockDeviceMapping.2.DeviceName"), "/dev/sdg");
+  EXPECT_EQ(keep.call.params.get("BlockDeviceMapping.2.Ebs.DeleteOnTermination"), "false");
+  const auto& detach = plan[indices_of(plan, "detach-from-autoscaling").at(0)];
+  EXPECT_EQ(detach.call.params.get("ShouldDecrementDesiredCapacity"), "false");
+  const auto& record = plan[indices_of(plan, "record-prior-state").at(0)];
+  bool recorded_eni1 = false;
+  for (const auto& [k, v] : record.call.params.entries()) {
+    if (v == "tourniquet:prior-groups:eni-1") recorded_eni1 = true;
+  }
+  EXPECT_TRUE(recorded_eni1);
+}
+
+TEST(instance_plan, a_replay_plans_nothing_and_reports_everything_in_place) {
+  std::vector<action_record> already;
+  const auto plan = plan_containment(finding, contained_state(), config{}, already);
+  EXPECT_TRUE(plan.empty()) << plan.size() << " calls planned on a replay, first " << plan.front().kind->name;
+  EXPECT_FALSE(already.empty());
+  for (const auto& r : already) EXPECT_EQ(r.result, outcome::already) << r.action;
+  std::vector<action_record> status_already;
+  EXPECT_TRUE(plan_status(contained_state(), true, "2026-11-22T00:00:00Z", status_already).empty());
+}
+
+TEST(instance_plan, an_interface_left_in_the_untrack_group_is_isolated_without_recording_that_group) {
+  instance_state s = contained_state();
+  s.interfaces[0].group_ids = {"sg-untrack-vpc-a"};
+  s.tags.erase("tourniquet:prior-groups:eni-1");
+  std::vector<action_record> already;
+  const auto plan = plan_containment(finding, s, config{}, already);
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan[0].kind->name, "isolate-interface");
+  EXPECT_EQ(plan[0].target, "eni-1");
+}
+
+TEST(instance_plan, missing_groups_are_created_per_vpc_and_calls_naming_them_wait) {
+  instance_state s = fresh_state();
+  s.untrack_groups.erase("vpc-b");
+  s.isolation_groups.erase("vpc-b");
+  const auto creation = plan_group_creation(s, "tq-1");
+  ASSERT_EQ(creation.size(), 2u);
+  for (const auto& c : creation) {
+    EXPECT_EQ(c.call.action, "CreateSecurityGroup");
+    EXPECT_EQ(c.call.params.get("VpcId"), "vpc-b");
+    EXPECT_EQ(c.call.params.get("TagSpecification.1.Tag.1.Key"), tag_role);
+  }
+  std::vector<action_record> already;
+  const auto plan = plan_containment(finding, s, config{}, already);
+  for (size_t i : indices_of(plan, "isolate-interface")) {
+    EXPECT_EQ(plan[i].blocked_because.empty(), plan[i].target == "eni-1") << plan[i].target;
+  }
+}
+
+TEST(instance_plan, group_rules_open_the_untrack_group_both_ways_and_close_the_isolation_group) {
+  instance_state s = fresh_state();
+  s.untrack_groups["vpc-a"] = {"sg-u", "vpc-a", false, false, true, false, {}};  // a new group: IPv4 egress only
+  s.isolation_groups["vpc-a"] = {"sg-i", "vpc-a", false, false, true, false, {}};
+  config cfg;
+  cfg.forensics_cidrs = {"10.99.0.0/24", "fd00:99::/64"};
+  const auto rules = plan_group_rules(s, cfg);
+  auto find = [&](std::string_view action, std::string_view group) -> const planned_call* {
+    for (const auto& r : rules) {
+      if (r.call.action == action && r.call.params.get("GroupId") == group) return &r;
+    }
+    return nullptr;
+  };
+  const auto* in = find("AuthorizeSecurityGroupIngress", "sg-u");
+  ASSERT_NE(in, nullptr);
+  EXPECT_EQ(in->call.params.get("IpPermissions.1.IpProtocol"), "-1");
+  EXPECT_EQ(in->call.params.get("IpPermissions.1.IpRanges.1.CidrIp"), "0.0.0.0/0");
+  EXPECT_EQ(in->call.params.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6"), "::/0");
+  const auto* out = find("AuthorizeSecurityGroupEgress", "sg-u");
+  ASSERT_NE(out, nullptr);
+  EXPECT_TRUE(out->call.params.get("IpPermissions.1.IpRanges.1.CidrIp").empty()) << "IPv4 egress exists already";
+  EXPECT_EQ(out->call.params.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6"), "::/0");
+  const auto* revoke = find("RevokeSecurityGroupEgress", "sg-i");
+  ASSERT_NE(revoke, nullptr);
+  EXPECT_EQ(revoke->call.params.get("IpPermissions.1.IpRanges.1.CidrIp"), "0.0.0.0/0");
+  const auto* forensics = find("AuthorizeSecurityGroupIngress", "sg-i");
+  ASSERT_NE(forensics, nullptr);
+  EXPECT_EQ(forensics->call.params.get("IpPermissions.1.IpRanges.1.CidrIp"), "10.99.0.0/24");
+  EXPECT_EQ(forensics->call.params.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6"), "fd00:99::/64");
+}
+
+TEST(instance_plan, release_restores_the_recorded_groups) {
+  std::vector<action_record> already;
+  const auto plan = plan_release(contained_state(), "2026-11-22T00:00:00Z", already);
+  const auto restores = indices_of(plan, "restore-interface");
+  ASSERT_EQ(restores.size(), 2u);
+  EXPECT_EQ(plan[restores[0]].call.params.get("SecurityGroupId.1"), "sg-web");
+  EXPECT_EQ(plan[restores[0]].call.params.get("SecurityGroupId.2"), "sg-ssh");
+  EXPECT_EQ(plan[restores[1]].call.params.get("SecurityGroupId.1"), "sg-db");
+  const auto status = indices_of(plan, "record-status");
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_GT(level_of(plan, status[0]), level_of(plan, restores[0]));
+}
+
+TEST(instance_plan, replays_share_one_incident_id) {
+  EXPECT_EQ(incident_id_for("123456789012", "f-1"), incident_id_for("123456789012", "f-1"));
+  EXPECT_NE(incident_id_for("123456789012", "f-1"), incident_id_for("123456789012", "f-2"));
+  EXPECT_NE(incident_id_for("123456789012", "f-1"), incident_id_for("210987654321", "f-1"));
+}
+
+// Every call a plan makes is allowed by the permissions its action declares, so the generated policy
+// (`tourniquet policy`) is enough for what the code does.
+TEST(declared_permissions, cover_every_planned_call) {
+  config cfg;
+  cfg.forensics_cidrs = {"10.99.0.0/24"};
+  cfg.isolation_group_ids = {"sg-configured"};
+  instance_state bare = fresh_state();
+  bare.untrack_groups.clear();
+  bare.isolation_groups.clear();
+  instance_state unruled = fresh_state();
+  unruled.untrack_groups["vpc-a"] = {"sg-u", "vpc-a", false, false, true, false, {}};
+  unruled.isolation_groups["vpc-a"] = {"sg-i", "vpc-a", false, false, true, false, {}};
+  std::vector<action_record> ignored;
+  std::vector<std::vector<planned_call>> plans = {
+      plan_state_reads(finding, cfg),
+      plan_group_creation(bare, "tq-1"),
+      plan_group_rules(unruled, cfg),
+      plan_containment(finding, fresh_state(), cfg, ignored),
+      plan_status(fresh_state(), true, "now", ignored),
+      plan_release(contained_state(), "now", ignored),
+  };
+  size_t checked = 0;
+  for (const auto& plan : plans) {
+    for (const auto& call : plan) {
+      const std::string needed = iam_action_of(call.call);
+      const auto& declared = call.kind->permissions;
+      EXPECT_NE(std::find(declared.begin(), declared.end(), needed), declared.end())
+          << call.kind->name << " calls " << needed << " without declaring it";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 20u);
+}
+
+TEST(declared_permissions, every_action_declares_some_and_the_policy_holds_them_all) {
+  ASSERT_FALSE(declared_actions().empty());
+  for (const action_kind* kind : declared_actions()) {
+    EXPECT_FALSE(kind->permissions.empty()) << kind->name << " declares no permission";
+    for (auto p : kind->permissions) EXPECT_NE(p.find(':'), std::string_view::npos) << p;
+  }
+  const auto policy = policy_document(config{});
+  const auto& actions = policy["Statement"][0]["Action"];
+  for (const action_kind* kind : declared_actions()) {
+    for (auto p : kind->permissions) {
+      EXPECT_NE(std::find(actions.begin(), actions.end(), std::string(p)), actions.end()) << p;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tq::handlers
