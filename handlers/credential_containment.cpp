@@ -14,9 +14,9 @@ using aws::query_call;
 using aws::service;
 using aws::text_of;
 
+// Reads also call sts:GetCallerIdentity, which needs no permission (AWS answers it for any principal).
 const action_kind& read_principal =
-    declare_action(credential_playbook, "read-principal",
-                   {"sts:GetCallerIdentity", "iam:GetUser", "iam:GetRole", "iam:ListAccessKeys"});
+    declare_action(credential_playbook, "read-principal", {"iam:GetUser", "iam:GetRole", "iam:ListAccessKeys"});
 const action_kind& deactivate_key = declare_action(credential_playbook, "deactivate-key", {"iam:UpdateAccessKey"});
 const action_kind& revoke_user_sessions =
     declare_action(credential_playbook, "revoke-user-sessions", {"iam:PutUserPolicy"});

@@ -318,8 +318,8 @@ json_outcome run_json(const planned_json_call& p, const aws::client& client, aws
   if (dry_run) return out;  // CloudTrail has no DryRun: listed only
   const auto started = std::chrono::steady_clock::now();
   auto answer = client.call_json(p.call, until);
-  out.record.duration =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  out.record.finished = std::chrono::steady_clock::now();
+  out.record.duration = std::chrono::duration_cast<std::chrono::milliseconds>(out.record.finished - started);
   if (answer.ok()) {
     out.record.result = outcome::done;
     out.answer = std::move(*answer);
@@ -489,10 +489,7 @@ std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> rec
     log::set_context("eventId", event_id_of(event));
     auto client = inv.client_for(account);
     if (!client) {
-      playbook_report failed = new_report(event.event_name, incident_id_for(account, event_id_of(event)));
-      failed.status = "failed";
-      failed.reason = client.err().describe();
-      reports.push_back(std::move(failed));
+      reports.push_back(concluded(std::string(exposure_playbook), "failed", event.event_name, client.err().describe()));
       continue;
     }
     const playbook_context ctx{*client, inv.cfg, inv.until, inv.dry_run, inv.arrived, account, ""};

@@ -16,7 +16,7 @@ SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__),
 GUARDDUTY = os.path.join(SOURCE, "events", "guardduty")
 POLICY_NAME = "tourniquet-revoke-older-sessions"
 
-RESPONDER_ACTIONS = ["sts:GetCallerIdentity", "iam:GetUser", "iam:GetRole", "iam:ListAccessKeys",
+RESPONDER_ACTIONS = ["iam:GetUser", "iam:GetRole", "iam:ListAccessKeys",
                      "iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy", "iam:TagUser", "iam:TagRole"]
 
 

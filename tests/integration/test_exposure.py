@@ -18,7 +18,7 @@ SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__),
 CLOUDTRAIL = os.path.join(SOURCE, "events", "cloudtrail")
 POLICY_NAME = "tourniquet-revoke-older-sessions"
 
-CREDENTIAL_ACTIONS = ["sts:GetCallerIdentity", "iam:GetUser", "iam:GetRole", "iam:ListAccessKeys",
+CREDENTIAL_ACTIONS = ["iam:GetUser", "iam:GetRole", "iam:ListAccessKeys",
                       "iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy", "iam:TagUser", "iam:TagRole"]
 EXPOSURE_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:RevokeSecurityGroupIngress",
                     "ec2:CreateTags", "cloudtrail:GetTrailStatus", "cloudtrail:StartLogging"]
