@@ -9,8 +9,12 @@ import copy
 import gzip
 import json
 import os
+import subprocess
+import sys
 import tempfile
+import time
 import unittest
+import urllib.request
 
 from moto_support import ACCOUNT, REGION, Moto, run_tourniquet
 
@@ -275,6 +279,35 @@ class ExposureFixes(unittest.TestCase):
         self.assertEqual(trail["actions"][0]["error"]["where"], "cloudtrail:StartLogging")
         self.assertFalse(self.cloudtrail.get_trail_status(Name="audit")["IsLogging"])
         self.assertEqual(self.key_status()[self.bot_key], "Inactive")  # the caller is contained all the same
+
+    def test_cloudtrail_calls_are_retried_by_the_same_rules(self):
+        # CloudTrail goes to the fault server (throttled once, then a 503), everything else to moto.
+        servers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "servers")
+        port_file = os.path.join(self.tmp.name, "fault-port")
+        fault = subprocess.Popen([sys.executable, os.path.join(servers, "fault_server.py"), port_file])
+        try:
+            for _ in range(100):
+                if os.path.exists(port_file) and open(port_file).read():
+                    break
+                time.sleep(0.05)
+            url = f"http://127.0.0.1:{open(port_file).read()}"
+            script = {"script": [
+                {"status": 400, "body": json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})},
+                {"status": 200, "body": json.dumps({"IsLogging": False})},
+                {"status": 503, "body": ""},
+                {"status": 200, "body": "{}"}],
+                "default": {"status": 500, "body": json.dumps({"__type": "InternalFailure"})}}
+            urllib.request.urlopen(urllib.request.Request(url + "/_script", data=json.dumps(script).encode(),
+                                                          method="POST"), timeout=5).read()
+            code, out, err = self.invoke(self.stop_logging_event("audit"), {"AWS_ENDPOINT_URL_CLOUDTRAIL": url})
+            self.assertEqual(code, 0, out + err)
+            [trail] = self.reports(out, "exposure-fix")
+            self.assertEqual([a["outcome"] for a in trail["actions"]], ["done"], out)
+            requests = json.loads(urllib.request.urlopen(url + "/_log", timeout=5).read())
+            self.assertEqual(len(requests), 4, requests)
+        finally:
+            fault.terminate()
+            fault.wait()
 
     def test_trail_admins_may_stop_logging(self):
         code, out, err = self.invoke(self.stop_logging_event("audit"), {"TOURNIQUET_TRAIL_ADMINS": "deploy-bot"})
