@@ -14,6 +14,7 @@
 #include "handlers/exposure_fix.h"            // [credentials]
 #include "handlers/entry.h"
 #include "handlers/event.h"
+#include "handlers/network_block.h"
 #include "handlers/report.h"
 #include "runtime/environment.h"
 #include "runtime/invocation.h"
@@ -43,6 +44,7 @@ class responder {
   config m_config;
   credential_settings m_credentials;  // [credentials] TOURNIQUET_REMOVE_CONSOLE_ACCESS, TOURNIQUET_QUARANTINE_GROUP
   exposure_settings m_exposure;       // [credentials] TOURNIQUET_ADMIN_PORTS, TOURNIQUET_TRAIL_ADMINS
+  network_block_settings m_block_settings;  // network-block and block-expiry
   aws::client m_base;
   aws::role_sessions m_sessions;
   std::optional<std::string> m_own_account;

@@ -15,7 +15,7 @@ std::string_view playbook_name(playbook_id id) {
   return "unknown";
 }
 
-routing route_finding(const guardduty_finding& finding, const config& cfg) {
+routing route_finding(const guardduty_finding& finding, const config& cfg, const network_block_settings& block) {
   routing r;
   if (finding.sample) {
     r.ignored_because.push_back("a sample finding (made by CreateSampleFindings), not a real one");
@@ -43,6 +43,12 @@ routing route_finding(const guardduty_finding& finding, const config& cfg) {
       r.ignored_because.push_back("instance-containment: the finding names no instance");
     } else {
       r.playbooks.push_back(playbook_id::instance_containment);
+    }
+    // network-block: deny the remote addresses in the subnets' network ACLs (may run with containment).
+    if (auto why = network_block_refusal(finding, block)) {
+      r.ignored_because.push_back("network-block: " + *why);
+    } else {
+      r.playbooks.push_back(playbook_id::network_block);
     }
   } else if (finding.resource_type == "AccessKey") {
     r.playbooks.push_back(playbook_id::credential_containment);

@@ -4,6 +4,7 @@ permission is there without a reason."""
 import json
 import os
 import tempfile
+import time
 import unittest
 import uuid
 
@@ -99,9 +100,39 @@ def scenario_exposure_fix(moto, tmp):
     return lambda env: all(run_tourniquet(["invoke", p], env)[0] == 0 for p in paths)
 
 
+def scenario_network_block(moto, tmp):
+    """network-block: a port probe's addresses denied in the instance's subnet ACL (reads, entries, tag);
+    block-expiry: a schedule removes an earlier block that is due (entries and tag)."""
+    ec2 = moto.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                 SubnetId=subnet)["Instances"][0]["InstanceId"]
+    acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
+    acl = acl["NetworkAcls"][0]["NetworkAclId"]
+    for egress in (False, True):  # an earlier block, due an hour ago
+        ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=89, Protocol="-1", RuleAction="deny",
+                                     Egress=egress, CidrBlock="203.0.113.89/32")
+    ec2.create_tags(Resources=[acl], Tags=[{"Key": "tourniquet:block:89", "Value": "203.0.113.89/32|1|%d|tq-old"
+                                            % (int(time.time()) - 3600)}])
+    event = load_event("guardduty/recon-ec2-port-probe-unprotected-port.json")
+    event["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
+    details = event["detail"]["resource"]["instanceDetails"]
+    details["instanceId"] = instance
+    details["networkInterfaces"][0].update({"subnetId": subnet, "vpcId": vpc})
+    probe, schedule = write_event(tmp, event), write_event(tmp, load_event("scheduled/expire-blocks.json"))
+
+    def run(env):
+        blocked = run_tourniquet(["invoke", probe], env)[0] == 0
+        expired = run_tourniquet(["invoke", schedule], env)
+        return blocked and expired[0] == 0 and "203.0.113.89/32" in expired[1]
+    return run
+
+
 # Each playbook adds its scenario here: a function (moto, tmp dir) that builds its world with the checks
 # off and returns run(env) -> True when the playbook did its whole job.
-SCENARIOS = [scenario_instance_containment, scenario_credential_containment, scenario_exposure_fix]
+SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
+             scenario_exposure_fix]
 
 
 class PolicyTest(unittest.TestCase):
