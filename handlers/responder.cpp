@@ -31,6 +31,11 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   auto cfg = config_from_environment(env);
   if (!cfg) return std::move(cfg).err();
   if (options.force_dry_run) cfg->dry_run = true;
+  // [credentials] the credential and exposure playbooks' own settings
+  auto credential = credential_settings_from_environment(env);
+  if (!credential) return std::move(credential).err();
+  auto exposure = exposure_settings_from_environment(env);
+  if (!exposure) return std::move(exposure).err();
   auto block_settings = network_block_settings_from_environment(env);  // network-block
   if (!block_settings) return std::move(block_settings).err();
   auto settings = aws::client_settings_from_environment(env);
@@ -43,6 +48,8 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
                    std::move(*creds));
   std::shared_ptr<responder> r(new responder(std::move(*cfg), std::move(base)));
   r->m_block_settings = std::move(*block_settings);  // network-block
+  r->m_credentials = std::move(*credential);         // [credentials]
+  r->m_exposure = std::move(*exposure);              // [credentials]
   return r;
 }
 
@@ -103,6 +110,12 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
           reports.push_back(contain_instance(target, ctx.client, m_config, until, ctx.dry_run, arrived));
           break;
         }
+        case playbook_id::credential_containment: {  // [credentials]
+          const access_key_target target = target_from_finding(*finding);
+          log::set_context("incidentId", incident_id_for(target.account_id, target.source_id));
+          reports.push_back(contain_credentials(target, ctx, m_credentials));
+          break;
+        }
         case playbook_id::network_block: {  // network-block
           const block_target target = block_target_of(*finding);
           log::set_context("incidentId", target.incident_id);
@@ -114,6 +127,16 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
       }
     }
     return reports;
+  }
+  // [credentials] CloudTrail records, from EventBridge (one) or a CloudWatch Logs subscription (a batch).
+  const auto* trail = std::get_if<cloudtrail_event>(&event);
+  const auto* batch = std::get_if<cloudwatch_logs_batch>(&event);
+  if (trail != nullptr || batch != nullptr) {
+    const auto records = trail != nullptr ? std::span(trail, 1) : std::span(batch->records);
+    log::set_context("playbook", std::string(exposure_playbook));
+    const exposure_invocation inv{m_config, until, m_config.dry_run, arrived,
+                                  [&](const std::string& account) { return client_for(account, context, until); }};
+    return fix_exposures(records, inv, m_exposure, m_credentials);
   }
   // network-block: a "Block Addresses" request from another detector, in the account it names.
   if (const auto* request = std::get_if<block_request>(&event)) {

@@ -10,6 +10,8 @@
 
 #include "aws/client.h"
 #include "handlers/config.h"
+#include "handlers/credential_containment.h"  // [credentials]
+#include "handlers/exposure_fix.h"            // [credentials]
 #include "handlers/entry.h"
 #include "handlers/event.h"
 #include "handlers/network_block.h"
@@ -40,6 +42,8 @@ class responder {
   result<std::string> own_account(const invocation_context& context, aws::deadline until);
 
   config m_config;
+  credential_settings m_credentials;  // [credentials] TOURNIQUET_REMOVE_CONSOLE_ACCESS, TOURNIQUET_QUARANTINE_GROUP
+  exposure_settings m_exposure;       // [credentials] TOURNIQUET_ADMIN_PORTS, TOURNIQUET_TRAIL_ADMINS
   network_block_settings m_block_settings;  // network-block and block-expiry
   aws::client m_base;
   aws::role_sessions m_sessions;

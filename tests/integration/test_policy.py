@@ -53,6 +53,53 @@ def scenario_instance_containment(moto, tmp):
     return run
 
 
+# [credentials] Credential containment with both options on: an IAM user's key (console password removed,
+# user quarantined) and an assumed role's sessions.
+def scenario_credential_containment(moto, tmp):
+    iam = moto.client("iam")
+    iam.create_user(UserName="leaky")
+    key = iam.create_access_key(UserName="leaky")["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName="leaky", Password="Correct-Horse-9")
+    iam.create_group(GroupName="quarantine")
+    iam.create_role(RoleName="ci-deploy", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    paths = []
+    for sample, name, key_id in (("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json", "leaky", key),
+                                 ("pentest-iamuser-kali-linux-assumed-role.json", "ci-deploy", "ASIAQXYZ7EXAMPLESES2")):
+        event = load_event("guardduty/" + sample)
+        event["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
+        event["detail"]["resource"]["accessKeyDetails"].update({"userName": name, "accessKeyId": key_id})
+        paths.append(write_event(tmp, event))
+
+    def run(env):
+        env = dict(env, TOURNIQUET_REMOVE_CONSOLE_ACCESS="true", TOURNIQUET_QUARANTINE_GROUP="quarantine")
+        return all(run_tourniquet(["invoke", p], env)[0] == 0 for p in paths)
+    return run
+
+
+# [credentials] Exposure fixes: SSH opened to the world (revoked, group tagged), and a trail stopped by a
+# user (logging restarted, the user's key contained).
+def scenario_exposure_fix(moto, tmp):
+    ec2, iam = moto.client("ec2"), moto.client("iam")
+    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="exposed", Description="exposed", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    moto.client("s3").create_bucket(Bucket="audit-logs")
+    moto.client("cloudtrail").create_trail(Name="audit", S3BucketName="audit-logs")
+    iam.create_user(UserName="trail-stopper")
+    key = iam.create_access_key(UserName="trail-stopper")["AccessKey"]["AccessKeyId"]
+    identity = {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/trail-stopper", "accountId": ACCOUNT,
+                "accessKeyId": key, "userName": "trail-stopper"}
+    ingress = load_event("cloudtrail/authorize-sg-ingress-ssh-world-legacy.json")
+    ingress["detail"].update({"userIdentity": identity, "recipientAccountId": ACCOUNT})
+    ingress["detail"]["requestParameters"]["groupId"] = group
+    stop = load_event("cloudtrail/stop-logging.json")
+    stop["detail"].update({"userIdentity": identity, "recipientAccountId": ACCOUNT, "requestParameters": {"name": "audit"}})
+    paths = [write_event(tmp, ingress), write_event(tmp, stop)]
+    return lambda env: all(run_tourniquet(["invoke", p], env)[0] == 0 for p in paths)
+
+
 def scenario_network_block(moto, tmp):
     """network-block: a port probe's addresses denied in the instance's subnet ACL (reads, entries, tag);
     block-expiry: a schedule removes an earlier block that is due (entries and tag)."""
@@ -84,7 +131,8 @@ def scenario_network_block(moto, tmp):
 
 # Each playbook adds its scenario here: a function (moto, tmp dir) that builds its world with the checks
 # off and returns run(env) -> True when the playbook did its whole job.
-SCENARIOS = [scenario_instance_containment, scenario_network_block]
+SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
+             scenario_exposure_fix]
 
 
 class PolicyTest(unittest.TestCase):
