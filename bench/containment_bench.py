@@ -11,8 +11,9 @@ served by a local Runtime API and acting on moto_server, side by side in one run
   memory    VmHWM of each function's process after those invocations.
   cpu       Tourniquet's instructions per warm invocation, counted by callgrind against moto without delay:
             a process that serves [decoy, X] minus one that serves [decoy] (see bench/README.md).
-  network block  Tourniquet alone (no baseline was written for it): the same, for "Block Addresses" requests
-            on an ACL it never wrote to and on one that already holds its blocks.
+  other playbooks  Tourniquet alone (no baseline was written for them): network block ("Block Addresses" on
+            an ACL it never wrote to and on one already holding its blocks), credential containment (a
+            GuardDuty finding about an IAM user's key), exposure fix (CloudTrail: SSH opened to the world).
 
 Usage: containment_bench.py BIN [--rounds 5] [--delay-ms 50] [--no-callgrind] [--json OUT]
 """
@@ -158,12 +159,12 @@ def idle_ms(calls, start, end):
     return (end - start - covered) * 1000
 
 
-def analyse(handed_out, post, calls, isolation_ids=None, status="contained"):
+def analyse(handed_out, post, calls, isolation_ids=None, status="contained", playbook="instance-containment"):
     """Timing of one invocation from the proxy's log; with `isolation_ids`, also up to the last interface
     moved into an isolation group."""
     window = critical_path([c for c in calls if handed_out <= c["received"] <= post["time"]])
     body = json.loads(post["body"]) if post["kind"] == "response" else {}
-    report = (body.get("reports") or [{}])[0]
+    report = next((r for r in body.get("reports", []) if r.get("playbook") == playbook), {})
     if post["kind"] != "response" or report.get("status") != status or not window:
         raise RuntimeError("the playbook did not complete: %s %s" % (post["kind"], post["body"][:500]))
     result = {
@@ -201,22 +202,36 @@ def analyse(handed_out, post, calls, isolation_ids=None, status="contained"):
 # playbook is measured against the baseline, which only contains; "finding-defaults" measures both together.
 SCENARIOS = {
     "instance-containment": {
-        "status": "contained", "isolation": True, "env": {"TOURNIQUET_BLOCK_MIN_SEVERITY": "10"},
+        "playbook": "instance-containment", "status": "contained", "isolation": True,
+        "env": {"TOURNIQUET_BLOCK_MIN_SEVERITY": "10"},
         "warmup": lambda i: world.finding(i["decoy"]),
         "cases": [("first_vpc", lambda i: world.finding(i["first"])), ("warm_vpc", lambda i: world.finding(i["warm"]))],
     },
     "finding-defaults": {
-        "status": "contained", "isolation": True, "env": {},
+        "playbook": "instance-containment", "status": "contained", "isolation": True, "env": {},
         "warmup": lambda i: world.finding(i["decoy"]),
         "cases": [("warm_vpc", lambda i: world.finding(i["warm"]))],
     },
     "network-block": {
-        "status": "blocked", "isolation": False, "env": {},
+        "playbook": "network-block", "status": "blocked", "isolation": False, "env": {},
         "warmup": lambda i: world.block_request(i["decoy"], ["198.51.100.7"]),
         "cases": [("new_acl", lambda i: world.block_request(i["first"], ["203.0.113.45", "198.51.100.0/24"])),
                   ("acl_with_blocks", lambda i: world.block_request(i["warm"], ["203.0.113.199"]))],
     },
+    "credential-containment": {
+        "playbook": "credential-containment", "status": "contained", "isolation": False, "env": {},
+        "warmup": lambda i: world.key_finding("deploy-bot", i["key:deploy-bot"]),
+        "cases": [("iam_user", lambda i: world.key_finding("build-bot", i["key:build-bot"]))],
+    },
+    "exposure-fix": {
+        "playbook": "exposure-fix", "status": "contained", "isolation": False, "env": {},
+        "warmup": lambda i: world.ssh_opened(i, "exposed-1"),
+        "cases": [("ssh_to_the_world", lambda i: world.ssh_opened(i, "exposed-2"))],
+    },
 }
+
+# The playbooks measured for Tourniquet alone (latency, instructions, memory), beside instance containment.
+OTHER_PLAYBOOKS = ["network-block", "credential-containment", "exposure-fix"]
 
 
 def latency_round(name, command, moto, proxy, logs, scenario):
@@ -237,7 +252,8 @@ def latency_round(name, command, moto, proxy, logs, scenario):
             if case == "warmup":
                 continue
             isolation_ids = world.isolation_groups(moto) if scenario["isolation"] else None
-            results[case] = analyse(handed_out, post, proxy.log(), isolation_ids, scenario["status"])
+            results[case] = analyse(handed_out, post, proxy.log(), isolation_ids, scenario["status"],
+                                    scenario["playbook"])
             results[case]["cpu_ms"] = cpu
         results["vm_hwm_kb"] = int(runtime_bench.proc_status(process.pid)["VmHWM"].split()[0])
         return results
@@ -286,7 +302,8 @@ def scenario_instructions(binary, moto, scenario, case_index, out_dir, name):
     """callgrind_process on a fresh account: the warm-up event alone, and followed by one case. The
     difference is that case as a warm invocation."""
     def check(post):
-        report = (json.loads(post["body"]).get("reports") or [{}])[0] if post["kind"] == "response" else {}
+        reports = json.loads(post["body"]).get("reports", []) if post["kind"] == "response" else []
+        report = next((r for r in reports if r.get("playbook") == scenario["playbook"]), {})
         if report.get("status") != scenario["status"]:
             raise RuntimeError("%s under callgrind: %s" % (name, post["body"][:500]))
 
@@ -336,13 +353,14 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
                      % (r + 1, rounds, measured["tourniquet"][-1]["warm_vpc"]["isolated_ms"],
                         measured["boto3"][-1]["warm_vpc"]["isolated_ms"]))
         extra = max(1, rounds // 2)
-        blocks = [latency_round("tourniquet", [binary], moto, proxy, logs, SCENARIOS["network-block"])
-                  for _ in range(extra)]
         both = [latency_round("tourniquet", [binary], moto, proxy, logs, SCENARIOS["finding-defaults"])
                 for _ in range(extra)]
         result = {"delay_ms": delay_ms, "rounds": rounds,
                   "latency": {name: summarise(values) for name, values in measured.items()},
-                  "network_block": summarise(blocks), "finding_defaults": summarise(both)}
+                  "finding_defaults": summarise(both), "playbooks": {}}
+        for name in OTHER_PLAYBOOKS:
+            runs = [latency_round("tourniquet", [binary], moto, proxy, logs, SCENARIOS[name]) for _ in range(extra)]
+            result["playbooks"][name] = {"latency": summarise(runs)}
         if callgrind and shutil.which("valgrind"):
             (base, base_file), (warm, warm_file) = scenario_instructions(callgrind_binary, moto, containment, 1, logs,
                                                                          "instance")
@@ -350,12 +368,14 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
             result["instructions"] = {"process_one_event": base, "warm_vpc": warm - base, "first_vpc": first - base,
                                       "warm_vpc_breakdown": callgrind_profile.difference(warm_file, base_file,
                                                                                          owners=owners)}
-            (block_base, _), (block_warm, _) = scenario_instructions(callgrind_binary, moto, SCENARIOS["network-block"],
-                                                                     1, logs, "block")
-            result["instructions"]["network_block"] = block_warm - block_base
-            progress("  callgrind: %.2f M instructions per warm containment (warm VPC), %.2f M first time in a VPC, "
-                     "%.2f M per warm network block" % ((warm - base) / 1e6, (first - base) / 1e6,
-                                                        (block_warm - block_base) / 1e6))
+            progress("  callgrind: %.2f M instructions per warm containment (warm VPC), %.2f M first time in a VPC"
+                     % ((warm - base) / 1e6, (first - base) / 1e6))
+            for name in OTHER_PLAYBOOKS:
+                scenario = SCENARIOS[name]
+                (other_base, _), (other, _) = scenario_instructions(callgrind_binary, moto, scenario,
+                                                                    len(scenario["cases"]) - 1, logs, name)
+                result["playbooks"][name]["instructions"] = other - other_base
+                progress("  callgrind: %.2f M instructions per warm %s" % ((other - other_base) / 1e6, name))
         shutil.rmtree(logs, ignore_errors=True)
         return result
     except Exception:

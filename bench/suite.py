@@ -264,17 +264,19 @@ def render(r):
         row("the same finding with default settings (containment, then network block of the C&C address)",
             "done in %.0f ms, %d round trips (isolated %.0f ms)" % (case["done_ms"], case["round_trips_total"],
                                                                  case["isolated_ms"]), "", "", "", "")
-    nb = cont.get("network_block")
-    if nb:
-        case = nb["acl_with_blocks"]
-        row("network block, event → denies in place (ACL already holding blocks)",
-            "%.0f ms, %d round trips" % (case["done_ms"], case["round_trips_total"]), "", "", "", "")
-    if ins.get("network_block") is not None:
-        row("instructions per warm network block (callgrind)", "%.2f M" % (ins["network_block"] / 1e6), "", "",
-            "≤ 5 M", mark(ins["network_block"] <= GOALS["instructions_warm"]))
-    if nb:
-        row("peak memory (VmHWM), network block", "%.1f MB" % (nb["vm_hwm_kb"] / 1024), "", "", "≤ 10 MB",
-            mark(nb["vm_hwm_kb"] <= GOALS["peak_memory_kb"]))
+    labels = {"network-block": ("network block", "acl_with_blocks", "an ACL already holding its blocks"),
+              "credential-containment": ("credential containment", "iam_user", "an IAM user's key"),
+              "exposure-fix": ("exposure fix", "ssh_to_the_world", "SSH opened to the world")}
+    for name, pb in cont.get("playbooks", {}).items():
+        title, case, what = labels[name]
+        c = pb["latency"][case]
+        row("%s (%s): event → done; instructions per warm invocation; peak memory" % (title, what),
+            "%.0f ms, %d round trips; %s; %.1f MB" % (
+                c["done_ms"], c["round_trips_total"],
+                "%.2f M" % (pb["instructions"] / 1e6) if "instructions" in pb else "-", pb["latency"]["vm_hwm_kb"] / 1024),
+            "", "", "≤ 5 M, ≤ 10 MB",
+            mark(pb.get("instructions", 0) <= GOALS["instructions_warm"]) + " / " +
+            mark(pb["latency"]["vm_hwm_kb"] <= GOALS["peak_memory_kb"]))
     row("peak memory (VmHWM), instance containment", "%.1f MB" % (lat_t["vm_hwm_kb"] / 1024),
         "%.1f MB" % (lat_p["vm_hwm_kb"] / 1024), "%.1f× less" % ratio(lat_p["vm_hwm_kb"], lat_t["vm_hwm_kb"]),
         "≤ 10 MB", mark(lat_t["vm_hwm_kb"] <= GOALS["peak_memory_kb"]))
@@ -335,22 +337,29 @@ def render(r):
     lines.append("")
     lines.append("Peak memory (VmHWM after warm-up + 2 containments): Tourniquet %d kB, boto3 function %d kB."
                  % (lat_t["vm_hwm_kb"], lat_p["vm_hwm_kb"]))
-    if nb:
-        lines += ["", "Network block (Tourniquet alone; %d rounds, medians): " % len(nb["new_acl"]["done_ms_all"]) +
-                  "; ".join("%s: done in %.0f ms, %d round trips, %d calls, own time %.1f ms, CPU %.1f ms" % (
-                      label, nb[case]["done_ms"], nb[case]["round_trips_total"], nb[case]["calls"],
-                      nb[case]["own_ms_total"], nb[case]["cpu_ms"])
-                      for case, label in (("new_acl", "an ACL it never wrote to"),
-                                          ("acl_with_blocks", "an ACL already holding its blocks"))) +
-                  ". Peak memory %d kB." % nb["vm_hwm_kb"]]
+    for name, pb in cont.get("playbooks", {}).items():
+        title = labels[name][0]
+        lines += ["", "%s (Tourniquet alone; %d rounds, medians): " % (title.capitalize(), len(next(iter(
+            v for k, v in pb["latency"].items() if k != "vm_hwm_kb"))["done_ms_all"])) +
+            "; ".join("%s: done in %.0f ms, %d round trips, %d calls, own time %.1f ms, CPU %.1f ms" % (
+                case.replace("_", " "), c["done_ms"], c["round_trips_total"], c["calls"], c["own_ms_total"], c["cpu_ms"])
+                for case, c in pb["latency"].items() if case != "vm_hwm_kb") +
+            ". Peak memory %d kB%s." % (pb["latency"]["vm_hwm_kb"], "; %.3f M instructions per warm invocation (%s)" % (
+                pb["instructions"] / 1e6, labels[name][2]) if "instructions" in pb else "")]
+    if both:
+        c = both["warm_vpc"]
+        lines += ["", "The C&C finding with default settings (instance containment, then a network block of the "
+                  "C&C address, one after the other): isolated in %.0f ms, done in %.0f ms, %d round trips." % (
+                      c["isolated_ms"], c["done_ms"], c["round_trips_total"])]
     if ins:
         lines += ["", "## Instructions per warm invocation (callgrind, moto without delay)", "",
                   "| playbook | case | instructions |", "|---|---|---|",
                   "| instance containment | groups already in the VPC | %.3f M |" % (ins["warm_vpc"] / 1e6),
                   "| instance containment | first time in the VPC | %.3f M |" % (ins["first_vpc"] / 1e6),
                   "| (whole process: start, one containment, exit) | | %.3f M |" % (ins["process_one_event"] / 1e6)]
-        if ins.get("network_block") is not None:
-            lines.append("| network block | ACL already holding its blocks | %.3f M |" % (ins["network_block"] / 1e6))
+        for name, pb in cont.get("playbooks", {}).items():
+            if "instructions" in pb:
+                lines.append("| %s | %s | %.3f M |" % (labels[name][0], labels[name][2], pb["instructions"] / 1e6))
         lines += ["", "Where the warm containment's instructions go (exclusive, by library):", "",
                   "| owner | instructions | share |", "|---|---|---|"]
         total = ins["warm_vpc_breakdown"]["total"]

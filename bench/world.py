@@ -56,18 +56,34 @@ def _vpc(ec2, autoscaling, cidr_prefix, name):
 
 
 def build_world(moto):
-    """Resets moto and builds the account; returns {"decoy", "warm", "first", "vpc_warm", "vpc_first"}."""
+    """Resets moto and builds the account; returns the ids the events need: instances "decoy", "warm",
+    "first"; IAM users "deploy-bot" and "build-bot" with a key each ("key:<user>"); security groups
+    "exposed-1" and "exposed-2" in VPC A with SSH and HTTPS open to the world ("rule:<group>": the SSH rule)."""
     moto.reset()
-    ec2, autoscaling = moto.client("ec2"), moto.client("autoscaling")
+    ec2, autoscaling, iam = moto.client("ec2"), moto.client("autoscaling"), moto.client("iam")
     vpc_a, subnets_a, groups_a, asg_a = _vpc(ec2, autoscaling, "10.1", "a")
     vpc_b, subnets_b, groups_b, asg_b = _vpc(ec2, autoscaling, "10.2", "b")
-    return {
+    ids = {
         "decoy": _instance(ec2, autoscaling, subnets_a, groups_a, None, interfaces=1, volumes=0),
         "warm": _instance(ec2, autoscaling, subnets_a, groups_a, asg_a),
         "first": _instance(ec2, autoscaling, subnets_b, groups_b, asg_b),
         "vpc_warm": vpc_a,
         "vpc_first": vpc_b,
     }
+    for user in ("deploy-bot", "build-bot"):
+        iam.create_user(UserName=user)
+        ids["key:" + user] = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+        iam.create_access_key(UserName=user)  # a second key, which must stay active
+    for name in ("exposed-1", "exposed-2"):
+        group = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc_a)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+        ids[name] = group
+        ids["rule:" + name] = next(r["SecurityGroupRuleId"] for r in rules["SecurityGroupRules"]
+                                   if not r["IsEgress"] and r.get("FromPort") == 22)
+    return ids
 
 
 def finding(instance_id):
@@ -90,6 +106,42 @@ def block_request(instance_id, addresses):
     event["account"] = ACCOUNT
     event["detail"].update({"addresses": addresses, "instanceId": instance_id,
                             "incidentId": "bench-" + uuid.uuid4().hex[:8]})
+    return json.dumps(event)
+
+
+def key_finding(user, key_id):
+    """A GuardDuty finding that an IAM user's access key is used from a known malicious address."""
+    with open(os.path.join(ROOT, "events", "guardduty", "unauthorizedaccess-iamuser-malicious-ip-caller-custom.json")) as f:
+        event = json.load(f)
+    event["id"] = str(uuid.uuid4())
+    event["account"] = ACCOUNT
+    event["detail"]["accountId"] = ACCOUNT
+    event["detail"]["id"] = uuid.uuid4().hex
+    details = event["detail"]["resource"]["accessKeyDetails"]
+    details.update({"userName": user, "accessKeyId": key_id, "userType": "IAMUser"})
+    return json.dumps(event)
+
+
+def ssh_opened(ids, group, caller="deploy-bot"):
+    """The CloudTrail record (via EventBridge) of `caller` opening SSH to the world on `group`."""
+    with open(os.path.join(ROOT, "events", "cloudtrail", "authorize-sg-ingress-ssh-world.json")) as f:
+        event = json.load(f)
+    event["id"] = str(uuid.uuid4())
+    event["account"] = ACCOUNT
+    detail = event["detail"]
+    detail["userIdentity"] = {"type": "IAMUser", "principalId": "AIDAEXAMPLEDEPLOYBOT",
+                              "arn": "arn:aws:iam::%s:user/%s" % (ACCOUNT, caller), "accountId": ACCOUNT,
+                              "accessKeyId": ids["key:" + caller], "userName": caller}
+    detail["recipientAccountId"] = ACCOUNT
+    detail["awsRegion"] = "us-east-1"
+    detail["eventID"] = str(uuid.uuid4())
+    detail["requestParameters"]["groupId"] = ids[group]
+    permission = detail["requestParameters"]["ipPermissions"]["items"][0]
+    permission["fromPort"] = permission["toPort"] = 22
+    permission["ipRanges"] = {"items": [{"cidrIp": "0.0.0.0/0"}]}
+    item = detail["responseElements"]["securityGroupRuleSet"]["items"][0]
+    item.update({"groupId": ids[group], "securityGroupRuleId": ids["rule:" + group], "fromPort": 22, "toPort": 22,
+                 "cidrIpv4": "0.0.0.0/0"})
     return json.dumps(event)
 
 
