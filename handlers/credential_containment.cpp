@@ -26,9 +26,11 @@ const action_kind& tag_user_action = declare_action(credential_playbook, "tag-us
 const action_kind& tag_role_action = declare_action(credential_playbook, "tag-role", {"iam:TagRole"});
 // Optional, off by default; each declares its own read so the policy asks for nothing an option does not use.
 const action_kind& remove_console_access =
-    declare_action(credential_playbook, "remove-console-access", {"iam:GetLoginProfile", "iam:DeleteLoginProfile"});
+    declare_action(credential_playbook, "remove-console-access", {"iam:GetLoginProfile", "iam:DeleteLoginProfile"},
+                   "TOURNIQUET_REMOVE_CONSOLE_ACCESS");
 const action_kind& quarantine_user =
-    declare_action(credential_playbook, "quarantine-user", {"iam:ListGroupsForUser", "iam:AddUserToGroup"});
+    declare_action(credential_playbook, "quarantine-user", {"iam:ListGroupsForUser", "iam:AddUserToGroup"},
+                   "TOURNIQUET_QUARANTINE_GROUP");
 
 constexpr const char* tag_source_type = "tourniquet:source-type";
 constexpr const char* tag_access_key = "tourniquet:access-key";

@@ -139,7 +139,10 @@ class PolicyTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.moto = Moto()
-        code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1"))
+        # The policy of a configuration with every option on, as the scenarios use them all.
+        code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1",
+                                                         TOURNIQUET_REMOVE_CONSOLE_ACCESS="true",
+                                                         TOURNIQUET_QUARANTINE_GROUP="quarantine"))
         assert code == 0, err
         cls.actions = json.loads(out)["Statement"][0]["Action"]
 
