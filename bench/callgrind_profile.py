@@ -106,7 +106,7 @@ def library_of(obj, fn, owners=None):
 
 
 def difference(longer, shorter, top=12, owners=None):
-    """What `longer` spent beyond `shorter`: by library and the top functions."""
+    """What `longer` spent beyond `shorter`: by library, and the top functions as (function, owner, count)."""
     a, b = exclusive_costs(longer), exclusive_costs(shorter)
     delta = collections.Counter()
     for key in set(a) | set(b):
@@ -116,5 +116,5 @@ def difference(longer, shorter, top=12, owners=None):
     by_library = collections.Counter()
     for (obj, fn), d in delta.items():
         by_library[library_of(obj, fn or "", owners)] += d
-    functions = [(fn, obj, d) for (obj, fn), d in delta.most_common(top)]
+    functions = [(fn, library_of(obj, fn or "", owners), d) for (obj, fn), d in delta.most_common(top)]
     return {"total": sum(delta.values()), "by_library": by_library.most_common(), "functions": functions}

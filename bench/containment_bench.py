@@ -256,6 +256,8 @@ def latency_round(name, command, moto, proxy, logs, scenario):
                                     scenario["playbook"])
             results[case]["cpu_ms"] = cpu
         results["vm_hwm_kb"] = int(runtime_bench.proc_status(process.pid)["VmHWM"].split()[0])
+        if scenario["isolation"]:
+            results["end_state"] = world.end_state(moto, instances)
         return results
     finally:
         process.terminate()
@@ -324,7 +326,7 @@ def median_of(rounds, case, key):
 def summarise(rounds):
     out = {}
     for case in rounds[0]:
-        if case == "vm_hwm_kb":
+        if case in ("vm_hwm_kb", "end_state"):
             continue
         out[case] = {key: median_of(rounds, case, key) for key in rounds[0][case]}
         out[case]["done_ms_all"] = [r[case]["done_ms"] for r in rounds]
@@ -352,10 +354,16 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
             progress("  containment round %d/%d: tourniquet isolated in %.0f ms, boto3 in %.0f ms (warm VPC)"
                      % (r + 1, rounds, measured["tourniquet"][-1]["warm_vpc"]["isolated_ms"],
                         measured["boto3"][-1]["warm_vpc"]["isolated_ms"]))
+        # The baseline must do the same work: both leave the same account behind (first round compared).
+        same = measured["tourniquet"][0]["end_state"] == measured["boto3"][0]["end_state"]
+        if not same:
+            progress("  WARNING: the two functions left different accounts: %s / %s" % (
+                measured["tourniquet"][0]["end_state"], measured["boto3"][0]["end_state"]))
         extra = max(1, rounds // 2)
         both = [latency_round("tourniquet", [binary], moto, proxy, logs, SCENARIOS["finding-defaults"])
                 for _ in range(extra)]
-        result = {"delay_ms": delay_ms, "rounds": rounds,
+        result = {"delay_ms": delay_ms, "rounds": rounds, "same_end_state": same,
+                  "end_state": measured["tourniquet"][0]["end_state"],
                   "latency": {name: summarise(values) for name, values in measured.items()},
                   "finding_defaults": summarise(both), "playbooks": {}}
         for name in OTHER_PLAYBOOKS:

@@ -330,6 +330,9 @@ def render(r):
                   cont["latency"][fn][case]["round_trips_to_isolation"] * cont["delay_ms"] +
                   cont["latency"][fn][case]["own_ms_to_isolation"]
                   for fn in ("tourniquet", "boto3") for case in ("warm_vpc", "first_vpc"))]
+    lines += ["", "Both functions left the same account behind (groups and their rules, interfaces, protection, "
+              "shutdown behaviour, volumes, Auto Scaling, snapshots, tags; first round compared): %s." % (
+                  "yes" if cont.get("same_end_state") else "**no**")]
     lines.append("")
     lines.append("Isolated, per round (ms): " + "; ".join(
         "%s %s: %s" % (fn, case.replace("_", " "), ", ".join("%.0f" % v for v in cont["latency"][fn][case]["isolated_ms_all"]))
@@ -366,9 +369,9 @@ def render(r):
         for owner, n in ins["warm_vpc_breakdown"]["by_library"]:
             if abs(n) >= total * 0.005:
                 lines.append("| %s | %.3f M | %.0f%% |" % (owner, n / 1e6, 100.0 * n / total))
-        lines += ["", "Top functions:", "", "| instructions | object | function |", "|---|---|---|"]
-        for fn, obj, n in ins["warm_vpc_breakdown"]["functions"][:12]:
-            lines.append("| %.3f M | %s | `%s` |" % (n / 1e6, obj, (fn or "?")[:90].replace("|", "\\|")))
+        lines += ["", "Top functions (exclusive):", "", "| instructions | owner | function |", "|---|---|---|"]
+        for fn, owner, n in ins["warm_vpc_breakdown"]["functions"][:12]:
+            lines.append("| %.3f M | %s | `%s` |" % (n / 1e6, owner, (fn or "?")[:90].replace("|", "\\|")))
     lines += ["", "## Runtime loop (issue 2)", "",
               "Idle, blocked in next: VmHWM %d kB, VmRSS %d kB. After %d invocations: VmHWM %d kB. CPU per loop turn "
               "%.0f µs (schedstat over %d turns; user %.2f s, sys %.2f s); wall per turn %.0f µs." % (

@@ -145,6 +145,41 @@ def ssh_opened(ids, group, caller="deploy-bot"):
     return json.dumps(event)
 
 
+def end_state(moto, ids, keys=("warm", "first")):
+    """What a containment left on each instance, in terms both functions must agree on (ids made fresh in
+    each run, such as group or snapshot ids, are replaced by what they are)."""
+    ec2, autoscaling = moto.client("ec2"), moto.client("autoscaling")
+    roles = {g["GroupId"]: {t["Key"]: t["Value"] for t in g.get("Tags", [])}.get("tourniquet:role", g["GroupName"])
+             for g in ec2.describe_security_groups()["SecurityGroups"]}
+    def rules(permissions):
+        return sorted((p["IpProtocol"], p.get("FromPort"), r.get("CidrIp") or r.get("CidrIpv6"))
+                      for p in permissions for r in p.get("IpRanges", []) + p.get("Ipv6Ranges", []))
+
+    managed = ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": ["tourniquet:role"]}])
+    state = {"groups": sorted((g["VpcId"] == ids["vpc_warm"], roles[g["GroupId"]], g["GroupName"].split("-vpc-")[0],
+                               rules(g["IpPermissions"]), rules(g["IpPermissionsEgress"]))
+                              for g in managed["SecurityGroups"])}
+    for key in keys:
+        instance = ids[key]
+        i = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+        tags = {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+        state[key] = {
+            "interfaces": sorted(tuple(roles[g["GroupId"]] for g in n["Groups"]) for n in i["NetworkInterfaces"]),
+            "termination_protected": ec2.describe_instance_attribute(
+                InstanceId=instance, Attribute="disableApiTermination")["DisableApiTermination"]["Value"],
+            "shutdown": ec2.describe_instance_attribute(InstanceId=instance, Attribute="instanceInitiatedShutdownBehavior")[
+                "InstanceInitiatedShutdownBehavior"]["Value"],
+            "volumes_kept": all(not b["Ebs"]["DeleteOnTermination"] for b in i["BlockDeviceMappings"]),
+            "in_autoscaling": bool(autoscaling.describe_auto_scaling_instances(InstanceIds=[instance])[
+                "AutoScalingInstances"]),
+            "snapshots": len(ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+                {"Name": "tag:tourniquet:instance-id", "Values": [instance]}])["Snapshots"]),
+            "tag_keys": sorted(k.split(":eni-")[0] for k in tags),
+            "status": tags.get("tourniquet:status"),
+        }
+    return state
+
+
 def isolation_groups(moto):
     """The ids of the isolation groups in the account (made by either function, found by tag)."""
     ec2 = moto.client("ec2")
