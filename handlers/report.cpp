@@ -42,10 +42,10 @@ void append(playbook_report& report, const execution& run) {
   report.round_trips += run.round_trips;
 }
 
-playbook_report ignored(std::string playbook, std::string target, std::string reason) {
+playbook_report concluded(std::string playbook, std::string status, std::string target, std::string reason) {
   playbook_report r;
   r.playbook = std::move(playbook);
-  r.status = "ignored";
+  r.status = std::move(status);
   r.target = std::move(target);
   r.reason = std::move(reason);
   return r;

@@ -32,6 +32,10 @@ struct playbook_report {
 // Adds the records of an execution to the report, and counts its round trips.
 void append(playbook_report& report, const execution& run);
 
-playbook_report ignored(std::string playbook, std::string target, std::string reason);
+// A report with no actions: a playbook that decided not to act (ignored), or could not start (failed).
+playbook_report concluded(std::string playbook, std::string status, std::string target, std::string reason);
+inline playbook_report ignored(std::string playbook, std::string target, std::string reason) {
+  return concluded(std::move(playbook), "ignored", std::move(target), std::move(reason));
+}
 
 }  // namespace tq::handlers

@@ -8,9 +8,6 @@
 namespace tq::handlers {
 namespace {
 
-// Needed only where the account cannot be read from the function's ARN or TOURNIQUET_ACCOUNT_ID.
-const action_kind& read_own_identity = declare_action("responder", "read-own-identity", {"sts:GetCallerIdentity"});
-
 // arn:aws:lambda:us-east-1:123456789012:function:tourniquet -> 123456789012
 std::string account_of_arn(std::string_view arn) {
   size_t start = 0;
@@ -23,14 +20,6 @@ std::string account_of_arn(std::string_view arn) {
   return std::string(arn.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
 }
 
-playbook_report failed_report(std::string_view playbook, std::string target, std::string reason) {
-  playbook_report r;
-  r.playbook = std::string(playbook);
-  r.status = "failed";
-  r.target = std::move(target);
-  r.reason = std::move(reason);
-  return r;
-}
 
 }  // namespace
 
@@ -54,9 +43,8 @@ result<std::string> responder::own_account(const invocation_context& context, aw
   if (!m_config.account_id.empty()) return m_config.account_id;
   if (std::string from_arn = account_of_arn(context.function_arn); !from_arn.empty()) return from_arn;
   if (m_own_account) return *m_own_account;
-  const aws::query_call identity{aws::service::sts, "GetCallerIdentity", {}};
-  log::debug("reading the function's own identity", {{"action", std::string(read_own_identity.name)}});
-  auto who = m_base.call(identity, until);
+  // sts:GetCallerIdentity needs no permission (AWS answers it for any principal), so it is declared nowhere.
+  auto who = m_base.call({aws::service::sts, "GetCallerIdentity", {}}, until);
   if (!who) return std::move(who).err().within("finding the function's own account");
   m_own_account = aws::text_of(who->result(), "Account");
   return *m_own_account;
@@ -96,7 +84,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     for (playbook_id id : r.playbooks) {
       log::set_context("playbook", std::string(playbook_name(id)));
       if (!client) {
-        reports.push_back(failed_report(playbook_name(id), finding->id, client.err().describe()));
+        reports.push_back(concluded(std::string(playbook_name(id)), "failed", finding->id, client.err().describe()));
         continue;
       }
       playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, finding->account_id,
@@ -109,7 +97,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
           break;
         }
         default:
-          reports.push_back(failed_report(playbook_name(id), finding->id, "this playbook is not built yet"));
+          reports.push_back(concluded(std::string(playbook_name(id)), "failed", finding->id, "this playbook is not built yet"));
       }
     }
     return reports;

@@ -1,0 +1,120 @@
+"""The deployment: the SAM template and the member-account role lint clean with cfn-lint, hold exactly the
+policy `tourniquet policy` generates, and the Step Functions state machine is valid and routes, retries and
+notifies as it says."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from cfnlint.decode import decode_str
+
+from moto_support import run_tourniquet
+
+SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+PACKAGING = os.path.join(SOURCE, "packaging")
+LAMBDA_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                 "Lambda.TooManyRequestsException"}
+
+
+def load_template(name):
+    with open(os.path.join(PACKAGING, name)) as f:
+        template, problems = decode_str(f.read())
+    assert not problems, problems
+    return template
+
+
+def cfn_lint(*paths):
+    done = subprocess.run(["cfn-lint", *paths], capture_output=True, text=True)
+    return done.returncode, done.stdout + done.stderr
+
+
+def generated_actions():
+    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1"))
+    assert code == 0, err
+    return json.loads(out)["Statement"][0]["Action"]
+
+
+def playbook_statement(policies):
+    for policy in policies:
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            if statement.get("Sid") == "TourniquetPlaybooks":
+                return statement
+    raise AssertionError("no TourniquetPlaybooks statement")
+
+
+class DeploymentTest(unittest.TestCase):
+    def test_templates_pass_cfn_lint(self):
+        code, output = cfn_lint(os.path.join(PACKAGING, "template.yaml"), os.path.join(PACKAGING, "member-role.yaml"))
+        self.assertEqual(code, 0, output)
+
+    def test_the_roles_hold_exactly_the_generated_policy(self):
+        wanted = generated_actions()
+        function = load_template("template.yaml")["Resources"]["Responder"]["Properties"]
+        self.assertEqual(playbook_statement(function["Policies"])["Action"], wanted,
+                         "template.yaml differs from `tourniquet policy`: run packaging/update-policy")
+        member = load_template("member-role.yaml")["Resources"]["MemberRole"]["Properties"]["Policies"]
+        self.assertEqual(playbook_statement([p["PolicyDocument"] for p in member])["Action"], wanted,
+                         "member-role.yaml differs from `tourniquet policy`: run packaging/update-policy")
+
+    def test_the_function_settings_are_the_ones_explained(self):
+        properties = load_template("template.yaml")["Resources"]["Responder"]["Properties"]
+        self.assertEqual(properties["Runtime"], "provided.al2023")
+        self.assertEqual(properties["Handler"], "bootstrap")
+        self.assertEqual(properties["EventInvokeConfig"]["MaximumRetryAttempts"], 2)
+        self.assertIn("OnFailure", properties["EventInvokeConfig"]["DestinationConfig"])
+        self.assertEqual(properties["Environment"]["Variables"]["TOURNIQUET_DRY_RUN"], {"Ref": "DryRun"})
+
+    def test_the_state_machine_is_valid_asl(self):
+        with open(os.path.join(PACKAGING, "state-machine.asl.json")) as f:
+            definition = json.load(f)
+        # cfn-lint checks an inline definition against the Amazon States Language schema.
+        substituted = json.loads(json.dumps(definition)
+                                 .replace("${ResponderArn}", "arn:aws:lambda:us-east-1:123456789012:function:tourniquet")
+                                 .replace("${IncidentTopicArn}", "arn:aws:sns:us-east-1:123456789012:incidents"))
+        template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"Machine": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {"RoleArn": "arn:aws:iam::123456789012:role/sfn", "Definition": substituted}}}}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(template, f)
+        try:
+            code, output = cfn_lint(f.name)
+            self.assertEqual(code, 0, output)
+        finally:
+            os.unlink(f.name)
+
+    def test_the_state_machine_routes_retries_and_notifies(self):
+        with open(os.path.join(PACKAGING, "state-machine.asl.json")) as f:
+            definition = json.load(f)
+        states = definition["States"]
+        self.assertIn(definition["StartAt"], states)
+        # Every transition lands on a state, and every state is reachable.
+        reachable, todo = set(), [definition["StartAt"]]
+        while todo:
+            name = todo.pop()
+            if name in reachable:
+                continue
+            reachable.add(name)
+            state = states[name]
+            nexts = [state.get("Next"), state.get("Default")] + [c.get("Next") for c in state.get("Choices", [])] \
+                + [c["Next"] for c in state.get("Catch", [])]
+            for n in filter(None, nexts):
+                self.assertIn(n, states, f"{name} goes to a missing state {n}")
+                todo.append(n)
+        self.assertEqual(reachable, set(states))
+        tasks = {n: s for n, s in states.items() if s["Type"] == "Task" and "lambda:invoke" in s["Resource"]}
+        self.assertEqual(set(tasks), {"InstanceContainment", "CredentialContainment", "ExposureFix"})
+        for name, task in tasks.items():
+            service_retry = [r for r in task["Retry"] if LAMBDA_ERRORS <= set(r["ErrorEquals"])]
+            self.assertEqual(len(service_retry), 1, name)
+            self.assertGreater(service_retry[0]["BackoffRate"], 1, name)
+            self.assertEqual(service_retry[0]["JitterStrategy"], "FULL", name)
+            catch = task["Catch"][0]
+            self.assertEqual(catch["ErrorEquals"], ["States.ALL"])
+            self.assertIn("sns:publish", states[catch["Next"]]["Resource"])
+        routes = {c["Next"] for c in states["Route"]["Choices"]}
+        self.assertEqual(routes, set(tasks))
+
+
+if __name__ == "__main__":
+    unittest.main()
