@@ -12,6 +12,7 @@
 #include "handlers/config.h"
 #include "handlers/entry.h"
 #include "handlers/event.h"
+#include "handlers/observability.h"  // [reliability]
 #include "handlers/report.h"
 #include "runtime/environment.h"
 #include "runtime/invocation.h"
@@ -39,6 +40,7 @@ class responder {
   result<std::string> own_account(const invocation_context& context, aws::deadline until);
 
   config m_config;
+  observer m_observer{{}};  // [reliability] metrics and incident notifications (TOURNIQUET_SNS_TOPIC_ARN)
   aws::client m_base;
   aws::role_sessions m_sessions;
   std::optional<std::string> m_own_account;
