@@ -1,0 +1,151 @@
+"""Incident notifications and metrics end to end: the real `tourniquet invoke` contains an instance in moto
+(checks on, as a principal holding the generated policy) with TOURNIQUET_SNS_TOPIC_ARN set; an SQS queue
+subscribed to the topic receives what a person would. A notification that fails is reported and logged but
+never fails the containment."""
+import json
+import os
+import tempfile
+import unittest
+import uuid
+
+from moto_support import ACCOUNT, Moto, run_tourniquet
+from test_instance_containment import SAMPLE, World, generated_policy
+
+
+def emf_lines(stderr):
+    """The Embedded Metric Format documents among the log lines."""
+    docs = []
+    for line in stderr.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            docs.append(json.loads(line))
+    return docs
+
+
+class NotificationTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.moto = Moto()
+        cls.policy = generated_policy()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.stop()
+
+    def setUp(self):
+        moto = self.moto
+        moto.reset()
+        self.responder = moto.user_with_policy("tourniquet", self.policy)
+        self.world = World(moto, moto.client("ec2"), moto.client("autoscaling"))
+        sns, sqs = moto.client("sns"), moto.client("sqs")
+        self.topic = sns.create_topic(Name="incidents")["TopicArn"]
+        self.queue = sqs.create_queue(QueueName="incidents")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=queue_arn)
+        admin = moto.admin()
+        moto.enforce_auth()
+        self.sqs = moto.client("sqs", *admin)
+        self.sns = moto.client("sns", *admin)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def finding(self):
+        with open(SAMPLE) as f:
+            event = json.load(f)
+        event["account"] = event["detail"]["accountId"] = ACCOUNT
+        event["detail"]["id"] = uuid.uuid4().hex
+        event["detail"]["resource"]["instanceDetails"]["instanceId"] = self.world.instance
+        path = os.path.join(self.tmp.name, f"finding-{uuid.uuid4().hex}.json")
+        with open(path, "w") as f:
+            json.dump(event, f)
+        return path, event
+
+    def invoke(self, path, principal=None, topic=None):
+        env = self.moto.env_for(*(principal or self.responder), {
+            "TOURNIQUET_SNS_TOPIC_ARN": topic or self.topic, "AWS_LAMBDA_LOG_FORMAT": "JSON"})
+        code, out, err = run_tourniquet(["invoke", path], env)
+        return code, (json.loads(out) if out.strip().startswith("{") else None), err
+
+    def received(self):
+        messages = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            if not got.get("Messages"):
+                return messages
+            for m in got["Messages"]:
+                messages.append(json.loads(m["Body"]))  # the SNS envelope: Subject, Message, TopicArn
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+
+    def test_a_containment_is_announced_once_with_its_report(self):
+        path, event = self.finding()
+        code, response, err = self.invoke(path)
+        self.assertEqual(code, 0, err)
+        report = response["reports"][0]
+        self.assertEqual(report["status"], "contained")
+        self.assertEqual([n["outcome"] for n in response["notifications"]], ["done"], response)
+
+        messages = self.received()
+        self.assertEqual(len(messages), 1, messages)
+        subject = f"Tourniquet contained {self.world.instance} ({event['detail']['type']}) in {ACCOUNT}"
+        self.assertEqual(messages[0]["Subject"], subject)
+        self.assertLess(len(messages[0]["Subject"]), 100)
+        self.assertEqual(messages[0]["TopicArn"], self.topic)
+        self.assertEqual(json.loads(messages[0]["Message"]), report, "the message is the report itself")
+
+        metrics = emf_lines(err)
+        self.assertEqual(len(metrics), 1, err)
+        doc = metrics[0]
+        self.assertEqual(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Tourniquet")
+        self.assertEqual(doc["Playbook"], "instance-containment")
+        self.assertEqual(doc["ActionsDone"], sum(1 for a in report["actions"] if a["outcome"] == "done"))
+        self.assertEqual(doc["ActionsFailed"], 0)
+        self.assertEqual(doc["ContainmentMs"], report["timing"]["isolatedAfterMs"])
+        self.assertEqual(doc["ColdStart"], 1, "every `tourniquet invoke` is a new process")
+        self.assertEqual(doc["NotificationsFailed"], 0)
+        self.assertEqual(doc["incidentId"], report["incidentId"])
+
+        # A replay finds everything in place: nothing new to tell anyone.
+        code, replay, err = self.invoke(path)
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("notifications", replay)
+        self.assertEqual(self.received(), [])
+        self.assertNotIn("ContainmentMs", emf_lines(err)[0], "a replay isolates nothing, so measures nothing")
+
+    def test_a_failed_notification_does_not_fail_the_containment(self):
+        self.sns.delete_topic(TopicArn=self.topic)
+        path, _ = self.finding()
+        code, response, err = self.invoke(path)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(response["reports"][0]["status"], "contained")
+        notice = response["notifications"][0]
+        self.assertEqual((notice["action"], notice["outcome"], notice["target"]),
+                         ("notify-incident", "failed", self.topic), response)
+        self.assertEqual(notice["error"]["code"], "NotFound")
+        warnings = [json.loads(line) for line in err.splitlines()
+                    if line.startswith("{") and "incident notification failed" in line]
+        self.assertEqual(len(warnings), 1, err)
+        self.assertEqual(warnings[0]["level"], "WARN")
+        self.assertEqual(emf_lines(err)[0]["NotificationsFailed"], 1)
+
+    def test_a_principal_without_sns_publish_still_contains(self):
+        without = [dict(s, Action=[a for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                                   if a != "sns:Publish"]) for s in self.policy]
+        self.moto.open_auth()
+        limited = self.moto.user_with_policy("limited", without)
+        self.moto.enforce_auth()
+        path, _ = self.finding()
+        code, response, err = self.invoke(path, principal=limited)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(response["reports"][0]["status"], "contained")
+        self.assertEqual(response["notifications"][0]["outcome"], "failed")
+        self.assertIn(response["notifications"][0]["error"]["code"], ("AccessDenied", "AuthorizationError"))
+        self.assertEqual(self.received(), [])
+
+    def test_a_topic_elsewhere_is_a_configuration_error(self):
+        path, _ = self.finding()
+        code, _, err = self.invoke(path, topic="arn:aws:sns:eu-west-1:123456789012:incidents")
+        self.assertEqual(code, 2, err)
+        self.assertIn("TOURNIQUET_SNS_TOPIC_ARN", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
