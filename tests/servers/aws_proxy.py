@@ -26,8 +26,9 @@ Faults other than slow and drop-after are decided before forwarding: the call do
 Control (never forwarded): GET /_stats -> {"requests", "forwarded", "faults": {kind: n}, "services": {...}};
 GET /_log -> the last requests seen: {"time", "method", "path", "service", "action", "target", "fault",
 "authorization", "security_token", "status"} (the signature and token are there for the secrets test);
-POST /_config with any of {"delay_ms", "fault_share", "faults", "seed", "slow_ms", "actions", "limit"} changes them
-at once (the limit counts from then);
+POST /_config with any of {"delay_ms", "fault_share", "faults", "seed", "slow_ms", "actions", "limit",
+"log_bodies"} changes them at once (the limit counts from then; with log_bodies the log keeps each upstream
+answer's body too, as "answer", for the secrets test to find the credentials AssumeRole handed out);
 POST /_reset clears the counters and the log.
 """
 import argparse
@@ -63,6 +64,7 @@ class State:
         self.random = random.Random(seed)
         self.actions = set(actions or [])  # empty: every action may be faulted
         self.limit = limit                 # faults left to serve; None: no limit
+        self.log_bodies = False
         self.reset()
 
     def reset(self):
@@ -86,6 +88,8 @@ class State:
                 self.random = random.Random(spec["seed"])
             if "actions" in spec:
                 self.actions = set(spec["actions"] or [])
+            if "log_bodies" in spec:
+                self.log_bodies = bool(spec["log_bodies"])
             if "limit" in spec:
                 self.limit = None if spec["limit"] is None else int(spec["limit"])
 
@@ -297,6 +301,8 @@ def make_handler(state):
             with state.lock:
                 state.forwarded += 1
             entry["status"] = status
+            if state.log_bodies:
+                entry["answer"] = data[:65536].decode("utf-8", "replace")
             if half_delay:
                 time.sleep(half_delay)
             if fault == "drop-after":
