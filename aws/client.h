@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "aws/credentials.h"
 #include "aws/endpoints.h"
 #include "aws/http.h"
@@ -19,6 +21,8 @@
 #include "runtime/environment.h"
 
 namespace tq::aws {
+
+struct json_call;  // aws/json_protocol.h
 
 using deadline = std::chrono::steady_clock::time_point;
 
@@ -54,6 +58,8 @@ class client {
   result<xml_response> call(const query_call& call, deadline until) const;
   // Sends the calls together and answers in the same order; each is retried on its own.
   std::vector<result<xml_response>> call_all(std::span<const query_call> calls, deadline until) const;
+  // A JSON-protocol call (CloudTrail), signed and retried by the same rules; defined in json_protocol.cpp.
+  result<nlohmann::json> call_json(const json_call& call, deadline until) const;
 
   // The same transport, settings and retry quota, acting as another principal (an assumed role).
   client with_credentials(credentials creds) const;

@@ -11,6 +11,7 @@ std::string_view override_suffix(service s) {
     case service::sts: return "STS";
     case service::autoscaling: return "AUTO_SCALING";
     case service::sns: return "SNS";
+    case service::cloudtrail: return "CLOUDTRAIL";
   }
   return "";
 }
@@ -30,6 +31,7 @@ std::string_view service_name(service s) {
     case service::sts: return "sts";
     case service::autoscaling: return "autoscaling";
     case service::sns: return "sns";
+    case service::cloudtrail: return "cloudtrail";
   }
   return "";
 }

@@ -48,6 +48,7 @@ std::string_view api_version(service s) {
     case service::sts: return "2011-06-15";
     case service::autoscaling: return "2011-01-01";
     case service::sns: return "2010-03-31";
+    case service::cloudtrail: return "2013-11-01";
   }
   return "";
 }

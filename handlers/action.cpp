@@ -21,8 +21,9 @@ std::vector<const action_kind*>& kind_index() {
 }  // namespace
 
 const action_kind& declare_action(std::string_view playbook, std::string_view name,
-                                  std::vector<std::string_view> permissions) {
-  const action_kind& kind = kind_storage().emplace_back(action_kind{playbook, name, std::move(permissions)});
+                                  std::vector<std::string_view> permissions, std::string_view enabled_by) {
+  const action_kind& kind =
+      kind_storage().emplace_back(action_kind{playbook, name, std::move(permissions), enabled_by});
   kind_index().push_back(&kind);
   return kind;
 }

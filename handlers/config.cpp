@@ -68,6 +68,30 @@ std::vector<std::string> default_instance_finding_types() {
           "DefenseEvasion:Runtime/*"};
 }
 
+std::vector<std::string> default_credential_finding_types() {
+  return {"UnauthorizedAccess:IAMUser/*", "CredentialAccess:IAMUser/*", "Exfiltration:IAMUser/*",
+          "Impact:IAMUser/*",             "Persistence:IAMUser/*",      "PrivilegeEscalation:IAMUser/*",
+          "DefenseEvasion:IAMUser/*",     "Stealth:IAMUser/*",          "PenTest:IAMUser/*",
+          "InitialAccess:IAMUser/*"};
+}
+
+namespace {
+
+result<std::vector<std::string>> type_patterns(const env_reader& env, std::string_view name,
+                                               std::vector<std::string> fallback) {
+  auto text = env(name);
+  if (!text) return fallback;
+  std::vector<std::string> patterns = split_list(*text);
+  for (const auto& t : patterns) {
+    if (t.find('*') != std::string::npos && !t.ends_with('*')) {
+      return invalid(name, "'*' may only end a pattern: '" + t + "'");
+    }
+  }
+  return patterns;
+}
+
+}  // namespace
+
 bool type_matches(const std::vector<std::string>& patterns, std::string_view type) {
   for (const auto& pattern : patterns) {
     if (pattern.ends_with('*')) {
@@ -105,15 +129,17 @@ result<config> config_from_environment(const env_reader& env) {
   if (!severity) return std::move(severity).err();
   c.min_severity = *severity;
 
-  c.instance_finding_types = default_instance_finding_types();
-  if (auto types = env("TOURNIQUET_INSTANCE_FINDING_TYPES")) {
-    c.instance_finding_types = split_list(*types);
-    for (const auto& t : c.instance_finding_types) {
-      if (t.find('*') != std::string::npos && !t.ends_with('*')) {
-        return invalid("TOURNIQUET_INSTANCE_FINDING_TYPES", "'*' may only end a pattern: '" + t + "'");
-      }
-    }
-  }
+  auto instance_types = type_patterns(env, "TOURNIQUET_INSTANCE_FINDING_TYPES", default_instance_finding_types());
+  if (!instance_types) return std::move(instance_types).err();
+  c.instance_finding_types = std::move(*instance_types);
+  auto credential_types =
+      type_patterns(env, "TOURNIQUET_CREDENTIAL_FINDING_TYPES", default_credential_finding_types());
+  if (!credential_types) return std::move(credential_types).err();
+  c.credential_finding_types = std::move(*credential_types);
+  auto credential_severity =
+      parse_number(env, "TOURNIQUET_CREDENTIAL_MIN_SEVERITY", 0.0, 10.0, c.credential_min_severity);
+  if (!credential_severity) return std::move(credential_severity).err();
+  c.credential_min_severity = *credential_severity;
   if (auto cidrs = env("TOURNIQUET_FORENSICS_CIDRS")) {
     for (auto& cidr : split_list(*cidrs)) {
       if (!looks_like_cidr(cidr)) return invalid("TOURNIQUET_FORENSICS_CIDRS", "'" + cidr + "' is not a CIDR");

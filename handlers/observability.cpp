@@ -9,7 +9,8 @@
 namespace tq::handlers {
 namespace {
 
-const action_kind& notify_incident = declare_action("observability", "notify-incident", {"sns:Publish"});
+const action_kind& notify_incident =
+    declare_action("observability", "notify-incident", {"sns:Publish"}, "TOURNIQUET_SNS_TOPIC_ARN");
 
 constexpr std::size_t max_subject = 99;          // SNS: "less than 100 characters"
 constexpr std::size_t max_message = 250 * 1024;  // SNS takes 256 KiB; reports are a few KiB

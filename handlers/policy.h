@@ -8,12 +8,14 @@
 #include <nlohmann/json.hpp>
 
 #include "handlers/config.h"
+#include "runtime/environment.h"
 
 namespace tq::handlers {
 
-// Every declared IAM action, sorted and without repeats, in one Allow statement; plus sts:AssumeRole on the
-// member role when cross-account work is configured.
-nlohmann::ordered_json policy_document(const config& cfg);
-std::vector<std::string> declared_permissions();
+// Every IAM action the configuration uses, sorted and without repeats, in one Allow statement (optional
+// actions only when `env` turns them on); plus sts:AssumeRole on the member role when cross-account work
+// is configured.
+nlohmann::ordered_json policy_document(const config& cfg, const env_reader& env);
+std::vector<std::string> declared_permissions(const env_reader& env);
 
 }  // namespace tq::handlers

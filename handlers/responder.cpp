@@ -1,6 +1,9 @@
 #include "handlers/responder.h"
 
+#include <algorithm>
+
 #include "handlers/instance_containment.h"
+#include "handlers/network_block.h"
 #include "handlers/playbook.h"
 #include "handlers/router.h"
 #include "runtime/log.h"
@@ -28,6 +31,13 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   auto cfg = config_from_environment(env);
   if (!cfg) return std::move(cfg).err();
   if (options.force_dry_run) cfg->dry_run = true;
+  // [credentials] the credential and exposure playbooks' own settings
+  auto credential = credential_settings_from_environment(env);
+  if (!credential) return std::move(credential).err();
+  auto exposure = exposure_settings_from_environment(env);
+  if (!exposure) return std::move(exposure).err();
+  auto block_settings = network_block_settings_from_environment(env);  // network-block
+  if (!block_settings) return std::move(block_settings).err();
   auto settings = aws::client_settings_from_environment(env);
   if (!settings) return std::move(settings).err();
   auto creds = aws::credentials_from_environment(env);
@@ -38,9 +48,12 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
                    std::move(*creds));
   auto observability = observability_settings_from_environment(env);  // [reliability]
   if (!observability) return std::move(observability).err();
-  auto made = std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(base)));
-  made->m_observer = observer(std::move(*observability));  // [reliability]
-  return made;
+  std::shared_ptr<responder> r(new responder(std::move(*cfg), std::move(base)));
+  r->m_block_settings = std::move(*block_settings);  // network-block
+  r->m_credentials = std::move(*credential);         // [credentials]
+  r->m_exposure = std::move(*exposure);              // [credentials]
+  r->m_observer = observer(std::move(*observability));  // [reliability]
+  return r;
 }
 
 result<std::string> responder::own_account(const invocation_context& context, aws::deadline until) {
@@ -77,7 +90,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
 
   if (const auto* finding = std::get_if<guardduty_finding>(&event)) {
     log::set_context("findingId", finding->id);
-    const routing r = route_finding(*finding, m_config);
+    const routing r = route_finding(*finding, m_config, m_block_settings);
     if (r.playbooks.empty()) {
       std::string why;
       for (const auto& reason : r.ignored_because) why += (why.empty() ? "" : "; ") + reason;
@@ -100,9 +113,66 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
           reports.push_back(contain_instance(target, ctx.client, m_config, until, ctx.dry_run, arrived));
           break;
         }
+        case playbook_id::credential_containment: {  // [credentials]
+          const access_key_target target = target_from_finding(*finding);
+          log::set_context("incidentId", incident_id_for(target.account_id, target.source_id));
+          reports.push_back(contain_credentials(target, ctx, m_credentials));
+          break;
+        }
+        case playbook_id::network_block: {  // network-block
+          const block_target target = block_target_of(*finding);
+          log::set_context("incidentId", target.incident_id);
+          reports.push_back(block_addresses(target, ctx, m_block_settings));
+          break;
+        }
         default:
           reports.push_back(concluded(std::string(playbook_name(id)), "failed", finding->id, "this playbook is not built yet"));
       }
+    }
+    return reports;
+  }
+  // [credentials] CloudTrail records, from EventBridge (one) or a CloudWatch Logs subscription (a batch).
+  const auto* trail = std::get_if<cloudtrail_event>(&event);
+  const auto* batch = std::get_if<cloudwatch_logs_batch>(&event);
+  if (trail != nullptr || batch != nullptr) {
+    const auto records = trail != nullptr ? std::span(trail, 1) : std::span(batch->records);
+    log::set_context("playbook", std::string(exposure_playbook));
+    const exposure_invocation inv{m_config, until, m_config.dry_run, arrived,
+                                  [&](const std::string& account) { return client_for(account, context, until); }};
+    return fix_exposures(records, inv, m_exposure, m_credentials);
+  }
+  // network-block: a "Block Addresses" request from another detector, in the account it names.
+  if (const auto* request = std::get_if<block_request>(&event)) {
+    const block_target target = block_target_of(*request);
+    log::set_context("playbook", std::string(network_block_playbook));
+    log::set_context("incidentId", target.incident_id);
+    auto client = client_for(target.account_id, context, until);
+    if (!client) {
+      reports.push_back(
+          concluded(std::string(network_block_playbook), "failed", target.incident_id, client.err().describe()));
+      return reports;
+    }
+    playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, target.account_id,
+                         m_own_account.value_or("")};
+    reports.push_back(block_addresses(target, ctx, m_block_settings));
+    return reports;
+  }
+  // block-expiry: the schedule sweeps this account and the member accounts listed for it.
+  if (const auto* schedule = std::get_if<scheduled_event>(&event)) {
+    log::set_context("playbook", std::string(block_expiry_playbook));
+    std::vector<std::string> accounts{schedule->envelope.account};
+    for (const auto& a : m_block_settings.expiry_accounts) {
+      if (std::find(accounts.begin(), accounts.end(), a) == accounts.end()) accounts.push_back(a);
+    }
+    for (const auto& account : accounts) {
+      auto client = client_for(account, context, until);
+      if (!client) {
+        reports.push_back(
+            concluded(std::string(block_expiry_playbook), "failed", account, client.err().describe()));
+        continue;
+      }
+      playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or("")};
+      reports.push_back(expire_blocks(ctx));
     }
     return reports;
   }

@@ -10,8 +10,11 @@
 
 #include "aws/client.h"
 #include "handlers/config.h"
+#include "handlers/credential_containment.h"  // [credentials]
+#include "handlers/exposure_fix.h"            // [credentials]
 #include "handlers/entry.h"
 #include "handlers/event.h"
+#include "handlers/network_block.h"
 #include "handlers/observability.h"  // [reliability]
 #include "handlers/report.h"
 #include "runtime/environment.h"
@@ -40,6 +43,9 @@ class responder {
   result<std::string> own_account(const invocation_context& context, aws::deadline until);
 
   config m_config;
+  credential_settings m_credentials;  // [credentials] TOURNIQUET_REMOVE_CONSOLE_ACCESS, TOURNIQUET_QUARANTINE_GROUP
+  exposure_settings m_exposure;       // [credentials] TOURNIQUET_ADMIN_PORTS, TOURNIQUET_TRAIL_ADMINS
+  network_block_settings m_block_settings;  // network-block and block-expiry
   observer m_observer{{}};  // [reliability] metrics and incident notifications (TOURNIQUET_SNS_TOPIC_ARN)
   aws::client m_base;
   aws::role_sessions m_sessions;

@@ -15,7 +15,7 @@ std::string_view playbook_name(playbook_id id) {
   return "unknown";
 }
 
-routing route_finding(const guardduty_finding& finding, const config& cfg) {
+routing route_finding(const guardduty_finding& finding, const config& cfg, const network_block_settings& block) {
   routing r;
   if (finding.sample) {
     r.ignored_because.push_back("a sample finding (made by CreateSampleFindings), not a real one");
@@ -44,8 +44,26 @@ routing route_finding(const guardduty_finding& finding, const config& cfg) {
     } else {
       r.playbooks.push_back(playbook_id::instance_containment);
     }
+    // network-block: deny the remote addresses in the subnets' network ACLs (may run with containment).
+    if (auto why = network_block_refusal(finding, block)) {
+      r.ignored_because.push_back("network-block: " + *why);
+    } else {
+      r.playbooks.push_back(playbook_id::network_block);
+    }
   } else if (finding.resource_type == "AccessKey") {
-    r.playbooks.push_back(playbook_id::credential_containment);
+    const bool root = finding.access_key && finding.access_key->user_type == "Root";
+    if (root) {
+      // Nothing can be done to root by API; the playbook escalates loudly, whatever the type or severity.
+      r.playbooks.push_back(playbook_id::credential_containment);
+    } else if (!type_matches(cfg.credential_finding_types, finding.type)) {
+      r.ignored_because.push_back("credential-containment: type " + finding.type +
+                                  " is not in TOURNIQUET_CREDENTIAL_FINDING_TYPES");
+    } else if (finding.severity < cfg.credential_min_severity) {
+      r.ignored_because.push_back("credential-containment: severity " + std::string(severity) +
+                                  " is under TOURNIQUET_CREDENTIAL_MIN_SEVERITY");
+    } else {
+      r.playbooks.push_back(playbook_id::credential_containment);
+    }
   } else {
     r.ignored_because.push_back("no playbook handles resource type " + finding.resource_type);
   }

@@ -7,6 +7,7 @@
 
 #include "handlers/config.h"
 #include "handlers/event.h"
+#include "handlers/network_block.h"  // network-block: its settings decide its routing
 
 namespace tq::handlers {
 
@@ -18,6 +19,8 @@ struct routing {
   std::vector<std::string> ignored_because;  // why each playbook that could have applied did not
 };
 
-routing route_finding(const guardduty_finding& finding, const config& cfg);
+// `block` holds the network block's settings (handlers/network_block.h); its defaults when not given.
+routing route_finding(const guardduty_finding& finding, const config& cfg,
+                      const network_block_settings& block = network_block_settings{});
 
 }  // namespace tq::handlers

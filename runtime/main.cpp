@@ -52,7 +52,7 @@ int run_policy(arguments args) {
   if (!args.empty()) return tq::runtime::usage_error("policy takes no arguments");
   auto cfg = tq::handlers::config_from_environment(tq::process_environment());
   if (!cfg) return tq::runtime::usage_error("configuration error: " + cfg.err().describe());
-  std::puts(tq::handlers::policy_document(*cfg).dump(2).c_str());
+  std::puts(tq::handlers::policy_document(*cfg, tq::process_environment()).dump(2).c_str());
   return tq::runtime::exit_ok;
 }
 

@@ -1,5 +1,6 @@
 """The story `scripts/demo` tells: an account with an instance whose SSH port is open to the world, a
-GuardDuty finding about it delivered through the real Lambda runtime loop, and the account before and after."""
+GuardDuty finding about it delivered through the real Lambda runtime loop, then a stolen access key, and the
+account before and after."""
 import json
 import os
 import sys
@@ -57,6 +58,30 @@ def show_instance(ec2, autoscaling, instance_id, finding_id):
         print(f"  {DIM}tag {k} = {tags[k]}{RESET}")
 
 
+def show_acl(ec2, subnet):
+    acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["NetworkAcls"][0]
+    denies = sorted((e["RuleNumber"], "out" if e["Egress"] else "in", e.get("CidrBlock") or e.get("Ipv6CidrBlock"))
+                    for e in acl["Entries"] if e["RuleAction"] == "deny" and e["RuleNumber"] < 32767)
+    print(f"network ACL {acl['NetworkAclId']} of {subnet}: "
+          + (", ".join(f"{GREEN}#{n} deny {d} {c}{RESET}" for n, d, c in denies) if denies else "no deny rules"))
+
+
+def show_user(iam, user):
+    keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    print(f"IAM user {user}")
+    for k in keys:
+        colour = GREEN if k["Status"] == "Inactive" else ""
+        print(f"  access key {k['AccessKeyId']}: {colour}{k['Status']}{RESET if colour else ''}")
+    for name in iam.list_user_policies(UserName=user)["PolicyNames"]:
+        document = iam.get_user_policy(UserName=user, PolicyName=name)["PolicyDocument"]
+        statement = document["Statement"][0]
+        print(f"  inline policy {name}: {statement['Effect']} {statement['Action']} "
+              f"when {json.dumps(statement.get('Condition', {}))}")
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user)["Tags"]}
+    for k in sorted(tags):
+        print(f"  {DIM}tag {k} = {tags[k]}{RESET}")
+
+
 def show_response(label, record):
     body = json.loads(record["body"]) if record["kind"] == "response" else None
     if body is None:
@@ -101,8 +126,13 @@ def main():
         autoscaling.create_auto_scaling_group(AutoScalingGroupName="web-asg", LaunchTemplate={"LaunchTemplateName": "web"},
                                               MinSize=0, MaxSize=2, DesiredCapacity=0, VPCZoneIdentifier=subnet)
         autoscaling.attach_instances(InstanceIds=[instance], AutoScalingGroupName="web-asg")
+        iam = moto.client("iam")
+        iam.create_user(UserName="deploy-bot")
+        stolen = iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
+        iam.create_access_key(UserName="deploy-bot")
         moto.enforce_auth()
         ec2, autoscaling = moto.client("ec2", *admin), moto.client("autoscaling", *admin)
+        iam = moto.client("iam", *admin)
 
         with open(os.path.join(ROOT, "events", "guardduty", "backdoor-ec2-cc-activity.json")) as f:
             finding = json.load(f)
@@ -111,9 +141,16 @@ def main():
         finding["detail"]["resource"]["instanceDetails"]["instanceId"] = instance
         with open(os.path.join(ROOT, "events", "guardduty", "sample-backdoor-ec2-denial-of-service-tcp.json")) as f:
             sample = f.read()
+        with open(os.path.join(ROOT, "events", "guardduty", "unauthorizedaccess-iamuser-malicious-ip-caller-custom.json")) as f:
+            key_finding = json.load(f)
+        key_finding["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
+        key_finding["detail"]["resource"]["accessKeyDetails"].update({"accessKeyId": stolen, "userName": "deploy-bot",
+                                                                      "userType": "IAMUser"})
 
         heading("Before: the account as the attacker found it")
         show_instance(ec2, autoscaling, instance, finding_id)
+        show_acl(ec2, subnet)
+        show_user(iam, "deploy-bot")
 
         heading("Tourniquet runs as Lambda would (a local Runtime API, moto with signature and IAM checks on)")
         print(f"{DIM}acting as IAM user 'tourniquet', which holds exactly the policy `tourniquet policy` prints "
@@ -122,15 +159,18 @@ def main():
         with RuntimeApiServer(function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:tourniquet") as api, \
                 RuntimeProcess(binary, api.endpoint, log_format="Text", env=env) as proc:
             labels = [f"GuardDuty {finding['detail']['type']} on {instance}", "A [SAMPLE] finding",
-                      "The same finding delivered again"]
-            api.enqueue(json.dumps(finding), sample, json.dumps(finding))
-            posts = api.posts(min_posts=3, timeout=60)
+                      "The same finding delivered again",
+                      f"GuardDuty {key_finding['detail']['type']} with key {stolen}"]
+            api.enqueue(json.dumps(finding), sample, json.dumps(finding), json.dumps(key_finding))
+            posts = api.posts(min_posts=4, timeout=60)
             for label, post in zip(labels, posts):
                 show_response(label, post)
             proc.stop()
 
         heading("After: contained, with the evidence kept")
         show_instance(ec2, autoscaling, instance, finding_id)
+        show_acl(ec2, subnet)
+        show_user(iam, "deploy-bot")
         print(f"\n{DIM}Undo the isolation with: tourniquet release {instance}{RESET}")
     finally:
         moto.stop()

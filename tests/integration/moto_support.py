@@ -44,7 +44,11 @@ class Moto:
 
     def stop(self):
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a loaded machine can keep moto's shutdown waiting: do not fail for it
+            self.process.kill()
+            self.process.wait(timeout=10)
 
     def _post(self, path, body=b"", content_type="text/plain"):
         req = urllib.request.Request(self.url + path, data=body, method="POST",

@@ -9,7 +9,18 @@ import unittest
 import uuid
 
 from moto_support import ACCOUNT, Moto, run_tourniquet
-from test_instance_containment import SAMPLE, World, generated_policy
+from test_instance_containment import SAMPLE, World
+
+TOPIC_ENV = {"TOURNIQUET_SNS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:incidents"}
+
+
+def generated_policy(extra=None):
+    """The policy `tourniquet policy` prints with notifications on (sns:Publish is there only then)."""
+    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1",
+                                                     TOURNIQUET_MEMBER_ROLE_NAME="tourniquet-member",
+                                                     **TOPIC_ENV, **(extra or {})))
+    assert code == 0, err
+    return json.loads(out)["Statement"]
 
 
 def emf_lines(stderr):

@@ -4,6 +4,7 @@ permission is there without a reason."""
 import json
 import os
 import tempfile
+import time
 import unittest
 import uuid
 
@@ -77,16 +78,98 @@ def scenario_notification(moto, tmp):
     return run
 
 
+# [credentials] Credential containment with both options on: an IAM user's key (console password removed,
+# user quarantined) and an assumed role's sessions.
+def scenario_credential_containment(moto, tmp):
+    iam = moto.client("iam")
+    iam.create_user(UserName="leaky")
+    key = iam.create_access_key(UserName="leaky")["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName="leaky", Password="Correct-Horse-9")
+    iam.create_group(GroupName="quarantine")
+    iam.create_role(RoleName="ci-deploy", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    paths = []
+    for sample, name, key_id in (("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json", "leaky", key),
+                                 ("pentest-iamuser-kali-linux-assumed-role.json", "ci-deploy", "ASIAQXYZ7EXAMPLESES2")):
+        event = load_event("guardduty/" + sample)
+        event["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
+        event["detail"]["resource"]["accessKeyDetails"].update({"userName": name, "accessKeyId": key_id})
+        paths.append(write_event(tmp, event))
+
+    def run(env):
+        env = dict(env, TOURNIQUET_REMOVE_CONSOLE_ACCESS="true", TOURNIQUET_QUARANTINE_GROUP="quarantine")
+        return all(run_tourniquet(["invoke", p], env)[0] == 0 for p in paths)
+    return run
+
+
+# [credentials] Exposure fixes: SSH opened to the world (revoked, group tagged), and a trail stopped by a
+# user (logging restarted, the user's key contained).
+def scenario_exposure_fix(moto, tmp):
+    ec2, iam = moto.client("ec2"), moto.client("iam")
+    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="exposed", Description="exposed", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    moto.client("s3").create_bucket(Bucket="audit-logs")
+    moto.client("cloudtrail").create_trail(Name="audit", S3BucketName="audit-logs")
+    iam.create_user(UserName="trail-stopper")
+    key = iam.create_access_key(UserName="trail-stopper")["AccessKey"]["AccessKeyId"]
+    identity = {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/trail-stopper", "accountId": ACCOUNT,
+                "accessKeyId": key, "userName": "trail-stopper"}
+    ingress = load_event("cloudtrail/authorize-sg-ingress-ssh-world-legacy.json")
+    ingress["detail"].update({"userIdentity": identity, "recipientAccountId": ACCOUNT})
+    ingress["detail"]["requestParameters"]["groupId"] = group
+    stop = load_event("cloudtrail/stop-logging.json")
+    stop["detail"].update({"userIdentity": identity, "recipientAccountId": ACCOUNT, "requestParameters": {"name": "audit"}})
+    paths = [write_event(tmp, ingress), write_event(tmp, stop)]
+    return lambda env: all(run_tourniquet(["invoke", p], env)[0] == 0 for p in paths)
+
+
+def scenario_network_block(moto, tmp):
+    """network-block: a port probe's addresses denied in the instance's subnet ACL (reads, entries, tag);
+    block-expiry: a schedule removes an earlier block that is due (entries and tag)."""
+    ec2 = moto.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                 SubnetId=subnet)["Instances"][0]["InstanceId"]
+    acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
+    acl = acl["NetworkAcls"][0]["NetworkAclId"]
+    for egress in (False, True):  # an earlier block, due an hour ago
+        ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=89, Protocol="-1", RuleAction="deny",
+                                     Egress=egress, CidrBlock="203.0.113.89/32")
+    ec2.create_tags(Resources=[acl], Tags=[{"Key": "tourniquet:block:89", "Value": "203.0.113.89/32|1|%d|tq-old"
+                                            % (int(time.time()) - 3600)}])
+    event = load_event("guardduty/recon-ec2-port-probe-unprotected-port.json")
+    event["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
+    details = event["detail"]["resource"]["instanceDetails"]
+    details["instanceId"] = instance
+    details["networkInterfaces"][0].update({"subnetId": subnet, "vpcId": vpc})
+    probe, schedule = write_event(tmp, event), write_event(tmp, load_event("scheduled/expire-blocks.json"))
+
+    def run(env):
+        blocked = run_tourniquet(["invoke", probe], env)[0] == 0
+        expired = run_tourniquet(["invoke", schedule], env)
+        return blocked and expired[0] == 0 and "203.0.113.89/32" in expired[1]
+    return run
+
+
 # Each playbook adds its scenario here: a function (moto, tmp dir) that builds its world with the checks
 # off and returns run(env) -> True when the playbook did its whole job.
-SCENARIOS = [scenario_instance_containment, scenario_notification]
+SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
+             scenario_exposure_fix, scenario_notification]
 
 
 class PolicyTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.moto = Moto()
-        code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1"))
+        # The policy of a configuration with every option on, as the scenarios use them all.
+        code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1",
+                                                         TOURNIQUET_REMOVE_CONSOLE_ACCESS="true",
+                                                         TOURNIQUET_QUARANTINE_GROUP="quarantine",
+                                                         # [reliability] notifications on
+                                                         TOURNIQUET_SNS_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:x"))
         assert code == 0, err
         cls.actions = json.loads(out)["Statement"][0]["Action"]
 

@@ -13,7 +13,8 @@ import uuid
 from moto_support import ACCOUNT, MEMBER_ACCOUNT, Moto, run_tourniquet
 from proxy_support import AwsProxy
 from runtime_harness import RuntimeApiServer, RuntimeProcess, tourniquet_bin
-from test_instance_containment import SAMPLE, World, generated_policy
+from test_instance_containment import SAMPLE, World
+from test_notifications import generated_policy
 
 SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 DEBUG = {"AWS_LAMBDA_LOG_LEVEL": "DEBUG"}

@@ -251,20 +251,5 @@ TEST(declared_permissions, cover_every_planned_call) {
   EXPECT_GT(checked, 20u);
 }
 
-TEST(declared_permissions, every_action_declares_some_and_the_policy_holds_them_all) {
-  ASSERT_FALSE(declared_actions().empty());
-  for (const action_kind* kind : declared_actions()) {
-    EXPECT_FALSE(kind->permissions.empty()) << kind->name << " declares no permission";
-    for (auto p : kind->permissions) EXPECT_NE(p.find(':'), std::string_view::npos) << p;
-  }
-  const auto policy = policy_document(config{});
-  const auto& actions = policy["Statement"][0]["Action"];
-  for (const action_kind* kind : declared_actions()) {
-    for (auto p : kind->permissions) {
-      EXPECT_NE(std::find(actions.begin(), actions.end(), std::string(p)), actions.end()) << p;
-    }
-  }
-}
-
 }  // namespace
 }  // namespace tq::handlers

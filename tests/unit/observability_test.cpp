@@ -138,9 +138,12 @@ TEST(notification_call, publishes_the_report_to_the_topic) {
   EXPECT_EQ(call.params.get("Subject"), notification_subject(contained_report(), finding()));
   EXPECT_EQ(ordered_json::parse(call.params.get("Message")), contained_report().to_json());
   EXPECT_EQ(iam_action_of(call), "sns:Publish");
-  const auto permissions = declared_permissions();
+  const auto permissions = declared_permissions(fixed_environment({{"TOURNIQUET_SNS_TOPIC_ARN", topic}}));
   EXPECT_NE(std::find(permissions.begin(), permissions.end(), "sns:Publish"), permissions.end())
       << "sns:Publish must be declared, so the generated policy allows the notification";
+  const auto without = declared_permissions(fixed_environment({}));
+  EXPECT_EQ(std::find(without.begin(), without.end(), "sns:Publish"), without.end())
+      << "no topic, no sns:Publish in the policy";
 }
 
 TEST(outcome_summary, lists_what_was_and_was_not_done) {

@@ -1,0 +1,415 @@
+#include "handlers/credential_containment.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "handlers/instance_containment.h"  // incident_id_for, rfc3339_now, the tag names
+#include "runtime/log.h"
+
+namespace tq::handlers {
+namespace {
+
+using aws::items_of;
+using aws::query_call;
+using aws::service;
+using aws::text_of;
+
+// Reads also call sts:GetCallerIdentity, which needs no permission (AWS answers it for any principal).
+const action_kind& read_principal =
+    declare_action(credential_playbook, "read-principal", {"iam:GetUser", "iam:GetRole", "iam:ListAccessKeys"});
+const action_kind& deactivate_key = declare_action(credential_playbook, "deactivate-key", {"iam:UpdateAccessKey"});
+const action_kind& revoke_user_sessions =
+    declare_action(credential_playbook, "revoke-user-sessions", {"iam:PutUserPolicy"});
+const action_kind& revoke_role_sessions =
+    declare_action(credential_playbook, "revoke-role-sessions", {"iam:PutRolePolicy"});
+const action_kind& tag_user_action = declare_action(credential_playbook, "tag-user", {"iam:TagUser"});
+const action_kind& tag_role_action = declare_action(credential_playbook, "tag-role", {"iam:TagRole"});
+// Optional, off by default; each declares its own read so the policy asks for nothing an option does not use.
+const action_kind& remove_console_access =
+    declare_action(credential_playbook, "remove-console-access", {"iam:GetLoginProfile", "iam:DeleteLoginProfile"},
+                   "TOURNIQUET_REMOVE_CONSOLE_ACCESS");
+const action_kind& quarantine_user =
+    declare_action(credential_playbook, "quarantine-user", {"iam:ListGroupsForUser", "iam:AddUserToGroup"},
+                   "TOURNIQUET_QUARANTINE_GROUP");
+
+constexpr const char* tag_source_type = "tourniquet:source-type";
+constexpr const char* tag_access_key = "tourniquet:access-key";
+
+error invalid(std::string_view name, std::string message) {
+  return error{"InvalidConfiguration", std::string(name) + ": " + std::move(message), std::string(name)};
+}
+
+// IAM names: letters, digits and +=,.@_- (group names: 1-128 of them).
+bool is_iam_name(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("+=,.@_-").find(c) != std::string_view::npos;
+  });
+}
+
+// The last '/'-separated segment: "path/to/name" -> "name".
+std::string last_segment(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+bool is_no_such_entity(const action_record& r) { return r.failure && r.failure->code == "NoSuchEntity"; }
+
+std::map<std::string, std::string> tags_of(pugi::xml_node list) {
+  std::map<std::string, std::string> tags;
+  for (pugi::xml_node t : items_of(list)) tags[text_of(t, "Key")] = text_of(t, "Value");
+  return tags;
+}
+
+}  // namespace
+
+result<credential_settings> credential_settings_from_environment(const env_reader& env) {
+  credential_settings s;
+  auto console = parse_bool(env, "TOURNIQUET_REMOVE_CONSOLE_ACCESS", s.remove_console_access);
+  if (!console) return std::move(console).err();
+  s.remove_console_access = *console;
+  if (auto group = env("TOURNIQUET_QUARANTINE_GROUP")) {
+    if (!group->empty() && !is_iam_name(*group)) {
+      return invalid("TOURNIQUET_QUARANTINE_GROUP", "'" + *group + "' is not an IAM group name");
+    }
+    s.quarantine_group = *group;
+  }
+  return s;
+}
+
+access_key_target target_from_finding(const guardduty_finding& finding) {
+  access_key_target t;
+  t.account_id = finding.account_id;
+  t.source_id = finding.id;
+  t.source_type = finding.type;
+  if (finding.access_key) {
+    t.user_type = finding.access_key->user_type;
+    t.access_key_id = finding.access_key->access_key_id;
+    // GuardDuty puts the role's name in userName for AssumedRole (instance credentials included).
+    (t.user_type == "AssumedRole" ? t.role_name : t.user_name) = finding.access_key->user_name;
+  }
+  return t;
+}
+
+access_key_target target_from_cloudtrail(const cloudtrail_event& event) {
+  access_key_target t;
+  if (event.recipient_account_id) t.account_id = *event.recipient_account_id;
+  else if (event.envelope && !event.envelope->account.empty()) t.account_id = event.envelope->account;
+  else t.account_id = event.user.account_id.value_or("");
+  t.source_id = event.event_id.value_or(event.event_name + "@" + event.event_time);
+  t.source_type = "CloudTrail:" + event.event_name;
+  t.user_type = event.user.type;
+  t.access_key_id = event.user.access_key_id.value_or("");
+  if (t.user_type == "IAMUser") {
+    t.user_name = event.user.user_name.value_or(event.user.arn ? identity_from_arn(*event.user.arn).name : "");
+  } else if (t.user_type == "AssumedRole") {
+    if (event.user.session_issuer_arn) t.role_name = identity_from_arn(*event.user.session_issuer_arn).name;
+    if (t.role_name.empty() && event.user.arn) t.role_name = identity_from_arn(*event.user.arn).name;
+  }
+  return t;
+}
+
+principal_identity identity_from_arn(std::string_view arn) {
+  principal_identity id;
+  id.arn = std::string(arn);
+  // arn:partition:service:region:account:resource
+  std::vector<std::string_view> fields;
+  size_t start = 0;
+  for (int i = 0; i < 5; ++i) {
+    const size_t colon = arn.find(':', start);
+    if (colon == std::string_view::npos) return id;
+    fields.push_back(arn.substr(start, colon - start));
+    start = colon + 1;
+  }
+  if (fields[0] != "arn") return id;
+  id.account_id = std::string(fields[4]);
+  const std::string_view resource = arn.substr(start);
+  if (resource == "root") {
+    id.kind = "root";
+  } else if (resource.starts_with("user/")) {
+    id.kind = "user";
+    id.name = last_segment(resource);
+  } else if (resource.starts_with("role/")) {
+    id.kind = "role";
+    id.name = last_segment(resource);
+  } else if (resource.starts_with("assumed-role/")) {
+    // assumed-role/ROLE/SESSION: the role is the second segment (a role path is not part of this ARN).
+    const std::string_view rest = resource.substr(std::string_view("assumed-role/").size());
+    id.kind = "role";
+    id.name = std::string(rest.substr(0, rest.find('/')));
+  }
+  return id;
+}
+
+std::vector<planned_call> plan_credential_reads(const access_key_target& target, const credential_settings& settings) {
+  std::vector<planned_call> reads;
+  const std::string who = target.user_type == "AssumedRole" ? target.role_name : target.user_name;
+  auto add = [&](const action_kind& kind, query_call call) {
+    reads.push_back(planned_call{&kind, who, std::move(call)});
+  };
+  add(read_principal, {service::sts, "GetCallerIdentity", {}});
+  if (target.user_type == "IAMUser") {
+    query_call user{service::iam, "GetUser", {}};
+    user.params.add("UserName", target.user_name);
+    add(read_principal, std::move(user));
+    query_call keys{service::iam, "ListAccessKeys", {}};
+    keys.params.add("UserName", target.user_name);
+    add(read_principal, std::move(keys));
+    if (settings.remove_console_access) {
+      query_call login{service::iam, "GetLoginProfile", {}};
+      login.params.add("UserName", target.user_name);
+      add(remove_console_access, std::move(login));
+    }
+    if (!settings.quarantine_group.empty()) {
+      query_call groups{service::iam, "ListGroupsForUser", {}};
+      groups.params.add("UserName", target.user_name);
+      add(quarantine_user, std::move(groups));
+    }
+  } else if (target.user_type == "AssumedRole") {
+    query_call role{service::iam, "GetRole", {}};
+    role.params.add("RoleName", target.role_name);
+    add(read_principal, std::move(role));
+  }
+  return reads;
+}
+
+result<credential_state> credential_state_from_reads(const credential_settings& settings,
+                                                     const std::vector<planned_call>& reads, const execution& run) {
+  credential_state state;
+  for (size_t i = 0; i < reads.size(); ++i) {
+    const std::string& action = reads[i].call.action;
+    const action_record& record = run.records[i];
+    if (!run.answers[i]) {
+      if (is_no_such_entity(record) && (action == "GetUser" || action == "GetRole")) {
+        state.principal_exists = false;
+        continue;
+      }
+      if (is_no_such_entity(record) && action == "GetLoginProfile") {
+        state.has_login_profile = false;
+        continue;
+      }
+      if (record.failure) return *record.failure;
+      return error{"ReadFailed", "no answer to " + aws::call_name(reads[i].call), aws::call_name(reads[i].call)};
+    }
+    const pugi::xml_node result = run.answers[i]->result();
+    if (action == "GetCallerIdentity") {
+      state.self = identity_from_arn(text_of(result, "Arn"));
+      if (state.self.account_id.empty()) state.self.account_id = text_of(result, "Account");
+    } else if (action == "GetUser") {
+      state.principal_arn = text_of(result, "User/Arn");
+      state.tags = tags_of(result.child("User").child("Tags"));
+    } else if (action == "GetRole") {
+      state.principal_arn = text_of(result, "Role/Arn");
+      state.tags = tags_of(result.child("Role").child("Tags"));
+    } else if (action == "ListAccessKeys") {
+      for (pugi::xml_node k : items_of(result.child("AccessKeyMetadata"))) {
+        state.key_status[text_of(k, "AccessKeyId")] = text_of(k, "Status");
+      }
+    } else if (action == "GetLoginProfile") {
+      state.has_login_profile = true;
+    } else if (action == "ListGroupsForUser") {
+      state.in_quarantine_group = false;
+      for (pugi::xml_node g : items_of(result.child("Groups"))) {
+        if (text_of(g, "GroupName") == settings.quarantine_group) state.in_quarantine_group = true;
+      }
+    }
+  }
+  if (state.self.kind.empty()) {
+    // Without knowing who we are, we could lock ourselves out: refuse rather than guess.
+    return error{"UnknownIdentity", "sts:GetCallerIdentity did not say who Tourniquet runs as",
+                 "sts:GetCallerIdentity"};
+  }
+  return state;
+}
+
+std::optional<std::string> exemption_of(const access_key_target& target, const credential_state& state,
+                                        const config& cfg) {
+  const bool is_user = target.user_type == "IAMUser";
+  const std::string& name = is_user ? target.user_name : target.role_name;
+  const std::string kind = is_user ? "user" : "role";
+  const bool same_account = state.self.account_id.empty() || target.account_id.empty() ||
+                            state.self.account_id == target.account_id;
+  if (same_account && state.self.kind == kind && state.self.name == name) {
+    return "the " + kind + " " + name + " is the principal Tourniquet runs as; it never acts on itself";
+  }
+  for (const std::string& candidate : {name, state.principal_arn, target.access_key_id}) {
+    if (!candidate.empty() && cfg.exempt_principals.contains(candidate)) {
+      return "the " + kind + " " + name + " is exempt (TOURNIQUET_EXEMPT_PRINCIPALS lists " + candidate + ")";
+    }
+  }
+  return std::nullopt;
+}
+
+std::string revoke_sessions_policy(std::string_view now_rfc3339) {
+  nlohmann::ordered_json policy;
+  policy["Version"] = "2012-10-17";
+  policy["Statement"] = nlohmann::ordered_json::array();
+  policy["Statement"].push_back({{"Sid", "TourniquetRevokeOlderSessions"},
+                                 {"Effect", "Deny"},
+                                 {"Action", "*"},
+                                 {"Resource", "*"},
+                                 {"Condition", {{"DateLessThan", {{"aws:TokenIssueTime", std::string(now_rfc3339)}}}}}});
+  return policy.dump();
+}
+
+std::vector<planned_call> plan_credential_containment(const access_key_target& target, const credential_state& state,
+                                                      const credential_settings& settings,
+                                                      std::string_view incident_id, std::string_view now_rfc3339,
+                                                      std::vector<action_record>& already) {
+  std::vector<planned_call> plan;
+  const bool is_user = target.user_type == "IAMUser";
+  const std::string& name = is_user ? target.user_name : target.role_name;
+  const std::string key = target.access_key_id;
+
+  if (is_user) {
+    const auto status = state.key_status.find(key);
+    if (key.empty()) {
+      already.push_back(skipped_record(deactivate_key, name, "the event names no access key"));
+    } else if (key.starts_with("ASIA")) {
+      already.push_back(skipped_record(deactivate_key, key,
+                                       "a temporary key cannot be deactivated; the deny policy revokes its session"));
+    } else if (status == state.key_status.end()) {
+      already.push_back(skipped_record(deactivate_key, key, "not a key of user " + name + " (deleted, or another user's)"));
+    } else if (status->second == "Inactive") {
+      already.push_back(already_record(deactivate_key, key, "inactive"));
+    } else {
+      query_call call{service::iam, "UpdateAccessKey", {}};
+      call.params.add("UserName", name).add("AccessKeyId", key).add("Status", "Inactive");
+      plan.push_back({&deactivate_key, key, std::move(call), "Active -> Inactive; other keys untouched"});
+    }
+  }
+
+  // Refreshed on every delivery: a repeated finding means the activity goes on, so "now" moves forward.
+  query_call deny{service::iam, is_user ? "PutUserPolicy" : "PutRolePolicy", {}};
+  deny.params.add(is_user ? "UserName" : "RoleName", name)
+      .add("PolicyName", revoke_sessions_policy_name)
+      .add("PolicyDocument", revoke_sessions_policy(now_rfc3339));
+  plan.push_back({is_user ? &revoke_user_sessions : &revoke_role_sessions, name, std::move(deny),
+                  "deny sessions issued before " + std::string(now_rfc3339)});
+
+  if (is_user && settings.remove_console_access) {
+    if (state.has_login_profile.value_or(true)) {
+      query_call call{service::iam, "DeleteLoginProfile", {}};
+      call.params.add("UserName", name);
+      plan.push_back({&remove_console_access, name, std::move(call), "console password removed"});
+    } else {
+      already.push_back(already_record(remove_console_access, name, "no console password"));
+    }
+  }
+  if (is_user && !settings.quarantine_group.empty()) {
+    if (state.in_quarantine_group.value_or(false)) {
+      already.push_back(already_record(quarantine_user, name, "in " + settings.quarantine_group));
+    } else {
+      query_call call{service::iam, "AddUserToGroup", {}};
+      call.params.add("GroupName", settings.quarantine_group).add("UserName", name);
+      plan.push_back({&quarantine_user, name, std::move(call), "added to " + settings.quarantine_group});
+    }
+  }
+
+  auto recorded = state.tags.find(tag_incident);
+  if (recorded != state.tags.end() && recorded->second == incident_id) {
+    already.push_back(already_record(is_user ? tag_user_action : tag_role_action, name, std::string(incident_id)));
+  } else {
+    std::vector<aws::tag> tags{{tag_incident, std::string(incident_id)},
+                               {tag_finding, target.source_id},
+                               {tag_source_type, target.source_type},
+                               {tag_contained_at, std::string(now_rfc3339)}};
+    if (!key.empty()) tags.push_back({tag_access_key, key});
+    query_call call{service::iam, is_user ? "TagUser" : "TagRole", {}};
+    call.params.add(is_user ? "UserName" : "RoleName", name).add_tags("Tags.member", tags);
+    plan.push_back({is_user ? &tag_user_action : &tag_role_action, name, std::move(call), std::string(incident_id)});
+  }
+  return plan;
+}
+
+namespace {
+
+playbook_report escalate(playbook_report report, std::string reason) {
+  report.status = "escalate";
+  report.reason = std::move(reason);
+  // Loud on purpose: nothing was done, and a person must act.
+  log::error("escalation: a person must act", {{"target", report.target}, {"reason", report.reason}});
+  return report;
+}
+
+}  // namespace
+
+playbook_report contain_credentials(const access_key_target& target, const playbook_context& ctx,
+                                    const credential_settings& settings) {
+  playbook_report report;
+  report.playbook = std::string(credential_playbook);
+  report.incident_id = incident_id_for(target.account_id, target.source_id);
+  const bool is_user = target.user_type == "IAMUser";
+  const bool is_role = target.user_type == "AssumedRole";
+  report.target = is_user ? target.user_name : is_role ? target.role_name : target.user_type;
+  report.details["userType"] = target.user_type;
+  if (!target.access_key_id.empty()) report.details["accessKeyId"] = target.access_key_id;
+  report.details["source"] = target.source_type;
+  auto elapsed_ms = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx.arrived).count();
+  };
+
+  if (target.user_type == "Root") {
+    return escalate(std::move(report),
+                    "the account's root credentials were used (key " +
+                        (target.access_key_id.empty() ? std::string("unknown") : target.access_key_id) +
+                        "); no API can deactivate root keys or revoke root sessions: sign in as root, change the "
+                        "password, delete root access keys and check its MFA devices");
+  }
+  if (!is_user && !is_role) {
+    return escalate(std::move(report), "no automatic containment exists for principals of type '" + target.user_type +
+                                           "'; contain them by hand");
+  }
+  if ((is_user && target.user_name.empty()) || (is_role && target.role_name.empty())) {
+    return escalate(std::move(report), std::string("the event does not name the ") + (is_user ? "user" : "role") +
+                                           " behind key " + target.access_key_id + "; contain it by hand");
+  }
+
+  if (!target.access_key_id.empty() && target.access_key_id == ctx.client.identity().access_key_id) {
+    playbook_report r = ignored(report.playbook, report.target,
+                                "key " + target.access_key_id + " is the key Tourniquet runs as; it never acts on itself");
+    r.incident_id = report.incident_id;
+    log::warn("credential containment skipped", {{"target", report.target}, {"reason", r.reason}});
+    return r;
+  }
+
+  const auto reads = plan_credential_reads(target, settings);
+  const execution read_run = execute_plan(reads, ctx.client, ctx.until, false);
+  report.round_trips += read_run.round_trips;
+  auto state = credential_state_from_reads(settings, reads, read_run);
+  if (!state) {
+    for (const auto& r : read_run.records) {
+      if (r.result == outcome::failed) report.actions.push_back(r);
+    }
+    report.status = "failed";
+    report.reason = state.err().describe();
+    report.total_ms = elapsed_ms();
+    return report;
+  }
+  if (auto exempt = exemption_of(target, *state, ctx.cfg)) {
+    log::warn("credential containment skipped", {{"target", report.target}, {"reason", *exempt}});
+    playbook_report r = ignored(report.playbook, report.target, *exempt);
+    r.incident_id = report.incident_id;
+    r.details = report.details;
+    return r;
+  }
+  if (!state->principal_exists) {
+    playbook_report r = ignored(report.playbook, report.target,
+                                std::string(is_user ? "user " : "role ") + report.target + " no longer exists in account " +
+                                    target.account_id + ": its keys and sessions went with it");
+    r.incident_id = report.incident_id;
+    return r;
+  }
+  if (!state->principal_arn.empty()) report.details["principalArn"] = state->principal_arn;
+
+  std::vector<action_record> already;
+  const auto plan = plan_credential_containment(target, *state, settings, report.incident_id, rfc3339_now(), already);
+  append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
+  report.actions.insert(report.actions.end(), already.begin(), already.end());
+  report.status = ctx.dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "contained";
+  report.total_ms = elapsed_ms();
+  if (report.status == "contained") report.details["containedAfterMs"] = report.total_ms;
+  return report;
+}
+
+}  // namespace tq::handlers

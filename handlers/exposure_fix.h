@@ -1,0 +1,135 @@
+// Exposure fixes: CloudTrail records of calls that open the account up are undone as they arrive. A rule
+// that opens an admin port to the whole internet is revoked (that rule only); a stopped trail is started
+// again and the credentials that stopped it are contained. Which call gets which answer is one table,
+// `exposure_rules()`, documented in the README.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aws/client.h"
+#include "aws/json_protocol.h"
+#include "handlers/action.h"
+#include "handlers/config.h"
+#include "handlers/credential_containment.h"
+#include "handlers/event.h"
+#include "handlers/playbook.h"
+#include "handlers/report.h"
+#include "runtime/environment.h"
+
+namespace tq::handlers {
+
+inline constexpr std::string_view exposure_playbook = "exposure-fix";
+
+struct exposure_settings {
+  std::vector<int> admin_ports{22, 3389};  // TOURNIQUET_ADMIN_PORTS
+  std::set<std::string> trail_admins;      // TOURNIQUET_TRAIL_ADMINS: user/role names or ARNs that may stop trails
+};
+
+result<exposure_settings> exposure_settings_from_environment(const env_reader& env);
+
+// --- The table ------------------------------------------------------------------------------------------
+
+enum class exposure_kind { world_admin_ingress, trail_stopped, trail_deleted };
+
+struct exposure_rule {
+  std::string_view event_source;  // "ec2.amazonaws.com"
+  std::string_view event_name;    // "AuthorizeSecurityGroupIngress"
+  exposure_kind kind;
+  std::string_view response;      // what Tourniquet does, for the README and the report
+};
+
+const std::vector<exposure_rule>& exposure_rules();
+// The rule for a record, or null when no rule takes it.
+const exposure_rule* exposure_rule_for(const cloudtrail_event& event);
+
+// --- Ingress opened to the world ------------------------------------------------------------------------
+
+// "tcp" for "tcp", "TCP" or "6"; "udp" for "17"; "-1" for all traffic; anything else lowercased.
+std::string normalize_protocol(std::string_view protocol);
+// 0.0.0.0/0 or ::/0.
+bool open_to_world(const ingress_rule& rule);
+// All traffic, or a TCP/UDP range that includes one of `ports`.
+bool covers_admin_port(const ingress_rule& rule, const std::vector<int>& ports);
+// The rules of an event that open an admin port to the world.
+std::vector<ingress_rule> world_admin_rules(const std::vector<ingress_rule>& rules, const exposure_settings& settings);
+
+// One ingress rule as the group has it now (DescribeSecurityGroupRules).
+struct live_rule {
+  std::string id;  // sgr-…
+  std::string protocol;  // normalized
+  std::int64_t from_port = -1;
+  std::int64_t to_port = -1;
+  std::string cidr;
+  bool ipv6 = false;
+};
+
+struct group_state {
+  std::string group_id;
+  bool exists = true;
+  std::map<std::string, std::string> tags;
+  std::vector<live_rule> ingress;
+};
+
+std::vector<planned_call> plan_group_reads(const std::string& group_id);
+result<group_state> group_state_from_reads(const std::string& group_id, const execution& reads);
+
+// The live rule an event's rule created, by rule id when the event has one, else by its fields.
+std::optional<live_rule> live_match(const ingress_rule& rule, const group_state& state);
+
+// Revokes each offending rule still present (by SecurityGroupRuleId when the event named one, else by
+// IpPermissions), then tags the group with the incident.
+std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule>& offending, const group_state& state,
+                                                  std::string_view incident_id, std::string_view event_id,
+                                                  std::string_view now_rfc3339, std::vector<action_record>& already);
+
+// --- Trails ---------------------------------------------------------------------------------------------
+
+// One intended JSON-protocol call (CloudTrail); executed one by one, outside execute_plan.
+struct planned_json_call {
+  const action_kind* kind = nullptr;
+  std::string target;
+  aws::json_call call;
+  std::string detail;
+};
+
+// Whether the caller may stop or delete trails (TOURNIQUET_TRAIL_ADMINS, by name or ARN).
+bool is_trail_admin(const user_identity& user, const exposure_settings& settings);
+
+// The trail as the calls of `account_id` should name it: the name when the ARN is the same account's, the
+// ARN otherwise; "" when the record names none.
+std::string trail_reference(const cloudtrail_event& event, std::string_view account_id);
+
+planned_json_call plan_trail_status_read(const std::string& trail);
+// StartLogging unless the trail is logging already.
+std::vector<planned_json_call> plan_logging_restart(const std::string& trail, bool is_logging,
+                                                    std::vector<action_record>& already);
+
+// --- Playbooks ------------------------------------------------------------------------------------------
+
+// One record. The reports: the exposure's own, then (for trails) the containment of the caller's credentials.
+std::vector<playbook_report> fix_exposure(const cloudtrail_event& event, const playbook_context& ctx,
+                                          const exposure_settings& settings, const credential_settings& credentials);
+
+// What fix_exposures needs of the responder: the client acting in an account (its own or a member's).
+struct exposure_invocation {
+  const config& cfg;
+  aws::deadline until;
+  bool dry_run = false;
+  std::chrono::steady_clock::time_point arrived;
+  std::function<result<aws::client>(const std::string& account_id)> client_for;
+};
+
+// Every record of an event or a CloudWatch Logs batch. Records no rule takes (or whose call failed) are
+// summed up in one "ignored" report rather than one each.
+std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> records, const exposure_invocation& inv,
+                                           const exposure_settings& settings, const credential_settings& credentials);
+
+}  // namespace tq::handlers

@@ -1,0 +1,77 @@
+// The generated policy, over every action the executable links: the test builds a responder, as
+// `tourniquet` does, so every playbook's declarations are registered (a static library drops object files
+// nothing refers to, and their declarations with them).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "handlers/action.h"
+#include "handlers/policy.h"
+#include "handlers/responder.h"
+
+namespace tq::handlers {
+namespace {
+
+class policy : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto r = responder::from_environment(fixed_environment({{"AWS_REGION", "us-east-1"},
+                                                            {"AWS_ACCESS_KEY_ID", "AKIDPOLICYTEST"},
+                                                            {"AWS_SECRET_ACCESS_KEY", "policy-test-secret"}}),
+                                         {});
+    ASSERT_TRUE(r.ok()) << r.err().describe();
+  }
+};
+
+bool has(const nlohmann::ordered_json& document, std::string_view action) {
+  const auto& actions = document["Statement"][0]["Action"];
+  return std::find(actions.begin(), actions.end(), std::string(action)) != actions.end();
+}
+
+TEST_F(policy, every_playbook_declares_its_actions_with_permissions) {
+  std::vector<std::string_view> playbooks;
+  for (const action_kind* kind : declared_actions()) {
+    EXPECT_FALSE(kind->permissions.empty()) << kind->name << " declares no permission";
+    for (auto p : kind->permissions) EXPECT_NE(p.find(':'), std::string_view::npos) << p;
+    if (std::find(playbooks.begin(), playbooks.end(), kind->playbook) == playbooks.end()) {
+      playbooks.push_back(kind->playbook);
+    }
+  }
+  EXPECT_GE(playbooks.size(), 5u) << "instance, credential, exposure, network block and expiry at least";
+}
+
+TEST_F(policy, holds_every_declared_permission_when_every_option_is_on) {
+  const auto everything = fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"},
+                                             {"TOURNIQUET_QUARANTINE_GROUP", "quarantine"}});
+  const auto document = policy_document(config{}, everything);
+  for (const action_kind* kind : declared_actions()) {
+    for (auto p : kind->permissions) EXPECT_TRUE(has(document, p)) << p;
+  }
+}
+
+TEST_F(policy, optional_actions_are_in_it_only_when_turned_on) {
+  const auto plain = policy_document(config{}, fixed_environment({}));
+  EXPECT_FALSE(has(plain, "iam:DeleteLoginProfile"));
+  EXPECT_FALSE(has(plain, "iam:AddUserToGroup"));
+  EXPECT_TRUE(has(plain, "iam:UpdateAccessKey"));
+  EXPECT_TRUE(has(plain, "ec2:ModifyNetworkInterfaceAttribute"));
+  const auto off = policy_document(config{}, fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "false"}}));
+  EXPECT_FALSE(has(off, "iam:DeleteLoginProfile"));
+  const auto on = policy_document(config{}, fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"},
+                                                              {"TOURNIQUET_QUARANTINE_GROUP", "quarantine"}}));
+  EXPECT_TRUE(has(on, "iam:DeleteLoginProfile"));
+  EXPECT_TRUE(has(on, "iam:AddUserToGroup"));
+}
+
+TEST_F(policy, cross_account_work_adds_assume_role_on_the_member_role_only) {
+  config cfg;
+  EXPECT_EQ(policy_document(cfg, fixed_environment({}))["Statement"].size(), 1u);
+  cfg.member_role_name = "tourniquet-member";
+  const auto document = policy_document(cfg, fixed_environment({}));
+  ASSERT_EQ(document["Statement"].size(), 2u);
+  EXPECT_EQ(document["Statement"][1]["Action"], "sts:AssumeRole");
+  EXPECT_EQ(document["Statement"][1]["Resource"], "arn:aws:iam::*:role/tourniquet-member");
+}
+
+}  // namespace
+}  // namespace tq::handlers
