@@ -8,8 +8,11 @@ TQ_FAULT_RUNS (default 100) sets the runs per playbook, TQ_FAULT_SHARE (0.3) the
 TQ_FAULT_WORKERS (3) how many runs go at once, TQ_FAULT_MAX_ATTEMPTS Tourniquet's AWS_MAX_ATTEMPTS (default 3).
 A summary per playbook (invocations needed, faults served) is printed, and written to $TQ_FAULT_SUMMARY if set.
 """
+import base64
 import collections
 import concurrent.futures
+import copy
+import gzip
 import json
 import os
 import sys
@@ -18,9 +21,14 @@ import time
 import unittest
 import uuid
 
-from moto_support import ACCOUNT, Moto, run_tourniquet
+from moto_support import ACCOUNT, REGION, Moto, run_tourniquet
 from proxy_support import AwsProxy
-from test_instance_containment import SAMPLE, generated_policy
+from test_instance_containment import SAMPLE
+
+SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+# Every option that makes a playbook do more is on, so that all of it runs under faults.
+OPTIONS = {"TOURNIQUET_REMOVE_CONSOLE_ACCESS": "true", "TOURNIQUET_QUARANTINE_GROUP": "quarantine"}
+SESSIONS_POLICY = "tourniquet-revoke-older-sessions"
 
 RUNS = int(os.environ.get("TQ_FAULT_RUNS", "100"))
 FAULT_SHARE = float(os.environ.get("TQ_FAULT_SHARE", "0.3"))
@@ -40,6 +48,23 @@ def tags_of(resource):
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
+def sample(relative):
+    with open(os.path.join(SOURCE, "events", relative)) as f:
+        return json.load(f)
+
+
+def generated_policy():
+    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION=REGION, **OPTIONS))
+    assert code == 0, err
+    return json.loads(out)["Statement"]
+
+
+def report_of(response, playbook):
+    reports = [r for r in response["reports"] if r["playbook"] == playbook]
+    assert len(reports) == 1, f"one {playbook} report expected: {response}"
+    return reports[0]
+
+
 class FaultRunsTest(unittest.TestCase):
     summaries = {}
 
@@ -52,6 +77,10 @@ class FaultRunsTest(unittest.TestCase):
         cls.moto.enforce_auth()
         cls.ec2 = cls.moto.client("ec2", *admin)
         cls.autoscaling = cls.moto.client("autoscaling", *admin)
+        cls.iam = cls.moto.client("iam", *admin)
+        cls.cloudtrail = cls.moto.client("cloudtrail", *admin)
+        cls.s3 = cls.moto.client("s3", *admin)
+        cls.iam.create_group(GroupName="quarantine")
         cls.proxy = AwsProxy(cls.moto.url, slow_ms=SLOW_MS, seed=8)
         cls.tmp = tempfile.TemporaryDirectory()
 
@@ -75,7 +104,7 @@ class FaultRunsTest(unittest.TestCase):
         return self.moto.env_for(*self.responder, dict({
             "AWS_ENDPOINT_URL": self.proxy.url, "TOURNIQUET_ATTEMPT_TIMEOUT_MS": str(ATTEMPT_TIMEOUT_MS),
             "TOURNIQUET_LOCAL_TIMEOUT_MS": "30000", "AWS_LAMBDA_LOG_FORMAT": "JSON",
-            "AWS_MAX_ATTEMPTS": os.environ.get("TQ_FAULT_MAX_ATTEMPTS", "3")}, **(extra or {})))
+            "AWS_MAX_ATTEMPTS": os.environ.get("TQ_FAULT_MAX_ATTEMPTS", "3"), **OPTIONS}, **(extra or {})))
 
     def write_event(self, event):
         path = os.path.join(self.tmp.name, f"event-{uuid.uuid4().hex}.json")
@@ -142,8 +171,10 @@ class FaultRunsTest(unittest.TestCase):
         autoscaling.create_auto_scaling_group(AutoScalingGroupName=group, LaunchTemplate={"LaunchTemplateName": group},
                                               MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=subnet)
         autoscaling.attach_instances(InstanceIds=[instance], AutoScalingGroupName=group)
+        acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
+            "NetworkAcls"][0]["NetworkAclId"]
         return {"vpc": vpc, "instance": instance, "interfaces": {eni: sorted([web, ssh])},
-                "finding": uuid.uuid4().hex}
+                "finding": uuid.uuid4().hex, "acl": acl}
 
     def instance_event(self, world):
         with open(SAMPLE) as f:
@@ -155,7 +186,10 @@ class FaultRunsTest(unittest.TestCase):
 
     def check_instance(self, world, response):
         ec2 = self.ec2
-        self.assertEqual(response["reports"][0]["status"], "contained", response)
+        self.assertEqual(report_of(response, "instance-containment")["status"], "contained", response)
+        # The sample's remote address is denied in the instance's subnet too.
+        self.assertEqual(report_of(response, "network-block")["status"], "blocked", response)
+        self.check_denied(world["acl"], ["198.51.100.23/32"])
         instance = ec2.describe_instances(InstanceIds=[world["instance"]])["Reservations"][0]["Instances"][0]
         managed = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [world["vpc"]]},
                                                         {"Name": "tag-key", "Values": ["tourniquet:role"]}])["SecurityGroups"]
@@ -191,7 +225,141 @@ class FaultRunsTest(unittest.TestCase):
             self.assertEqual(sorted(tags[f"tourniquet:prior-groups:{eni}"].split(",")), before)
 
     def test_instance_containment_converges_under_faults(self):
-        self.run_many("instance-containment", self.instance_world, self.instance_event, self.check_instance)
+        # The sample finding calls for instance containment and a network block at once.
+        self.run_many("instance-containment + network-block", self.instance_world, self.instance_event,
+                      self.check_instance)
+
+    # --- network block --------------------------------------------------------------------------------
+
+    def check_denied(self, acl_id, cidrs, window=(71, 90)):
+        """Each CIDR denied both ways under one rule number in the window, recorded in one tag; nothing else."""
+        acl = self.ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]
+        denies = collections.defaultdict(set)
+        for e in acl["Entries"]:
+            if e["RuleAction"] == "deny" and window[0] <= e["RuleNumber"] <= window[1]:
+                denies[e["RuleNumber"]].add((e["Egress"], e.get("CidrBlock") or e.get("Ipv6CidrBlock")))
+        by_cidr = collections.defaultdict(list)
+        for number, entries in denies.items():
+            self.assertEqual(len({c for _, c in entries}), 1, f"rule {number} mixes addresses: {entries}")
+            self.assertEqual({egress for egress, _ in entries}, {True, False}, f"rule {number} denies one way only")
+            by_cidr[next(iter(entries))[1]].append(number)
+        self.assertEqual(sorted(by_cidr), sorted(cidrs), f"denied: {dict(by_cidr)}")
+        for cidr, numbers in by_cidr.items():
+            self.assertEqual(len(numbers), 1, f"{cidr} is denied under several rule numbers: {numbers}")
+        tags = {k: v for k, v in tags_of(acl).items() if k.startswith("tourniquet:block:")}
+        self.assertEqual({k: v.split("|")[0] for k, v in tags.items()},
+                         {f"tourniquet:block:{n[0]}": c for c, n in by_cidr.items()}, "the tags and the rules disagree")
+
+    def probe_world(self, run):
+        ec2 = self.ec2
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)[
+            "Instances"][0]["InstanceId"]
+        acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
+            "NetworkAcls"][0]["NetworkAclId"]
+        addresses = [f"203.0.113.{(run * 3 + i) % 250 + 1}" for i in range(3)]
+        return {"vpc": vpc, "subnet": subnet, "instance": instance, "acl": acl, "addresses": addresses}
+
+    def probe_event(self, world):
+        event = sample("guardduty/recon-ec2-port-probe-unprotected-port.json")
+        event["account"] = event["detail"]["accountId"] = ACCOUNT
+        event["detail"]["id"] = uuid.uuid4().hex
+        details = event["detail"]["resource"]["instanceDetails"]
+        details["instanceId"] = world["instance"]
+        details["networkInterfaces"][0].update(subnetId=world["subnet"], vpcId=world["vpc"])
+        probes = event["detail"]["service"]["action"]["portProbeAction"]["portProbeDetails"]
+        template = probes[0]
+        probes[:] = [copy.deepcopy(template) for _ in world["addresses"]]
+        for probe, address in zip(probes, world["addresses"]):
+            probe["remoteIpDetails"]["ipAddressV4"] = address
+        return event
+
+    def check_probe(self, world, response):
+        self.assertEqual(report_of(response, "network-block")["status"], "blocked", response)
+        self.check_denied(world["acl"], [a + "/32" for a in world["addresses"]])
+
+    def test_network_block_converges_under_faults(self):
+        self.run_many("network-block", self.probe_world, self.probe_event, self.check_probe)
+
+    # --- credential containment -----------------------------------------------------------------------
+
+    def credential_world(self, run):
+        user = f"leaky-{run}-{uuid.uuid4().hex[:6]}"
+        self.iam.create_user(UserName=user)
+        keys = [self.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for _ in range(2)]
+        self.iam.create_login_profile(UserName=user, Password="Correct-Horse-9")
+        return {"user": user, "stolen": keys[0], "other": keys[1]}
+
+    def credential_event(self, world):
+        event = sample("guardduty/unauthorizedaccess-iamuser-malicious-ip-caller-custom.json")
+        event["account"] = event["detail"]["accountId"] = ACCOUNT
+        event["detail"]["id"] = uuid.uuid4().hex
+        event["detail"]["resource"]["accessKeyDetails"].update(userName=world["user"], accessKeyId=world["stolen"])
+        return event
+
+    def check_caller_contained(self, user, stolen, other):
+        iam = self.iam
+        keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
+        self.assertEqual(keys, {stolen: "Inactive", other: "Active"}, "only the stolen key is deactivated")
+        self.assertEqual(iam.list_user_policies(UserName=user)["PolicyNames"], [SESSIONS_POLICY])
+        document = iam.get_user_policy(UserName=user, PolicyName=SESSIONS_POLICY)["PolicyDocument"]
+        self.assertIn("aws:TokenIssueTime", json.dumps(document))
+        with self.assertRaises(iam.exceptions.NoSuchEntityException, msg="the console password is still there"):
+            iam.get_login_profile(UserName=user)
+        self.assertEqual([g["GroupName"] for g in iam.list_groups_for_user(UserName=user)["Groups"]], ["quarantine"])
+        self.assertEqual(tags_of({"Tags": iam.list_user_tags(UserName=user)["Tags"]}).get("tourniquet:access-key"), stolen)
+
+    def check_credentials(self, world, response):
+        self.assertEqual(report_of(response, "credential-containment")["status"], "contained", response)
+        self.check_caller_contained(world["user"], world["stolen"], world["other"])
+
+    def test_credential_containment_converges_under_faults(self):
+        self.run_many("credential-containment", self.credential_world, self.credential_event, self.check_credentials)
+
+    # --- exposure fixes -------------------------------------------------------------------------------
+
+    def exposure_world(self, run):
+        world = self.credential_world(run)
+        ec2 = self.ec2
+        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+        world["group"] = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=world["group"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+            for port in (22, 443)])
+        world["trail"] = f"audit-{run}-{uuid.uuid4().hex[:6]}"
+        self.s3.create_bucket(Bucket=world["trail"])
+        self.cloudtrail.create_trail(Name=world["trail"], S3BucketName=world["trail"])
+        return world  # the trail was never started: as good as stopped
+
+    def exposure_event(self, world):
+        """A CloudWatch Logs batch of two records by the same user: SSH opened to the world, the trail stopped."""
+        identity = {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "accountId": ACCOUNT, "userName": world["user"],
+                    "arn": f"arn:aws:iam::{ACCOUNT}:user/{world['user']}", "accessKeyId": world["stolen"]}
+        ingress = sample("cloudtrail/authorize-sg-ingress-ssh-world-legacy.json")["detail"]
+        ingress["requestParameters"]["groupId"] = world["group"]
+        stop = sample("cloudtrail/stop-logging.json")["detail"]
+        stop["requestParameters"]["name"] = world["trail"]
+        for record in (ingress, stop):
+            record.update(userIdentity=identity, recipientAccountId=ACCOUNT, awsRegion=REGION)
+        payload = {"messageType": "DATA_MESSAGE", "owner": ACCOUNT, "logGroup": "trail", "logStream": "s",
+                   "subscriptionFilters": ["tourniquet"],
+                   "logEvents": [{"id": str(i), "timestamp": 1742696071412 + i, "message": json.dumps(r)}
+                                 for i, r in enumerate((ingress, stop))]}
+        return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+
+    def check_exposure(self, world, response):
+        fixes = [r for r in response["reports"] if r["playbook"] == "exposure-fix"]
+        self.assertEqual(sorted(r["status"] for r in fixes), ["contained", "contained"], response)
+        rules = self.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [world["group"]]}])[
+            "SecurityGroupRules"]
+        self.assertEqual(sorted((r["FromPort"], r.get("CidrIpv4")) for r in rules if not r["IsEgress"]),
+                         [(443, "0.0.0.0/0")], "SSH is still open to the world, or 443 was closed")
+        self.assertTrue(self.cloudtrail.get_trail_status(Name=world["trail"])["IsLogging"], "the trail is not logging")
+        self.check_caller_contained(world["user"], world["stolen"], world["other"])
+
+    def test_exposure_fixes_converge_under_faults(self):
+        self.run_many("exposure-fix", self.exposure_world, self.exposure_event, self.check_exposure)
 
     # --- the two faults that once left a wrong state, one at a time ------------------------------------
 
@@ -212,6 +380,16 @@ class FaultRunsTest(unittest.TestCase):
         invocations, response = self.converge(path, self.env())
         self.assertEqual(invocations, 1)
         self.check_instance(world, response)  # exactly one snapshot per volume
+
+    def test_a_deny_whose_answer_was_lost_is_adopted_not_orphaned(self):
+        world = self.probe_world(7)
+        path = self.write_event(self.probe_event(world))
+        # The first create (the claim on a rule number) happens, its answer is lost, and the retry is refused
+        # as a duplicate: the deny must still end up complete, recorded, and under one number.
+        self.fault_once("drop-after", "CreateNetworkAclEntry")
+        invocations, response = self.converge(path, self.env())
+        self.assertEqual(self.proxy.stats()["faults"], {"drop-after": 1})
+        self.check_probe(world, response)
 
     def test_an_untrack_call_landing_late_cannot_leave_the_interface_open(self):
         world = self.instance_world(0)

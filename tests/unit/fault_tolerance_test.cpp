@@ -1,11 +1,13 @@
 // What the fault runs (tests/integration/test_faults.py) found, pinned down without I/O: a read that failed
-// keeps its step from acting blind, and the attempt timeout is configurable.
+// keeps its step from acting blind, a deny left without its record is adopted, and the attempt timeout is
+// configurable.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "aws/retry.h"
 #include "handlers/instance_containment.h"
+#include "handlers/network_block.h"
 
 namespace tq::handlers {
 namespace {
@@ -70,6 +72,65 @@ TEST(fault_tolerance, the_instance_is_not_taken_for_groupless_when_its_group_cou
   playbook_report report;
   report.actions = already;
   EXPECT_TRUE(report.incomplete()) << "Lambda must retry, so that the group is read again";
+}
+
+cidr_block cidr(std::string_view text) { return parse_cidr(text).value().block; }
+
+acl_state acl_with(std::vector<acl_entry> extra) {
+  acl_state acl;
+  acl.id = "acl-1";
+  acl.vpc_id = "vpc-1";
+  acl.vpc_cidrs = {cidr("10.0.0.0/16")};
+  for (bool egress : {false, true}) {
+    acl.entries.push_back({100, egress, false, true, cidr("0.0.0.0/0")});
+    acl.entries.push_back({32767, egress, true, true, cidr("0.0.0.0/0")});
+  }
+  for (auto& e : extra) acl.entries.push_back(e);
+  return acl;
+}
+
+network_block_settings block_window() {
+  network_block_settings s;
+  s.rule_low = 71;
+  s.rule_high = 90;
+  return s;
+}
+
+// The ingress create went through but its answer was lost; the retry was refused as a duplicate.
+TEST(fault_tolerance, an_unrecorded_inbound_deny_of_the_block_is_completed_and_recorded) {
+  const acl_state acl = acl_with({{89, false, true, true, cidr("203.0.113.3/32")}});
+  const auto plan = plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
+  ASSERT_EQ(plan.intents.size(), 1u);
+  EXPECT_EQ(plan.intents[0].step, block_step::repair);
+  EXPECT_EQ(plan.intents[0].rule_number, 89);
+  ASSERT_EQ(plan.calls.size(), 2u);
+  EXPECT_EQ(plan.calls[0].call.action, "CreateNetworkAclEntry");
+  EXPECT_EQ(plan.calls[0].call.params.get("RuleNumber"), "89");
+  EXPECT_EQ(plan.calls[0].call.params.get("Egress"), "true");
+  EXPECT_EQ(plan.calls[1].call.action, "CreateTags");
+  EXPECT_EQ(plan.calls[1].needs, std::vector<size_t>{0});
+  EXPECT_NE(plan.calls[1].call.params.get("Tag.1.Value").find("203.0.113.3/32|"), std::string_view::npos);
+}
+
+// Both entries went through, the record did not: recorded now, so that the deny expires.
+TEST(fault_tolerance, an_unrecorded_deny_pair_of_the_block_gets_its_record) {
+  const acl_state acl = acl_with({{80, false, true, true, cidr("203.0.113.3/32")},
+                                  {80, true, true, true, cidr("203.0.113.3/32")}});
+  const auto plan = plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
+  ASSERT_EQ(plan.calls.size(), 1u);
+  EXPECT_EQ(plan.calls[0].call.action, "CreateTags");
+  EXPECT_EQ(plan.calls[0].call.params.get("Tag.1.Key"), "tourniquet:block:80");
+}
+
+// A deny of another block, or of this block with a narrower protocol, is someone else's: left alone.
+TEST(fault_tolerance, other_rules_in_the_window_are_not_adopted) {
+  const acl_state acl = acl_with({{89, false, true, true, cidr("203.0.113.0/24")},
+                                  {88, false, true, false, cidr("203.0.113.3/32")}});
+  const auto plan = plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
+  ASSERT_EQ(plan.intents.size(), 1u);
+  EXPECT_EQ(plan.intents[0].step, block_step::create);
+  EXPECT_NE(plan.intents[0].rule_number, 88);
+  EXPECT_NE(plan.intents[0].rule_number, 89);
 }
 
 TEST(fault_tolerance, attempt_timeout_comes_from_the_environment) {
