@@ -90,20 +90,27 @@ class NotificationTest(unittest.TestCase):
         path, event = self.finding()
         code, response, err = self.invoke(path)
         self.assertEqual(code, 0, err)
-        report = response["reports"][0]
-        self.assertEqual(report["status"], "contained")
-        self.assertEqual([n["outcome"] for n in response["notifications"]], ["done"], response)
+        # The sample calls for two playbooks: the instance is contained and its remote address blocked.
+        reports = {r["playbook"]: r for r in response["reports"]}
+        self.assertEqual({p: r["status"] for p, r in reports.items()},
+                         {"instance-containment": "contained", "network-block": "blocked"})
+        report = reports["instance-containment"]
+        self.assertEqual([n["outcome"] for n in response["notifications"]], ["done", "done"], response)
 
-        messages = self.received()
-        self.assertEqual(len(messages), 1, messages)
+        messages = {json.loads(m["Message"])["playbook"]: m for m in self.received()}
+        self.assertEqual(sorted(messages), ["instance-containment", "network-block"], "one message per report")
         subject = f"Tourniquet contained {self.world.instance} ({event['detail']['type']}) in {ACCOUNT}"
-        self.assertEqual(messages[0]["Subject"], subject)
-        self.assertLess(len(messages[0]["Subject"]), 100)
-        self.assertEqual(messages[0]["TopicArn"], self.topic)
-        self.assertEqual(json.loads(messages[0]["Message"]), report, "the message is the report itself")
+        message = messages["instance-containment"]
+        self.assertEqual(message["Subject"], subject)
+        self.assertEqual(message["TopicArn"], self.topic)
+        self.assertEqual(json.loads(message["Message"]), report, "the message is the report itself")
+        self.assertEqual(messages["network-block"]["Subject"],
+                         f"Tourniquet blocked {self.world.instance} ({event['detail']['type']}) in {ACCOUNT}")
+        self.assertEqual(json.loads(messages["network-block"]["Message"]), reports["network-block"])
 
         metrics = emf_lines(err)
-        self.assertEqual(len(metrics), 1, err)
+        self.assertEqual([m["Playbook"] for m in metrics], ["instance-containment", "network-block"], err)
+        self.assertNotIn("ColdStart", metrics[1], "the invocation's figures are counted once, on the first line")
         doc = metrics[0]
         self.assertEqual(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Tourniquet")
         self.assertEqual(doc["Playbook"], "instance-containment")
@@ -127,13 +134,15 @@ class NotificationTest(unittest.TestCase):
         code, response, err = self.invoke(path)
         self.assertEqual(code, 0, err)
         self.assertEqual(response["reports"][0]["status"], "contained")
+        self.assertEqual(response["status"], "done", "the invocation succeeds all the same")
         notice = response["notifications"][0]
         self.assertEqual((notice["action"], notice["outcome"], notice["target"]),
                          ("notify-incident", "failed", self.topic), response)
         self.assertEqual(notice["error"]["code"], "NotFound")
+        self.assertEqual({n["outcome"] for n in response["notifications"]}, {"failed"})
         warnings = [json.loads(line) for line in err.splitlines()
                     if line.startswith("{") and "incident notification failed" in line]
-        self.assertEqual(len(warnings), 1, err)
+        self.assertEqual(len(warnings), len(response["notifications"]), err)
         self.assertEqual(warnings[0]["level"], "WARN")
         self.assertEqual(emf_lines(err)[0]["NotificationsFailed"], 1)
 
