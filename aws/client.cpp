@@ -85,6 +85,7 @@ http_request client::signed_request(const query_call& call) const {
   request.headers.push_back({"Host", host_of(e.url)});
   request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
   request.body = form_body(call);
+  request.fresh_connection = !call.idempotent;  // [reliability] no hidden resend by libcurl
   sigv4::signing_params params;
   params.credentials = {m_credentials.access_key_id, m_credentials.secret_access_key, m_credentials.session_token};
   params.region = e.signing_region;
@@ -106,6 +107,7 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
     int spent = 0;
     clock::time_point next_at;
     std::optional<error> previous;  // the answer before this attempt, for a more telling final error
+    int timeouts = 0;               // attempts that got no answer in time
   };
   const retry_settings& retry = m_settings->retry;
   const clock::time_point give_up_at = until - retry.deadline_margin;
@@ -157,6 +159,7 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
           responses[i].ok() ? parse_response(*responses[i], where) : result<xml_response>(std::move(responses[i]).err().within(where));
       if (answer.ok()) {
         m_quota->release_after_success(p.spent);
+        answer->unanswered_attempts = p.timeouts;
         answers[p.index] = std::move(answer);
         continue;
       }
@@ -172,11 +175,17 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
         answers[p.index] = std::move(failure);
         continue;
       }
+      // [reliability] a call that must not happen twice is sent again only when it surely was not done
+      if (!calls[p.index].idempotent && !is_throttling_code(failure.code)) {
+        finish(p, std::move(failure), "it may have been done, and must not be done twice");
+        continue;
+      }
       if (p.attempt >= retry.max_attempts) {
         finish(p, std::move(failure), "the attempts allowed are used up");
         continue;
       }
       const bool timed_out = failure.code == "RequestTimeout";
+      if (timed_out) ++p.timeouts;
       if (!m_quota->acquire(timed_out)) {
         finish(p, std::move(failure), "the retry quota is spent");
         continue;

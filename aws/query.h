@@ -40,6 +40,9 @@ struct query_call {
   std::string action;   // "DescribeInstances"
   query_params params;
   bool dry_run = false;  // EC2 only: DryRun=true; the answer DryRunOperation means "would have succeeded"
+  // [reliability] false for a call that must not happen twice (CreateSnapshots): it is sent again only after
+  // an answer that proves it was not done (throttling), never after a timeout, a lost connection or a 5xx.
+  bool idempotent = true;
 };
 
 std::string_view api_version(service s);

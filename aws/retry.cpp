@@ -30,6 +30,11 @@ result<retry_settings> retry_settings_from_environment(const env_reader& env) {
   auto base = integer_variable(env, "TOURNIQUET_RETRY_BASE_MS", 1, 20000, static_cast<int>(s.base_delay.count()));
   if (!base) return std::move(base).err();
   s.base_delay = std::chrono::milliseconds(*base);
+  // [reliability] one attempt's limit: a call stuck on a slow endpoint is abandoned and retried sooner
+  auto attempt = integer_variable(env, "TOURNIQUET_ATTEMPT_TIMEOUT_MS", 100, 60000,
+                                  static_cast<int>(s.attempt_timeout.count()));
+  if (!attempt) return std::move(attempt).err();
+  s.attempt_timeout = std::chrono::milliseconds(*attempt);
   return s;
 }
 

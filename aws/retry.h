@@ -18,7 +18,7 @@ struct retry_settings {
   std::chrono::milliseconds attempt_timeout{10000};   // one attempt's transfer, at most
 };
 
-// AWS_MAX_ATTEMPTS (1..10) and TOURNIQUET_RETRY_BASE_MS; AWS_RETRY_MODE other than "standard" is accepted
+// AWS_MAX_ATTEMPTS (1..10), TOURNIQUET_RETRY_BASE_MS and TOURNIQUET_ATTEMPT_TIMEOUT_MS; AWS_RETRY_MODE other than "standard" is accepted
 // but treated as standard ("legacy" and "adaptive" differ in ways a responder does not want).
 result<retry_settings> retry_settings_from_environment(const env_reader& env);
 

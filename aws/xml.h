@@ -16,6 +16,9 @@ namespace tq::aws {
 struct xml_response {
   pugi::xml_document document;
   std::string request_id;
+  // [reliability] attempts of this call that timed out before this answer came: each may still reach the
+  // service later, after whatever the caller did next.
+  int unanswered_attempts = 0;
 
   // The result element: `<XResult>` for IAM/STS/Auto Scaling/SNS, the root element for EC2.
   pugi::xml_node result() const;

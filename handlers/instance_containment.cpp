@@ -218,6 +218,8 @@ result<instance_state> state_from_reads(const instance_finding& finding, const c
     auto& by_vpc = role == untrack_role ? state.untrack_groups : state.isolation_groups;
     if (role == untrack_role || role == isolation_role) by_vpc.emplace(group.vpc_id, std::move(group));
   }
+  state.autoscaling_read = reads.answers[4].has_value();  // [reliability]
+  state.snapshots_read = reads.answers[5].has_value();
   if (reads.answers[4]) {
     for (pugi::xml_node m : items_of(reads.answers[4]->result().child("AutoScalingInstances"))) {
       state.autoscaling_group = text_of(m, "AutoScalingGroupName");
@@ -404,7 +406,10 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
   } else {
     already.push_back(already_record(keep_volumes, state.instance_id, "no volume is deleted on termination"));
   }
-  if (!state.autoscaling_group.empty() && cfg.detach_from_autoscaling) {
+  if (!state.autoscaling_read && cfg.detach_from_autoscaling) {  // [reliability]
+    already.push_back(skipped_record(detach_from_autoscaling, state.instance_id,
+                                     "not done: its Auto Scaling group could not be read; a retry reads it again"));
+  } else if (!state.autoscaling_group.empty() && cfg.detach_from_autoscaling) {
     query_call call{service::autoscaling, "DetachInstances", {}};
     call.params.add_member_list("InstanceIds", {state.instance_id})
         .add("AutoScalingGroupName", state.autoscaling_group)
@@ -413,6 +418,10 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
   }
   if (!cfg.snapshots) {
     already.push_back(skipped_record(snapshot_volumes, state.instance_id, "snapshots are turned off"));
+  } else if (!state.snapshots_read) {  // [reliability]
+    already.push_back(skipped_record(snapshot_volumes, state.instance_id,
+                                     "not done: the snapshots already taken could not be read, and a second set "
+                                     "must not be taken; a retry reads them again"));
   } else if (!state.finding_snapshot_ids.empty()) {
     already.push_back(already_record(snapshot_volumes, state.instance_id, join(state.finding_snapshot_ids)));
   } else if (!state.volumes.empty()) {
@@ -424,6 +433,7 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
         .add_tags("TagSpecification.1.Tag", {{tag_incident, incident},
                                              {tag_finding, finding.finding_id},
                                              {"tourniquet:instance-id", state.instance_id}});
+    call.idempotent = false;  // [reliability] no ClientToken: a blind retry could take a second set
     preserve(snapshot_volumes, state.instance_id, std::move(call), std::to_string(state.volumes.size()) + " volumes");
   }
   return plan;
@@ -571,7 +581,15 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
 
   std::vector<action_record> already;
   const auto plan = plan_containment(finding, *state, cfg, already);
-  const execution run = execute_plan(plan, client, until, dry_run);
+  execution run = execute_plan(plan, client, until, dry_run);
+  // [reliability] The prior-groups record is the only copy of what each interface had: once they are isolated
+  // no later invocation can read it back. If it failed beside the untrack, it gets one more try now.
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].kind != &record_prior_state || run.records[i].result != outcome::failed) continue;
+    execution again = execute_plan({plan[i]}, client, until, dry_run);
+    run.records[i] = std::move(again.records.front());
+    run.round_trips += again.round_trips;
+  }
   append(report, run);
   report.actions.insert(report.actions.end(), already.begin(), already.end());
   // From the event's arrival to the answer of the last isolation call; a replay isolates nothing.
@@ -581,6 +599,15 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
     if (plan[i].kind != &isolate_interface) continue;
     if (run.records[i].result != outcome::done) all_isolated = false;
     last_isolation = std::max(last_isolation, run.records[i].finished);
+  }
+  // [reliability] An untrack attempt that timed out may still reach EC2 after the isolation call and open the
+  // interface again. The invocation cannot know: it reports the isolation unverified, so that the retry
+  // (Lambda's, a minute later) re-reads the interface and isolates it again if it must.
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].kind != &untrack_interface || !run.answers[i] || run.answers[i]->unanswered_attempts == 0) continue;
+    report.actions.push_back(skipped_record(read_instance, plan[i].target,
+                                            "not done: isolation unverified: an untrack attempt got no answer and "
+                                            "may still land after the isolation; a retry re-reads the interface"));
   }
   if (all_isolated && last_isolation != std::chrono::steady_clock::time_point{}) {
     report.isolated_after_ms =

@@ -71,6 +71,10 @@ struct instance_state {
   std::string shutdown_behavior;
   std::string autoscaling_group;  // empty when in none
   std::vector<std::string> finding_snapshot_ids;  // snapshots already taken for this finding
+  // [reliability] false when that read failed: what it would have told is unknown, so its step waits for a
+  // retry rather than act blind (a second set of snapshots, or an instance left in its Auto Scaling group).
+  bool autoscaling_read = true;
+  bool snapshots_read = true;
   std::map<std::string, managed_group> untrack_groups;    // by VPC
   std::map<std::string, managed_group> isolation_groups;  // by VPC
 };

@@ -443,6 +443,43 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
     const auto in_deny = effective_deny(acl, address.block, false);
     const auto out_deny = effective_deny(acl, address.block, true);
 
+    // [reliability] An unrecorded deny of exactly this block in the window is what a create whose answer was
+    // lost (EC2 then refuses the retry as a duplicate), or a record that could not be written, leaves behind.
+    // It is adopted: completed and recorded, so that it expires like any other, instead of denying forever.
+    std::optional<int> orphan;
+    for (int n = settings.rule_low; n <= settings.rule_high && !orphan; ++n) {
+      if (acl.blocks.contains(n) || taken.contains(n)) continue;
+      const acl_entry* in = entry_at(acl, n, false);
+      const acl_entry* out = entry_at(acl, n, true);
+      auto exact = [&](const acl_entry* e) {
+        return e->deny && e->all_protocols && e->block && *e->block == address.block;
+      };
+      if ((in || out) && (!in || exact(in)) && (!out || exact(out))) orphan = n;
+    }
+    const bool denied_by_others = in_deny && out_deny && !(orphan && in_deny->rule_number == *orphan &&
+                                                          out_deny->rule_number == *orphan);
+    if (orphan && !denied_by_others && acl.tag_count + tags_added + 1 <= max_tags_per_acl) {
+      const int n = *orphan;
+      taken.insert(n);
+      ++tags_added;
+      intent.step = block_step::repair;
+      intent.rule_number = n;
+      intent.detail = "rule " + std::to_string(n) + " denied it without a record (an answer lost before): adopted";
+      std::vector<size_t> creates;
+      for (bool egress : {false, true}) {
+        if (entry_at(acl, n, egress)) continue;
+        creates.push_back(add(deny_address, acl.id, create_entry(acl.id, n, egress, address.block),
+                              cidr + " " + direction_name(egress) + " rule " + std::to_string(n)));
+      }
+      if (!creates.empty()) intent.claim_index = creates.front();
+      block_record record{n, address.block, now, expires, std::string(incident_id), {}};
+      record.tag_value = block_tag_value(record);
+      intent.other_indices.push_back(add(record_block, acl.id, tag_call("CreateTags", acl.id, record),
+                                         cidr + " rule " + std::to_string(n) + " expires " + rfc3339(expires), creates));
+      plan.intents.push_back(std::move(intent));
+      continue;
+    }
+
     if (in_deny && out_deny) {
       intent.step = block_step::already;
       intent.rule_number = in_deny->rule_number;

@@ -46,10 +46,13 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   transport.ca_bundle = aws::find_ca_bundle(env);
   aws::client base(aws::make_curl_transport(transport), std::make_shared<aws::client_settings>(std::move(*settings)),
                    std::move(*creds));
+  auto observability = observability_settings_from_environment(env);  // [reliability]
+  if (!observability) return std::move(observability).err();
   std::shared_ptr<responder> r(new responder(std::move(*cfg), std::move(base)));
   r->m_block_settings = std::move(*block_settings);  // network-block
   r->m_credentials = std::move(*credential);         // [credentials]
   r->m_exposure = std::move(*exposure);              // [credentials]
+  r->m_observer = observer(std::move(*observability));  // [reliability]
   return r;
 }
 
@@ -183,6 +186,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
 
 invocation_response responder::handle(std::string_view text, const invocation_context& context) {
   const auto arrived = std::chrono::steady_clock::now();
+  m_observer.invocation_started(m_base);  // [reliability]
   log::debug("event", {{"payload", std::string(text)}});
   auto event = decode_event(text);
   if (!event) {
@@ -196,15 +200,19 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   std::string summary;
   for (const auto& r : reports) {
     incomplete |= r.incomplete();
-    summary += (summary.empty() ? "" : "; ") + r.playbook + " " + r.target + ": " + r.status +
-               (r.reason.empty() ? "" : " (" + r.reason + ")");
+    // [reliability] the error message says what was and was not done, action by action
+    summary += (summary.empty() ? "" : "; ") + outcome_summary(r);
     log::info("playbook finished", {{"playbook", r.playbook}, {"target", r.target}, {"status", r.status},
                                     {"report", r.to_json().dump()}});
   }
+  // [reliability] notifications and metrics; a notification that failed is reported, never fatal
+  const auto notifications = m_observer.invocation_finished(*event, reports, context, m_base,
+                                                            aws::deadline_from(context.deadline), m_config.dry_run);
   response["status"] = reports.size() == 1 ? reports.front().status : (incomplete ? "incomplete" : "done");
   response["dryRun"] = m_config.dry_run;
   response["reports"] = nlohmann::ordered_json::array();
   for (const auto& r : reports) response["reports"].push_back(r.to_json());
+  for (const auto& n : notifications) response["notifications"].push_back(to_json(n));  // [reliability]
   if (incomplete) {
     // The report went to the log above; the error tells Lambda to retry, which converges (replays are safe).
     return invocation_response::failure(containment_incomplete_error, "containment incomplete: " + summary);

@@ -15,6 +15,7 @@
 #include "handlers/entry.h"
 #include "handlers/event.h"
 #include "handlers/network_block.h"
+#include "handlers/observability.h"  // [reliability]
 #include "handlers/report.h"
 #include "runtime/environment.h"
 #include "runtime/invocation.h"
@@ -45,6 +46,7 @@ class responder {
   credential_settings m_credentials;  // [credentials] TOURNIQUET_REMOVE_CONSOLE_ACCESS, TOURNIQUET_QUARANTINE_GROUP
   exposure_settings m_exposure;       // [credentials] TOURNIQUET_ADMIN_PORTS, TOURNIQUET_TRAIL_ADMINS
   network_block_settings m_block_settings;  // network-block and block-expiry
+  observer m_observer{{}};  // [reliability] metrics and incident notifications (TOURNIQUET_SNS_TOPIC_ARN)
   aws::client m_base;
   aws::role_sessions m_sessions;
   std::optional<std::string> m_own_account;

@@ -83,12 +83,17 @@ void write(level l, std::string_view message, std::initializer_list<field> field
     j["level"] = level_name(l);
     j["message"] = message;
     for (const auto& [k, v] : g_context) j[k] = v;
-    for (const auto& [k, v] : fields) j[std::string(k)] = v;
+    for (const auto& [k, v] : fields) j[std::string(k)] = v;  // a field replaces a context value of its name
     line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
     // Appends rather than operator+ chains: GCC 12 warns falsely (-Wrestrict) on those.
     line.append(rfc3339_now()).append(" ").append(level_name(l)).append(" ").append(message);
-    for (const auto& [k, v] : g_context) line.append(" ").append(k).append("=").append(v);
+    for (const auto& [k, v] : g_context) {
+      // [reliability] a field of the same name replaces the context value, as in JSON: no key twice
+      bool replaced = false;
+      for (const auto& f : fields) replaced |= f.first == k;
+      if (!replaced) line.append(" ").append(k).append("=").append(v);
+    }
     for (const auto& [k, v] : fields) line.append(" ").append(k).append("=").append(v);
   }
   line += '\n';

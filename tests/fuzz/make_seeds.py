@@ -5,6 +5,7 @@
                         an answer for each state read of instance containment
   fuzz_cloudwatch_logs  the awslogs.data of the sample subscription events, as text and as the JSON inside
   fuzz_runtime_headers  the header lines of a `next` answer and a few error types
+and every input under tests/fuzz/regressions/TARGET/ (inputs that once crashed it).
 Usage: make_seeds.py SOURCE_DIR OUT_DIR   (OUT_DIR/<target>/ is created and filled; existing files are kept)
 """
 import base64
@@ -76,6 +77,10 @@ def main():
         b"Runtime.bad type!\n\"quoted\" \\ message",
     ]:
         write(out / "fuzz_runtime_headers", seed)
+
+    # Inputs that once crashed a target stay in its corpus.
+    for path in sorted((source / "tests" / "fuzz" / "regressions").glob("*/*")):
+        write(out / path.parent.name, path.read_bytes())
 
 
 if __name__ == "__main__":

@@ -53,6 +53,31 @@ def scenario_instance_containment(moto, tmp):
     return run
 
 
+def scenario_notification(moto, tmp):
+    """[reliability] An instance contained with TOURNIQUET_SNS_TOPIC_ARN set: the incident reaches the topic
+    (an SQS queue subscribed to it). A failed notification never fails the invocation, so the queue is the proof."""
+    ec2, sns, sqs = moto.client("ec2"), moto.client("sns"), moto.client("sqs")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, NetworkInterfaces=[
+        {"DeviceIndex": 0, "NetworkInterfaceId": eni}])["Instances"][0]["InstanceId"]
+    topic = sns.create_topic(Name="incidents")["TopicArn"]
+    queue = sqs.create_queue(QueueName="incidents")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    reader = moto.client("sqs", *moto.user_with_policy("reader", [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]))
+    event = load_event("guardduty/backdoor-ec2-cc-activity.json")
+    event["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance
+    path = write_event(tmp, event)
+
+    def run(env):
+        run_tourniquet(["invoke", path], dict(env, TOURNIQUET_SNS_TOPIC_ARN=topic, TOURNIQUET_ACCOUNT_ID=ACCOUNT))
+        return bool(reader.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages"))
+    return run
+
+
 # [credentials] Credential containment with both options on: an IAM user's key (console password removed,
 # user quarantined) and an assumed role's sessions.
 def scenario_credential_containment(moto, tmp):
@@ -132,7 +157,7 @@ def scenario_network_block(moto, tmp):
 # Each playbook adds its scenario here: a function (moto, tmp dir) that builds its world with the checks
 # off and returns run(env) -> True when the playbook did its whole job.
 SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
-             scenario_exposure_fix]
+             scenario_exposure_fix, scenario_notification]
 
 
 class PolicyTest(unittest.TestCase):
@@ -142,7 +167,9 @@ class PolicyTest(unittest.TestCase):
         # The policy of a configuration with every option on, as the scenarios use them all.
         code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1",
                                                          TOURNIQUET_REMOVE_CONSOLE_ACCESS="true",
-                                                         TOURNIQUET_QUARANTINE_GROUP="quarantine"))
+                                                         TOURNIQUET_QUARANTINE_GROUP="quarantine",
+                                                         # [reliability] notifications on
+                                                         TOURNIQUET_SNS_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:x"))
         assert code == 0, err
         cls.actions = json.loads(out)["Statement"][0]["Action"]
 

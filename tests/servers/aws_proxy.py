@@ -18,13 +18,17 @@ signatures stay valid, and the answer is relayed. Options:
                       forwarded: it happens late, possibly after the client gave up on it
       drop-after      the call is forwarded and happens, then the connection is closed before the answer
   --seed S            the random draw of faults is reproducible
+  --fault-actions A,B only calls to these actions (the query Action, or the X-Amz-Target's operation) are faulted
+  --fault-limit N     at most N faults in all, then every call is forwarded
 The service is told from the Authorization header's credential scope (.../REGION/SERVICE/aws4_request).
 Faults other than slow and drop-after are decided before forwarding: the call does not reach the upstream.
 
 Control (never forwarded): GET /_stats -> {"requests", "forwarded", "faults": {kind: n}, "services": {...}};
 GET /_log -> the last requests seen: {"time", "method", "path", "service", "action", "target", "fault",
 "authorization", "security_token", "status"} (the signature and token are there for the secrets test);
-POST /_config with any of {"delay_ms", "fault_share", "faults", "seed", "slow_ms"} changes them at once;
+POST /_config with any of {"delay_ms", "fault_share", "faults", "seed", "slow_ms", "actions", "limit",
+"log_bodies"} changes them at once (the limit counts from then; with log_bodies the log keeps each upstream
+answer's body too, as "answer", for the secrets test to find the credentials AssumeRole handed out);
 POST /_reset clears the counters and the log.
 """
 import argparse
@@ -50,7 +54,7 @@ LOG_LIMIT = 20000
 
 
 class State:
-    def __init__(self, upstream, delay_ms, fault_share, faults, seed, slow_ms):
+    def __init__(self, upstream, delay_ms, fault_share, faults, seed, slow_ms, actions=None, limit=None):
         self.lock = threading.Lock()
         self.upstream = urlsplit(upstream)
         self.delay_ms = delay_ms
@@ -58,6 +62,9 @@ class State:
         self.faults = faults
         self.slow_ms = slow_ms
         self.random = random.Random(seed)
+        self.actions = set(actions or [])  # empty: every action may be faulted
+        self.limit = limit                 # faults left to serve; None: no limit
+        self.log_bodies = False
         self.reset()
 
     def reset(self):
@@ -79,12 +86,22 @@ class State:
                 self.slow_ms = int(spec["slow_ms"])
             if "seed" in spec:
                 self.random = random.Random(spec["seed"])
+            if "actions" in spec:
+                self.actions = set(spec["actions"] or [])
+            if "log_bodies" in spec:
+                self.log_bodies = bool(spec["log_bodies"])
+            if "limit" in spec:
+                self.limit = None if spec["limit"] is None else int(spec["limit"])
 
-    def draw_fault(self, service, is_json):
+    def draw_fault(self, service, is_json, action):
         """The fault this call gets, or None: drawn among the configured kinds that fit the call."""
         with self.lock:
             self.requests += 1
             self.services[service] = self.services.get(service, 0) + 1
+            if self.actions and action.split(".")[-1] not in self.actions:
+                return None
+            if self.limit is not None and self.limit <= 0:
+                return None
             if self.fault_share <= 0 or self.random.random() >= self.fault_share:
                 return None
             kinds = [k for k in self.faults if fits(k, service, is_json)]
@@ -92,6 +109,8 @@ class State:
                 return None
             kind = self.random.choice(kinds)
             self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
+            if self.limit is not None:
+                self.limit -= 1
             return kind
 
     def record(self, entry):
@@ -251,7 +270,7 @@ def make_handler(state):
             service = scope.group(2) if scope else ""
             target = self.headers.get("X-Amz-Target", "")
             action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0] if not target else target
-            fault = state.draw_fault(service, bool(target))
+            fault = state.draw_fault(service, bool(target), action)
             entry = {"time": time.time(), "method": self.command, "path": self.path, "service": service,
                      "action": action, "target": target, "fault": fault, "authorization": authorization,
                      "security_token": self.headers.get("X-Amz-Security-Token", ""), "status": None}
@@ -282,6 +301,8 @@ def make_handler(state):
             with state.lock:
                 state.forwarded += 1
             entry["status"] = status
+            if state.log_bodies:
+                entry["answer"] = data[:65536].decode("utf-8", "replace")
             if half_delay:
                 time.sleep(half_delay)
             if fault == "drop-after":
@@ -316,12 +337,15 @@ def main():
     parser.add_argument("--faults", default=",".join(DEFAULT_FAULTS))
     parser.add_argument("--slow-ms", type=int, default=11000)
     parser.add_argument("--seed", default=None)
+    parser.add_argument("--fault-actions", default="")
+    parser.add_argument("--fault-limit", type=int, default=None)
     args = parser.parse_args()
     try:
         faults = parse_faults(args.faults)
     except ValueError as e:
         parser.error(str(e))
-    state = State(args.upstream, args.delay_ms, args.fault_share, faults, args.seed, args.slow_ms)
+    state = State(args.upstream, args.delay_ms, args.fault_share, faults, args.seed, args.slow_ms,
+                  [a for a in args.fault_actions.split(",") if a], args.fault_limit)
     server = Server((args.host, args.port), make_handler(state))
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:

@@ -1,0 +1,281 @@
+#include "handlers/observability.h"
+
+#include <cstdio>
+#include <ctime>
+#include <variant>
+
+#include "runtime/log.h"
+
+namespace tq::handlers {
+namespace {
+
+const action_kind& notify_incident =
+    declare_action("observability", "notify-incident", {"sns:Publish"}, "TOURNIQUET_SNS_TOPIC_ARN");
+
+constexpr std::size_t max_subject = 99;          // SNS: "less than 100 characters"
+constexpr std::size_t max_message = 250 * 1024;  // SNS takes 256 KiB; reports are a few KiB
+constexpr std::size_t max_error_text = 240;      // per action in an outcome summary
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[96];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis % 1000));
+  return buffer;
+}
+
+std::string cut(std::string text, std::size_t limit) {
+  if (text.size() <= limit) return text;
+  text.resize(limit - 3);
+  return text + "...";
+}
+
+// Printable ASCII only: SNS refuses control characters in subjects and mail clients mangle the rest.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text) out += (c >= 0x20 && c <= 0x7e) ? c : '?';
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+struct event_facts {
+  std::string label;    // the finding type, the API call, ...
+  std::string account;  // the account the event is about
+};
+
+event_facts facts_of(const decoded_event& event) {
+  if (const auto* f = std::get_if<guardduty_finding>(&event)) return {f->type, f->account_id};
+  if (const auto* t = std::get_if<cloudtrail_event>(&event)) {
+    std::string account = t->recipient_account_id.value_or(t->envelope ? t->envelope->account : "");
+    return {t->event_name, account};
+  }
+  if (const auto* b = std::get_if<cloudwatch_logs_batch>(&event)) {
+    return {b->records.empty() ? "CloudTrail" : b->records.front().event_name, b->owner};
+  }
+  if (const auto* b = std::get_if<block_request>(&event)) return {"Block Addresses", b->envelope.account};
+  if (const auto* s = std::get_if<scheduled_event>(&event)) return {"schedule " + s->rule_name, s->envelope.account};
+  if (const auto* u = std::get_if<unknown_event>(&event)) return {u->envelope.detail_type, u->envelope.account};
+  return {};
+}
+
+std::string verb_for(std::string_view status) {
+  if (status == "contained") return "contained";
+  if (status == "incomplete") return "partly contained";
+  if (status == "failed") return "could not contain";
+  if (status == "escalate") return "needs a person for";
+  return std::string(status);
+}
+
+nlohmann::ordered_json metric(std::string_view name, std::string_view unit) {
+  return {{"Name", name}, {"Unit", unit}};
+}
+
+}  // namespace
+
+result<observability_settings> observability_settings_from_environment(const env_reader& env) {
+  observability_settings s;
+  auto topic = env("TOURNIQUET_SNS_TOPIC_ARN");
+  if (!topic) return s;
+  // arn:PARTITION:sns:REGION:ACCOUNT:NAME
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t colon = topic->find(':', start);
+    parts.push_back(topic->substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  const auto region = env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
+  if (parts.size() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[3].empty() || parts[4].size() != 12 ||
+      parts[5].empty()) {
+    return error{"InvalidConfiguration",
+                 "TOURNIQUET_SNS_TOPIC_ARN must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got '" +
+                     *topic + "'",
+                 "TOURNIQUET_SNS_TOPIC_ARN"};
+  }
+  if (region && parts[3] != *region) {
+    return error{"InvalidConfiguration",
+                 "TOURNIQUET_SNS_TOPIC_ARN names a topic in " + parts[3] + ", but the function runs in " + *region +
+                     ": use a topic in the function's region",
+                 "TOURNIQUET_SNS_TOPIC_ARN"};
+  }
+  s.sns_topic_arn = *topic;
+  return s;
+}
+
+std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_report>& reports,
+                                                     const invocation_figures& figures,
+                                                     std::chrono::system_clock::time_point now) {
+  std::vector<nlohmann::ordered_json> documents;
+  const auto epoch_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    const playbook_report& r = reports[i];
+    long done = 0;
+    long failed = 0;
+    for (const auto& a : r.actions) {
+      if (a.result == outcome::done) ++done;
+      if (a.result == outcome::failed) ++failed;
+    }
+    nlohmann::ordered_json doc;
+    doc["timestamp"] = rfc3339(now);
+    doc["level"] = "INFO";
+    doc["message"] = "metrics";
+    if (!figures.request_id.empty()) doc["requestId"] = figures.request_id;
+    if (!r.incident_id.empty()) doc["incidentId"] = r.incident_id;
+    nlohmann::ordered_json metrics = nlohmann::ordered_json::array();
+    doc["Playbook"] = r.playbook;
+    metrics.push_back(metric("ActionsDone", "Count"));
+    doc["ActionsDone"] = done;
+    metrics.push_back(metric("ActionsFailed", "Count"));
+    doc["ActionsFailed"] = failed;
+    if (r.isolated_after_ms >= 0) {
+      metrics.push_back(metric("ContainmentMs", "Milliseconds"));
+      doc["ContainmentMs"] = r.isolated_after_ms;
+    }
+    if (i == 0) {
+      metrics.push_back(metric("Retries", "Count"));
+      doc["Retries"] = figures.retries;
+      metrics.push_back(metric("Throttles", "Count"));
+      doc["Throttles"] = figures.throttles;
+      metrics.push_back(metric("ColdStart", "Count"));
+      doc["ColdStart"] = figures.cold_start ? 1 : 0;
+      if (figures.notification_failed) {
+        metrics.push_back(metric("NotificationsFailed", "Count"));
+        doc["NotificationsFailed"] = *figures.notification_failed ? 1 : 0;
+      }
+    }
+    doc["_aws"] = {{"Timestamp", epoch_ms},
+                   {"CloudWatchMetrics",
+                    nlohmann::ordered_json::array({{{"Namespace", metrics_namespace},
+                                                    {"Dimensions", nlohmann::ordered_json::array(
+                                                                       {nlohmann::ordered_json::array({"Playbook"}),
+                                                                        nlohmann::ordered_json::array()})},
+                                                    {"Metrics", std::move(metrics)}}})}};
+    documents.push_back(std::move(doc));
+  }
+  return documents;
+}
+
+bool worth_notifying(const playbook_report& report) {
+  if (report.status == "ignored" || report.status == "dry-run") return false;
+  if (report.status == "failed" || report.status == "escalate") return true;
+  for (const auto& a : report.actions) {
+    if (a.result == outcome::done || a.result == outcome::failed) return true;
+  }
+  return false;
+}
+
+std::string notification_subject(const playbook_report& report, const decoded_event& event) {
+  const event_facts facts = facts_of(event);
+  std::string label = printable(facts.label);
+  std::string target = printable(report.target);
+  const std::string head = "Tourniquet " + printable(verb_for(report.status)) + " ";
+  const std::string tail = facts.account.empty() ? "" : " in " + printable(facts.account);
+  auto compose = [&] { return head + target + (label.empty() ? "" : " (" + label + ")") + tail; };
+  // Shortens `part` by what the subject is over the limit, keeping at least 12 characters of it.
+  auto shorten = [&](std::string& part) {
+    const std::size_t over = compose().size() - max_subject;
+    if (part.size() > 12) part = cut(part, std::max<std::size_t>(12, part.size() > over ? part.size() - over : 0));
+  };
+  if (compose().size() > max_subject) shorten(label);
+  if (compose().size() > max_subject) shorten(target);
+  return cut(compose(), max_subject);
+}
+
+aws::query_call notification_call(const std::string& topic_arn, const playbook_report& report,
+                                  const decoded_event& event) {
+  aws::query_call call{aws::service::sns, "Publish", {}};
+  std::string message = report.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (message.size() > max_message) message = cut(std::move(message), max_message);
+  call.params.add("TopicArn", topic_arn)
+      .add("Subject", notification_subject(report, event))
+      .add("Message", std::move(message));
+  return call;
+}
+
+std::string outcome_summary(const playbook_report& report) {
+  std::string text = report.playbook + (report.target.empty() ? "" : " " + report.target) + ": " + report.status;
+  if (!report.reason.empty()) text += " (" + cut(report.reason, 2 * max_error_text) + ")";
+  if (report.actions.empty()) return text;
+  std::vector<std::string> done;
+  std::vector<std::string> not_done;
+  for (const auto& a : report.actions) {
+    const std::string name = a.action + (a.target.empty() ? "" : " " + a.target);
+    if (a.result == outcome::done) {
+      done.push_back(name);
+    } else if (a.result == outcome::failed) {
+      not_done.push_back(name + " (" + cut(a.failure ? a.failure->code + ": " + a.failure->message : "failed",
+                                           max_error_text) + ")");
+    } else if (a.result == outcome::skipped && a.detail.find("not done") != std::string::npos) {
+      not_done.push_back(name + " (" + cut(a.detail, max_error_text) + ")");
+    }
+  }
+  text += "; done: " + (done.empty() ? std::string("nothing") : join(done));
+  if (!not_done.empty()) text += "; not done: " + join(not_done);
+  return text;
+}
+
+void observer::invocation_started(const aws::client& own) {
+  m_before = own.statistics();
+  m_this_cold = m_first;
+  m_first = false;
+}
+
+std::vector<action_record> observer::invocation_finished(const decoded_event& event,
+                                                         const std::vector<playbook_report>& reports,
+                                                         const invocation_context& context, const aws::client& own,
+                                                         aws::deadline until, bool dry_run) {
+  std::vector<action_record> records;
+  invocation_figures figures;
+  figures.request_id = context.request_id;
+  if (!m_settings.sns_topic_arn.empty() && !dry_run) {
+    std::vector<aws::query_call> calls;
+    for (const auto& r : reports) {
+      if (worth_notifying(r)) calls.push_back(notification_call(m_settings.sns_topic_arn, r, event));
+    }
+    if (!calls.empty()) {
+      const auto started = std::chrono::steady_clock::now();
+      auto answers = own.call_all(calls, until);  // one round trip for all
+      const auto finished = std::chrono::steady_clock::now();
+      figures.notification_failed = false;
+      for (std::size_t i = 0; i < calls.size(); ++i) {
+        action_record record{std::string(notify_incident.name), m_settings.sns_topic_arn, outcome::done,
+                             std::string(calls[i].params.get("Subject")), std::nullopt,
+                             std::chrono::duration_cast<std::chrono::milliseconds>(finished - started), finished};
+        if (answers[i]) {
+          log::info("incident notified", {{"topic", m_settings.sns_topic_arn},
+                                           {"messageId", aws::text_of(answers[i]->result(), "MessageId")}});
+        } else {
+          record.result = outcome::failed;
+          record.failure = std::move(answers[i]).err();
+          figures.notification_failed = true;
+          // Containment stands whatever became of its announcement: logged and reported, never a failure.
+          log::warn("incident notification failed",
+                    {{"topic", m_settings.sns_topic_arn}, {"error", record.failure->describe()}});
+        }
+        records.push_back(std::move(record));
+      }
+    }
+  }
+
+  const aws::call_statistics after = own.statistics();
+  figures.retries = after.retries - m_before.retries;
+  figures.throttles = after.throttles - m_before.throttles;
+  figures.cold_start = m_this_cold;
+  for (const auto& doc : metric_documents(reports, figures, std::chrono::system_clock::now())) {
+    // Each document is a line of its own in the log stream, where CloudWatch finds it.
+    const std::string line = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+  return records;
+}
+
+}  // namespace tq::handlers

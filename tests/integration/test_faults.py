@@ -1,0 +1,416 @@
+"""Fault runs: every playbook, run many times against moto through tests/servers/aws_proxy.py answering a share
+of the calls (30% by default) with throttling, 500, 503, dropped connections, answers dropped after the call
+happened, and answers slower than the client's attempt timeout. Each run re-invokes the same event, as Lambda
+retries a failed asynchronous invocation, until `tourniquet invoke` exits 0; then the world is read straight
+from moto (not through the proxy) and must be exactly the contained state. No invocation may crash.
+
+TQ_FAULT_RUNS (default 100) sets the runs per playbook, TQ_FAULT_SHARE (0.3) the share of faulted calls,
+TQ_FAULT_WORKERS (3) how many runs go at once, TQ_FAULT_MAX_ATTEMPTS Tourniquet's AWS_MAX_ATTEMPTS (default 3).
+A summary per playbook (invocations needed, faults served) is printed, and written to $TQ_FAULT_SUMMARY if set.
+"""
+import base64
+import collections
+import concurrent.futures
+import copy
+import gzip
+import json
+import os
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+from moto_support import ACCOUNT, REGION, Moto, run_tourniquet
+from proxy_support import AwsProxy
+from test_instance_containment import SAMPLE
+
+SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+# Every option that makes a playbook do more is on, so that all of it runs under faults.
+OPTIONS = {"TOURNIQUET_REMOVE_CONSOLE_ACCESS": "true", "TOURNIQUET_QUARANTINE_GROUP": "quarantine"}
+SESSIONS_POLICY = "tourniquet-revoke-older-sessions"
+
+RUNS = int(os.environ.get("TQ_FAULT_RUNS", "100"))
+FAULT_SHARE = float(os.environ.get("TQ_FAULT_SHARE", "0.3"))
+WORKERS = int(os.environ.get("TQ_FAULT_WORKERS", "3"))  # runs at once (each its own world)
+LAMBDA_INVOCATIONS = 3  # Lambda's asynchronous invocation: the first and two retries
+MAX_INVOCATIONS = 6     # what the runs may use before one counts as not converging
+ATTEMPT_TIMEOUT_MS = 600
+SLOW_MS = 900           # a "slow" answer comes after the client gave the attempt up
+# Lambda retries a failed asynchronous invocation after a minute or more, long after any late call landed;
+# here the wait only has to outlast the proxy's slow calls.
+RETRY_DELAY_S = (SLOW_MS - ATTEMPT_TIMEOUT_MS) / 1000 + 0.3
+ALL_FAULTS = ["ec2-throttle", "iam-throttle", "json-throttle", "500", "503", "drop", "slow", "drop-after"]
+CRASH_MARKS = ("Sanitizer", "terminate called", "Segmentation fault", "Assertion", "runtime error")
+
+
+def tags_of(resource):
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def sample(relative):
+    with open(os.path.join(SOURCE, "events", relative)) as f:
+        return json.load(f)
+
+
+def generated_policy():
+    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION=REGION, **OPTIONS))
+    assert code == 0, err
+    return json.loads(out)["Statement"]
+
+
+def report_of(response, playbook):
+    reports = [r for r in response["reports"] if r["playbook"] == playbook]
+    assert len(reports) == 1, f"one {playbook} report expected: {response}"
+    return reports[0]
+
+
+class FaultRunsTest(unittest.TestCase):
+    summaries = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.moto = Moto()
+        cls.moto.reset()
+        cls.responder = cls.moto.user_with_policy("tourniquet", generated_policy())
+        admin = cls.moto.admin()
+        cls.moto.enforce_auth()
+        cls.ec2 = cls.moto.client("ec2", *admin)
+        cls.autoscaling = cls.moto.client("autoscaling", *admin)
+        cls.iam = cls.moto.client("iam", *admin)
+        cls.cloudtrail = cls.moto.client("cloudtrail", *admin)
+        cls.s3 = cls.moto.client("s3", *admin)
+        cls.iam.create_group(GroupName="quarantine")
+        cls.proxy = AwsProxy(cls.moto.url, slow_ms=SLOW_MS, seed=8)
+        cls.tmp = tempfile.TemporaryDirectory()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.stop()
+        cls.moto.stop()
+        cls.tmp.cleanup()
+        lines = [f"fault runs, {FAULT_SHARE:.0%} of calls faulted:"]
+        for name, s in cls.summaries.items():
+            needed = ", ".join(f"{k} invocation{'s' if k > 1 else ''}: {v}" for k, v in sorted(s["needed"].items()))
+            lines.append(f"  {name}: {s['runs']} runs in {s['seconds']:.0f} s; {needed}; "
+                         f"beyond Lambda's {LAMBDA_INVOCATIONS}: {s['beyond_lambda']}; "
+                         f"calls {s['proxy']['requests']}, faults {json.dumps(s['proxy']['faults'], sort_keys=True)}")
+        print("\n".join(lines), file=sys.stderr)
+        if os.environ.get("TQ_FAULT_SUMMARY"):
+            with open(os.environ["TQ_FAULT_SUMMARY"], "w") as f:
+                json.dump(cls.summaries, f, indent=2, sort_keys=True)
+
+    def env(self, extra=None):
+        return self.moto.env_for(*self.responder, dict({
+            "AWS_ENDPOINT_URL": self.proxy.url, "TOURNIQUET_ATTEMPT_TIMEOUT_MS": str(ATTEMPT_TIMEOUT_MS),
+            "TOURNIQUET_LOCAL_TIMEOUT_MS": "30000", "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            "AWS_MAX_ATTEMPTS": os.environ.get("TQ_FAULT_MAX_ATTEMPTS", "3"), **OPTIONS}, **(extra or {})))
+
+    def write_event(self, event):
+        path = os.path.join(self.tmp.name, f"event-{uuid.uuid4().hex}.json")
+        with open(path, "w") as f:
+            json.dump(event, f)
+        return path
+
+    def converge(self, path, env):
+        """Invokes until exit 0, as Lambda would retry; returns (invocations used, final response)."""
+        for invocation in range(1, MAX_INVOCATIONS + 1):
+            code, out, err = run_tourniquet(["invoke", path], env, timeout=90)
+            crashed = [m for m in CRASH_MARKS if m in err]
+            self.assertFalse(crashed or code not in (0, 1), f"invocation {invocation} crashed (exit {code}):\n{err[-3000:]}")
+            if code == 0:
+                return invocation, json.loads(out)
+            time.sleep(RETRY_DELAY_S)
+        self.fail(f"no convergence after {MAX_INVOCATIONS} invocations; last error:\n{err[-3000:]}")
+
+    def run_many(self, name, make_world, make_event, check):
+        """RUNS runs of one playbook: a fresh world each, the event re-invoked until it succeeds, the state checked."""
+        self.proxy.configure(fault_share=FAULT_SHARE, faults=ALL_FAULTS, actions=[], limit=None)
+        self.proxy.reset()
+        needed = collections.Counter()
+        started = time.monotonic()
+        failures = []
+
+        def one(run):
+            world = make_world(run)
+            path = self.write_event(make_event(world))
+            invocations, response = self.converge(path, self.env())
+            check(world, response)
+            return invocations
+
+        with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+            futures = {pool.submit(one, run): run for run in range(RUNS)}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    needed[future.result()] += 1
+                except Exception as e:  # an assertion, or a state so wrong that reading it failed
+                    failures.append(f"run {futures[future]}: {type(e).__name__}: {e}")
+        stats = self.proxy.stats()
+        self.summaries[name] = {"runs": RUNS, "seconds": time.monotonic() - started, "needed": dict(needed),
+                                "beyond_lambda": sum(v for k, v in needed.items() if k > LAMBDA_INVOCATIONS),
+                                "proxy": stats, "failures": failures}
+        self.assertEqual(failures, [], f"{len(failures)} of {RUNS} runs went wrong")
+        self.assertGreater(sum(stats["faults"].values()), RUNS, "the proxy served too few faults to mean anything")
+
+    # --- instance containment ---------------------------------------------------------------------------
+
+    def instance_world(self, run):
+        ec2, autoscaling = self.ec2, self.autoscaling
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]  # a new VPC: its groups are made under faults
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+        ssh = ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=vpc)["GroupId"]
+        eni = ec2.create_network_interface(SubnetId=subnet, Groups=[web, ssh])["NetworkInterface"]["NetworkInterfaceId"]
+        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                     NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": eni}])[
+            "Instances"][0]["InstanceId"]
+        volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+        ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
+        group = f"asg-{run}-{uuid.uuid4().hex[:6]}"
+        ec2.create_launch_template(LaunchTemplateName=group, LaunchTemplateData={"ImageId": "ami-12c6146b"})
+        autoscaling.create_auto_scaling_group(AutoScalingGroupName=group, LaunchTemplate={"LaunchTemplateName": group},
+                                              MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=subnet)
+        autoscaling.attach_instances(InstanceIds=[instance], AutoScalingGroupName=group)
+        acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
+            "NetworkAcls"][0]["NetworkAclId"]
+        return {"vpc": vpc, "instance": instance, "interfaces": {eni: sorted([web, ssh])},
+                "finding": uuid.uuid4().hex, "acl": acl}
+
+    def instance_event(self, world):
+        with open(SAMPLE) as f:
+            event = json.load(f)
+        event["account"] = event["detail"]["accountId"] = ACCOUNT
+        event["detail"]["id"] = world["finding"]
+        event["detail"]["resource"]["instanceDetails"]["instanceId"] = world["instance"]
+        return event
+
+    def check_instance(self, world, response):
+        ec2 = self.ec2
+        self.assertEqual(report_of(response, "instance-containment")["status"], "contained", response)
+        # The sample's remote address is denied in the instance's subnet too.
+        self.assertEqual(report_of(response, "network-block")["status"], "blocked", response)
+        self.check_denied(world["acl"], ["198.51.100.23/32"])
+        instance = ec2.describe_instances(InstanceIds=[world["instance"]])["Reservations"][0]["Instances"][0]
+        managed = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [world["vpc"]]},
+                                                        {"Name": "tag-key", "Values": ["tourniquet:role"]}])["SecurityGroups"]
+        roles = collections.defaultdict(list)
+        for g in managed:
+            roles[tags_of(g)["tourniquet:role"]].append(g)
+        self.assertEqual((len(roles["isolation"]), len(roles["untrack"])), (1, 1), f"managed groups: {managed}")
+        isolation, untrack = roles["isolation"][0], roles["untrack"][0]
+        self.assertEqual((isolation["IpPermissions"], isolation["IpPermissionsEgress"]), ([], []),
+                         "the isolation group must let nothing in or out")
+        for direction in ("IpPermissions", "IpPermissionsEgress"):
+            rules = [p for p in untrack[direction] if p["IpProtocol"] == "-1"]
+            self.assertEqual(({r["CidrIp"] for p in rules for r in p["IpRanges"]},
+                              {r["CidrIpv6"] for p in rules for r in p["Ipv6Ranges"]}),
+                             ({"0.0.0.0/0"}, {"::/0"}), f"untrack group {direction}")
+        for n in instance["NetworkInterfaces"]:
+            self.assertEqual([g["GroupId"] for g in n["Groups"]], [isolation["GroupId"]], "an interface is not isolated")
+        attribute = lambda name: ec2.describe_instance_attribute(InstanceId=world["instance"], Attribute=name)
+        self.assertTrue(attribute("disableApiTermination")["DisableApiTermination"]["Value"])
+        self.assertEqual(attribute("instanceInitiatedShutdownBehavior")["InstanceInitiatedShutdownBehavior"]["Value"], "stop")
+        self.assertTrue(all(not b["Ebs"]["DeleteOnTermination"] for b in instance["BlockDeviceMappings"]))
+        self.assertEqual(self.autoscaling.describe_auto_scaling_instances(InstanceIds=[world["instance"]])[
+            "AutoScalingInstances"], [], "still in its Auto Scaling group")
+        snapshots = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+            {"Name": "tag:tourniquet:finding-id", "Values": [world["finding"]]}])["Snapshots"]
+        volumes = sorted(b["Ebs"]["VolumeId"] for b in instance["BlockDeviceMappings"])
+        self.assertEqual(sorted(s["VolumeId"] for s in snapshots), volumes, "one snapshot per volume, no more")
+        tags = tags_of(instance)
+        self.assertEqual((tags.get("tourniquet:status"), tags.get("tourniquet:finding-id")),
+                         ("contained", world["finding"]))
+        for eni, before in world["interfaces"].items():
+            self.assertIn(f"tourniquet:prior-groups:{eni}", tags, "the groups to restore on release are lost")
+            self.assertEqual(sorted(tags[f"tourniquet:prior-groups:{eni}"].split(",")), before)
+
+    def test_instance_containment_converges_under_faults(self):
+        # The sample finding calls for instance containment and a network block at once.
+        self.run_many("instance-containment + network-block", self.instance_world, self.instance_event,
+                      self.check_instance)
+
+    # --- network block --------------------------------------------------------------------------------
+
+    def check_denied(self, acl_id, cidrs, window=(71, 90)):
+        """Each CIDR denied both ways under one rule number in the window, recorded in one tag; nothing else."""
+        acl = self.ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]
+        denies = collections.defaultdict(set)
+        for e in acl["Entries"]:
+            if e["RuleAction"] == "deny" and window[0] <= e["RuleNumber"] <= window[1]:
+                denies[e["RuleNumber"]].add((e["Egress"], e.get("CidrBlock") or e.get("Ipv6CidrBlock")))
+        by_cidr = collections.defaultdict(list)
+        for number, entries in denies.items():
+            self.assertEqual(len({c for _, c in entries}), 1, f"rule {number} mixes addresses: {entries}")
+            self.assertEqual({egress for egress, _ in entries}, {True, False}, f"rule {number} denies one way only")
+            by_cidr[next(iter(entries))[1]].append(number)
+        self.assertEqual(sorted(by_cidr), sorted(cidrs), f"denied: {dict(by_cidr)}")
+        for cidr, numbers in by_cidr.items():
+            self.assertEqual(len(numbers), 1, f"{cidr} is denied under several rule numbers: {numbers}")
+        tags = {k: v for k, v in tags_of(acl).items() if k.startswith("tourniquet:block:")}
+        self.assertEqual({k: v.split("|")[0] for k, v in tags.items()},
+                         {f"tourniquet:block:{n[0]}": c for c, n in by_cidr.items()}, "the tags and the rules disagree")
+
+    def probe_world(self, run):
+        ec2 = self.ec2
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)[
+            "Instances"][0]["InstanceId"]
+        acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
+            "NetworkAcls"][0]["NetworkAclId"]
+        addresses = [f"203.0.113.{(run * 3 + i) % 250 + 1}" for i in range(3)]
+        return {"vpc": vpc, "subnet": subnet, "instance": instance, "acl": acl, "addresses": addresses}
+
+    def probe_event(self, world):
+        event = sample("guardduty/recon-ec2-port-probe-unprotected-port.json")
+        event["account"] = event["detail"]["accountId"] = ACCOUNT
+        event["detail"]["id"] = uuid.uuid4().hex
+        details = event["detail"]["resource"]["instanceDetails"]
+        details["instanceId"] = world["instance"]
+        details["networkInterfaces"][0].update(subnetId=world["subnet"], vpcId=world["vpc"])
+        probes = event["detail"]["service"]["action"]["portProbeAction"]["portProbeDetails"]
+        template = probes[0]
+        probes[:] = [copy.deepcopy(template) for _ in world["addresses"]]
+        for probe, address in zip(probes, world["addresses"]):
+            probe["remoteIpDetails"]["ipAddressV4"] = address
+        return event
+
+    def check_probe(self, world, response):
+        self.assertEqual(report_of(response, "network-block")["status"], "blocked", response)
+        self.check_denied(world["acl"], [a + "/32" for a in world["addresses"]])
+
+    def test_network_block_converges_under_faults(self):
+        self.run_many("network-block", self.probe_world, self.probe_event, self.check_probe)
+
+    # --- credential containment -----------------------------------------------------------------------
+
+    def credential_world(self, run):
+        user = f"leaky-{run}-{uuid.uuid4().hex[:6]}"
+        self.iam.create_user(UserName=user)
+        keys = [self.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for _ in range(2)]
+        self.iam.create_login_profile(UserName=user, Password="Correct-Horse-9")
+        return {"user": user, "stolen": keys[0], "other": keys[1]}
+
+    def credential_event(self, world):
+        event = sample("guardduty/unauthorizedaccess-iamuser-malicious-ip-caller-custom.json")
+        event["account"] = event["detail"]["accountId"] = ACCOUNT
+        event["detail"]["id"] = uuid.uuid4().hex
+        event["detail"]["resource"]["accessKeyDetails"].update(userName=world["user"], accessKeyId=world["stolen"])
+        return event
+
+    def check_caller_contained(self, user, stolen, other):
+        iam = self.iam
+        keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
+        self.assertEqual(keys, {stolen: "Inactive", other: "Active"}, "only the stolen key is deactivated")
+        self.assertEqual(iam.list_user_policies(UserName=user)["PolicyNames"], [SESSIONS_POLICY])
+        document = iam.get_user_policy(UserName=user, PolicyName=SESSIONS_POLICY)["PolicyDocument"]
+        self.assertIn("aws:TokenIssueTime", json.dumps(document))
+        with self.assertRaises(iam.exceptions.NoSuchEntityException, msg="the console password is still there"):
+            iam.get_login_profile(UserName=user)
+        self.assertEqual([g["GroupName"] for g in iam.list_groups_for_user(UserName=user)["Groups"]], ["quarantine"])
+        self.assertEqual(tags_of({"Tags": iam.list_user_tags(UserName=user)["Tags"]}).get("tourniquet:access-key"), stolen)
+
+    def check_credentials(self, world, response):
+        self.assertEqual(report_of(response, "credential-containment")["status"], "contained", response)
+        self.check_caller_contained(world["user"], world["stolen"], world["other"])
+
+    def test_credential_containment_converges_under_faults(self):
+        self.run_many("credential-containment", self.credential_world, self.credential_event, self.check_credentials)
+
+    # --- exposure fixes -------------------------------------------------------------------------------
+
+    def exposure_world(self, run):
+        world = self.credential_world(run)
+        ec2 = self.ec2
+        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+        world["group"] = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=world["group"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+            for port in (22, 443)])
+        world["trail"] = f"audit-{run}-{uuid.uuid4().hex[:6]}"
+        self.s3.create_bucket(Bucket=world["trail"])
+        self.cloudtrail.create_trail(Name=world["trail"], S3BucketName=world["trail"])
+        return world  # the trail was never started: as good as stopped
+
+    def exposure_event(self, world):
+        """A CloudWatch Logs batch of two records by the same user: SSH opened to the world, the trail stopped."""
+        identity = {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "accountId": ACCOUNT, "userName": world["user"],
+                    "arn": f"arn:aws:iam::{ACCOUNT}:user/{world['user']}", "accessKeyId": world["stolen"]}
+        ingress = sample("cloudtrail/authorize-sg-ingress-ssh-world-legacy.json")["detail"]
+        ingress["requestParameters"]["groupId"] = world["group"]
+        stop = sample("cloudtrail/stop-logging.json")["detail"]
+        stop["requestParameters"]["name"] = world["trail"]
+        for record in (ingress, stop):
+            record.update(userIdentity=identity, recipientAccountId=ACCOUNT, awsRegion=REGION)
+        payload = {"messageType": "DATA_MESSAGE", "owner": ACCOUNT, "logGroup": "trail", "logStream": "s",
+                   "subscriptionFilters": ["tourniquet"],
+                   "logEvents": [{"id": str(i), "timestamp": 1742696071412 + i, "message": json.dumps(r)}
+                                 for i, r in enumerate((ingress, stop))]}
+        return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+
+    def check_exposure(self, world, response):
+        fixes = [r for r in response["reports"] if r["playbook"] == "exposure-fix"]
+        self.assertEqual(sorted(r["status"] for r in fixes), ["contained", "contained"], response)
+        rules = self.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [world["group"]]}])[
+            "SecurityGroupRules"]
+        self.assertEqual(sorted((r["FromPort"], r.get("CidrIpv4")) for r in rules if not r["IsEgress"]),
+                         [(443, "0.0.0.0/0")], "SSH is still open to the world, or 443 was closed")
+        self.assertTrue(self.cloudtrail.get_trail_status(Name=world["trail"])["IsLogging"], "the trail is not logging")
+        self.check_caller_contained(world["user"], world["stolen"], world["other"])
+
+    def test_exposure_fixes_converge_under_faults(self):
+        self.run_many("exposure-fix", self.exposure_world, self.exposure_event, self.check_exposure)
+
+    # --- the two faults that once left a wrong state, one at a time ------------------------------------
+
+    def fault_once(self, kind, action):
+        self.proxy.configure(fault_share=1.0, faults=[kind], actions=[action], limit=1)
+        self.proxy.reset()
+        self.addCleanup(self.proxy.configure, fault_share=0.0, actions=[], limit=None)
+
+    def test_snapshots_whose_answer_was_lost_are_not_taken_twice(self):
+        world = self.instance_world(0)
+        path = self.write_event(self.instance_event(world))
+        self.fault_once("drop-after", "CreateSnapshots")  # CreateSnapshots happens; its answer is lost
+        code, out, err = run_tourniquet(["invoke", path], self.env())
+        self.assertEqual(code, 1, err)
+        self.assertIn("snapshot-volumes", err)
+        self.assertIn("must not be done twice", err)
+        self.assertEqual(self.proxy.stats()["faults"], {"drop-after": 1})
+        invocations, response = self.converge(path, self.env())
+        self.assertEqual(invocations, 1)
+        self.check_instance(world, response)  # exactly one snapshot per volume
+
+    def test_a_deny_whose_answer_was_lost_is_adopted_not_orphaned(self):
+        world = self.probe_world(7)
+        path = self.write_event(self.probe_event(world))
+        # The first create (the claim on a rule number) happens, its answer is lost, and the retry is refused
+        # as a duplicate: the deny must still end up complete, recorded, and under one number.
+        self.fault_once("drop-after", "CreateNetworkAclEntry")
+        invocations, response = self.converge(path, self.env())
+        self.assertEqual(self.proxy.stats()["faults"], {"drop-after": 1})
+        self.check_probe(world, response)
+
+    def test_an_untrack_call_landing_late_cannot_leave_the_interface_open(self):
+        world = self.instance_world(0)
+        path = self.write_event(self.instance_event(world))
+        # The first interface call (the untrack) reaches EC2 only after the client gave up on it, retried it,
+        # and isolated the interface: it lands last and opens the interface again.
+        self.fault_once("slow", "ModifyNetworkInterfaceAttribute")
+        code, out, err = run_tourniquet(["invoke", path], self.env())
+        self.assertEqual(code, 1, "the invocation cannot know where the late call lands: " + err)
+        self.assertIn("isolation unverified", err)
+        time.sleep(RETRY_DELAY_S)
+        groups = self.ec2.describe_network_interfaces(NetworkInterfaceIds=list(world["interfaces"]))[
+            "NetworkInterfaces"][0]["Groups"]
+        untrack = self.ec2.describe_security_groups(Filters=[
+            {"Name": "vpc-id", "Values": [world["vpc"]]}, {"Name": "tag:tourniquet:role", "Values": ["untrack"]}])[
+            "SecurityGroups"][0]["GroupId"]
+        self.assertEqual([g["GroupId"] for g in groups], [untrack], "the late untrack call did land last")
+        invocations, response = self.converge(path, self.env())
+        self.assertEqual(invocations, 1)
+        self.check_instance(world, response)
+
+
+if __name__ == "__main__":
+    unittest.main()

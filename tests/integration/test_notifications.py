@@ -1,0 +1,171 @@
+"""Incident notifications and metrics end to end: the real `tourniquet invoke` contains an instance in moto
+(checks on, as a principal holding the generated policy) with TOURNIQUET_SNS_TOPIC_ARN set; an SQS queue
+subscribed to the topic receives what a person would. A notification that fails is reported and logged but
+never fails the containment."""
+import json
+import os
+import tempfile
+import unittest
+import uuid
+
+from moto_support import ACCOUNT, Moto, run_tourniquet
+from test_instance_containment import SAMPLE, World
+
+TOPIC_ENV = {"TOURNIQUET_SNS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:incidents"}
+
+
+def generated_policy(extra=None):
+    """The policy `tourniquet policy` prints with notifications on (sns:Publish is there only then)."""
+    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1",
+                                                     TOURNIQUET_MEMBER_ROLE_NAME="tourniquet-member",
+                                                     **TOPIC_ENV, **(extra or {})))
+    assert code == 0, err
+    return json.loads(out)["Statement"]
+
+
+def emf_lines(stderr):
+    """The Embedded Metric Format documents among the log lines."""
+    docs = []
+    for line in stderr.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            docs.append(json.loads(line))
+    return docs
+
+
+class NotificationTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.moto = Moto()
+        cls.policy = generated_policy()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.stop()
+
+    def setUp(self):
+        moto = self.moto
+        moto.reset()
+        self.responder = moto.user_with_policy("tourniquet", self.policy)
+        self.world = World(moto, moto.client("ec2"), moto.client("autoscaling"))
+        sns, sqs = moto.client("sns"), moto.client("sqs")
+        self.topic = sns.create_topic(Name="incidents")["TopicArn"]
+        self.queue = sqs.create_queue(QueueName="incidents")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=queue_arn)
+        admin = moto.admin()
+        moto.enforce_auth()
+        self.sqs = moto.client("sqs", *admin)
+        self.sns = moto.client("sns", *admin)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def finding(self):
+        with open(SAMPLE) as f:
+            event = json.load(f)
+        event["account"] = event["detail"]["accountId"] = ACCOUNT
+        event["detail"]["id"] = uuid.uuid4().hex
+        event["detail"]["resource"]["instanceDetails"]["instanceId"] = self.world.instance
+        path = os.path.join(self.tmp.name, f"finding-{uuid.uuid4().hex}.json")
+        with open(path, "w") as f:
+            json.dump(event, f)
+        return path, event
+
+    def invoke(self, path, principal=None, topic=None):
+        env = self.moto.env_for(*(principal or self.responder), {
+            "TOURNIQUET_SNS_TOPIC_ARN": topic or self.topic, "AWS_LAMBDA_LOG_FORMAT": "JSON"})
+        code, out, err = run_tourniquet(["invoke", path], env)
+        return code, (json.loads(out) if out.strip().startswith("{") else None), err
+
+    def received(self):
+        messages = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            if not got.get("Messages"):
+                return messages
+            for m in got["Messages"]:
+                messages.append(json.loads(m["Body"]))  # the SNS envelope: Subject, Message, TopicArn
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+
+    def test_a_containment_is_announced_once_with_its_report(self):
+        path, event = self.finding()
+        code, response, err = self.invoke(path)
+        self.assertEqual(code, 0, err)
+        # The sample calls for two playbooks: the instance is contained and its remote address blocked.
+        reports = {r["playbook"]: r for r in response["reports"]}
+        self.assertEqual({p: r["status"] for p, r in reports.items()},
+                         {"instance-containment": "contained", "network-block": "blocked"})
+        report = reports["instance-containment"]
+        self.assertEqual([n["outcome"] for n in response["notifications"]], ["done", "done"], response)
+
+        messages = {json.loads(m["Message"])["playbook"]: m for m in self.received()}
+        self.assertEqual(sorted(messages), ["instance-containment", "network-block"], "one message per report")
+        subject = f"Tourniquet contained {self.world.instance} ({event['detail']['type']}) in {ACCOUNT}"
+        message = messages["instance-containment"]
+        self.assertEqual(message["Subject"], subject)
+        self.assertEqual(message["TopicArn"], self.topic)
+        self.assertEqual(json.loads(message["Message"]), report, "the message is the report itself")
+        self.assertEqual(messages["network-block"]["Subject"],
+                         f"Tourniquet blocked {self.world.instance} ({event['detail']['type']}) in {ACCOUNT}")
+        self.assertEqual(json.loads(messages["network-block"]["Message"]), reports["network-block"])
+
+        metrics = emf_lines(err)
+        self.assertEqual([m["Playbook"] for m in metrics], ["instance-containment", "network-block"], err)
+        self.assertNotIn("ColdStart", metrics[1], "the invocation's figures are counted once, on the first line")
+        doc = metrics[0]
+        self.assertEqual(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Tourniquet")
+        self.assertEqual(doc["Playbook"], "instance-containment")
+        self.assertEqual(doc["ActionsDone"], sum(1 for a in report["actions"] if a["outcome"] == "done"))
+        self.assertEqual(doc["ActionsFailed"], 0)
+        self.assertEqual(doc["ContainmentMs"], report["timing"]["isolatedAfterMs"])
+        self.assertEqual(doc["ColdStart"], 1, "every `tourniquet invoke` is a new process")
+        self.assertEqual(doc["NotificationsFailed"], 0)
+        self.assertEqual(doc["incidentId"], report["incidentId"])
+
+        # A replay finds everything in place: nothing new to tell anyone.
+        code, replay, err = self.invoke(path)
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("notifications", replay)
+        self.assertEqual(self.received(), [])
+        self.assertNotIn("ContainmentMs", emf_lines(err)[0], "a replay isolates nothing, so measures nothing")
+
+    def test_a_failed_notification_does_not_fail_the_containment(self):
+        self.sns.delete_topic(TopicArn=self.topic)
+        path, _ = self.finding()
+        code, response, err = self.invoke(path)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(response["reports"][0]["status"], "contained")
+        self.assertEqual(response["status"], "done", "the invocation succeeds all the same")
+        notice = response["notifications"][0]
+        self.assertEqual((notice["action"], notice["outcome"], notice["target"]),
+                         ("notify-incident", "failed", self.topic), response)
+        self.assertEqual(notice["error"]["code"], "NotFound")
+        self.assertEqual({n["outcome"] for n in response["notifications"]}, {"failed"})
+        warnings = [json.loads(line) for line in err.splitlines()
+                    if line.startswith("{") and "incident notification failed" in line]
+        self.assertEqual(len(warnings), len(response["notifications"]), err)
+        self.assertEqual(warnings[0]["level"], "WARN")
+        self.assertEqual(emf_lines(err)[0]["NotificationsFailed"], 1)
+
+    def test_a_principal_without_sns_publish_still_contains(self):
+        without = [dict(s, Action=[a for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                                   if a != "sns:Publish"]) for s in self.policy]
+        self.moto.open_auth()
+        limited = self.moto.user_with_policy("limited", without)
+        self.moto.enforce_auth()
+        path, _ = self.finding()
+        code, response, err = self.invoke(path, principal=limited)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(response["reports"][0]["status"], "contained")
+        self.assertEqual(response["notifications"][0]["outcome"], "failed")
+        self.assertIn(response["notifications"][0]["error"]["code"], ("AccessDenied", "AuthorizationError"))
+        self.assertEqual(self.received(), [])
+
+    def test_a_topic_elsewhere_is_a_configuration_error(self):
+        path, _ = self.finding()
+        code, _, err = self.invoke(path, topic="arn:aws:sns:eu-west-1:123456789012:incidents")
+        self.assertEqual(code, 2, err)
+        self.assertIn("TOURNIQUET_SNS_TOPIC_ARN", err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,145 @@
+"""No secret ever leaves in output: the suite's scenarios run at debug level (AWS_LAMBDA_LOG_LEVEL=DEBUG, JSON and
+text logs) against moto through tests/servers/aws_proxy.py, which records every request's Authorization header
+and session token and every answer (so the credentials AssumeRole handed out are known too). Then every byte
+Tourniquet wrote — standard output and error of each command, and what the runtime loop posted to the Runtime
+API — is searched for the secret keys, the session tokens and the request signatures."""
+import json
+import os
+import re
+import tempfile
+import unittest
+import uuid
+
+from moto_support import ACCOUNT, MEMBER_ACCOUNT, Moto, run_tourniquet
+from proxy_support import AwsProxy
+from runtime_harness import RuntimeApiServer, RuntimeProcess, tourniquet_bin
+from test_instance_containment import SAMPLE, World
+from test_notifications import generated_policy
+
+SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
+DEBUG = {"AWS_LAMBDA_LOG_LEVEL": "DEBUG"}
+
+
+class SecretsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.moto = Moto()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.stop()
+
+    def setUp(self):
+        moto = self.moto
+        moto.reset()
+        policy = generated_policy()
+        self.responder = moto.user_with_policy("tourniquet", policy)
+        self.world = World(moto, moto.client("ec2"), moto.client("autoscaling"))
+        # A member account with an instance, reached by AssumeRole: its session credentials are secrets too.
+        setup = moto.member_account_role("tourniquet-member", f"arn:aws:iam::{ACCOUNT}:user/tourniquet",
+                                         [a for s in policy for a in
+                                          ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])])
+        member = moto.client("ec2", setup["AccessKeyId"], setup["SecretAccessKey"], setup["SessionToken"])
+        vpc = member.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+        subnet = member.create_subnet(VpcId=vpc, CidrBlock="10.7.1.0/24")["Subnet"]["SubnetId"]
+        eni = member.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+        self.member_instance = member.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, NetworkInterfaces=[
+            {"DeviceIndex": 0, "NetworkInterfaceId": eni}])["Instances"][0]["InstanceId"]
+        self.topic = moto.client("sns").create_topic(Name="incidents")["TopicArn"]
+        self.stranger = moto.user_with_policy("stranger", [{"Effect": "Deny", "Action": "*", "Resource": "*"}])
+        self.known_secrets = {self.responder[1], self.stranger[1], setup["SecretAccessKey"], setup["SessionToken"]}
+        moto.enforce_auth()
+        self.proxy = AwsProxy(moto.url)
+        self.proxy.configure(log_bodies=True)
+        self.addCleanup(self.proxy.stop)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.output = []  # everything Tourniquet wrote
+
+    def finding(self, instance, account=ACCOUNT):
+        with open(SAMPLE) as f:
+            event = json.load(f)
+        event["account"] = event["detail"]["accountId"] = account
+        event["detail"]["id"] = uuid.uuid4().hex
+        event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance
+        path = os.path.join(self.tmp.name, f"finding-{uuid.uuid4().hex}.json")
+        with open(path, "w") as f:
+            json.dump(event, f)
+        return path
+
+    def env(self, principal=None, **extra):
+        key, secret = principal or self.responder
+        return self.moto.env_for(key, secret, dict({
+            "AWS_ENDPOINT_URL": self.proxy.url, "TOURNIQUET_MEMBER_ROLE_NAME": "tourniquet-member",
+            "TOURNIQUET_SNS_TOPIC_ARN": self.topic, "TOURNIQUET_ACCOUNT_ID": ACCOUNT}, **DEBUG, **extra))
+
+    def run_command(self, args, env):
+        code, out, err = run_tourniquet(args, env)
+        self.output.append(f"$ tourniquet {' '.join(args)} (exit {code})\n{out}\n{err}")
+        return code, out, err
+
+    def secrets(self):
+        """What must never be printed: every secret key and token known, and every signature sent."""
+        found = set(self.known_secrets)
+        signatures = set()
+        for entry in self.proxy.log():
+            signatures.update(SIGNATURE.findall(entry["authorization"]))
+            if entry["security_token"]:
+                found.add(entry["security_token"])
+            for tag in ("SecretAccessKey", "SessionToken"):
+                found.update(re.findall(f"<{tag}>([^<]+)</{tag}>", entry.get("answer") or ""))
+        return found, signatures
+
+    def test_no_scenario_prints_a_secret_key_token_or_signature(self):
+        own = self.finding(self.world.instance)
+        self.assertEqual(self.run_command(["invoke", own], self.env(AWS_LAMBDA_LOG_FORMAT="JSON"))[0], 0)
+        self.assertEqual(self.run_command(["invoke", own], self.env(AWS_LAMBDA_LOG_FORMAT="Text"))[0], 0)
+        self.assertEqual(self.run_command(["invoke", own, "--dry-run"], self.env())[0], 0)
+        self.assertEqual(self.run_command(["release", self.world.instance], self.env())[0], 0)
+        cross = self.finding(self.member_instance, MEMBER_ACCOUNT)
+        code, out, err = self.run_command(["invoke", cross], self.env(AWS_LAMBDA_LOG_FORMAT="JSON"))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["reports"][0]["status"], "contained")
+        # Failures carry the services' error messages: a wrong secret, a principal denied everything.
+        self.assertEqual(self.run_command(["invoke", self.finding(self.world.instance)],
+                                          self.env((self.responder[0], "wrong" + self.responder[1][5:])))[0], 1)
+        self.known_secrets.add("wrong" + self.responder[1][5:])
+        self.assertEqual(self.run_command(["invoke", self.finding(self.world.instance)], self.env(self.stranger))[0], 1)
+        # Retries print what they retry at debug level.
+        self.proxy.configure(fault_share=0.3, seed=3)
+        self.run_command(["invoke", self.finding(self.world.instance)], self.env(TOURNIQUET_RETRY_BASE_MS="5"))
+        self.proxy.configure(fault_share=0.0)
+        self.assertTrue(any("retrying AWS call" in o for o in self.output), "the faulty run retried nothing")
+
+        # The runtime loop, which logs the events it receives and the responses it answers at debug level.
+        key, secret = self.responder
+        loop_env = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_ENDPOINT_URL": self.proxy.url,
+                    "TOURNIQUET_MEMBER_ROLE_NAME": "tourniquet-member", "TOURNIQUET_SNS_TOPIC_ARN": self.topic}
+        with RuntimeApiServer() as api, RuntimeProcess(tourniquet_bin(), api.endpoint, log_level="DEBUG",
+                                                       env=loop_env) as process:
+            with open(cross) as f:
+                cross_event = f.read()
+            with open(self.finding(self.world.instance)) as f:
+                own_event = f.read()
+            api.enqueue(cross_event, own_event)
+            posts = api.posts(min_posts=2, timeout=60)
+            self.assertEqual([p["kind"] for p in posts], ["response", "response"], posts)
+            process.stop()
+            self.output += [process.stdout_text(), process.stderr_text()]
+            self.output += [json.dumps(p) for p in posts]
+
+        secrets, signatures = self.secrets()
+        self.assertTrue(any(len(s) > 100 for s in secrets), "no session token was captured: AssumeRole never ran?")
+        self.assertGreater(len(signatures), 50)
+        text = "\n".join(self.output)
+        self.assertIn('"level":"DEBUG"', text, "the scenarios did not log at debug level")
+        for secret in secrets | signatures:
+            # The whole value, and its first 16 characters in case something printed a piece of it.
+            for piece in {secret, secret[:16]}:
+                self.assertNotIn(piece, text, f"a secret ({piece[:4]}…) was printed")
+        for header in ("AWS4-HMAC-SHA256", "Signature=", "X-Amz-Security-Token", "SecretAccessKey"):
+            self.assertNotIn(header, text)
+
+
+if __name__ == "__main__":
+    unittest.main()
