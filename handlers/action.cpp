@@ -1,5 +1,6 @@
 #include "handlers/action.h"
 
+#include <algorithm>
 #include <deque>
 
 #include "runtime/log.h"
@@ -163,6 +164,11 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
         record.result = outcome::done;
         states[i] = state::succeeded;
         run.answers[i] = std::move(*answers[k]);
+      } else if (const auto& code = answers[k].err().code;
+                 std::find(plan[i].already_if.begin(), plan[i].already_if.end(), code) != plan[i].already_if.end()) {
+        record.result = outcome::already;
+        record.detail += (record.detail.empty() ? "" : " ") + ("(in place already: " + code + ")");
+        states[i] = state::succeeded;
       } else if (dry_run && aws::is_dry_run_success(answers[k].err())) {
         record.result = outcome::planned;
         record.detail += record.detail.empty() ? "permission confirmed by DryRun" : " (permission confirmed by DryRun)";

@@ -51,6 +51,9 @@ struct planned_call {
   // Set when the call names something that does not exist (a group not yet made): a dry run lists it as
   // planned, a real run skips it with this reason rather than send a call bound to fail.
   std::string blocked_because;
+  // Error codes that mean the intended state is there already: an attempt whose answer was lost did land
+  // (InvalidPermission.Duplicate after a retried authorize). The call then counts as already done.
+  std::vector<std::string_view> already_if = {};
 };
 
 // What became of one action, for the response, the logs and the tags.

@@ -291,7 +291,9 @@ std::vector<planned_call> plan_credential_containment(const access_key_target& t
     if (state.has_login_profile.value_or(true)) {
       query_call call{service::iam, "DeleteLoginProfile", {}};
       call.params.add("UserName", name);
-      plan.push_back({&remove_console_access, name, std::move(call), "console password removed"});
+      planned_call remove{&remove_console_access, name, std::move(call), "console password removed"};
+      remove.already_if = {"NoSuchEntity"};  // gone already: an attempt whose answer was lost removed it
+      plan.push_back(std::move(remove));
     } else {
       already.push_back(already_record(remove_console_access, name, "no console password"));
     }

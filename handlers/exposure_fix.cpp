@@ -247,7 +247,10 @@ std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule
     }
     revokes.push_back(plan.size());
     revoked.push_back(live->id.empty() ? describe_rule(rule) : live->id);
-    plan.push_back({&revoke_ingress, state.group_id, std::move(call), describe_rule(rule)});
+    planned_call revoke{&revoke_ingress, state.group_id, std::move(call), describe_rule(rule)};
+    // One rule per call, so a rule gone already (an attempt whose answer was lost revoked it) is that rule done.
+    revoke.already_if = {"InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound"};
+    plan.push_back(std::move(revoke));
   }
   if (revokes.empty()) return plan;
   std::string rules_text = join(revoked, ",");

@@ -102,10 +102,20 @@ std::string tag_value(pugi::xml_node tag_set, std::string_view key) {
 }
 
 // IpPermissions.1 allowing all protocols from (or to) `v4` and/or `v6`.
-void add_all_traffic(aws::query_params& params, const std::string& v4, const std::string& v6) {
-  params.add("IpPermissions.1.IpProtocol", "-1");
-  if (!v4.empty()) params.add("IpPermissions.1.IpRanges.1.CidrIp", v4);
-  if (!v6.empty()) params.add("IpPermissions.1.Ipv6Ranges.1.CidrIpv6", v6);
+// One rule, all traffic to or from one range, per call: EC2 refuses a whole call when one of its rules is
+// there already (or, revoking, is gone), so only a call of one rule can take that answer for "done".
+planned_call rule_change(std::string_view action, const std::string& group, const std::string& cidr,
+                         std::string detail) {
+  query_call call{service::ec2, std::string(action), {}};
+  call.params.add("GroupId", group).add("IpPermissions.1.IpProtocol", "-1");
+  if (cidr.find(':') != std::string::npos) {
+    call.params.add("IpPermissions.1.Ipv6Ranges.1.CidrIpv6", cidr);
+  } else {
+    call.params.add("IpPermissions.1.IpRanges.1.CidrIp", cidr);
+  }
+  planned_call p{&set_group_rules, group, std::move(call), std::move(detail) + " " + cidr, {}, {}, missing(group)};
+  p.already_if = {action.starts_with("Revoke") ? "InvalidPermission.NotFound" : "InvalidPermission.Duplicate"};
+  return p;
 }
 
 query_call set_interface_groups(const std::string& interface_id, const std::vector<std::string>& groups) {
@@ -268,46 +278,25 @@ std::vector<planned_call> plan_group_creation(const instance_state& state, std::
 
 std::vector<planned_call> plan_group_rules(const instance_state& state, const config& cfg) {
   std::vector<planned_call> plan;
+  const auto change = [&](bool wanted, std::string_view action, const std::string& group, const char* cidr,
+                          const char* what) {
+    if (wanted) plan.push_back(rule_change(action, group, cidr, what));
+  };
   for (const auto& [vpc, g] : state.untrack_groups) {
-    if (!g.ingress_all_v4 || !g.ingress_all_v6) {
-      query_call call{service::ec2, "AuthorizeSecurityGroupIngress", {}};
-      call.params.add("GroupId", g.id);
-      add_all_traffic(call.params, g.ingress_all_v4 ? "" : "0.0.0.0/0", g.ingress_all_v6 ? "" : "::/0");
-      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all inbound", {}, {}, missing(g.id)});
-    }
-    if (!g.egress_all_v4 || !g.egress_all_v6) {
-      query_call call{service::ec2, "AuthorizeSecurityGroupEgress", {}};
-      call.params.add("GroupId", g.id);
-      add_all_traffic(call.params, g.egress_all_v4 ? "" : "0.0.0.0/0", g.egress_all_v6 ? "" : "::/0");
-      plan.push_back({&set_group_rules, g.id, std::move(call), "untrack: allow all outbound", {}, {}, missing(g.id)});
-    }
+    change(!g.ingress_all_v4, "AuthorizeSecurityGroupIngress", g.id, "0.0.0.0/0", "untrack: allow all inbound");
+    change(!g.ingress_all_v6, "AuthorizeSecurityGroupIngress", g.id, "::/0", "untrack: allow all inbound");
+    change(!g.egress_all_v4, "AuthorizeSecurityGroupEgress", g.id, "0.0.0.0/0", "untrack: allow all outbound");
+    change(!g.egress_all_v6, "AuthorizeSecurityGroupEgress", g.id, "::/0", "untrack: allow all outbound");
   }
   for (const auto& [vpc, g] : state.isolation_groups) {
     const bool configured =
         std::find(cfg.isolation_group_ids.begin(), cfg.isolation_group_ids.end(), g.id) != cfg.isolation_group_ids.end();
     if (configured) continue;
-    if (g.egress_all_v4 || g.egress_all_v6) {
-      query_call call{service::ec2, "RevokeSecurityGroupEgress", {}};
-      call.params.add("GroupId", g.id);
-      add_all_traffic(call.params, g.egress_all_v4 ? "0.0.0.0/0" : "", g.egress_all_v6 ? "::/0" : "");
-      plan.push_back({&set_group_rules, g.id, std::move(call), "isolation: no outbound", {}, {}, missing(g.id)});
-    }
-    int n = 0;
-    query_call forensics{service::ec2, "AuthorizeSecurityGroupIngress", {}};
-    forensics.params.add("GroupId", g.id).add("IpPermissions.1.IpProtocol", "-1");
-    int v4 = 0;
-    int v6 = 0;
+    change(g.egress_all_v4, "RevokeSecurityGroupEgress", g.id, "0.0.0.0/0", "isolation: no outbound");
+    change(g.egress_all_v6, "RevokeSecurityGroupEgress", g.id, "::/0", "isolation: no outbound");
     for (const auto& cidr : cfg.forensics_cidrs) {
-      if (std::find(g.ingress_cidrs.begin(), g.ingress_cidrs.end(), cidr) != g.ingress_cidrs.end()) continue;
-      ++n;
-      if (cidr.find(':') != std::string::npos) {
-        forensics.params.add("IpPermissions.1.Ipv6Ranges." + std::to_string(++v6) + ".CidrIpv6", cidr);
-      } else {
-        forensics.params.add("IpPermissions.1.IpRanges." + std::to_string(++v4) + ".CidrIp", cidr);
-      }
-    }
-    if (n > 0) {
-      plan.push_back({&set_group_rules, g.id, std::move(forensics), "isolation: forensics access", {}, {}, missing(g.id)});
+      const bool open = std::find(g.ingress_cidrs.begin(), g.ingress_cidrs.end(), cidr) != g.ingress_cidrs.end();
+      change(!open, "AuthorizeSecurityGroupIngress", g.id, cidr.c_str(), "isolation: forensics access");
     }
   }
   return plan;
@@ -523,12 +512,22 @@ status ensure_groups(const instance_finding& finding, instance_state& state, con
       (creation[i].detail.starts_with(untrack_role) ? state.untrack_groups : state.isolation_groups)
           .emplace(g.vpc_id, std::move(g));
     }
-    append(report, created);
     if (duplicate) {
       auto again = read_state(finding, client, cfg, until, report);
       if (!again) return std::move(again).err();
       state = std::move(*again);
+      // The group is there (an attempt whose answer was lost made it, or another invocation did): in place.
+      for (size_t i = 0; i < creation.size(); ++i) {
+        auto& record = created.records[i];
+        if (!record.failure || record.failure->code != "InvalidGroup.Duplicate") continue;
+        const auto& found = creation[i].detail.starts_with(untrack_role) ? state.untrack_groups : state.isolation_groups;
+        if (!found.contains(creation[i].target)) continue;
+        record.result = outcome::already;
+        record.detail += " (in place already: InvalidGroup.Duplicate)";
+        record.failure.reset();
+      }
     }
+    append(report, created);
   }
   const auto rules = plan_group_rules(state, cfg);
   if (!rules.empty()) append(report, execute_plan(rules, client, until, dry_run));
@@ -601,13 +600,18 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
     last_isolation = std::max(last_isolation, run.records[i].finished);
   }
   // [reliability] An untrack attempt that timed out may still reach EC2 after the isolation call and open the
-  // interface again. The invocation cannot know: it reports the isolation unverified, so that the retry
-  // (Lambda's, a minute later) re-reads the interface and isolates it again if it must.
+  // interface again. The pass cannot know: it reports the isolation unverified, a failure a retry settles. The
+  // next pass waits until the lost call has landed (handlers/passes.h), re-reads the interface and isolates
+  // it again if it must; failing that, Lambda's retry does.
   for (size_t i = 0; i < plan.size(); ++i) {
     if (plan[i].kind != &untrack_interface || !run.answers[i] || run.answers[i]->unanswered_attempts == 0) continue;
-    report.actions.push_back(skipped_record(read_instance, plan[i].target,
-                                            "not done: isolation unverified: an untrack attempt got no answer and "
-                                            "may still land after the isolation; a retry re-reads the interface"));
+    action_record unverified{std::string(read_instance.name), plan[i].target, outcome::failed,
+                             "isolation unverified", std::nullopt, {}};
+    unverified.failure = error{"IsolationUnverified",
+                               "an untrack attempt got no answer and may still land after the isolation; "
+                               "the interface must be read again",
+                               "ec2:ModifyNetworkInterfaceAttribute " + plan[i].target, true};
+    report.actions.push_back(std::move(unverified));
   }
   if (all_isolated && last_isolation != std::chrono::steady_clock::time_point{}) {
     report.isolated_after_ms =

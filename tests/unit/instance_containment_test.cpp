@@ -174,28 +174,30 @@ TEST(instance_plan, group_rules_open_the_untrack_group_both_ways_and_close_the_i
   config cfg;
   cfg.forensics_cidrs = {"10.99.0.0/24", "fd00:99::/64"};
   const auto rules = plan_group_rules(s, cfg);
-  auto find = [&](std::string_view action, std::string_view group) -> const planned_call* {
+  // One rule per call: EC2 refuses a whole call for one rule that is there already (or gone), and only a call
+  // of one rule can take that answer for "in place already".
+  auto find = [&](std::string_view action, std::string_view group, std::string_view cidr) -> const planned_call* {
     for (const auto& r : rules) {
-      if (r.call.action == action && r.call.params.get("GroupId") == group) return &r;
+      const auto& p = r.call.params;
+      if (r.call.action == action && p.get("GroupId") == group && p.get("IpPermissions.1.IpProtocol") == "-1" &&
+          std::string(p.get("IpPermissions.1.IpRanges.1.CidrIp")) + std::string(p.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6")) == cidr) {
+        return &r;
+      }
     }
     return nullptr;
   };
-  const auto* in = find("AuthorizeSecurityGroupIngress", "sg-u");
-  ASSERT_NE(in, nullptr);
-  EXPECT_EQ(in->call.params.get("IpPermissions.1.IpProtocol"), "-1");
-  EXPECT_EQ(in->call.params.get("IpPermissions.1.IpRanges.1.CidrIp"), "0.0.0.0/0");
-  EXPECT_EQ(in->call.params.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6"), "::/0");
-  const auto* out = find("AuthorizeSecurityGroupEgress", "sg-u");
-  ASSERT_NE(out, nullptr);
-  EXPECT_TRUE(out->call.params.get("IpPermissions.1.IpRanges.1.CidrIp").empty()) << "IPv4 egress exists already";
-  EXPECT_EQ(out->call.params.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6"), "::/0");
-  const auto* revoke = find("RevokeSecurityGroupEgress", "sg-i");
+  EXPECT_EQ(rules.size(), 8U);  // six in vpc-a, and the two forensics ranges on vpc-b's isolation group
+  ASSERT_NE(find("AuthorizeSecurityGroupIngress", "sg-u", "0.0.0.0/0"), nullptr);
+  ASSERT_NE(find("AuthorizeSecurityGroupIngress", "sg-u", "::/0"), nullptr);
+  EXPECT_EQ(find("AuthorizeSecurityGroupEgress", "sg-u", "0.0.0.0/0"), nullptr) << "IPv4 egress exists already";
+  ASSERT_NE(find("AuthorizeSecurityGroupEgress", "sg-u", "::/0"), nullptr);
+  const auto* revoke = find("RevokeSecurityGroupEgress", "sg-i", "0.0.0.0/0");
   ASSERT_NE(revoke, nullptr);
-  EXPECT_EQ(revoke->call.params.get("IpPermissions.1.IpRanges.1.CidrIp"), "0.0.0.0/0");
-  const auto* forensics = find("AuthorizeSecurityGroupIngress", "sg-i");
+  EXPECT_EQ(revoke->already_if, std::vector<std::string_view>{"InvalidPermission.NotFound"});
+  const auto* forensics = find("AuthorizeSecurityGroupIngress", "sg-i", "10.99.0.0/24");
   ASSERT_NE(forensics, nullptr);
-  EXPECT_EQ(forensics->call.params.get("IpPermissions.1.IpRanges.1.CidrIp"), "10.99.0.0/24");
-  EXPECT_EQ(forensics->call.params.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6"), "fd00:99::/64");
+  EXPECT_EQ(forensics->already_if, std::vector<std::string_view>{"InvalidPermission.Duplicate"});
+  ASSERT_NE(find("AuthorizeSecurityGroupIngress", "sg-i", "fd00:99::/64"), nullptr);
 }
 
 TEST(instance_plan, release_restores_the_recorded_groups) {
