@@ -165,6 +165,7 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
       }
       error failure = std::move(answer).err();
       if (is_throttling_code(failure.code)) ++m_statistics->throttles;
+      if (failure.code == "RequestTimeout") ++m_statistics->unanswered;
       if (failure.code == "RequestTimeout" && cut_by_deadline) {
         // The attempt was cut short by the deadline, not by the service: what the service said before is
         // the better account of why the call did not succeed.

@@ -35,6 +35,9 @@ struct call_statistics {
   long attempts = 0;
   long retries = 0;
   long throttles = 0;
+  // Attempts given up on (timed out) while the service may still be working on them: such a call may land
+  // later than anything sent after it.
+  long unanswered = 0;
 };
 
 struct client_settings {

@@ -130,6 +130,7 @@ result<nlohmann::json> client::call_json(const json_call& call, deadline until) 
     }
     error failure = std::move(answer).err();
     if (is_throttling_code(failure.code)) ++m_statistics->throttles;
+    if (failure.code == "RequestTimeout") ++m_statistics->unanswered;
     if (failure.code == "RequestTimeout" && cut_by_deadline) {
       return gave_up(previous ? std::move(*previous) : std::move(failure), attempt,
                      "the invocation's deadline came first");

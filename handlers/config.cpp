@@ -168,6 +168,12 @@ result<config> config_from_environment(const env_reader& env) {
     }
     c.account_id = *account;
   }
+  auto passes = parse_number(env, "TOURNIQUET_MAX_PASSES", 1, 10, c.max_passes);
+  if (!passes) return std::move(passes).err();
+  if (*passes != static_cast<int>(*passes)) {
+    return invalid("TOURNIQUET_MAX_PASSES", "expected a whole number, got '" + *env("TOURNIQUET_MAX_PASSES") + "'");
+  }
+  c.max_passes = static_cast<int>(*passes);
   return c;
 }
 

@@ -36,6 +36,7 @@ struct config {
   bool detach_from_autoscaling = true;        // TOURNIQUET_DETACH_FROM_AUTOSCALING
   std::string member_role_name;               // TOURNIQUET_MEMBER_ROLE_NAME: assumed in other accounts
   std::string account_id;                     // TOURNIQUET_ACCOUNT_ID: else taken from the function's ARN
+  int max_passes = 3;                         // TOURNIQUET_MAX_PASSES: runs of a playbook per invocation (1..10)
 };
 
 result<config> config_from_environment(const env_reader& env);

@@ -17,6 +17,7 @@ nlohmann::ordered_json playbook_report::to_json() const {
   j["playbook"] = playbook;
   j["status"] = status;
   if (!reason.empty()) j["reason"] = reason;
+  if (failure) j["error"] = {{"code", failure->code}, {"where", failure->where}, {"retryable", failure->retryable}};
   if (!target.empty()) j["target"] = target;
   if (!incident_id.empty()) j["incidentId"] = incident_id;
   std::map<std::string, int> counts;
@@ -35,6 +36,12 @@ nlohmann::ordered_json playbook_report::to_json() const {
     if (isolated_after_ms >= 0) j["timing"]["isolatedAfterMs"] = isolated_after_ms;
   }
   return j;
+}
+
+playbook_report could_not_start(std::string playbook, std::string target, error why) {
+  playbook_report r = concluded(std::move(playbook), "failed", std::move(target), why.describe());
+  r.failure = std::move(why);
+  return r;
 }
 
 void append(playbook_report& report, const execution& run) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct playbook_report {
   long isolated_after_ms = -1;  // from the event's arrival to every interface isolated
   long round_trips = 0;         // sequential batches of AWS calls
   long total_ms = 0;
+  std::optional<error> failure;  // why it failed before it could act (no client for the account), when so
 
   // True when an action failed or was skipped for a failure: the job is not finished.
   bool incomplete() const;
@@ -34,6 +36,8 @@ void append(playbook_report& report, const execution& run);
 
 // A report with no actions: a playbook that decided not to act (ignored), or could not start (failed).
 playbook_report concluded(std::string playbook, std::string status, std::string target, std::string reason);
+// A playbook that could not start for `why`; another pass may start it when `why` is retryable.
+playbook_report could_not_start(std::string playbook, std::string target, error why);
 inline playbook_report ignored(std::string playbook, std::string target, std::string reason) {
   return concluded(std::move(playbook), "ignored", std::move(target), std::move(reason));
 }

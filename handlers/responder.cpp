@@ -4,6 +4,7 @@
 
 #include "handlers/instance_containment.h"
 #include "handlers/network_block.h"
+#include "handlers/passes.h"  // [reliability]
 #include "handlers/playbook.h"
 #include "handlers/router.h"
 #include "runtime/log.h"
@@ -83,6 +84,35 @@ result<aws::client> responder::client_for(const std::string& account, const invo
   return m_sessions.client_for(m_base, role_arn, until);
 }
 
+playbook_report responder::run_playbook(playbook_id id, const guardduty_finding& finding,
+                                        const invocation_context& context,
+                                        std::chrono::steady_clock::time_point arrived) {
+  const aws::deadline until = aws::deadline_from(context.deadline);
+  auto client = client_for(finding.account_id, context, until);  // inside the pass: a pass may get it later
+  if (!client) return could_not_start(std::string(playbook_name(id)), finding.id, std::move(client).err());
+  playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, finding.account_id,
+                       m_own_account.value_or("")};
+  switch (id) {
+    case playbook_id::instance_containment: {
+      const instance_finding target{finding.id, finding.type, finding.account_id, finding.instance->instance_id};
+      log::set_context("incidentId", incident_id_for(target.account_id, target.finding_id));
+      return contain_instance(target, ctx.client, m_config, until, ctx.dry_run, arrived);
+    }
+    case playbook_id::credential_containment: {  // [credentials]
+      const access_key_target target = target_from_finding(finding);
+      log::set_context("incidentId", incident_id_for(target.account_id, target.source_id));
+      return contain_credentials(target, ctx, m_credentials);
+    }
+    case playbook_id::network_block: {
+      const block_target target = block_target_of(finding);
+      log::set_context("incidentId", target.incident_id);
+      return block_addresses(target, ctx, m_block_settings);
+    }
+    default:
+      return concluded(std::string(playbook_name(id)), "failed", finding.id, "this playbook is not built yet");
+  }
+}
+
 std::vector<playbook_report> responder::run(const decoded_event& event, const invocation_context& context,
                                             std::chrono::steady_clock::time_point arrived) {
   const aws::deadline until = aws::deadline_from(context.deadline);
@@ -97,37 +127,9 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
       reports.push_back(ignored("router", finding->id, why));
       return reports;
     }
-    auto client = client_for(finding->account_id, context, until);
     for (playbook_id id : r.playbooks) {
       log::set_context("playbook", std::string(playbook_name(id)));
-      if (!client) {
-        reports.push_back(concluded(std::string(playbook_name(id)), "failed", finding->id, client.err().describe()));
-        continue;
-      }
-      playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, finding->account_id,
-                           m_own_account.value_or("")};
-      switch (id) {
-        case playbook_id::instance_containment: {
-          const instance_finding target{finding->id, finding->type, finding->account_id, finding->instance->instance_id};
-          log::set_context("incidentId", incident_id_for(target.account_id, target.finding_id));
-          reports.push_back(contain_instance(target, ctx.client, m_config, until, ctx.dry_run, arrived));
-          break;
-        }
-        case playbook_id::credential_containment: {  // [credentials]
-          const access_key_target target = target_from_finding(*finding);
-          log::set_context("incidentId", incident_id_for(target.account_id, target.source_id));
-          reports.push_back(contain_credentials(target, ctx, m_credentials));
-          break;
-        }
-        case playbook_id::network_block: {  // network-block
-          const block_target target = block_target_of(*finding);
-          log::set_context("incidentId", target.incident_id);
-          reports.push_back(block_addresses(target, ctx, m_block_settings));
-          break;
-        }
-        default:
-          reports.push_back(concluded(std::string(playbook_name(id)), "failed", finding->id, "this playbook is not built yet"));
-      }
+      reports.push_back(with_passes([&] { return run_playbook(id, *finding, context, arrived); }, until));
     }
     return reports;
   }
@@ -139,22 +141,22 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     log::set_context("playbook", std::string(exposure_playbook));
     const exposure_invocation inv{m_config, until, m_config.dry_run, arrived,
                                   [&](const std::string& account) { return client_for(account, context, until); }};
-    return fix_exposures(records, inv, m_exposure, m_credentials);
+    return with_passes_all([&] { return fix_exposures(records, inv, m_exposure, m_credentials); }, until);
   }
   // network-block: a "Block Addresses" request from another detector, in the account it names.
   if (const auto* request = std::get_if<block_request>(&event)) {
     const block_target target = block_target_of(*request);
     log::set_context("playbook", std::string(network_block_playbook));
     log::set_context("incidentId", target.incident_id);
-    auto client = client_for(target.account_id, context, until);
-    if (!client) {
-      reports.push_back(
-          concluded(std::string(network_block_playbook), "failed", target.incident_id, client.err().describe()));
-      return reports;
-    }
-    playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, target.account_id,
-                         m_own_account.value_or("")};
-    reports.push_back(block_addresses(target, ctx, m_block_settings));
+    reports.push_back(with_passes(
+        [&] {
+          auto client = client_for(target.account_id, context, until);
+          if (!client) return could_not_start(std::string(network_block_playbook), target.incident_id, std::move(client).err());
+          playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, target.account_id,
+                               m_own_account.value_or("")};
+          return block_addresses(target, ctx, m_block_settings);
+        },
+        until));
     return reports;
   }
   // block-expiry: the schedule sweeps this account and the member accounts listed for it.
@@ -165,14 +167,14 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
       if (std::find(accounts.begin(), accounts.end(), a) == accounts.end()) accounts.push_back(a);
     }
     for (const auto& account : accounts) {
-      auto client = client_for(account, context, until);
-      if (!client) {
-        reports.push_back(
-            concluded(std::string(block_expiry_playbook), "failed", account, client.err().describe()));
-        continue;
-      }
-      playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or("")};
-      reports.push_back(expire_blocks(ctx));
+      reports.push_back(with_passes(
+          [&] {
+            auto client = client_for(account, context, until);
+            if (!client) return could_not_start(std::string(block_expiry_playbook), account, std::move(client).err());
+            playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or("")};
+            return expire_blocks(ctx);
+          },
+          until));
     }
     return reports;
   }
@@ -218,6 +220,22 @@ invocation_response responder::handle(std::string_view text, const invocation_co
     return invocation_response::failure(containment_incomplete_error, "containment incomplete: " + summary);
   }
   return invocation_response::ok(response.dump());
+}
+
+std::vector<playbook_report> responder::with_passes_all(const std::function<std::vector<playbook_report>()>& pass,
+                                                       aws::deadline until) const {
+  pass_policy policy;
+  policy.max_passes = m_config.dry_run ? 1 : m_config.max_passes;  // a dry run changes nothing to retry
+  const aws::client_settings& settings = m_base.settings();
+  policy.pause = [&settings](int n) { return aws::backoff_delay(settings.retry, n - 1, settings.unit_random); };
+  policy.unanswered = [this] { return m_base.statistics().unanswered; };  // shared by the member-role clients
+  policy.landing_horizon = settings.retry.attempt_timeout;
+  return run_in_passes(pass, until, policy);
+}
+
+playbook_report responder::with_passes(const std::function<playbook_report()>& pass, aws::deadline until) const {
+  auto reports = with_passes_all([&] { return std::vector<playbook_report>{pass()}; }, until);
+  return std::move(reports.front());
 }
 
 playbook_report responder::release(const std::string& instance_id, aws::deadline until) {

@@ -3,6 +3,7 @@
 // connections, its assumed-role credentials and its own identity between events.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "handlers/network_block.h"
 #include "handlers/observability.h"  // [reliability]
 #include "handlers/report.h"
+#include "handlers/router.h"
 #include "runtime/environment.h"
 #include "runtime/invocation.h"
 
@@ -38,9 +40,16 @@ class responder {
 
   std::vector<playbook_report> run(const decoded_event& event, const invocation_context& context,
                                    std::chrono::steady_clock::time_point arrived);
+  // One playbook for a finding, in the finding's account: one pass of it.
+  playbook_report run_playbook(playbook_id id, const guardduty_finding& finding, const invocation_context& context,
+                               std::chrono::steady_clock::time_point arrived);
   // The client for `account`: the function's own, or the member role assumed there.
   result<aws::client> client_for(const std::string& account, const invocation_context& context, aws::deadline until);
   result<std::string> own_account(const invocation_context& context, aws::deadline until);
+  // [reliability] A playbook AWS left incomplete runs again while the deadline allows (handlers/passes.h).
+  std::vector<playbook_report> with_passes_all(const std::function<std::vector<playbook_report>()>& pass,
+                                               aws::deadline until) const;
+  playbook_report with_passes(const std::function<playbook_report()>& pass, aws::deadline until) const;
 
   config m_config;
   credential_settings m_credentials;  // [credentials] TOURNIQUET_REMOVE_CONSOLE_ACCESS, TOURNIQUET_QUARANTINE_GROUP
