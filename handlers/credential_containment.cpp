@@ -385,6 +385,7 @@ playbook_report contain_credentials(const access_key_target& target, const playb
     }
     report.status = "failed";
     report.reason = state.err().describe();
+    report.failure = state.err();
     report.total_ms = elapsed_ms();
     return report;
   }

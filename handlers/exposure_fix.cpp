@@ -373,6 +373,7 @@ playbook_report fix_world_ingress(const cloudtrail_event& event, const playbook_
     }
     report.status = "failed";
     report.reason = state.err().describe();
+    report.failure = state.err();
     return report;
   }
   if (!state->exists) {
@@ -492,7 +493,7 @@ std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> rec
     log::set_context("eventId", event_id_of(event));
     auto client = inv.client_for(account);
     if (!client) {
-      reports.push_back(concluded(std::string(exposure_playbook), "failed", event.event_name, client.err().describe()));
+      reports.push_back(could_not_start(std::string(exposure_playbook), event.event_name, std::move(client).err()));
       continue;
     }
     const playbook_context ctx{*client, inv.cfg, inv.until, inv.dry_run, inv.arrived, account, ""};

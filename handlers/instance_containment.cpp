@@ -553,6 +553,7 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
   if (!state) {
     report.status = "failed";
     report.reason = state.err().describe();
+    report.failure = state.err();
     report.total_ms = elapsed_ms();
     return report;
   }
@@ -574,6 +575,7 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
   if (auto groups = ensure_groups(finding, *state, client, cfg, until, dry_run, report); !groups.ok()) {
     report.status = "failed";
     report.reason = groups.err().describe();
+    report.failure = groups.err();
     report.total_ms = elapsed_ms();
     return report;
   }
@@ -639,6 +641,7 @@ playbook_report release_instance(const std::string& instance_id, const aws::clie
   if (!state) {
     report.status = "failed";
     report.reason = state.err().describe();
+    report.failure = state.err();
     return report;
   }
   auto incident = state->tags.find(tag_incident);

@@ -882,6 +882,7 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
   auto resolved = resolve_acls(target, ctx, report);
   if (!resolved) {
     report.reason = resolved.err().describe();
+    report.failure = resolved.err();
     for (const auto& c : candidates) {
       rows.push_back({c.given, c.block.text(), "", outcome::failed, 0, 0, "the network ACLs could not be read",
                       resolved.err()});
@@ -1080,6 +1081,7 @@ playbook_report expire_blocks(const playbook_context& ctx) {
     report.actions.push_back(read.records[0]);
     report.status = "failed";
     report.reason = read.records[0].failure->describe();
+    report.failure = read.records[0].failure;
     return report;
   }
   const std::vector<acl_state> acls = acls_from_xml(read.answers[0]->result());
