@@ -1047,7 +1047,9 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
       }
     }
     todo.clear();
-    for (const auto& [acl_id, list] : again) {
+    for (const auto& entry : again) {
+      const std::string& acl_id = entry.first;  // not a structured binding: clang 14 cannot capture those
+      const auto& list = entry.second;
       const acl_state& acl = *std::find_if(acls.begin(), acls.end(), [&](const acl_state& a) { return a.id == acl_id; });
       for (const auto& a : list) {
         const bool denied = effective_deny(acl, a.block, false) && effective_deny(acl, a.block, true);
