@@ -136,6 +136,9 @@ std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_
     doc["ActionsDone"] = done;
     metrics.push_back(metric("ActionsFailed", "Count"));
     doc["ActionsFailed"] = failed;
+    // [reliability] runs of the playbook in this invocation: more than one means AWS failed it for a while
+    metrics.push_back(metric("Passes", "Count"));
+    doc["Passes"] = 1 + (r.details.contains("passes") ? static_cast<long>(r.details["passes"].size()) : 0L);
     if (r.isolated_after_ms >= 0) {
       metrics.push_back(metric("ContainmentMs", "Milliseconds"));
       doc["ContainmentMs"] = r.isolated_after_ms;

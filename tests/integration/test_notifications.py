@@ -116,6 +116,7 @@ class NotificationTest(unittest.TestCase):
         self.assertEqual(doc["Playbook"], "instance-containment")
         self.assertEqual(doc["ActionsDone"], sum(1 for a in report["actions"] if a["outcome"] == "done"))
         self.assertEqual(doc["ActionsFailed"], 0)
+        self.assertEqual(doc["Passes"], 1, "AWS answered every call: one pass")
         self.assertEqual(doc["ContainmentMs"], report["timing"]["isolatedAfterMs"])
         self.assertEqual(doc["ColdStart"], 1, "every `tourniquet invoke` is a new process")
         self.assertEqual(doc["NotificationsFailed"], 0)

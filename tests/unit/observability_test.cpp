@@ -68,6 +68,7 @@ TEST(metric_documents, one_per_report_with_invocation_figures_on_the_first_only)
   failed.status = "incomplete";
   failed.isolated_after_ms = -1;
   failed.actions.push_back(record("deactivate-key", "AKIA1", outcome::failed));
+  failed.details["passes"] = ordered_json::array({{{"pass", 1}}, {{"pass", 2}}});  // two passes before this one
   const invocation_figures figures{"req-1", 3, 2, true, false};
   const auto docs = metric_documents({contained_report(), failed}, figures, std::chrono::system_clock::now());
   ASSERT_EQ(docs.size(), 2u);
@@ -78,6 +79,7 @@ TEST(metric_documents, one_per_report_with_invocation_figures_on_the_first_only)
   EXPECT_EQ(docs[0]["ActionsDone"], 2);
   EXPECT_EQ(docs[0]["ActionsFailed"], 0);
   EXPECT_EQ(docs[0]["ContainmentMs"], 850);
+  EXPECT_EQ(docs[0]["Passes"], 1);
   EXPECT_EQ(docs[0]["Retries"], 3);
   EXPECT_EQ(docs[0]["Throttles"], 2);
   EXPECT_EQ(docs[0]["ColdStart"], 1);
@@ -86,7 +88,8 @@ TEST(metric_documents, one_per_report_with_invocation_figures_on_the_first_only)
 
   EXPECT_EQ(docs[1]["Playbook"], "credential-containment");
   EXPECT_EQ(docs[1]["ActionsFailed"], 1);
-  EXPECT_EQ(metric_names(docs[1]), (std::vector<std::string>{"ActionsDone", "ActionsFailed"}))
+  EXPECT_EQ(docs[1]["Passes"], 3);
+  EXPECT_EQ(metric_names(docs[1]), (std::vector<std::string>{"ActionsDone", "ActionsFailed", "Passes"}))
       << "no ContainmentMs when none was measured, and the invocation's figures are counted once";
 }
 
