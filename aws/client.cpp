@@ -10,13 +10,6 @@
 namespace tq::aws {
 namespace {
 
-std::string host_of(const std::string& url) {
-  const size_t start = url.find("://");
-  const size_t from = start == std::string::npos ? 0 : start + 3;
-  const size_t end = url.find('/', from);
-  return url.substr(from, end == std::string::npos ? std::string::npos : end - from);
-}
-
 std::time_t parse_iso8601(const std::string& text) {
   std::tm tm{};
   if (strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return 0;

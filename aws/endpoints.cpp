@@ -77,4 +77,11 @@ result<endpoint> resolve_endpoint(service s, std::string_view region, const env_
   return e;
 }
 
+std::string host_of(std::string_view url) {
+  const size_t start = url.find("://");
+  const size_t from = start == std::string_view::npos ? 0 : start + 3;
+  const size_t end = url.find('/', from);
+  return std::string(url.substr(from, end == std::string_view::npos ? std::string_view::npos : end - from));
+}
+
 }  // namespace tq::aws

@@ -32,4 +32,7 @@ struct endpoint {
 // accepted only there, never chosen by default.
 result<endpoint> resolve_endpoint(service s, std::string_view region, const env_reader& env);
 
+// "ec2.eu-west-1.amazonaws.com" (with its port, when it names one) of a URL: the Host header signed.
+std::string host_of(std::string_view url);
+
 }  // namespace tq::aws

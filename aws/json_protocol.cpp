@@ -9,13 +9,6 @@
 namespace tq::aws {
 namespace {
 
-std::string host_of(const std::string& url) {
-  const size_t start = url.find("://");
-  const size_t from = start == std::string::npos ? 0 : start + 3;
-  const size_t end = url.find('/', from);
-  return url.substr(from, end == std::string::npos ? std::string::npos : end - from);
-}
-
 std::string string_field(const nlohmann::json& doc, std::initializer_list<const char*> names) {
   for (const char* name : names) {
     auto it = doc.find(name);

@@ -39,6 +39,15 @@ std::vector<std::string> split_list(std::string_view text) {
   return out;
 }
 
+std::string join_list(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
 result<bool> parse_bool(const env_reader& env, std::string_view name, bool fallback) {
   auto text = env(name);
   if (!text) return fallback;

@@ -46,6 +46,7 @@ bool type_matches(const std::vector<std::string>& patterns, std::string_view typ
 
 // Shared parsing helpers for the playbooks' own settings.
 std::vector<std::string> split_list(std::string_view text);  // comma separated, blanks dropped
+std::string join_list(const std::vector<std::string>& items, std::string_view separator = ",");
 result<bool> parse_bool(const env_reader& env, std::string_view name, bool fallback);
 result<double> parse_number(const env_reader& env, std::string_view name, double low, double high, double fallback);
 

@@ -54,12 +54,6 @@ std::string describe_rule(const ingress_rule& r) {
   return text;
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : std::string(separator)) + item;
-  return out;
-}
-
 std::int64_t number_or(const std::string& text, std::int64_t fallback) {
   std::int64_t value = fallback;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -253,7 +247,7 @@ std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule
     plan.push_back(std::move(revoke));
   }
   if (revokes.empty()) return plan;
-  std::string rules_text = join(revoked, ",");
+  std::string rules_text = join_list(revoked, ",");
   if (rules_text.size() > 256) rules_text = rules_text.substr(0, 253) + "...";  // EC2's tag value limit
   query_call tags{service::ec2, "CreateTags", {}};
   tags.params.add("ResourceId.1", state.group_id)
@@ -505,7 +499,7 @@ std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> rec
       why.push_back(count == 1 ? reason : std::to_string(count) + " records: " + reason);
     }
     if (why.empty()) why.push_back("the batch holds no CloudTrail records");
-    reports.push_back(ignored(std::string(exposure_playbook), "", join(why, "; ")));
+    reports.push_back(ignored(std::string(exposure_playbook), "", join_list(why, "; ")));
   }
   return reports;
 }

@@ -45,15 +45,6 @@ const action_kind& restore_interface =
 constexpr const char* untrack_role = "untrack";
 constexpr const char* isolation_role = "isolation";
 
-std::string join(const std::vector<std::string>& items, std::string_view separator = ",") {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
 std::string placeholder_group(std::string_view role, std::string_view vpc) {
   return "(new " + std::string(role) + " group in " + std::string(vpc) + ")";
 }
@@ -322,7 +313,7 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
       return (u != state.untrack_groups.end() && u->second.id == g) ||
              (i != state.isolation_groups.end() && i->second.id == g);
     });
-    if (!state.tags.contains(key) && !managed) record.push_back({key, join(eni.group_ids)});
+    if (!state.tags.contains(key) && !managed) record.push_back({key, join_list(eni.group_ids)});
   }
   std::vector<size_t> record_index;
   if (!record.empty()) {
@@ -352,7 +343,7 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     if (!only_group(eni, untrack)) {
       after.push_back(plan.size());
       plan.push_back({&untrack_interface, eni.id, set_interface_groups(eni.id, {untrack}),
-                      join(eni.group_ids) + " -> " + untrack, {}, {}, missing(untrack)});
+                      join_list(eni.group_ids) + " -> " + untrack, {}, {}, missing(untrack)});
     }
     isolation_indices.push_back(plan.size());
     plan.push_back({&isolate_interface, eni.id, set_interface_groups(eni.id, {isolation}), "-> " + isolation, {},
@@ -391,7 +382,7 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     kept.push_back(v.volume_id);
   }
   if (!kept.empty()) {
-    preserve(keep_volumes, state.instance_id, std::move(keep), join(kept));
+    preserve(keep_volumes, state.instance_id, std::move(keep), join_list(kept));
   } else {
     already.push_back(already_record(keep_volumes, state.instance_id, "no volume is deleted on termination"));
   }
@@ -412,7 +403,7 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
                                      "not done: the snapshots already taken could not be read, and a second set "
                                      "must not be taken; a retry reads them again"));
   } else if (!state.finding_snapshot_ids.empty()) {
-    already.push_back(already_record(snapshot_volumes, state.instance_id, join(state.finding_snapshot_ids)));
+    already.push_back(already_record(snapshot_volumes, state.instance_id, join_list(state.finding_snapshot_ids)));
   } else if (!state.volumes.empty()) {
     query_call call{service::ec2, "CreateSnapshots", {}};
     call.params.add("InstanceSpecification.InstanceId", state.instance_id)
@@ -458,7 +449,7 @@ std::vector<planned_call> plan_release(const instance_state& state, std::string_
     }
     restores.push_back(plan.size());
     plan.push_back({&restore_interface, eni.id, set_interface_groups(eni.id, groups),
-                    join(eni.group_ids) + " -> " + recorded->second});
+                    join_list(eni.group_ids) + " -> " + recorded->second});
   }
   auto status = state.tags.find(tag_status);
   if (status != state.tags.end() && status->second == "released") {

@@ -42,15 +42,6 @@ never_block_range range(std::string_view text, std::string reason) {
   return {parsed->block, std::move(reason)};
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view separator = ",") {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
 std::string rfc3339(std::int64_t epoch) {
   const auto t = static_cast<std::time_t>(epoch);
   std::tm utc{};
@@ -390,13 +381,13 @@ planned_call read_acls_call(const std::vector<std::string>& subnet_ids, const st
   query_call call{service::ec2, "DescribeNetworkAcls", {}};
   if (!acl_ids.empty()) call.params.add_list("NetworkAclId", acl_ids);
   if (!subnet_ids.empty()) call.params.add_filter(1, "association.subnet-id", subnet_ids);
-  return {&read_network, join(acl_ids.empty() ? subnet_ids : acl_ids), std::move(call)};
+  return {&read_network, join_list(acl_ids.empty() ? subnet_ids : acl_ids), std::move(call)};
 }
 
 planned_call read_vpcs_call(const std::vector<std::string>& vpc_ids) {
   query_call call{service::ec2, "DescribeVpcs", {}};
   call.params.add_list("VpcId", vpc_ids);
-  return {&read_network, join(vpc_ids), std::move(call)};
+  return {&read_network, join_list(vpc_ids), std::move(call)};
 }
 
 planned_call read_tagged_acls_call() {
@@ -840,7 +831,7 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
   playbook_report report;
   report.playbook = std::string(network_block_playbook);
   report.target = target.instance_id ? *target.instance_id
-                                     : join(target.network_acl_ids.empty() ? target.subnet_ids : target.network_acl_ids);
+                                     : join_list(target.network_acl_ids.empty() ? target.subnet_ids : target.network_acl_ids);
   report.incident_id = target.incident_id;
   report.details["source"] = target.source;
   auto elapsed_ms = [&] {

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <variant>
 
+#include "handlers/config.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -37,12 +38,6 @@ std::string cut(std::string text, std::size_t limit) {
 std::string printable(std::string_view text) {
   std::string out;
   for (char c : text) out += (c >= 0x20 && c <= 0x7e) ? c : '?';
-  return out;
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
   return out;
 }
 
@@ -221,8 +216,8 @@ std::string outcome_summary(const playbook_report& report) {
       not_done.push_back(name + " (" + cut(a.detail, max_error_text) + ")");
     }
   }
-  text += "; done: " + (done.empty() ? std::string("nothing") : join(done));
-  if (!not_done.empty()) text += "; not done: " + join(not_done);
+  text += "; done: " + (done.empty() ? std::string("nothing") : join_list(done, ", "));
+  if (!not_done.empty()) text += "; not done: " + join_list(not_done, ", ");
   return text;
 }
 

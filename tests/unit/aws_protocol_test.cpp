@@ -68,6 +68,12 @@ TEST(endpoints, regional_global_and_partitions) {
   EXPECT_EQ(partition_of("us-gov-west-1").name, "aws-us-gov");
 }
 
+TEST(endpoints, the_signed_host_keeps_the_port_and_drops_the_path) {
+  EXPECT_EQ(host_of("https://ec2.eu-west-1.amazonaws.com"), "ec2.eu-west-1.amazonaws.com");
+  EXPECT_EQ(host_of("http://127.0.0.1:5000/"), "127.0.0.1:5000");
+  EXPECT_EQ(host_of("http://localhost:4566/some/path"), "localhost:4566");
+}
+
 TEST(endpoints, overrides_follow_the_sdks_and_must_be_urls) {
   auto env = fixed_environment({{"AWS_ENDPOINT_URL", "http://127.0.0.1:5000/"},
                                 {"AWS_ENDPOINT_URL_STS", "http://127.0.0.1:6000"}});
