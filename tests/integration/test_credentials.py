@@ -10,7 +10,7 @@ import os
 import tempfile
 import unittest
 
-from moto_support import ACCOUNT, Moto, run_tourniquet
+from moto_support import ACCOUNT, MotoTestCase, run_tourniquet
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 GUARDDUTY = os.path.join(SOURCE, "events", "guardduty")
@@ -18,6 +18,7 @@ POLICY_NAME = "tourniquet-revoke-older-sessions"
 
 RESPONDER_ACTIONS = ["iam:GetUser", "iam:GetRole", "iam:ListAccessKeys",
                      "iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy", "iam:TagUser", "iam:TagRole"]
+RESPONDER_POLICY = [{"Effect": "Allow", "Action": RESPONDER_ACTIONS, "Resource": "*"}]
 
 
 def load_sample(name):
@@ -39,33 +40,26 @@ def finding(sample, user_name, key_id, user_type=None):
     return event
 
 
-class CredentialContainment(unittest.TestCase):
+class CredentialContainment(MotoTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.moto = Moto()
+        super().setUpClass()
         cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
-        cls.tmp.cleanup()
+        cls.addClassCleanup(cls.tmp.cleanup)
 
     def setUp(self):
         moto = self.moto
-        moto.reset()
-        self.responder_key, self.responder_secret = moto.user_with_policy(
-            "responder", [{"Effect": "Allow", "Action": RESPONDER_ACTIONS, "Resource": "*"}])
-        admin_key, admin_secret = moto.admin()
-        self.iam = moto.client("iam", admin_key, admin_secret)
-        setup = moto.client("iam")
-        setup.create_user(UserName="deploy-bot")
-        self.first = setup.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
-        self.second = setup.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-        for role in ("ci-deploy", "web-server-role"):
-            setup.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
-        moto.enforce_auth()
+        with moto.fresh_account(RESPONDER_POLICY, responder="responder") as account:
+            setup = moto.client("iam")
+            setup.create_user(UserName="deploy-bot")
+            self.first = setup.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
+            self.second = setup.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
+            trust = json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+            for role in ("ci-deploy", "web-server-role"):
+                setup.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+        self.responder_key, self.responder_secret = account.responder
+        self.iam = moto.client("iam", *account.admin)
 
     def invoke(self, event, extra=None):
         path = os.path.join(self.tmp.name, "event.json")
