@@ -87,6 +87,12 @@ class Moto:
         key = iam.create_access_key(UserName=name)["AccessKey"]
         return key["AccessKeyId"], key["SecretAccessKey"]
 
+    def user_with_keys(self, name, count):
+        """Creates a user with no policy and `count` access keys; returns the key ids."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        return [iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"] for _ in range(count)]
+
     def admin(self):
         """An all-powerful user, to set up and inspect the world while the checks are on."""
         return self.user_with_policy("admin", [{"Effect": "Allow", "Action": "*", "Resource": "*"}])
@@ -121,6 +127,14 @@ class Moto:
                     "AWS_ENDPOINT_URL": self.url, "TOURNIQUET_RETRY_BASE_MS": "20"})
         env.update(extra or {})
         return env
+
+    def invoke_as(self, principal, event, extra=None):
+        """Runs `tourniquet invoke` on `event` as `principal` (key id, secret); returns (exit code, stdout, stderr)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "event.json")
+            with open(path, "w") as f:
+                json.dump(event, f)
+            return run_tourniquet(["invoke", path], self.env_for(*principal, extra))
 
 
 def run_tourniquet(args, env, stdin=None, timeout=60):

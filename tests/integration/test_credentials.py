@@ -7,10 +7,9 @@ and the access key ids that moto created.
 import copy
 import json
 import os
-import tempfile
 import unittest
 
-from moto_support import ACCOUNT, MotoTestCase, run_tourniquet
+from moto_support import ACCOUNT, MotoTestCase
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 GUARDDUTY = os.path.join(SOURCE, "events", "guardduty")
@@ -41,19 +40,11 @@ def finding(sample, user_name, key_id, user_type=None):
 
 
 class CredentialContainment(MotoTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.addClassCleanup(cls.tmp.cleanup)
-
     def setUp(self):
         moto = self.moto
         with moto.fresh_account(RESPONDER_POLICY, responder="responder") as account:
+            self.first, self.second = moto.user_with_keys("deploy-bot", 2)
             setup = moto.client("iam")
-            setup.create_user(UserName="deploy-bot")
-            self.first = setup.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
-            self.second = setup.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
             trust = json.dumps({"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
             for role in ("ci-deploy", "web-server-role"):
@@ -62,11 +53,7 @@ class CredentialContainment(MotoTestCase):
         self.iam = moto.client("iam", *account.admin)
 
     def invoke(self, event, extra=None):
-        path = os.path.join(self.tmp.name, "event.json")
-        with open(path, "w") as f:
-            json.dump(event, f)
-        env = self.moto.env_for(self.responder_key, self.responder_secret, extra)
-        code, out, err = run_tourniquet(["invoke", path], env)
+        code, out, err = self.moto.invoke_as((self.responder_key, self.responder_secret), event, extra)
         self.assertNotIn(self.responder_secret, out + err)
         return code, out, err
 

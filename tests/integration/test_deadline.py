@@ -6,22 +6,14 @@ import json
 import time
 import unittest
 
-from moto_support import MotoTestCase, generated_policy
 from proxy_support import AwsProxy
 from runtime_harness import RuntimeApiServer, RuntimeProcess, tourniquet_bin
-from worlds import MEMBER_ROLE_NAME, InstanceWorld, instance_finding
+from worlds import InstanceWorldTestCase, instance_finding
 
 
-class DeadlineTest(MotoTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.policy = generated_policy(TOURNIQUET_MEMBER_ROLE_NAME=MEMBER_ROLE_NAME)
-
+class DeadlineTest(InstanceWorldTestCase):
     def setUp(self):
-        with self.moto.fresh_account(self.policy) as account:
-            self.world = InstanceWorld(self.moto)
-        self.responder = account.responder
+        super().setUp()
         self.proxy = AwsProxy(self.moto.url)
         self.addCleanup(self.proxy.stop)
 

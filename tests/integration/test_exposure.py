@@ -16,7 +16,7 @@ import time
 import unittest
 import urllib.request
 
-from moto_support import ACCOUNT, REGION, MotoTestCase, run_tourniquet
+from moto_support import ACCOUNT, REGION, MotoTestCase
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 CLOUDTRAIL = os.path.join(SOURCE, "events", "cloudtrail")
@@ -74,19 +74,10 @@ def cloudwatch_logs_event(records):
 
 
 class ExposureFixes(MotoTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.addClassCleanup(cls.tmp.cleanup)
-
     def setUp(self):
         moto = self.moto
         with moto.fresh_account(RESPONDER_POLICY, responder="responder") as account:
-            setup_iam = moto.client("iam")
-            setup_iam.create_user(UserName="deploy-bot")
-            self.bot_key = setup_iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
-            self.bot_other_key = setup_iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
+            self.bot_key, self.bot_other_key = moto.user_with_keys("deploy-bot", 2)
             ec2 = moto.client("ec2")
             vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
             self.web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
@@ -106,14 +97,13 @@ class ExposureFixes(MotoTestCase):
         self.ec2 = moto.client("ec2", *account.admin)
         self.iam = moto.client("iam", *account.admin)
         self.cloudtrail = moto.client("cloudtrail", *account.admin)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
 
     # --- helpers ---
 
     def invoke(self, event, extra=None):
-        path = os.path.join(self.tmp.name, "event.json")
-        with open(path, "w") as f:
-            json.dump(event, f)
-        code, out, err = run_tourniquet(["invoke", path], self.moto.env_for(self.key, self.secret, extra))
+        code, out, err = self.moto.invoke_as((self.key, self.secret), event, extra)
         self.assertNotIn(self.secret, out + err)
         return code, out, err
 

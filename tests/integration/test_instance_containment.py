@@ -4,23 +4,16 @@ import json
 import tempfile
 import unittest
 
-from moto_support import MEMBER_ACCOUNT, MotoTestCase, generated_policy, run_tourniquet
-from worlds import MEMBER_ROLE_NAME, InstanceWorld, MemberInstance, instance_finding, write_event
+from moto_support import MEMBER_ACCOUNT, run_tourniquet
+from worlds import MEMBER_ROLE_NAME, InstanceWorldTestCase, MemberInstance, instance_finding, write_event
 
 
-class InstanceContainmentTest(MotoTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.policy = generated_policy(TOURNIQUET_MEMBER_ROLE_NAME=MEMBER_ROLE_NAME)
-
+class InstanceContainmentTest(InstanceWorldTestCase):
     def setUp(self):
-        with self.moto.fresh_account(self.policy) as account:
-            self.world = InstanceWorld(self.moto)
-        self.responder = account.responder
+        super().setUp()
         # From here on every call is checked: inspection goes through the admin user.
-        self.ec2 = self.moto.client("ec2", *account.admin)
-        self.autoscaling = self.moto.client("autoscaling", *account.admin)
+        self.ec2 = self.moto.client("ec2", *self.admin)
+        self.autoscaling = self.moto.client("autoscaling", *self.admin)
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
 

@@ -1,11 +1,11 @@
 """What the instance playbooks act on, made in moto while its checks are off (inside `Moto.fresh_account`):
 an instance worth containing in the main account, one in the member account, and the GuardDuty finding that
-names either."""
+names either; and a test case that starts each test on a fresh instance world."""
 import json
 import os
 import uuid
 
-from moto_support import ACCOUNT, policy_actions
+from moto_support import ACCOUNT, MotoTestCase, generated_policy, policy_actions
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 SAMPLE = os.path.join(SOURCE, "events", "guardduty", "backdoor-ec2-cc-activity.json")
@@ -69,6 +69,22 @@ class MemberInstance:
         interface = self.ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
         self.instance = self.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, NetworkInterfaces=[
             {"DeviceIndex": 0, "NetworkInterfaceId": interface}])["Instances"][0]["InstanceId"]
+
+
+class InstanceWorldTestCase(MotoTestCase):
+    """Each test starts on a fresh InstanceWorld (`self.world`), Tourniquet acting as `self.responder`, who holds
+    the policy `tourniquet policy` prints with the member account's role named; `self.admin` inspects."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.policy = generated_policy(TOURNIQUET_MEMBER_ROLE_NAME=MEMBER_ROLE_NAME)
+
+    def setUp(self):
+        super().setUp()
+        with self.moto.fresh_account(self.policy) as account:
+            self.world = InstanceWorld(self.moto)
+        self.responder, self.admin = account
 
 
 def instance_finding(instance, account=ACCOUNT, **detail):
