@@ -4,12 +4,15 @@ Setup runs with the checks off (moto counts unauthenticated actions: reset-auth 
 `enforce_auth()` turns them on, so Tourniquet's calls are signed, matched to a moto user and evaluated
 against that user's policy, as AWS would.
 """
+import collections
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.request
 
 import boto3
@@ -18,6 +21,9 @@ from botocore.config import Config
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 MEMBER_ACCOUNT = "210987654321"
+
+# The two principals of a fresh account, each a (key id, secret) pair.
+Account = collections.namedtuple("Account", "responder admin")
 
 
 def free_port():
@@ -81,9 +87,24 @@ class Moto:
         key = iam.create_access_key(UserName=name)["AccessKey"]
         return key["AccessKeyId"], key["SecretAccessKey"]
 
+    def user_with_keys(self, name, count):
+        """Creates a user with no policy and `count` access keys; returns the key ids."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        return [iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"] for _ in range(count)]
+
     def admin(self):
         """An all-powerful user, to set up and inspect the world while the checks are on."""
         return self.user_with_policy("admin", [{"Effect": "Allow", "Action": "*", "Resource": "*"}])
+
+    @contextlib.contextmanager
+    def fresh_account(self, responder_statements, responder="tourniquet"):
+        """Empties moto and yields an Account: the responder, a user allowed exactly `responder_statements` (what
+        Tourniquet runs as), and an admin. The body sets up the world with the checks off; they go on after it."""
+        self.reset()
+        account = Account(self.user_with_policy(responder, responder_statements), self.admin())
+        yield account
+        self.enforce_auth()
 
     def member_account_role(self, role_name, trusted_arn, actions):
         """A role in the member account that `trusted_arn` may assume, allowed `actions`."""
@@ -107,6 +128,14 @@ class Moto:
         env.update(extra or {})
         return env
 
+    def invoke_as(self, principal, event, extra=None):
+        """Runs `tourniquet invoke` on `event` as `principal` (key id, secret); returns (exit code, stdout, stderr)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "event.json")
+            with open(path, "w") as f:
+                json.dump(event, f)
+            return run_tourniquet(["invoke", path], self.env_for(*principal, extra))
+
 
 def run_tourniquet(args, env, stdin=None, timeout=60):
     """Runs the real executable; returns (exit code, stdout, stderr)."""
@@ -115,6 +144,29 @@ def run_tourniquet(args, env, stdin=None, timeout=60):
         raise RuntimeError("TOURNIQUET_BIN is not set: run the integration tests through ctest")
     done = subprocess.run([binary, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
     return done.returncode, done.stdout, done.stderr
+
+
+def generated_policy(**settings):
+    """The statements `tourniquet policy` prints with these settings: what the responder may do, and no more."""
+    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION=REGION, **settings))
+    assert code == 0, err
+    return json.loads(out)["Statement"]
+
+
+def policy_actions(statements):
+    """Every action the statements allow, in one list."""
+    return [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+
+
+class MotoTestCase(unittest.TestCase):
+    """Tests that share one moto_server per class (it takes seconds to start); each test empties it first,
+    usually through `self.moto.fresh_account(...)`."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.moto = Moto()
+        cls.addClassCleanup(cls.moto.stop)
 
 
 def build_dir():

@@ -7,9 +7,12 @@ import tempfile
 import time
 import unittest
 
-from moto_support import Moto, build_dir
+from moto_support import MotoTestCase, build_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The responder's calls in aws_client_moto_test; it checks that one outside them (DescribeVpcs) is refused.
+RESPONDER_POLICY = [{"Effect": "Allow", "Resource": "*", "Action": [
+    "ec2:DescribeInstances", "iam:GetUser", "sts:GetCallerIdentity", "sts:AssumeRole"]}]
 
 
 def run_gtest(name, env):
@@ -39,26 +42,15 @@ class RetriesAgainstFaultServer(unittest.TestCase):
                 server.wait()
 
 
-class ClientAgainstMoto(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.moto = Moto()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
-
+class ClientAgainstMoto(MotoTestCase):
     def test_signed_calls_policies_and_assumed_roles(self):
         moto = self.moto
-        moto.reset()
-        key, secret = moto.user_with_policy("responder", [{
-            "Effect": "Allow", "Resource": "*",
-            "Action": ["ec2:DescribeInstances", "iam:GetUser", "sts:GetCallerIdentity", "sts:AssumeRole"]}])
-        setup = moto.member_account_role("tourniquet-member", "arn:aws:iam::123456789012:user/responder",
-                                         ["ec2:DescribeVpcs", "sts:GetCallerIdentity"])
-        moto.client("ec2", setup["AccessKeyId"], setup["SecretAccessKey"], setup["SessionToken"]).create_vpc(
-            CidrBlock="10.9.0.0/16")
-        moto.enforce_auth()
+        with moto.fresh_account(RESPONDER_POLICY, responder="responder") as account:
+            setup = moto.member_account_role("tourniquet-member", "arn:aws:iam::123456789012:user/responder",
+                                             ["ec2:DescribeVpcs", "sts:GetCallerIdentity"])
+            moto.client("ec2", setup["AccessKeyId"], setup["SecretAccessKey"], setup["SessionToken"]).create_vpc(
+                CidrBlock="10.9.0.0/16")
+        key, secret = account.responder
         env = dict(os.environ, MOTO_URL=moto.url, USER_KEY=key, USER_SECRET=secret,
                    MEMBER_ROLE_ARN="arn:aws:iam::210987654321:role/tourniquet-member", AWS_LAMBDA_LOG_LEVEL="DEBUG")
         code, output = run_gtest("aws_client_moto_test", env)

@@ -7,10 +7,9 @@ and the access key ids that moto created.
 import copy
 import json
 import os
-import tempfile
 import unittest
 
-from moto_support import ACCOUNT, Moto, run_tourniquet
+from moto_support import ACCOUNT, MotoTestCase
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 GUARDDUTY = os.path.join(SOURCE, "events", "guardduty")
@@ -18,6 +17,7 @@ POLICY_NAME = "tourniquet-revoke-older-sessions"
 
 RESPONDER_ACTIONS = ["iam:GetUser", "iam:GetRole", "iam:ListAccessKeys",
                      "iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy", "iam:TagUser", "iam:TagRole"]
+RESPONDER_POLICY = [{"Effect": "Allow", "Action": RESPONDER_ACTIONS, "Resource": "*"}]
 
 
 def load_sample(name):
@@ -39,40 +39,21 @@ def finding(sample, user_name, key_id, user_type=None):
     return event
 
 
-class CredentialContainment(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.moto = Moto()
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
-        cls.tmp.cleanup()
-
+class CredentialContainment(MotoTestCase):
     def setUp(self):
         moto = self.moto
-        moto.reset()
-        self.responder_key, self.responder_secret = moto.user_with_policy(
-            "responder", [{"Effect": "Allow", "Action": RESPONDER_ACTIONS, "Resource": "*"}])
-        admin_key, admin_secret = moto.admin()
-        self.iam = moto.client("iam", admin_key, admin_secret)
-        setup = moto.client("iam")
-        setup.create_user(UserName="deploy-bot")
-        self.first = setup.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
-        self.second = setup.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-        for role in ("ci-deploy", "web-server-role"):
-            setup.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
-        moto.enforce_auth()
+        with moto.fresh_account(RESPONDER_POLICY, responder="responder") as account:
+            self.first, self.second = moto.user_with_keys("deploy-bot", 2)
+            setup = moto.client("iam")
+            trust = json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+            for role in ("ci-deploy", "web-server-role"):
+                setup.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+        self.responder_key, self.responder_secret = account.responder
+        self.iam = moto.client("iam", *account.admin)
 
     def invoke(self, event, extra=None):
-        path = os.path.join(self.tmp.name, "event.json")
-        with open(path, "w") as f:
-            json.dump(event, f)
-        env = self.moto.env_for(self.responder_key, self.responder_secret, extra)
-        code, out, err = run_tourniquet(["invoke", path], env)
+        code, out, err = self.moto.invoke_as((self.responder_key, self.responder_secret), event, extra)
         self.assertNotIn(self.responder_secret, out + err)
         return code, out, err
 

@@ -3,43 +3,22 @@ contains an instance in moto through tests/servers/aws_proxy.py slowing every ca
 deadline too short for the whole playbook. The invocation must post its account of what was and was not done
 before the deadline the Runtime API handed out, never after, and the loop must go on to the next event."""
 import json
-import os
 import time
 import unittest
-import uuid
 
-from moto_support import ACCOUNT, Moto
 from proxy_support import AwsProxy
 from runtime_harness import RuntimeApiServer, RuntimeProcess, tourniquet_bin
-from test_instance_containment import SAMPLE, World, generated_policy
+from worlds import InstanceWorldTestCase, instance_finding
 
 
-class DeadlineTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.moto = Moto()
-        cls.policy = generated_policy()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
-
+class DeadlineTest(InstanceWorldTestCase):
     def setUp(self):
-        moto = self.moto
-        moto.reset()
-        self.responder = moto.user_with_policy("tourniquet", self.policy)
-        self.world = World(moto, moto.client("ec2"), moto.client("autoscaling"))
-        moto.enforce_auth()
-        self.proxy = AwsProxy(moto.url)
+        super().setUp()
+        self.proxy = AwsProxy(self.moto.url)
         self.addCleanup(self.proxy.stop)
 
     def finding(self):
-        with open(SAMPLE) as f:
-            event = json.load(f)
-        event["account"] = event["detail"]["accountId"] = ACCOUNT
-        event["detail"]["id"] = uuid.uuid4().hex
-        event["detail"]["resource"]["instanceDetails"]["instanceId"] = self.world.instance
-        return json.dumps(event)
+        return json.dumps(instance_finding(self.world.instance))
 
     def serve(self, api, extra=None):
         key, secret = self.responder

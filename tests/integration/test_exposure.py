@@ -16,7 +16,7 @@ import time
 import unittest
 import urllib.request
 
-from moto_support import ACCOUNT, REGION, Moto, run_tourniquet
+from moto_support import ACCOUNT, REGION, MotoTestCase
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 CLOUDTRAIL = os.path.join(SOURCE, "events", "cloudtrail")
@@ -26,6 +26,7 @@ CREDENTIAL_ACTIONS = ["iam:GetUser", "iam:GetRole", "iam:ListAccessKeys",
                       "iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy", "iam:TagUser", "iam:TagRole"]
 EXPOSURE_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:RevokeSecurityGroupIngress",
                     "ec2:CreateTags", "cloudtrail:GetTrailStatus", "cloudtrail:StartLogging"]
+RESPONDER_POLICY = [{"Effect": "Allow", "Action": EXPOSURE_ACTIONS + CREDENTIAL_ACTIONS, "Resource": "*"}]
 
 
 def load_sample(name):
@@ -72,54 +73,37 @@ def cloudwatch_logs_event(records):
     return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
 
 
-class ExposureFixes(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.moto = Moto()
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
-        cls.tmp.cleanup()
-
+class ExposureFixes(MotoTestCase):
     def setUp(self):
         moto = self.moto
-        moto.reset()
-        self.key, self.secret = moto.user_with_policy(
-            "responder", [{"Effect": "Allow", "Action": EXPOSURE_ACTIONS + CREDENTIAL_ACTIONS, "Resource": "*"}])
-        admin_key, admin_secret = moto.admin()
-        self.ec2 = moto.client("ec2", admin_key, admin_secret)
-        self.iam = moto.client("iam", admin_key, admin_secret)
-        self.cloudtrail = moto.client("cloudtrail", admin_key, admin_secret)
-        setup_iam = moto.client("iam")
-        setup_iam.create_user(UserName="deploy-bot")
-        self.bot_key = setup_iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
-        self.bot_other_key = setup_iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
-        ec2 = moto.client("ec2")
-        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-        self.web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
-        ec2.authorize_security_group_ingress(GroupId=self.web, IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
-            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-        self.rdp = ec2.create_security_group(GroupName="rdp", Description="rdp", VpcId=vpc)["GroupId"]
-        ec2.authorize_security_group_ingress(GroupId=self.rdp, IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
-            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
-        moto.client("s3").create_bucket(Bucket="audit-logs")
-        ct = moto.client("cloudtrail")
-        ct.create_trail(Name="audit", S3BucketName="audit-logs")
-        ct.start_logging(Name="audit")
-        ct.stop_logging(Name="audit")
-        moto.enforce_auth()
+        with moto.fresh_account(RESPONDER_POLICY, responder="responder") as account:
+            self.bot_key, self.bot_other_key = moto.user_with_keys("deploy-bot", 2)
+            ec2 = moto.client("ec2")
+            vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+            self.web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+            ec2.authorize_security_group_ingress(GroupId=self.web, IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            self.rdp = ec2.create_security_group(GroupName="rdp", Description="rdp", VpcId=vpc)["GroupId"]
+            ec2.authorize_security_group_ingress(GroupId=self.rdp, IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+            moto.client("s3").create_bucket(Bucket="audit-logs")
+            ct = moto.client("cloudtrail")
+            ct.create_trail(Name="audit", S3BucketName="audit-logs")
+            ct.start_logging(Name="audit")
+            ct.stop_logging(Name="audit")
+        self.key, self.secret = account.responder
+        self.ec2 = moto.client("ec2", *account.admin)
+        self.iam = moto.client("iam", *account.admin)
+        self.cloudtrail = moto.client("cloudtrail", *account.admin)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
 
     # --- helpers ---
 
     def invoke(self, event, extra=None):
-        path = os.path.join(self.tmp.name, "event.json")
-        with open(path, "w") as f:
-            json.dump(event, f)
-        code, out, err = run_tourniquet(["invoke", path], self.moto.env_for(self.key, self.secret, extra))
+        code, out, err = self.moto.invoke_as((self.key, self.secret), event, extra)
         self.assertNotIn(self.secret, out + err)
         return code, out, err
 

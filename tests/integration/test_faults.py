@@ -24,9 +24,9 @@ import time
 import unittest
 import uuid
 
-from moto_support import ACCOUNT, REGION, Moto, run_tourniquet
+from moto_support import ACCOUNT, REGION, MotoTestCase, generated_policy, run_tourniquet
 from proxy_support import AwsProxy
-from test_instance_containment import SAMPLE
+from worlds import SAMPLE
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 # Every option that makes a playbook do more is on, so that all of it runs under faults.
@@ -57,41 +57,33 @@ def sample(relative):
         return json.load(f)
 
 
-def generated_policy():
-    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION=REGION, **OPTIONS))
-    assert code == 0, err
-    return json.loads(out)["Statement"]
-
-
 def report_of(response, playbook):
     reports = [r for r in response["reports"] if r["playbook"] == playbook]
     assert len(reports) == 1, f"one {playbook} report expected: {response}"
     return reports[0]
 
 
-class FaultRunsTest(unittest.TestCase):
+class FaultRunsTest(MotoTestCase):
     summaries = {}
 
     @classmethod
     def setUpClass(cls):
-        cls.moto = Moto()
-        cls.policy = generated_policy()
+        super().setUpClass()
+        cls.policy = generated_policy(**OPTIONS)
         cls.proxy = AwsProxy(cls.moto.url, slow_ms=SLOW_MS, seed=8)
         cls.tmp = tempfile.TemporaryDirectory()
 
     @classmethod
     def fresh_moto(cls):
         """An empty moto with the responder's user (the generated policy), an admin and the quarantine group."""
-        cls.moto.reset()
-        cls.responder = cls.moto.user_with_policy("tourniquet", cls.policy)
-        admin = cls.moto.admin()
-        cls.moto.enforce_auth()
-        cls.ec2 = cls.moto.client("ec2", *admin)
-        cls.autoscaling = cls.moto.client("autoscaling", *admin)
-        cls.iam = cls.moto.client("iam", *admin)
-        cls.cloudtrail = cls.moto.client("cloudtrail", *admin)
-        cls.s3 = cls.moto.client("s3", *admin)
-        cls.iam.create_group(GroupName="quarantine")
+        with cls.moto.fresh_account(cls.policy) as account:
+            cls.moto.client("iam").create_group(GroupName="quarantine")
+        cls.responder = account.responder
+        cls.ec2 = cls.moto.client("ec2", *account.admin)
+        cls.autoscaling = cls.moto.client("autoscaling", *account.admin)
+        cls.iam = cls.moto.client("iam", *account.admin)
+        cls.cloudtrail = cls.moto.client("cloudtrail", *account.admin)
+        cls.s3 = cls.moto.client("s3", *account.admin)
 
     def setUp(self):
         self.fresh_moto()
@@ -99,7 +91,6 @@ class FaultRunsTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.proxy.stop()
-        cls.moto.stop()
         cls.tmp.cleanup()
         lines = [f"fault runs, {FAULT_SHARE:.0%} of calls faulted:"]
         for name, s in cls.summaries.items():

@@ -1,101 +1,25 @@
 """Instance containment end to end: the real `tourniquet invoke` against moto_server with its signature and
 IAM policy checks on, acting as a principal that holds exactly the policy `tourniquet policy` prints."""
-import copy
 import json
-import os
 import tempfile
 import unittest
-import uuid
 
-from moto_support import ACCOUNT, MEMBER_ACCOUNT, Moto, run_tourniquet
-
-SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-SAMPLE = os.path.join(SOURCE, "events", "guardduty", "backdoor-ec2-cc-activity.json")
+from moto_support import MEMBER_ACCOUNT, run_tourniquet
+from worlds import MEMBER_ROLE_NAME, InstanceWorldTestCase, MemberInstance, instance_finding, write_event
 
 
-def generated_policy():
-    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1",
-                                                     TOURNIQUET_MEMBER_ROLE_NAME="tourniquet-member"))
-    assert code == 0, err
-    return json.loads(out)["Statement"]
-
-
-class World:
-    """An account with an instance worth containing: two interfaces in two subnets, several groups (SSH open
-    to the world among them), three volumes, and membership of an Auto Scaling group."""
-
-    def __init__(self, moto, ec2, autoscaling):
-        self.vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        self.subnets = [ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"10.0.{i}.0/24",
-                                          AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"] for i in (1, 2)]
-        self.web = ec2.create_security_group(GroupName="web", Description="web", VpcId=self.vpc)["GroupId"]
-        self.ssh = ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=self.vpc)["GroupId"]
-        ec2.authorize_security_group_ingress(GroupId=self.ssh, IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-        # The instance is launched on a ready-made interface and then attached to its Auto Scaling group.
-        # moto reports an interface's groups as its own plus the groups the instance was launched with, so an
-        # instance launched with groups would never look isolated there (real EC2 keeps them apart).
-        primary = ec2.create_network_interface(SubnetId=self.subnets[0], Groups=[self.web, self.ssh])
-        self.instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-                                          NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId":
-                                                              primary["NetworkInterface"]["NetworkInterfaceId"]}])[
-            "Instances"][0]["InstanceId"]
-        ec2.create_launch_template(LaunchTemplateName="web-template", LaunchTemplateData={
-            "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
-        autoscaling.create_auto_scaling_group(
-            AutoScalingGroupName="web-asg", LaunchTemplate={"LaunchTemplateName": "web-template"},
-            MinSize=0, MaxSize=2, DesiredCapacity=0, VPCZoneIdentifier=self.subnets[0])
-        autoscaling.attach_instances(InstanceIds=[self.instance], AutoScalingGroupName="web-asg")
-        second = ec2.create_network_interface(SubnetId=self.subnets[1], Groups=[self.web])
-        ec2.attach_network_interface(NetworkInterfaceId=second["NetworkInterface"]["NetworkInterfaceId"],
-                                     InstanceId=self.instance, DeviceIndex=1)
-        for device in ("/dev/sdf", "/dev/sdg"):
-            volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
-            ec2.attach_volume(VolumeId=volume, InstanceId=self.instance, Device=device)
-        self.interfaces = {n["NetworkInterfaceId"]: sorted(g["GroupId"] for g in n["Groups"])
-                           for n in self.describe(ec2)["NetworkInterfaces"]}
-
-    def describe(self, ec2):
-        return ec2.describe_instances(InstanceIds=[self.instance])["Reservations"][0]["Instances"][0]
-
-
-class InstanceContainmentTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.moto = Moto()
-        cls.policy = generated_policy()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
-
+class InstanceContainmentTest(InstanceWorldTestCase):
     def setUp(self):
-        moto = self.moto
-        moto.reset()
-        self.responder = moto.user_with_policy("tourniquet", self.policy)
-        admin_key, admin_secret = moto.admin()
-        self.ec2 = moto.client("ec2")
-        self.autoscaling = moto.client("autoscaling")
-        self.world = World(moto, self.ec2, self.autoscaling)
-        moto.enforce_auth()
+        super().setUp()
         # From here on every call is checked: inspection goes through the admin user.
-        self.ec2 = moto.client("ec2", admin_key, admin_secret)
-        self.autoscaling = moto.client("autoscaling", admin_key, admin_secret)
+        self.ec2 = self.moto.client("ec2", *self.admin)
+        self.autoscaling = self.moto.client("autoscaling", *self.admin)
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
 
-    def finding(self, instance=None, account=ACCOUNT, **detail):
-        with open(SAMPLE) as f:
-            event = json.load(f)
-        event["account"] = account
-        event["detail"]["accountId"] = account
-        event["detail"]["id"] = detail.pop("finding_id", uuid.uuid4().hex)
-        event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance or self.world.instance
-        event["detail"].update(detail)
-        path = os.path.join(self.tmp.name, f"finding-{uuid.uuid4().hex}.json")
-        with open(path, "w") as f:
-            json.dump(event, f)
-        return path, event["detail"]["id"]
+    def finding(self, instance=None, **detail):
+        event = instance_finding(instance or self.world.instance, **detail)
+        return write_event(self.tmp.name, event), event["detail"]["id"]
 
     def invoke(self, path, extra_env=None, args=()):
         env = self.moto.env_for(*self.responder, extra_env)
@@ -206,24 +130,16 @@ class InstanceContainmentTest(unittest.TestCase):
 
     def test_a_member_account_instance_is_contained_there(self):
         self.moto.open_auth()
-        setup = self.moto.member_account_role("tourniquet-member", "arn:aws:iam::123456789012:user/tourniquet",
-                                              [a for s in self.policy for a in
-                                               ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])])
-        member = self.moto.client("ec2", setup["AccessKeyId"], setup["SecretAccessKey"], setup["SessionToken"])
-        vpc = member.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
-        subnet = member.create_subnet(VpcId=vpc, CidrBlock="10.7.1.0/24")["Subnet"]["SubnetId"]
-        interface = member.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
-        instance = member.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, NetworkInterfaces=[
-            {"DeviceIndex": 0, "NetworkInterfaceId": interface}])["Instances"][0]["InstanceId"]
+        member = MemberInstance(self.moto, self.policy)
         self.moto.enforce_auth()
-        path, _ = self.finding(instance=instance, account=MEMBER_ACCOUNT)
-        code, response, err = self.invoke(path, {"TOURNIQUET_MEMBER_ROLE_NAME": "tourniquet-member"})
+        path, _ = self.finding(instance=member.instance, account=MEMBER_ACCOUNT)
+        code, response, err = self.invoke(path, {"TOURNIQUET_MEMBER_ROLE_NAME": MEMBER_ROLE_NAME})
         self.assertEqual(code, 0, err)
         self.assertEqual(response["reports"][0]["status"], "contained")
         self.moto.open_auth()
-        described = member.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+        described = member.ec2.describe_instances(InstanceIds=[member.instance])["Reservations"][0]["Instances"][0]
         groups = described["NetworkInterfaces"][0]["Groups"]
-        self.assertEqual([g["GroupName"] for g in groups], [f"tourniquet-isolation-{vpc}"])
+        self.assertEqual([g["GroupName"] for g in groups], [f"tourniquet-isolation-{member.vpc}"])
 
 
 if __name__ == "__main__":

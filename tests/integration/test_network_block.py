@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from moto_support import ACCOUNT, Moto, run_tourniquet
+from moto_support import ACCOUNT, MotoTestCase, run_tourniquet
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 EVENTS = os.path.join(SOURCE, "events")
@@ -35,38 +35,28 @@ def sample(relative):
         return json.load(f)
 
 
-class NetworkBlock(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.moto = Moto()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
-
+class NetworkBlock(MotoTestCase):
     def setUp(self):
         moto = self.moto
-        moto.reset()
-        self.admin_key = moto.admin()
-        self.key = moto.user_with_policy("tourniquet", POLICY)
-        ec2 = self.ec2 = moto.client("ec2", *self.admin_key)
-        self.vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
-        self.subnet_a = ec2.create_subnet(VpcId=self.vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-        self.subnet_b = ec2.create_subnet(VpcId=self.vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
-        self.acl_a = self.acl_of(self.subnet_a)
-        # Subnet B gets its own ACL, allowing all at 100 as the default one does.
-        self.acl_b = ec2.create_network_acl(VpcId=self.vpc)["NetworkAcl"]["NetworkAclId"]
-        for egress in (False, True):
-            ec2.create_network_acl_entry(NetworkAclId=self.acl_b, RuleNumber=100, Protocol="-1", RuleAction="allow",
-                                         Egress=egress, CidrBlock="0.0.0.0/0")
-        association = next(a for a in ec2.describe_network_acls(NetworkAclIds=[self.acl_a])["NetworkAcls"][0]
-                           ["Associations"] if a["SubnetId"] == self.subnet_b)
-        ec2.replace_network_acl_association(AssociationId=association["NetworkAclAssociationId"],
-                                            NetworkAclId=self.acl_b)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        self.instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=self.subnet_a,
-                                          InstanceType="t3.micro")["Instances"][0]["InstanceId"]
-        moto.enforce_auth()
+        with moto.fresh_account(POLICY) as account:
+            self.key, self.admin_key = account
+            ec2 = self.ec2 = moto.client("ec2", *self.admin_key)
+            self.vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+            self.subnet_a = ec2.create_subnet(VpcId=self.vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+            self.subnet_b = ec2.create_subnet(VpcId=self.vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+            self.acl_a = self.acl_of(self.subnet_a)
+            # Subnet B gets its own ACL, allowing all at 100 as the default one does.
+            self.acl_b = ec2.create_network_acl(VpcId=self.vpc)["NetworkAcl"]["NetworkAclId"]
+            for egress in (False, True):
+                ec2.create_network_acl_entry(NetworkAclId=self.acl_b, RuleNumber=100, Protocol="-1", RuleAction="allow",
+                                             Egress=egress, CidrBlock="0.0.0.0/0")
+            association = next(a for a in ec2.describe_network_acls(NetworkAclIds=[self.acl_a])["NetworkAcls"][0]
+                               ["Associations"] if a["SubnetId"] == self.subnet_b)
+            ec2.replace_network_acl_association(AssociationId=association["NetworkAclAssociationId"],
+                                                NetworkAclId=self.acl_b)
+            image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            self.instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=self.subnet_a,
+                                              InstanceType="t3.micro")["Instances"][0]["InstanceId"]
         self.tmp = tempfile.TemporaryDirectory()
 
     def tearDown(self):

@@ -3,24 +3,13 @@
 subscribed to the topic receives what a person would. A notification that fails is reported and logged but
 never fails the containment."""
 import json
-import os
 import tempfile
 import unittest
-import uuid
 
-from moto_support import ACCOUNT, Moto, run_tourniquet
-from test_instance_containment import SAMPLE, World
+from moto_support import ACCOUNT, MotoTestCase, generated_policy, run_tourniquet
+from worlds import MEMBER_ROLE_NAME, InstanceWorld, instance_finding, write_event
 
 TOPIC_ENV = {"TOURNIQUET_SNS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:incidents"}
-
-
-def generated_policy(extra=None):
-    """The policy `tourniquet policy` prints with notifications on (sns:Publish is there only then)."""
-    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION="us-east-1",
-                                                     TOURNIQUET_MEMBER_ROLE_NAME="tourniquet-member",
-                                                     **TOPIC_ENV, **(extra or {})))
-    assert code == 0, err
-    return json.loads(out)["Statement"]
 
 
 def emf_lines(stderr):
@@ -32,43 +21,31 @@ def emf_lines(stderr):
     return docs
 
 
-class NotificationTest(unittest.TestCase):
+class NotificationTest(MotoTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.moto = Moto()
-        cls.policy = generated_policy()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
+        super().setUpClass()
+        # With notifications on: sns:Publish is in the generated policy only then.
+        cls.policy = generated_policy(TOURNIQUET_MEMBER_ROLE_NAME=MEMBER_ROLE_NAME, **TOPIC_ENV)
 
     def setUp(self):
         moto = self.moto
-        moto.reset()
-        self.responder = moto.user_with_policy("tourniquet", self.policy)
-        self.world = World(moto, moto.client("ec2"), moto.client("autoscaling"))
-        sns, sqs = moto.client("sns"), moto.client("sqs")
-        self.topic = sns.create_topic(Name="incidents")["TopicArn"]
-        self.queue = sqs.create_queue(QueueName="incidents")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=queue_arn)
-        admin = moto.admin()
-        moto.enforce_auth()
-        self.sqs = moto.client("sqs", *admin)
-        self.sns = moto.client("sns", *admin)
+        with moto.fresh_account(self.policy) as account:
+            self.world = InstanceWorld(moto)
+            sns, sqs = moto.client("sns"), moto.client("sqs")
+            self.topic = sns.create_topic(Name="incidents")["TopicArn"]
+            self.queue = sqs.create_queue(QueueName="incidents")["QueueUrl"]
+            queue = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]
+            sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=queue["QueueArn"])
+        self.responder = account.responder
+        self.sqs = moto.client("sqs", *account.admin)
+        self.sns = moto.client("sns", *account.admin)
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
 
     def finding(self):
-        with open(SAMPLE) as f:
-            event = json.load(f)
-        event["account"] = event["detail"]["accountId"] = ACCOUNT
-        event["detail"]["id"] = uuid.uuid4().hex
-        event["detail"]["resource"]["instanceDetails"]["instanceId"] = self.world.instance
-        path = os.path.join(self.tmp.name, f"finding-{uuid.uuid4().hex}.json")
-        with open(path, "w") as f:
-            json.dump(event, f)
-        return path, event
+        event = instance_finding(self.world.instance)
+        return write_event(self.tmp.name, event), event
 
     def invoke(self, path, principal=None, topic=None):
         env = self.moto.env_for(*(principal or self.responder), {

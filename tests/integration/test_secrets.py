@@ -4,51 +4,39 @@ and session token and every answer (so the credentials AssumeRole handed out are
 Tourniquet wrote — standard output and error of each command, and what the runtime loop posted to the Runtime
 API — is searched for the secret keys, the session tokens and the request signatures."""
 import json
-import os
 import re
 import tempfile
 import unittest
-import uuid
 
-from moto_support import ACCOUNT, MEMBER_ACCOUNT, Moto, run_tourniquet
+from moto_support import ACCOUNT, MEMBER_ACCOUNT, MotoTestCase, generated_policy, run_tourniquet
 from proxy_support import AwsProxy
 from runtime_harness import RuntimeApiServer, RuntimeProcess, tourniquet_bin
-from test_instance_containment import SAMPLE, World
-from test_notifications import generated_policy
+from worlds import MEMBER_ROLE_NAME, InstanceWorld, MemberInstance, instance_finding, write_event
 
 SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 DEBUG = {"AWS_LAMBDA_LOG_LEVEL": "DEBUG"}
 
 
-class SecretsTest(unittest.TestCase):
+class SecretsTest(MotoTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.moto = Moto()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
+        super().setUpClass()
+        # Every playbook's calls, notifications and the member account's role included.
+        cls.policy = generated_policy(TOURNIQUET_MEMBER_ROLE_NAME=MEMBER_ROLE_NAME,
+                                      TOURNIQUET_SNS_TOPIC_ARN=f"arn:aws:sns:us-east-1:{ACCOUNT}:incidents")
 
     def setUp(self):
         moto = self.moto
-        moto.reset()
-        policy = generated_policy()
-        self.responder = moto.user_with_policy("tourniquet", policy)
-        self.world = World(moto, moto.client("ec2"), moto.client("autoscaling"))
-        # A member account with an instance, reached by AssumeRole: its session credentials are secrets too.
-        setup = moto.member_account_role("tourniquet-member", f"arn:aws:iam::{ACCOUNT}:user/tourniquet",
-                                         [a for s in policy for a in
-                                          ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])])
-        member = moto.client("ec2", setup["AccessKeyId"], setup["SecretAccessKey"], setup["SessionToken"])
-        vpc = member.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
-        subnet = member.create_subnet(VpcId=vpc, CidrBlock="10.7.1.0/24")["Subnet"]["SubnetId"]
-        eni = member.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
-        self.member_instance = member.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, NetworkInterfaces=[
-            {"DeviceIndex": 0, "NetworkInterfaceId": eni}])["Instances"][0]["InstanceId"]
-        self.topic = moto.client("sns").create_topic(Name="incidents")["TopicArn"]
-        self.stranger = moto.user_with_policy("stranger", [{"Effect": "Deny", "Action": "*", "Resource": "*"}])
-        self.known_secrets = {self.responder[1], self.stranger[1], setup["SecretAccessKey"], setup["SessionToken"]}
-        moto.enforce_auth()
+        with moto.fresh_account(self.policy) as account:
+            self.world = InstanceWorld(moto)
+            # A member account with an instance, reached by AssumeRole: its session credentials are secrets too.
+            member = MemberInstance(moto, self.policy)
+            self.member_instance = member.instance
+            self.topic = moto.client("sns").create_topic(Name="incidents")["TopicArn"]
+            self.stranger = moto.user_with_policy("stranger", [{"Effect": "Deny", "Action": "*", "Resource": "*"}])
+        self.responder = account.responder
+        self.known_secrets = {self.responder[1], self.stranger[1], account.admin[1],
+                              member.setup["SecretAccessKey"], member.setup["SessionToken"]}
         self.proxy = AwsProxy(moto.url)
         self.proxy.configure(log_bodies=True)
         self.addCleanup(self.proxy.stop)
@@ -57,15 +45,7 @@ class SecretsTest(unittest.TestCase):
         self.output = []  # everything Tourniquet wrote
 
     def finding(self, instance, account=ACCOUNT):
-        with open(SAMPLE) as f:
-            event = json.load(f)
-        event["account"] = event["detail"]["accountId"] = account
-        event["detail"]["id"] = uuid.uuid4().hex
-        event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance
-        path = os.path.join(self.tmp.name, f"finding-{uuid.uuid4().hex}.json")
-        with open(path, "w") as f:
-            json.dump(event, f)
-        return path
+        return write_event(self.tmp.name, instance_finding(instance, account))
 
     def env(self, principal=None, **extra):
         key, secret = principal or self.responder
