@@ -39,8 +39,8 @@ WORKERS = int(os.environ.get("TQ_FAULT_WORKERS", "3"))  # runs at once (each its
 BATCH = int(os.environ.get("TQ_FAULT_BATCH", "20"))      # runs between two resets of moto
 LAMBDA_INVOCATIONS = 3  # Lambda's asynchronous invocation: the first and two retries
 MAX_INVOCATIONS = LAMBDA_INVOCATIONS  # a run that needs more would not converge in Lambda
-ATTEMPT_TIMEOUT_MS = 600
-SLOW_MS = 900           # a "slow" answer comes after the client gave the attempt up
+ATTEMPT_TIMEOUT_MS = 1000  # short, so that slow answers cost little; long enough for a busy moto's reads
+SLOW_MS = 1300             # a "slow" answer comes after the client gave the attempt up
 # Lambda retries a failed asynchronous invocation after a minute or more, long after any late call landed;
 # here the wait only has to outlast the proxy's slow calls.
 RETRY_DELAY_S = (SLOW_MS - ATTEMPT_TIMEOUT_MS) / 1000 + 0.3
