@@ -19,12 +19,13 @@ std::time_t parse_iso8601(const std::string& text) {
 }  // namespace
 
 deadline deadline_from(std::chrono::system_clock::time_point wall_deadline) {
-  return std::chrono::steady_clock::now() +
-         std::chrono::duration_cast<std::chrono::steady_clock::duration>(wall_deadline -
-                                                                         std::chrono::system_clock::now());
+  return std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                wall_deadline - std::chrono::system_clock::now());
 }
 
-deadline deadline_in(std::chrono::milliseconds from_now) { return std::chrono::steady_clock::now() + from_now; }
+deadline deadline_in(std::chrono::milliseconds from_now) {
+  return std::chrono::steady_clock::now() + from_now;
+}
 
 result<client_settings> client_settings_from_environment(const env_reader& env) {
   client_settings s;
@@ -32,8 +33,8 @@ result<client_settings> client_settings_from_environment(const env_reader& env) 
   if (!region) region = env("AWS_DEFAULT_REGION");
   if (!region) return error{"InvalidConfiguration", "AWS_REGION is not set", "AWS_REGION"};
   s.region = *region;
-  for (service svc : {service::ec2, service::iam, service::sts, service::autoscaling, service::sns,
-                      service::cloudtrail}) {
+  for (service svc :
+       {service::ec2, service::iam, service::sts, service::autoscaling, service::sns, service::cloudtrail}) {
     auto e = resolve_endpoint(svc, s.region, env);
     if (!e) return std::move(e).err();
     s.endpoints.emplace(svc, std::move(*e));
@@ -78,9 +79,10 @@ http_request client::signed_request(const query_call& call) const {
   request.headers.push_back({"Host", host_of(e.url)});
   request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
   request.body = form_body(call);
-  request.fresh_connection = !call.idempotent;  // [reliability] no hidden resend by libcurl
+  request.fresh_connection = !call.idempotent;  // No hidden resend by libcurl
   sigv4::signing_params params;
-  params.credentials = {m_credentials.access_key_id, m_credentials.secret_access_key, m_credentials.session_token};
+  params.credentials = {m_credentials.access_key_id, m_credentials.secret_access_key,
+                        m_credentials.session_token};
   params.region = e.signing_region;
   params.service = e.signing_name;
   params.time = std::chrono::system_clock::now();
@@ -110,7 +112,8 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
   for (size_t i = 0; i < calls.size(); ++i) pending.push_back({i, 1, 0, clock::now()});
 
   auto finish = [&](const pending_call& p, error e, std::string_view why) {
-    e.message += " (gave up after " + std::to_string(p.attempt) + (p.attempt == 1 ? " attempt: " : " attempts: ");
+    e.message +=
+        " (gave up after " + std::to_string(p.attempt) + (p.attempt == 1 ? " attempt: " : " attempts: ");
     e.message += std::string(why) + ")";
     answers[p.index] = std::move(e);
   };
@@ -119,8 +122,9 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
     clock::time_point now = clock::now();
     if (now >= give_up_at) {
       for (const auto& p : pending) {
-        finish(p, error{"DeadlineExceeded", "no time left before the invocation's deadline", call_name(calls[p.index]),
-                        true},
+        finish(p,
+               error{"DeadlineExceeded", "no time left before the invocation's deadline",
+                     call_name(calls[p.index]), true},
                "the deadline is too close");
       }
       break;
@@ -148,8 +152,9 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
     for (size_t i = 0; i < due.size(); ++i) {
       pending_call p = due[i];
       const std::string where = call_name(calls[p.index]);
-      result<xml_response> answer =
-          responses[i].ok() ? parse_response(*responses[i], where) : result<xml_response>(std::move(responses[i]).err().within(where));
+      result<xml_response> answer = responses[i].ok()
+                                        ? parse_response(*responses[i], where)
+                                        : result<xml_response>(std::move(responses[i]).err().within(where));
       if (answer.ok()) {
         m_quota->release_after_success(p.spent);
         answer->unanswered_attempts = p.timeouts;
@@ -162,14 +167,15 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
       if (failure.code == "RequestTimeout" && cut_by_deadline) {
         // The attempt was cut short by the deadline, not by the service: what the service said before is
         // the better account of why the call did not succeed.
-        finish(p, p.previous ? std::move(*p.previous) : std::move(failure), "the invocation's deadline came first");
+        finish(p, p.previous ? std::move(*p.previous) : std::move(failure),
+               "the invocation's deadline came first");
         continue;
       }
       if (!failure.retryable) {
         answers[p.index] = std::move(failure);
         continue;
       }
-      // [reliability] a call that must not happen twice is sent again only when it surely was not done
+      // A call that must not happen twice is sent again only when it surely was not done
       if (!calls[p.index].idempotent && !is_throttling_code(failure.code)) {
         finish(p, std::move(failure), "it may have been done, and must not be done twice");
         continue;
@@ -190,7 +196,8 @@ std::vector<result<xml_response>> client::call_all(std::span<const query_call> c
         finish(p, std::move(failure), "the invocation's deadline is too close for another");
         continue;
       }
-      log::debug("retrying AWS call", {{"call", where}, {"code", failure.code},
+      log::debug("retrying AWS call", {{"call", where},
+                                       {"code", failure.code},
                                        {"attempt", std::to_string(p.attempt + 1)},
                                        {"delayMs", std::to_string(delay.count())}});
       ++m_statistics->retries;
@@ -226,7 +233,8 @@ result<client> role_sessions::client_for(const client& base, const std::string& 
   assumed.session_token = text_of(creds, "SessionToken");
   assumed.expiration = std::chrono::system_clock::from_time_t(parse_iso8601(text_of(creds, "Expiration")));
   if (assumed.access_key_id.empty() || assumed.secret_access_key.empty()) {
-    return error{"MalformedResponse", "AssumeRole answered without credentials", "sts:AssumeRole " + role_arn};
+    return error{"MalformedResponse", "AssumeRole answered without credentials",
+                 "sts:AssumeRole " + role_arn};
   }
   m_cache[role_arn] = assumed;
   return base.with_credentials(std::move(assumed));

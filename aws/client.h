@@ -6,11 +6,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "aws/credentials.h"
 #include "aws/endpoints.h"
@@ -92,6 +91,8 @@ class role_sessions {
 };
 
 // EC2 dry runs answer with an error either way: DryRunOperation means the call would have been allowed.
-inline bool is_dry_run_success(const error& e) { return e.code == "DryRunOperation"; }
+inline bool is_dry_run_success(const error& e) {
+  return e.code == "DryRunOperation";
+}
 
 }  // namespace tq::aws

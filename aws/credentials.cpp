@@ -8,8 +8,8 @@ result<credentials> credentials_from_environment(const env_reader& env) {
   auto secret = env("AWS_SECRET_ACCESS_KEY");
   if (!key || !secret) {
     return error{"MissingCredentials",
-                 std::string("no AWS credentials: ") + (!key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY") +
-                     " is not set",
+                 std::string("no AWS credentials: ") +
+                     (!key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY") + " is not set",
                  "environment"};
   }
   c.access_key_id = std::move(*key);

@@ -12,8 +12,8 @@ namespace tq::aws {
 
 struct credentials {
   std::string access_key_id;
-  std::string secret_access_key;  // never logged, never put in an error
-  std::string session_token;      // likewise
+  std::string secret_access_key;                                    // never logged, never put in an error
+  std::string session_token;                                        // likewise
   std::optional<std::chrono::system_clock::time_point> expiration;  // for assumed roles
 };
 

@@ -6,12 +6,18 @@ namespace {
 // The SDKs' names for the per-service override variables.
 std::string_view override_suffix(service s) {
   switch (s) {
-    case service::ec2: return "EC2";
-    case service::iam: return "IAM";
-    case service::sts: return "STS";
-    case service::autoscaling: return "AUTO_SCALING";
-    case service::sns: return "SNS";
-    case service::cloudtrail: return "CLOUDTRAIL";
+    case service::ec2:
+      return "EC2";
+    case service::iam:
+      return "IAM";
+    case service::sts:
+      return "STS";
+    case service::autoscaling:
+      return "AUTO_SCALING";
+    case service::sns:
+      return "SNS";
+    case service::cloudtrail:
+      return "CLOUDTRAIL";
   }
   return "";
 }
@@ -26,12 +32,18 @@ std::string iam_signing_region(const partition& p) {
 
 std::string_view service_name(service s) {
   switch (s) {
-    case service::ec2: return "ec2";
-    case service::iam: return "iam";
-    case service::sts: return "sts";
-    case service::autoscaling: return "autoscaling";
-    case service::sns: return "sns";
-    case service::cloudtrail: return "cloudtrail";
+    case service::ec2:
+      return "ec2";
+    case service::iam:
+      return "iam";
+    case service::sts:
+      return "sts";
+    case service::autoscaling:
+      return "autoscaling";
+    case service::sns:
+      return "sns";
+    case service::cloudtrail:
+      return "cloudtrail";
   }
   return "";
 }
@@ -68,9 +80,12 @@ result<endpoint> resolve_endpoint(service s, std::string_view region, const env_
   }
 
   if (s == service::iam) {
-    if (p.name == "aws") e.url = "https://iam.amazonaws.com";
-    else if (p.name == "aws-us-gov") e.url = "https://iam.us-gov.amazonaws.com";
-    else e.url = "https://iam." + e.signing_region + "." + p.dns_suffix;
+    if (p.name == "aws")
+      e.url = "https://iam.amazonaws.com";
+    else if (p.name == "aws-us-gov")
+      e.url = "https://iam.us-gov.amazonaws.com";
+    else
+      e.url = "https://iam." + e.signing_region + "." + p.dns_suffix;
   } else {
     e.url = "https://" + e.signing_name + "." + std::string(region) + "." + p.dns_suffix;
   }

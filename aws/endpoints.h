@@ -10,7 +10,14 @@
 
 namespace tq::aws {
 
-enum class service { ec2, iam, sts, autoscaling, sns, cloudtrail };  // cloudtrail speaks JSON (json_protocol.h)
+enum class service {
+  ec2,
+  iam,
+  sts,
+  autoscaling,
+  sns,
+  cloudtrail
+};  // cloudtrail speaks JSON (json_protocol.h)
 
 std::string_view service_name(service s);  // the signing name: "ec2", "iam", ...
 

@@ -23,7 +23,7 @@ struct http_request {
   std::string url;  // scheme://host[:port]/path[?query]
   std::vector<http_header> headers;
   std::string body;
-  // [reliability] on a new connection: libcurl silently sends a request again when the kept-alive connection
+  // On a new connection: libcurl silently sends a request again when the kept-alive connection
   // it went out on closes without an answer, which a call that must not happen twice cannot afford.
   bool fresh_connection = false;
 };

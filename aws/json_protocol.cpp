@@ -21,8 +21,10 @@ std::string string_field(const nlohmann::json& doc, std::initializer_list<const 
 
 std::string_view json_target_prefix(service s) {
   switch (s) {
-    case service::cloudtrail: return "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
-    default: return "";
+    case service::cloudtrail:
+      return "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
+    default:
+      return "";
   }
 }
 
@@ -36,7 +38,8 @@ http_request json_request(const json_call& call, const endpoint& e) {
   request.url = e.url + "/";
   request.headers.push_back({"Host", host_of(e.url)});
   request.headers.push_back({"Content-Type", "application/x-amz-json-1.1"});
-  request.headers.push_back({"X-Amz-Target", std::string(json_target_prefix(call.target)) + "." + call.action});
+  request.headers.push_back(
+      {"X-Amz-Target", std::string(json_target_prefix(call.target)) + "." + call.action});
   request.body = call.body.dump();
   return request;
 }
@@ -59,7 +62,8 @@ result<nlohmann::json> parse_json_response(const http_response& response, std::s
   if (doc.is_discarded() || !doc.is_object()) {
     auto as_xml = parse_response(response, where);  // an XML error document, or "HTTP<status>"
     if (!as_xml.ok()) return std::move(as_xml).err();
-    return error{"HTTP" + std::to_string(response.status), "an error answer without an error", std::string(where)};
+    return error{"HTTP" + std::to_string(response.status), "an error answer without an error",
+                 std::string(where)};
   }
   error e;
   e.code = string_field(doc, {"__type", "code", "Code"});
@@ -73,7 +77,8 @@ result<nlohmann::json> parse_json_response(const http_response& response, std::s
   e.where = std::string(where);
   e.http_status = static_cast<int>(response.status);
   e.request_id = std::string(response.header("x-amzn-RequestId"));
-  e.retryable = is_throttling_code(e.code) || is_transient_code(e.code) || server_side || response.status == 429;
+  e.retryable =
+      is_throttling_code(e.code) || is_transient_code(e.code) || server_side || response.status == 429;
   return e;
 }
 
@@ -91,7 +96,8 @@ result<nlohmann::json> client::call_json(const json_call& call, deadline until) 
   };
   const auto found = m_settings->endpoints.find(call.target);
   if (found == m_settings->endpoints.end()) {
-    return error{"NoEndpoint", "no endpoint is configured for " + std::string(service_name(call.target)), where};
+    return error{"NoEndpoint", "no endpoint is configured for " + std::string(service_name(call.target)),
+                 where};
   }
 
   int spent = 0;
@@ -99,13 +105,15 @@ result<nlohmann::json> client::call_json(const json_call& call, deadline until) 
   for (int attempt = 1;; ++attempt) {
     const clock::time_point now = clock::now();
     if (now >= give_up_at) {
-      return gave_up(previous ? std::move(*previous)
-                              : error{"DeadlineExceeded", "no time left before the invocation's deadline", where, true},
-                     attempt, "the deadline is too close");
+      return gave_up(
+          previous ? std::move(*previous)
+                   : error{"DeadlineExceeded", "no time left before the invocation's deadline", where, true},
+          attempt, "the deadline is too close");
     }
     http_request request = json_request(call, found->second);
     sigv4::signing_params params;
-    params.credentials = {m_credentials.access_key_id, m_credentials.secret_access_key, m_credentials.session_token};
+    params.credentials = {m_credentials.access_key_id, m_credentials.secret_access_key,
+                          m_credentials.session_token};
     params.region = found->second.signing_region;
     params.service = found->second.signing_name;
     params.time = std::chrono::system_clock::now();
@@ -115,8 +123,9 @@ result<nlohmann::json> client::call_json(const json_call& call, deadline until) 
     const bool cut_by_deadline = budget < retry.attempt_timeout;
     auto response = m_transport->send(request, std::min(retry.attempt_timeout, budget));
     ++m_statistics->attempts;
-    result<nlohmann::json> answer = response.ok() ? parse_json_response(*response, where)
-                                                  : result<nlohmann::json>(std::move(response).err().within(where));
+    result<nlohmann::json> answer = response.ok()
+                                        ? parse_json_response(*response, where)
+                                        : result<nlohmann::json>(std::move(response).err().within(where));
     if (answer.ok()) {
       m_quota->release_after_success(spent);
       return answer;
@@ -129,15 +138,18 @@ result<nlohmann::json> client::call_json(const json_call& call, deadline until) 
                      "the invocation's deadline came first");
     }
     if (!failure.retryable) return failure;
-    if (attempt >= retry.max_attempts) return gave_up(std::move(failure), attempt, "the attempts allowed are used up");
+    if (attempt >= retry.max_attempts)
+      return gave_up(std::move(failure), attempt, "the attempts allowed are used up");
     const bool timed_out = failure.code == "RequestTimeout";
     if (!m_quota->acquire(timed_out)) return gave_up(std::move(failure), attempt, "the retry quota is spent");
     const auto delay = backoff_delay(retry, attempt, m_settings->unit_random);
     if (clock::now() + delay >= give_up_at) {
       return gave_up(std::move(failure), attempt, "the invocation's deadline is too close for another");
     }
-    log::debug("retrying AWS call", {{"call", where}, {"code", failure.code},
-                                     {"attempt", std::to_string(attempt + 1)}, {"delayMs", std::to_string(delay.count())}});
+    log::debug("retrying AWS call", {{"call", where},
+                                     {"code", failure.code},
+                                     {"attempt", std::to_string(attempt + 1)},
+                                     {"delayMs", std::to_string(delay.count())}});
     ++m_statistics->retries;
     spent += timed_out ? retry_quota::timeout_retry_cost : retry_quota::retry_cost;
     previous = std::move(failure);

@@ -3,10 +3,9 @@
 // the same SigV4 and retries it by the same rules, quota and deadline as the query calls.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "aws/client.h"
 #include "aws/endpoints.h"
@@ -17,8 +16,8 @@ namespace tq::aws {
 
 struct json_call {
   service target = service::cloudtrail;
-  std::string action;                                  // "StartLogging"
-  nlohmann::json body = nlohmann::json::object();      // {"Name": "trail"}
+  std::string action;                              // "StartLogging"
+  nlohmann::json body = nlohmann::json::object();  // {"Name": "trail"}
 };
 
 // "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" for CloudTrail; empty for the query services.

@@ -19,7 +19,8 @@ query_params& query_params::add_member_list(std::string_view name, const std::ve
   return *this;
 }
 
-query_params& query_params::add_filter(int index, std::string_view name, const std::vector<std::string>& values) {
+query_params& query_params::add_filter(int index, std::string_view name,
+                                       const std::vector<std::string>& values) {
   const std::string prefix = "Filter." + std::to_string(index);
   add(prefix + ".Name", std::string(name));
   return add_list(prefix + ".Value", values);
@@ -43,12 +44,18 @@ std::string_view query_params::get(std::string_view name) const {
 
 std::string_view api_version(service s) {
   switch (s) {
-    case service::ec2: return "2016-11-15";
-    case service::iam: return "2010-05-08";
-    case service::sts: return "2011-06-15";
-    case service::autoscaling: return "2011-01-01";
-    case service::sns: return "2010-03-31";
-    case service::cloudtrail: return "2013-11-01";
+    case service::ec2:
+      return "2016-11-15";
+    case service::iam:
+      return "2010-05-08";
+    case service::sts:
+      return "2011-06-15";
+    case service::autoscaling:
+      return "2011-01-01";
+    case service::sns:
+      return "2010-03-31";
+    case service::cloudtrail:
+      return "2013-11-01";
   }
   return "";
 }
@@ -91,7 +98,8 @@ std::string form_encode(std::string_view text) {
 }  // namespace
 
 std::string form_body(const query_call& call) {
-  std::string body = "Action=" + form_encode(call.action) + "&Version=" + std::string(api_version(call.target));
+  std::string body =
+      "Action=" + form_encode(call.action) + "&Version=" + std::string(api_version(call.target));
   for (const auto& [name, value] : call.params.entries()) {
     body += '&';
     body += form_encode(name);

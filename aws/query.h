@@ -1,5 +1,6 @@
 // The AWS query protocol: a form-encoded POST of Action, Version and parameters. EC2 flattens lists as
-// `Name.N`; IAM, STS, Auto Scaling and SNS as `Name.member.N`. Builders here keep those conventions in one place.
+// `Name.N`; IAM, STS, Auto Scaling and SNS as `Name.member.N`. Builders here keep those conventions in one
+// place.
 #pragma once
 
 #include <string>
@@ -37,10 +38,10 @@ class query_params {
 
 struct query_call {
   service target = service::ec2;
-  std::string action;   // "DescribeInstances"
+  std::string action;  // "DescribeInstances"
   query_params params;
   bool dry_run = false;  // EC2 only: DryRun=true; the answer DryRunOperation means "would have succeeded"
-  // [reliability] false for a call that must not happen twice (CreateSnapshots): it is sent again only after
+  // False for a call that must not happen twice (CreateSnapshots): it is sent again only after
   // an answer that proves it was not done (throttling), never after a timeout, a lost connection or a 5xx.
   bool idempotent = true;
 };

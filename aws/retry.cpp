@@ -27,10 +27,11 @@ result<retry_settings> retry_settings_from_environment(const env_reader& env) {
   auto attempts = integer_variable(env, "AWS_MAX_ATTEMPTS", 1, 10, s.max_attempts);
   if (!attempts) return std::move(attempts).err();
   s.max_attempts = *attempts;
-  auto base = integer_variable(env, "TOURNIQUET_RETRY_BASE_MS", 1, 20000, static_cast<int>(s.base_delay.count()));
+  auto base =
+      integer_variable(env, "TOURNIQUET_RETRY_BASE_MS", 1, 20000, static_cast<int>(s.base_delay.count()));
   if (!base) return std::move(base).err();
   s.base_delay = std::chrono::milliseconds(*base);
-  // [reliability] one attempt's limit: a call stuck on a slow endpoint is abandoned and retried sooner
+  // One attempt's limit: a call stuck on a slow endpoint is abandoned and retried sooner
   auto attempt = integer_variable(env, "TOURNIQUET_ATTEMPT_TIMEOUT_MS", 100, 60000,
                                   static_cast<int>(s.attempt_timeout.count()));
   if (!attempt) return std::move(attempt).err();
@@ -47,7 +48,8 @@ std::chrono::milliseconds backoff_cap(const retry_settings& s, int retry) {
 std::chrono::milliseconds backoff_delay(const retry_settings& s, int retry,
                                         const std::function<double()>& unit_random) {
   const double fraction = std::clamp(unit_random(), 0.0, 1.0);
-  return std::chrono::milliseconds(static_cast<long long>(fraction * static_cast<double>(backoff_cap(s, retry).count())));
+  return std::chrono::milliseconds(
+      static_cast<long long>(fraction * static_cast<double>(backoff_cap(s, retry).count())));
 }
 
 bool retry_quota::acquire(bool after_timeout) {

@@ -11,21 +11,23 @@
 namespace tq::aws {
 
 struct retry_settings {
-  int max_attempts = 3;                               // AWS_MAX_ATTEMPTS
-  std::chrono::milliseconds base_delay{1000};         // botocore: rand(0,1) * min(base * 2^(n-1), cap)
+  int max_attempts = 3;                        // AWS_MAX_ATTEMPTS
+  std::chrono::milliseconds base_delay{1000};  // botocore: rand(0,1) * min(base * 2^(n-1), cap)
   std::chrono::milliseconds max_delay{20000};
-  std::chrono::milliseconds deadline_margin{300};     // kept free before the deadline to post the report
-  std::chrono::milliseconds attempt_timeout{10000};   // one attempt's transfer, at most
+  std::chrono::milliseconds deadline_margin{300};    // kept free before the deadline to post the report
+  std::chrono::milliseconds attempt_timeout{10000};  // one attempt's transfer, at most
 };
 
-// AWS_MAX_ATTEMPTS (1..10), TOURNIQUET_RETRY_BASE_MS and TOURNIQUET_ATTEMPT_TIMEOUT_MS; AWS_RETRY_MODE other than "standard" is accepted
-// but treated as standard ("legacy" and "adaptive" differ in ways a responder does not want).
+// AWS_MAX_ATTEMPTS (1..10), TOURNIQUET_RETRY_BASE_MS and TOURNIQUET_ATTEMPT_TIMEOUT_MS; AWS_RETRY_MODE other
+// than "standard" is accepted but treated as standard ("legacy" and "adaptive" differ in ways a responder
+// does not want).
 result<retry_settings> retry_settings_from_environment(const env_reader& env);
 
 // The upper bound of the jittered delay before retry number `retry` (1 = first retry).
 std::chrono::milliseconds backoff_cap(const retry_settings& s, int retry);
 // A delay drawn in [0, backoff_cap]; `unit_random` returns a number in [0, 1).
-std::chrono::milliseconds backoff_delay(const retry_settings& s, int retry, const std::function<double()>& unit_random);
+std::chrono::milliseconds backoff_delay(const retry_settings& s, int retry,
+                                        const std::function<double()>& unit_random);
 
 // botocore's quota: 500 tokens, a retry costs 5 (10 after a timeout), a success gives back what its retries
 // took, or 1 when it needed none.

@@ -6,15 +6,25 @@
 namespace tq::aws {
 namespace {
 
-constexpr std::array throttling_codes = {
-    "Throttling",          "ThrottlingException",       "ThrottledException",     "RequestThrottledException",
-    "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
-    "RequestLimitExceeded", "BandwidthLimitExceeded",   "LimitExceededException", "RequestThrottled",
-    "SlowDown",            "PriorRequestNotComplete",   "EC2ThrottledException"};
+constexpr std::array throttling_codes = {"Throttling",
+                                         "ThrottlingException",
+                                         "ThrottledException",
+                                         "RequestThrottledException",
+                                         "TooManyRequestsException",
+                                         "ProvisionedThroughputExceededException",
+                                         "TransactionInProgressException",
+                                         "RequestLimitExceeded",
+                                         "BandwidthLimitExceeded",
+                                         "LimitExceededException",
+                                         "RequestThrottled",
+                                         "SlowDown",
+                                         "PriorRequestNotComplete",
+                                         "EC2ThrottledException"};
 
-constexpr std::array transient_codes = {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
-                                        "InternalError",  "InternalFailure",         "ServiceUnavailable",
-                                        "Unavailable",    "ConnectionError"};
+constexpr std::array transient_codes = {
+    "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
+    "InternalError",  "InternalFailure",         "ServiceUnavailable",
+    "Unavailable",    "ConnectionError"};
 
 // EC2 answers <Response><Errors><Error>, the query services <ErrorResponse><Error>, and some endpoints
 // (moto's auth layer among them) mix the two as <ErrorResponse><Errors><Error>: take the first <Error>
@@ -24,9 +34,8 @@ pugi::xml_node find_error(const pugi::xml_document& doc) {
   const std::string_view name = root.name();
   if (name != "ErrorResponse" && name != "Response" && name != "Error") return {};
   if (name == "Error") return root;
-  return root.find_node([](pugi::xml_node n) {
-    return std::string_view(n.name()) == "Error" && n.child("Code");
-  });
+  return root.find_node(
+      [](pugi::xml_node n) { return std::string_view(n.name()) == "Error" && n.child("Code"); });
 }
 
 std::string request_id_of(const pugi::xml_document& doc) {
@@ -87,7 +96,8 @@ result<xml_response> parse_response(const http_response& response, std::string_v
     e.where = std::string(where);
     e.http_status = static_cast<int>(response.status);
     e.request_id = parsed.request_id;
-    e.retryable = is_throttling_code(e.code) || is_transient_code(e.code) || server_side || response.status == 429;
+    e.retryable =
+        is_throttling_code(e.code) || is_transient_code(e.code) || server_side || response.status == 429;
     return e;
   }
   return parsed;

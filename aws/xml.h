@@ -2,11 +2,10 @@
 // `<Response><Errors><Error>` and the query `<ErrorResponse><Error>` — become one tq::error.
 #pragma once
 
+#include <pugixml.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <pugixml.hpp>
 
 #include "aws/http.h"
 #include "runtime/result.h"
@@ -16,7 +15,7 @@ namespace tq::aws {
 struct xml_response {
   pugi::xml_document document;
   std::string request_id;
-  // [reliability] attempts of this call that timed out before this answer came: each may still reach the
+  // Attempts of this call that timed out before this answer came: each may still reach the
   // service later, after whatever the caller did next.
   int unanswered_attempts = 0;
 

@@ -17,11 +17,11 @@ using namespace tq;
 std::optional<aws::client> make_client() {
   const char* endpoint = std::getenv("TQ_BENCH_ENDPOINT");
   if (endpoint == nullptr || *endpoint == '\0') return std::nullopt;
-  auto settings = aws::client_settings_from_environment(fixed_environment({{"AWS_REGION", "us-east-1"},
-                                                                           {"AWS_ENDPOINT_URL", endpoint},
-                                                                           {"AWS_MAX_ATTEMPTS", "1"}}));
+  auto settings = aws::client_settings_from_environment(fixed_environment(
+      {{"AWS_REGION", "us-east-1"}, {"AWS_ENDPOINT_URL", endpoint}, {"AWS_MAX_ATTEMPTS", "1"}}));
   if (!settings) return std::nullopt;
-  return aws::client(aws::make_curl_transport({}), std::make_shared<aws::client_settings>(std::move(*settings)),
+  return aws::client(aws::make_curl_transport({}),
+                     std::make_shared<aws::client_settings>(std::move(*settings)),
                      aws::credentials{"AKIDBENCH", "bench-secret", "", std::nullopt});
 }
 
@@ -35,7 +35,8 @@ std::vector<aws::query_call> batch_of(size_t count) {
   return calls;
 }
 
-void run_batch(benchmark::State& state, const aws::client& client, const std::vector<aws::query_call>& calls) {
+void run_batch(benchmark::State& state, const aws::client& client,
+               const std::vector<aws::query_call>& calls) {
   auto answers = client.call_all(calls, aws::deadline_in(std::chrono::seconds(30)));
   for (const auto& a : answers) {
     if (!a) state.SkipWithError(a.err().describe().c_str());

@@ -29,7 +29,8 @@ namespace {
 constexpr std::string_view next_line = "GET /2018-06-01/runtime/invocation/next ";
 
 double now_ms() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 [[noreturn]] void die(const std::string& message) {
@@ -45,7 +46,8 @@ double one_run(const std::vector<char*>& argv) {
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof address;
   if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      listen(listener, 4) != 0 || getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      listen(listener, 4) != 0 ||
+      getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     die(std::string("cannot listen: ") + std::strerror(errno));
   }
   const std::string endpoint = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
@@ -53,7 +55,8 @@ double one_run(const std::vector<char*>& argv) {
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  for (int fd : {0, 1, 2}) posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
+  for (int fd : {0, 1, 2})
+    posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
   pid_t pid = 0;
   const double started = now_ms();
   if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
@@ -85,7 +88,8 @@ double one_run(const std::vector<char*>& argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4 || std::string_view(argv[2]) != "--") die("usage: first_next RUNS -- COMMAND [ARGS...] [-- ...]");
+  if (argc < 4 || std::string_view(argv[2]) != "--")
+    die("usage: first_next RUNS -- COMMAND [ARGS...] [-- ...]");
   const int runs = std::atoi(argv[1]);
   std::vector<std::vector<char*>> commands;
   for (int i = 2; i < argc; ++i) {

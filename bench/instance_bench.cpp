@@ -49,8 +49,10 @@ execution parsed_reads(const std::vector<aws::http_response>& responses) {
   reads.records.resize(responses.size());
   for (const auto& r : responses) {
     auto parsed = aws::parse_response(r, "bench");
-    if (parsed) reads.answers.emplace_back(std::move(*parsed));
-    else reads.answers.emplace_back(std::nullopt);
+    if (parsed)
+      reads.answers.emplace_back(std::move(*parsed));
+    else
+      reads.answers.emplace_back(std::nullopt);
   }
   return reads;
 }
@@ -73,8 +75,10 @@ void parse_reads_and_build_state(benchmark::State& state) {
   for (auto _ : state) {
     const execution reads = parsed_reads(answers().responses);
     auto built = state_from_reads(answers().finding, cfg, reads);
-    if (!built) state.SkipWithError(built.err().describe().c_str());
-    else if (built->interfaces.size() != 2) state.SkipWithError("expected an instance with two interfaces");
+    if (!built)
+      state.SkipWithError(built.err().describe().c_str());
+    else if (built->interfaces.size() != 2)
+      state.SkipWithError("expected an instance with two interfaces");
     benchmark::DoNotOptimize(built);
   }
 }

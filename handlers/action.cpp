@@ -29,7 +29,9 @@ const action_kind& declare_action(std::string_view playbook, std::string_view na
   return kind;
 }
 
-const std::vector<const action_kind*>& declared_actions() { return kind_index(); }
+const std::vector<const action_kind*>& declared_actions() {
+  return kind_index();
+}
 
 std::string iam_action_of(const aws::query_call& call) {
   return std::string(aws::service_name(call.target)) + ":" + call.action;
@@ -37,11 +39,16 @@ std::string iam_action_of(const aws::query_call& call) {
 
 std::string_view outcome_name(outcome o) {
   switch (o) {
-    case outcome::done: return "done";
-    case outcome::already: return "already";
-    case outcome::planned: return "planned";
-    case outcome::skipped: return "skipped";
-    case outcome::failed: return "failed";
+    case outcome::done:
+      return "done";
+    case outcome::already:
+      return "already";
+    case outcome::planned:
+      return "planned";
+    case outcome::skipped:
+      return "skipped";
+    case outcome::failed:
+      return "failed";
   }
   return "failed";
 }
@@ -53,7 +60,9 @@ nlohmann::ordered_json to_json(const action_record& r) {
   j["outcome"] = outcome_name(r.result);
   if (!r.detail.empty()) j["detail"] = r.detail;
   if (r.failure) {
-    j["error"] = {{"code", r.failure->code}, {"message", r.failure->message}, {"where", r.failure->where},
+    j["error"] = {{"code", r.failure->code},
+                  {"message", r.failure->message},
+                  {"where", r.failure->where},
                   {"retryable", r.failure->retryable}};
     if (!r.failure->request_id.empty()) j["error"]["requestId"] = r.failure->request_id;
   }
@@ -109,8 +118,8 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
         run.records[i].result = outcome::skipped;
         for (size_t need : plan[i].needs) {
           if (states[need] == state::failed) {
-            run.records[i].detail = "not done: " + run.records[need].action + " " + run.records[need].target +
-                                    " did not succeed";
+            run.records[i].detail =
+                "not done: " + run.records[need].action + " " + run.records[need].target + " did not succeed";
             break;
           }
         }
@@ -165,20 +174,23 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
         states[i] = state::succeeded;
         run.answers[i] = std::move(*answers[k]);
       } else if (const auto& code = answers[k].err().code;
-                 std::find(plan[i].already_if.begin(), plan[i].already_if.end(), code) != plan[i].already_if.end()) {
+                 std::find(plan[i].already_if.begin(), plan[i].already_if.end(), code) !=
+                 plan[i].already_if.end()) {
         record.result = outcome::already;
         record.detail += (record.detail.empty() ? "" : " ") + ("(in place already: " + code + ")");
         states[i] = state::succeeded;
       } else if (dry_run && aws::is_dry_run_success(answers[k].err())) {
         record.result = outcome::planned;
-        record.detail += record.detail.empty() ? "permission confirmed by DryRun" : " (permission confirmed by DryRun)";
+        record.detail +=
+            record.detail.empty() ? "permission confirmed by DryRun" : " (permission confirmed by DryRun)";
         states[i] = state::succeeded;
       } else {
         record.result = outcome::failed;
         record.failure = std::move(answers[k]).err();
         states[i] = state::failed;
-        log::warn("action failed", {{"action", record.action}, {"target", record.target},
-                                    {"error", record.failure->describe()}});
+        log::warn(
+            "action failed",
+            {{"action", record.action}, {"target", record.target}, {"error", record.failure->describe()}});
       }
     }
   }

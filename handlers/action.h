@@ -4,12 +4,11 @@
 #pragma once
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "aws/client.h"
 #include "aws/query.h"
@@ -31,7 +30,8 @@ struct action_kind {
 
 // Registers a kind for `tourniquet policy` and the registry-wide tests; call at namespace scope.
 const action_kind& declare_action(std::string_view playbook, std::string_view name,
-                                  std::vector<std::string_view> permissions, std::string_view enabled_by = {});
+                                  std::vector<std::string_view> permissions,
+                                  std::string_view enabled_by = {});
 const std::vector<const action_kind*>& declared_actions();
 
 // "ec2:ModifyNetworkInterfaceAttribute" for a call, as IAM names it.
@@ -43,9 +43,9 @@ std::string_view outcome_name(outcome o);
 // One intended API call.
 struct planned_call {
   const action_kind* kind = nullptr;
-  std::string target;       // what it acts on: "eni-0a1b", "i-0123", "AKIA…"
+  std::string target;  // what it acts on: "eni-0a1b", "i-0123", "AKIA…"
   aws::query_call call;
-  std::string detail;       // for the report: "sg-1,sg-2 -> sg-untrack"
+  std::string detail;         // for the report: "sg-1,sg-2 -> sg-untrack"
   std::vector<size_t> needs;  // indices (in the same plan) of calls that must have succeeded first
   std::vector<size_t> after;  // indices of calls that must have finished first, whatever their outcome
   // Set when the call names something that does not exist (a group not yet made): a dry run lists it as
@@ -70,9 +70,9 @@ struct action_record {
 nlohmann::ordered_json to_json(const action_record& r);
 
 struct execution {
-  std::vector<action_record> records;  // in plan order
+  std::vector<action_record> records;                     // in plan order
   std::vector<std::optional<aws::xml_response>> answers;  // the parsed answer of each call that succeeded
-  long round_trips = 0;  // batches sent, one after another
+  long round_trips = 0;                                   // batches sent, one after another
   bool all_succeeded() const;
 };
 

@@ -1,10 +1,10 @@
 #include "handlers/cloudwatch_logs.h"
 
+#include <zlib.h>
+
 #include <array>
 #include <climits>
 #include <cstdint>
-
-#include <zlib.h>
 
 #include "handlers/event.h"
 
@@ -55,9 +55,9 @@ result<std::string> base64_decode(std::string_view text, std::string_view where)
 result<std::string> gunzip(std::string_view compressed, std::size_t max_output, std::string_view where) {
   if (compressed.size() < 2 || static_cast<unsigned char>(compressed[0]) != 0x1f ||
       static_cast<unsigned char>(compressed[1]) != 0x8b)
-    return fail(event_not_gzip_code, where, "not gzip: the data does not start with the gzip magic bytes 1f 8b");
-  if (compressed.size() > UINT_MAX)
-    return fail(event_too_large_code, where, "compressed data over 4 GiB");
+    return fail(event_not_gzip_code, where,
+                "not gzip: the data does not start with the gzip magic bytes 1f 8b");
+  if (compressed.size() > UINT_MAX) return fail(event_too_large_code, where, "compressed data over 4 GiB");
 
   z_stream stream{};
   if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK)  // 16+: expect a gzip header, not a zlib one

@@ -11,7 +11,8 @@
 
 namespace tq::handlers {
 
-// Standard alphabet with '=' padding, as CloudWatch Logs sends it; anything else (whitespace included) is refused.
+// Standard alphabet with '=' padding, as CloudWatch Logs sends it; anything else (whitespace included) is
+// refused.
 result<std::string> base64_decode(std::string_view text, std::string_view where);
 
 // One gzip member (RFC 1952), inflated by zlib. Output past `max_output` bytes is refused, not truncated.

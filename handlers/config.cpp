@@ -52,13 +52,15 @@ result<bool> parse_bool(const env_reader& env, std::string_view name, bool fallb
   auto text = env(name);
   if (!text) return fallback;
   std::string v = *text;
-  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(v.begin(), v.end(), v.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "0" || v == "no" || v == "off") return false;
   return invalid(name, "expected true or false, got '" + *text + "'");
 }
 
-result<double> parse_number(const env_reader& env, std::string_view name, double low, double high, double fallback) {
+result<double> parse_number(const env_reader& env, std::string_view name, double low, double high,
+                            double fallback) {
   auto text = env(name);
   if (!text) return fallback;
   double value = 0;
@@ -71,16 +73,30 @@ result<double> parse_number(const env_reader& env, std::string_view name, double
 }
 
 std::vector<std::string> default_instance_finding_types() {
-  return {"Backdoor:EC2/*",       "CryptoCurrency:EC2/*",      "Trojan:EC2/*",          "UnauthorizedAccess:EC2/*",
-          "Impact:EC2/*",         "Execution:EC2/*",           "Backdoor:Runtime/*",    "CryptoCurrency:Runtime/*",
-          "Execution:Runtime/*",  "Impact:Runtime/*",          "PrivilegeEscalation:Runtime/*",
+  return {"Backdoor:EC2/*",
+          "CryptoCurrency:EC2/*",
+          "Trojan:EC2/*",
+          "UnauthorizedAccess:EC2/*",
+          "Impact:EC2/*",
+          "Execution:EC2/*",
+          "Backdoor:Runtime/*",
+          "CryptoCurrency:Runtime/*",
+          "Execution:Runtime/*",
+          "Impact:Runtime/*",
+          "PrivilegeEscalation:Runtime/*",
           "DefenseEvasion:Runtime/*"};
 }
 
 std::vector<std::string> default_credential_finding_types() {
-  return {"UnauthorizedAccess:IAMUser/*", "CredentialAccess:IAMUser/*", "Exfiltration:IAMUser/*",
-          "Impact:IAMUser/*",             "Persistence:IAMUser/*",      "PrivilegeEscalation:IAMUser/*",
-          "DefenseEvasion:IAMUser/*",     "Stealth:IAMUser/*",          "PenTest:IAMUser/*",
+  return {"UnauthorizedAccess:IAMUser/*",
+          "CredentialAccess:IAMUser/*",
+          "Exfiltration:IAMUser/*",
+          "Impact:IAMUser/*",
+          "Persistence:IAMUser/*",
+          "PrivilegeEscalation:IAMUser/*",
+          "DefenseEvasion:IAMUser/*",
+          "Stealth:IAMUser/*",
+          "PenTest:IAMUser/*",
           "InitialAccess:IAMUser/*"};
 }
 
@@ -127,7 +143,8 @@ result<config> config_from_environment(const env_reader& env) {
   }
   if (auto ids = env("TOURNIQUET_EXEMPT_INSTANCES")) {
     for (auto& id : split_list(*ids)) {
-      if (!id.starts_with("i-")) return invalid("TOURNIQUET_EXEMPT_INSTANCES", "'" + id + "' is not an instance id");
+      if (!id.starts_with("i-"))
+        return invalid("TOURNIQUET_EXEMPT_INSTANCES", "'" + id + "' is not an instance id");
       c.exempt_instances.insert(id);
     }
   }
@@ -138,7 +155,8 @@ result<config> config_from_environment(const env_reader& env) {
   if (!severity) return std::move(severity).err();
   c.min_severity = *severity;
 
-  auto instance_types = type_patterns(env, "TOURNIQUET_INSTANCE_FINDING_TYPES", default_instance_finding_types());
+  auto instance_types =
+      type_patterns(env, "TOURNIQUET_INSTANCE_FINDING_TYPES", default_instance_finding_types());
   if (!instance_types) return std::move(instance_types).err();
   c.instance_finding_types = std::move(*instance_types);
   auto credential_types =
@@ -151,16 +169,19 @@ result<config> config_from_environment(const env_reader& env) {
   c.credential_min_severity = *credential_severity;
   if (auto cidrs = env("TOURNIQUET_FORENSICS_CIDRS")) {
     for (auto& cidr : split_list(*cidrs)) {
-      if (!looks_like_cidr(cidr)) return invalid("TOURNIQUET_FORENSICS_CIDRS", "'" + cidr + "' is not a CIDR");
+      if (!looks_like_cidr(cidr))
+        return invalid("TOURNIQUET_FORENSICS_CIDRS", "'" + cidr + "' is not a CIDR");
       if (cidr == "0.0.0.0/0" || cidr == "::/0") {
-        return invalid("TOURNIQUET_FORENSICS_CIDRS", "'" + cidr + "' would open the isolated instance to the world");
+        return invalid("TOURNIQUET_FORENSICS_CIDRS",
+                       "'" + cidr + "' would open the isolated instance to the world");
       }
       c.forensics_cidrs.push_back(cidr);
     }
   }
   if (auto groups = env("TOURNIQUET_ISOLATION_GROUP_IDS")) {
     for (auto& g : split_list(*groups)) {
-      if (!g.starts_with("sg-")) return invalid("TOURNIQUET_ISOLATION_GROUP_IDS", "'" + g + "' is not a group id");
+      if (!g.starts_with("sg-"))
+        return invalid("TOURNIQUET_ISOLATION_GROUP_IDS", "'" + g + "' is not a group id");
       c.isolation_group_ids.push_back(g);
     }
   }
@@ -180,7 +201,8 @@ result<config> config_from_environment(const env_reader& env) {
   auto passes = parse_number(env, "TOURNIQUET_MAX_PASSES", 1, 10, c.max_passes);
   if (!passes) return std::move(passes).err();
   if (*passes != static_cast<int>(*passes)) {
-    return invalid("TOURNIQUET_MAX_PASSES", "expected a whole number, got '" + *env("TOURNIQUET_MAX_PASSES") + "'");
+    return invalid("TOURNIQUET_MAX_PASSES",
+                   "expected a whole number, got '" + *env("TOURNIQUET_MAX_PASSES") + "'");
   }
   c.max_passes = static_cast<int>(*passes);
   return c;

@@ -15,9 +15,10 @@ using aws::service;
 using aws::text_of;
 
 // Reads also call sts:GetCallerIdentity, which needs no permission (AWS answers it for any principal).
-const action_kind& read_principal =
-    declare_action(credential_playbook, "read-principal", {"iam:GetUser", "iam:GetRole", "iam:ListAccessKeys"});
-const action_kind& deactivate_key = declare_action(credential_playbook, "deactivate-key", {"iam:UpdateAccessKey"});
+const action_kind& read_principal = declare_action(credential_playbook, "read-principal",
+                                                   {"iam:GetUser", "iam:GetRole", "iam:ListAccessKeys"});
+const action_kind& deactivate_key =
+    declare_action(credential_playbook, "deactivate-key", {"iam:UpdateAccessKey"});
 const action_kind& revoke_user_sessions =
     declare_action(credential_playbook, "revoke-user-sessions", {"iam:PutUserPolicy"});
 const action_kind& revoke_role_sessions =
@@ -26,8 +27,8 @@ const action_kind& tag_user_action = declare_action(credential_playbook, "tag-us
 const action_kind& tag_role_action = declare_action(credential_playbook, "tag-role", {"iam:TagRole"});
 // Optional, off by default; each declares its own read so the policy asks for nothing an option does not use.
 const action_kind& remove_console_access =
-    declare_action(credential_playbook, "remove-console-access", {"iam:GetLoginProfile", "iam:DeleteLoginProfile"},
-                   "TOURNIQUET_REMOVE_CONSOLE_ACCESS");
+    declare_action(credential_playbook, "remove-console-access",
+                   {"iam:GetLoginProfile", "iam:DeleteLoginProfile"}, "TOURNIQUET_REMOVE_CONSOLE_ACCESS");
 const action_kind& quarantine_user =
     declare_action(credential_playbook, "quarantine-user", {"iam:ListGroupsForUser", "iam:AddUserToGroup"},
                    "TOURNIQUET_QUARANTINE_GROUP");
@@ -43,7 +44,8 @@ error invalid(std::string_view name, std::string message) {
 bool is_iam_name(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("+=,.@_-").find(c) != std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("+=,.@_-").find(c) != std::string_view::npos;
   });
 }
 
@@ -53,7 +55,9 @@ std::string last_segment(std::string_view path) {
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
-bool is_no_such_entity(const action_record& r) { return r.failure && r.failure->code == "NoSuchEntity"; }
+bool is_no_such_entity(const action_record& r) {
+  return r.failure && r.failure->code == "NoSuchEntity";
+}
 
 std::map<std::string, std::string> tags_of(pugi::xml_node list) {
   std::map<std::string, std::string> tags;
@@ -93,15 +97,19 @@ access_key_target target_from_finding(const guardduty_finding& finding) {
 
 access_key_target target_from_cloudtrail(const cloudtrail_event& event) {
   access_key_target t;
-  if (event.recipient_account_id) t.account_id = *event.recipient_account_id;
-  else if (event.envelope && !event.envelope->account.empty()) t.account_id = event.envelope->account;
-  else t.account_id = event.user.account_id.value_or("");
+  if (event.recipient_account_id)
+    t.account_id = *event.recipient_account_id;
+  else if (event.envelope && !event.envelope->account.empty())
+    t.account_id = event.envelope->account;
+  else
+    t.account_id = event.user.account_id.value_or("");
   t.source_id = event.event_id.value_or(event.event_name + "@" + event.event_time);
   t.source_type = "CloudTrail:" + event.event_name;
   t.user_type = event.user.type;
   t.access_key_id = event.user.access_key_id.value_or("");
   if (t.user_type == "IAMUser") {
-    t.user_name = event.user.user_name.value_or(event.user.arn ? identity_from_arn(*event.user.arn).name : "");
+    t.user_name =
+        event.user.user_name.value_or(event.user.arn ? identity_from_arn(*event.user.arn).name : "");
   } else if (t.user_type == "AssumedRole") {
     if (event.user.session_issuer_arn) t.role_name = identity_from_arn(*event.user.session_issuer_arn).name;
     if (t.role_name.empty() && event.user.arn) t.role_name = identity_from_arn(*event.user.arn).name;
@@ -141,7 +149,8 @@ principal_identity identity_from_arn(std::string_view arn) {
   return id;
 }
 
-std::vector<planned_call> plan_credential_reads(const access_key_target& target, const credential_settings& settings) {
+std::vector<planned_call> plan_credential_reads(const access_key_target& target,
+                                                const credential_settings& settings) {
   std::vector<planned_call> reads;
   const std::string who = target.user_type == "AssumedRole" ? target.role_name : target.user_name;
   auto add = [&](const action_kind& kind, query_call call) {
@@ -174,7 +183,8 @@ std::vector<planned_call> plan_credential_reads(const access_key_target& target,
 }
 
 result<credential_state> credential_state_from_reads(const credential_settings& settings,
-                                                     const std::vector<planned_call>& reads, const execution& run) {
+                                                     const std::vector<planned_call>& reads,
+                                                     const execution& run) {
   credential_state state;
   for (size_t i = 0; i < reads.size(); ++i) {
     const std::string& action = reads[i].call.action;
@@ -189,7 +199,8 @@ result<credential_state> credential_state_from_reads(const credential_settings& 
         continue;
       }
       if (record.failure) return *record.failure;
-      return error{"ReadFailed", "no answer to " + aws::call_name(reads[i].call), aws::call_name(reads[i].call)};
+      return error{"ReadFailed", "no answer to " + aws::call_name(reads[i].call),
+                   aws::call_name(reads[i].call)};
     }
     const pugi::xml_node result = run.answers[i]->result();
     if (action == "GetCallerIdentity") {
@@ -244,18 +255,18 @@ std::string revoke_sessions_policy(std::string_view now_rfc3339) {
   nlohmann::ordered_json policy;
   policy["Version"] = "2012-10-17";
   policy["Statement"] = nlohmann::ordered_json::array();
-  policy["Statement"].push_back({{"Sid", "TourniquetRevokeOlderSessions"},
-                                 {"Effect", "Deny"},
-                                 {"Action", "*"},
-                                 {"Resource", "*"},
-                                 {"Condition", {{"DateLessThan", {{"aws:TokenIssueTime", std::string(now_rfc3339)}}}}}});
+  policy["Statement"].push_back(
+      {{"Sid", "TourniquetRevokeOlderSessions"},
+       {"Effect", "Deny"},
+       {"Action", "*"},
+       {"Resource", "*"},
+       {"Condition", {{"DateLessThan", {{"aws:TokenIssueTime", std::string(now_rfc3339)}}}}}});
   return policy.dump();
 }
 
-std::vector<planned_call> plan_credential_containment(const access_key_target& target, const credential_state& state,
-                                                      const credential_settings& settings,
-                                                      std::string_view incident_id, std::string_view now_rfc3339,
-                                                      std::vector<action_record>& already) {
+std::vector<planned_call> plan_credential_containment(
+    const access_key_target& target, const credential_state& state, const credential_settings& settings,
+    std::string_view incident_id, std::string_view now_rfc3339, std::vector<action_record>& already) {
   std::vector<planned_call> plan;
   const bool is_user = target.user_type == "IAMUser";
   const std::string& name = is_user ? target.user_name : target.role_name;
@@ -266,10 +277,11 @@ std::vector<planned_call> plan_credential_containment(const access_key_target& t
     if (key.empty()) {
       already.push_back(skipped_record(deactivate_key, name, "the event names no access key"));
     } else if (key.starts_with("ASIA")) {
-      already.push_back(skipped_record(deactivate_key, key,
-                                       "a temporary key cannot be deactivated; the deny policy revokes its session"));
+      already.push_back(skipped_record(
+          deactivate_key, key, "a temporary key cannot be deactivated; the deny policy revokes its session"));
     } else if (status == state.key_status.end()) {
-      already.push_back(skipped_record(deactivate_key, key, "not a key of user " + name + " (deleted, or another user's)"));
+      already.push_back(
+          skipped_record(deactivate_key, key, "not a key of user " + name + " (deleted, or another user's)"));
     } else if (status->second == "Inactive") {
       already.push_back(already_record(deactivate_key, key, "inactive"));
     } else {
@@ -310,7 +322,8 @@ std::vector<planned_call> plan_credential_containment(const access_key_target& t
 
   auto recorded = state.tags.find(tag_incident);
   if (recorded != state.tags.end() && recorded->second == incident_id) {
-    already.push_back(already_record(is_user ? tag_user_action : tag_role_action, name, std::string(incident_id)));
+    already.push_back(
+        already_record(is_user ? tag_user_action : tag_role_action, name, std::string(incident_id)));
   } else {
     std::vector<aws::tag> tags{{tag_incident, std::string(incident_id)},
                                {tag_finding, target.source_id},
@@ -319,7 +332,8 @@ std::vector<planned_call> plan_credential_containment(const access_key_target& t
     if (!key.empty()) tags.push_back({tag_access_key, key});
     query_call call{service::iam, is_user ? "TagUser" : "TagRole", {}};
     call.params.add(is_user ? "UserName" : "RoleName", name).add_tags("Tags.member", tags);
-    plan.push_back({is_user ? &tag_user_action : &tag_role_action, name, std::move(call), std::string(incident_id)});
+    plan.push_back(
+        {is_user ? &tag_user_action : &tag_role_action, name, std::move(call), std::string(incident_id)});
   }
   return plan;
 }
@@ -348,28 +362,33 @@ playbook_report contain_credentials(const access_key_target& target, const playb
   if (!target.access_key_id.empty()) report.details["accessKeyId"] = target.access_key_id;
   report.details["source"] = target.source_type;
   auto elapsed_ms = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx.arrived).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 ctx.arrived)
+        .count();
   };
 
   if (target.user_type == "Root") {
-    return escalate(std::move(report),
-                    "the account's root credentials were used (key " +
-                        (target.access_key_id.empty() ? std::string("unknown") : target.access_key_id) +
-                        "); no API can deactivate root keys or revoke root sessions: sign in as root, change the "
-                        "password, delete root access keys and check its MFA devices");
+    return escalate(
+        std::move(report),
+        "the account's root credentials were used (key " +
+            (target.access_key_id.empty() ? std::string("unknown") : target.access_key_id) +
+            "); no API can deactivate root keys or revoke root sessions: sign in as root, change the "
+            "password, delete root access keys and check its MFA devices");
   }
   if (!is_user && !is_role) {
-    return escalate(std::move(report), "no automatic containment exists for principals of type '" + target.user_type +
-                                           "'; contain them by hand");
+    return escalate(std::move(report), "no automatic containment exists for principals of type '" +
+                                           target.user_type + "'; contain them by hand");
   }
   if ((is_user && target.user_name.empty()) || (is_role && target.role_name.empty())) {
-    return escalate(std::move(report), std::string("the event does not name the ") + (is_user ? "user" : "role") +
-                                           " behind key " + target.access_key_id + "; contain it by hand");
+    return escalate(std::move(report), std::string("the event does not name the ") +
+                                           (is_user ? "user" : "role") + " behind key " +
+                                           target.access_key_id + "; contain it by hand");
   }
 
   if (!target.access_key_id.empty() && target.access_key_id == ctx.client.identity().access_key_id) {
-    playbook_report r = ignored(report.playbook, report.target,
-                                "key " + target.access_key_id + " is the key Tourniquet runs as; it never acts on itself");
+    playbook_report r =
+        ignored(report.playbook, report.target,
+                "key " + target.access_key_id + " is the key Tourniquet runs as; it never acts on itself");
     r.incident_id = report.incident_id;
     log::warn("credential containment skipped", {{"target", report.target}, {"reason", r.reason}});
     return r;
@@ -397,16 +416,18 @@ playbook_report contain_credentials(const access_key_target& target, const playb
     return r;
   }
   if (!state->principal_exists) {
-    playbook_report r = ignored(report.playbook, report.target,
-                                std::string(is_user ? "user " : "role ") + report.target + " no longer exists in account " +
-                                    target.account_id + ": its keys and sessions went with it");
+    playbook_report r =
+        ignored(report.playbook, report.target,
+                std::string(is_user ? "user " : "role ") + report.target + " no longer exists in account " +
+                    target.account_id + ": its keys and sessions went with it");
     r.incident_id = report.incident_id;
     return r;
   }
   if (!state->principal_arn.empty()) report.details["principalArn"] = state->principal_arn;
 
   std::vector<action_record> already;
-  const auto plan = plan_credential_containment(target, *state, settings, report.incident_id, rfc3339_now(), already);
+  const auto plan =
+      plan_credential_containment(target, *state, settings, report.incident_id, rfc3339_now(), already);
   append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
   report.actions.insert(report.actions.end(), already.begin(), already.end());
   report.status = ctx.dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "contained";

@@ -60,9 +60,9 @@ principal_identity identity_from_arn(std::string_view arn);
 
 // The live state the plan is made from, re-read at every invocation.
 struct credential_state {
-  principal_identity self;             // who Tourniquet acts as here (sts:GetCallerIdentity)
+  principal_identity self;  // who Tourniquet acts as here (sts:GetCallerIdentity)
   bool principal_exists = true;
-  std::string principal_arn;           // from GetUser / GetRole: with its path
+  std::string principal_arn;  // from GetUser / GetRole: with its path
   std::map<std::string, std::string> tags;
   std::map<std::string, std::string> key_status;  // IAMUser: access key id -> "Active" / "Inactive"
   std::optional<bool> has_login_profile;          // read only when console removal is on
@@ -70,9 +70,11 @@ struct credential_state {
 };
 
 // Pure planners: (target, state, settings) -> intended calls; tests check them without I/O.
-std::vector<planned_call> plan_credential_reads(const access_key_target& target, const credential_settings& settings);
+std::vector<planned_call> plan_credential_reads(const access_key_target& target,
+                                                const credential_settings& settings);
 result<credential_state> credential_state_from_reads(const credential_settings& settings,
-                                                     const std::vector<planned_call>& reads, const execution& run);
+                                                     const std::vector<planned_call>& reads,
+                                                     const execution& run);
 
 // Why Tourniquet must leave this principal alone, if it must: its own role or user, or an exempt principal.
 std::optional<std::string> exemption_of(const access_key_target& target, const credential_state& state,
@@ -81,10 +83,9 @@ std::optional<std::string> exemption_of(const access_key_target& target, const c
 // {"Version": …, "Statement": [Deny * on * when aws:TokenIssueTime < now]}.
 std::string revoke_sessions_policy(std::string_view now_rfc3339);
 
-std::vector<planned_call> plan_credential_containment(const access_key_target& target, const credential_state& state,
-                                                      const credential_settings& settings,
-                                                      std::string_view incident_id, std::string_view now_rfc3339,
-                                                      std::vector<action_record>& already);
+std::vector<planned_call> plan_credential_containment(
+    const access_key_target& target, const credential_state& state, const credential_settings& settings,
+    std::string_view incident_id, std::string_view now_rfc3339, std::vector<action_record>& already);
 
 // The playbook: read, decide, plan, execute. Root (and any principal type no API can contain) answers with
 // status "escalate": a success for Lambda, logged at error level, because a person must act.

@@ -26,7 +26,8 @@ class json_path {
  public:
   explicit json_path(std::string_view root) : m_name(root) {}
   json_path(const json_path& parent, std::string_view key) : m_parent(&parent), m_name(key) {}
-  json_path(const json_path& parent, std::size_t index) : m_parent(&parent), m_index(index), m_is_index(true) {}
+  json_path(const json_path& parent, std::size_t index)
+      : m_parent(&parent), m_index(index), m_is_index(true) {}
 
   std::string str() const {
     std::string text = m_parent ? m_parent->str() : std::string();
@@ -42,7 +43,8 @@ class json_path {
   bool m_is_index = false;
 };
 
-[[noreturn]] void fail(const json_path& path, const std::string& message, const char* code = invalid_event_code) {
+[[noreturn]] void fail(const json_path& path, const std::string& message,
+                       const char* code = invalid_event_code) {
   std::string where = path.str();
   throw decode_failure{error{code, where + ": " + message, where, false}};
 }
@@ -105,7 +107,8 @@ std::optional<double> optional_number(const json& object, const json_path& path,
   return member->get<double>();
 }
 
-std::optional<std::int64_t> optional_integer(const json& object, const json_path& path, std::string_view key) {
+std::optional<std::int64_t> optional_integer(const json& object, const json_path& path,
+                                             std::string_view key) {
   const json* member = find(object, key);
   if (!member) return std::nullopt;
   if (member->is_number_integer()) return member->get<std::int64_t>();  // unsigned past int64 wraps: reject
@@ -136,7 +139,9 @@ std::vector<std::string> string_array(const json& object, const json_path& path,
   return values;
 }
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
 bool ends_with(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
@@ -150,9 +155,12 @@ std::optional<std::size_t> find_depth_violation(std::string_view text, std::size
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -189,7 +197,8 @@ instance_details decode_instance(const json& details, const json_path& path) {
   instance.availability_zone = optional_string(details, path, "availabilityZone");
   instance.image_id = optional_string(details, path, "imageId");
   if (const json* profile = optional_object(details, path, "iamInstanceProfile"))
-    instance.iam_instance_profile_arn = optional_string(*profile, json_path(path, "iamInstanceProfile"), "arn");
+    instance.iam_instance_profile_arn =
+        optional_string(*profile, json_path(path, "iamInstanceProfile"), "arn");
 
   if (const json* interfaces = optional_array(details, path, "networkInterfaces")) {
     json_path interfaces_path(path, "networkInterfaces");
@@ -220,7 +229,8 @@ instance_details decode_instance(const json& details, const json_path& path) {
     for (std::size_t i = 0; i < tags->size(); ++i) {
       json_path tag_path(tags_path, i);
       const json& tag = expect_object((*tags)[i], tag_path);
-      instance.tags.emplace_back(required_string(tag, tag_path, "key"), string_or_empty(tag, tag_path, "value"));
+      instance.tags.emplace_back(required_string(tag, tag_path, "key"),
+                                 string_or_empty(tag, tag_path, "value"));
     }
   }
   return instance;
@@ -409,8 +419,8 @@ std::vector<ingress_rule> rules_from_request(const json& parameters, const json_
   // The flat form: CidrIp, IpProtocol, FromPort, ToPort given without IpPermissions.
   if (auto cidr = optional_string(parameters, path, "cidrIp")) {
     ingress_rule rule{group_id, string_or_empty(parameters, path, "ipProtocol"),
-                      optional_integer(parameters, path, "fromPort"), optional_integer(parameters, path, "toPort"),
-                      std::move(*cidr)};
+                      optional_integer(parameters, path, "fromPort"),
+                      optional_integer(parameters, path, "toPort"), std::move(*cidr)};
     rules.push_back(std::move(rule));
   }
   const json* permissions = items_of(parameters, path, "ipPermissions");
@@ -423,8 +433,8 @@ std::vector<ingress_rule> rules_from_request(const json& parameters, const json_
     const std::string protocol = required_string(permission, permission_path, "ipProtocol");
     const auto from_port = optional_integer(permission, permission_path, "fromPort");
     const auto to_port = optional_integer(permission, permission_path, "toPort");
-    for (auto [ranges_key, cidr_key, ipv6] : {std::tuple{"ipRanges", "cidrIp", false},
-                                               std::tuple{"ipv6Ranges", "cidrIpv6", true}}) {
+    for (auto [ranges_key, cidr_key, ipv6] :
+         {std::tuple{"ipRanges", "cidrIp", false}, std::tuple{"ipv6Ranges", "cidrIpv6", true}}) {
       const json* ranges = items_of(permission, permission_path, ranges_key);
       if (!ranges) continue;
       json_path ranges_parent(permission_path, ranges_key);
@@ -452,7 +462,8 @@ cloudwatch_logs_batch decode_logs_payload(const json& payload, const json_path& 
   batch.subscription_filters = string_array(payload, path, "subscriptionFilters");
   if (batch.message_type == "CONTROL_MESSAGE") return batch;
   if (batch.message_type != "DATA_MESSAGE")
-    fail(json_path(path, "messageType"), "expected DATA_MESSAGE or CONTROL_MESSAGE, got " + batch.message_type);
+    fail(json_path(path, "messageType"),
+         "expected DATA_MESSAGE or CONTROL_MESSAGE, got " + batch.message_type);
 
   const json* events = optional_array(payload, path, "logEvents");
   if (!events) fail(json_path(path, "logEvents"), "required field is missing");
@@ -490,9 +501,12 @@ bool is_address_or_cidr(const std::string& text) {
   const std::string address = text.substr(0, slash);
   unsigned char buffer[16];
   int max_prefix = 0;
-  if (inet_pton(AF_INET, address.c_str(), buffer) == 1) max_prefix = 32;
-  else if (inet_pton(AF_INET6, address.c_str(), buffer) == 1) max_prefix = 128;
-  else return false;
+  if (inet_pton(AF_INET, address.c_str(), buffer) == 1)
+    max_prefix = 32;
+  else if (inet_pton(AF_INET6, address.c_str(), buffer) == 1)
+    max_prefix = 128;
+  else
+    return false;
   if (slash == std::string::npos) return true;
   const char* first = text.data() + slash + 1;
   const char* last = text.data() + text.size();
@@ -512,7 +526,8 @@ block_request decode_block(const json& event, const json_path& root) {
   json_path path(root, "detail");
   const json& detail = required_object(event, root, "detail");
 
-  if (!optional_array(detail, path, "addresses")) fail(json_path(path, "addresses"), "required field is missing");
+  if (!optional_array(detail, path, "addresses"))
+    fail(json_path(path, "addresses"), "required field is missing");
   request.addresses = string_array(detail, path, "addresses");
   json_path addresses_path(path, "addresses");
   if (request.addresses.empty()) fail(addresses_path, "expected at least one address");
@@ -534,7 +549,8 @@ block_request decode_block(const json& event, const json_path& root) {
   const int targets = (request.instance_id ? 1 : 0) + (request.subnet_ids.empty() ? 0 : 1) +
                       (request.network_acl_ids.empty() ? 0 : 1);
   if (targets != 1)
-    fail(path, "expected exactly one of instanceId, subnetIds, networkAclIds, got " + std::to_string(targets));
+    fail(path,
+         "expected exactly one of instanceId, subnetIds, networkAclIds, got " + std::to_string(targets));
 
   request.reason = required_string(detail, path, "reason");
   if (request.reason.empty()) fail(json_path(path, "reason"), "expected a non-empty reason");
@@ -566,7 +582,8 @@ decoded_event decode_any(const json& event) {
   const std::string detail_type = required_string(event, root, "detail-type");
   if (source == "aws.guardduty" && detail_type == "GuardDuty Finding") return decode_finding(event, root);
   if (ends_with(detail_type, "via CloudTrail")) {
-    cloudtrail_event record = decode_cloudtrail_record(required_object(event, root, "detail"), json_path(root, "detail"));
+    cloudtrail_event record =
+        decode_cloudtrail_record(required_object(event, root, "detail"), json_path(root, "detail"));
     record.envelope = decode_envelope(event, root);
     return record;
   }
@@ -597,17 +614,19 @@ std::string_view severity_label(double severity) {
 }
 
 std::string_view kind_name(const decoded_event& event) {
-  static constexpr std::string_view names[] = {"guardduty_finding", "cloudtrail_event", "cloudwatch_logs_batch",
-                                               "block_request",     "scheduled_event",  "unknown_event"};
+  static constexpr std::string_view names[] = {"guardduty_finding",     "cloudtrail_event",
+                                               "cloudwatch_logs_batch", "block_request",
+                                               "scheduled_event",       "unknown_event"};
   return names[event.index()];
 }
 
-result<nlohmann::json> parse_json_limited(std::string_view text, std::size_t max_bytes, std::string_view where) {
+result<nlohmann::json> parse_json_limited(std::string_view text, std::size_t max_bytes,
+                                          std::string_view where) {
   const std::string at(where);
   if (text.size() > max_bytes)
     return error{event_too_large_code,
-                 at + ": " + std::to_string(text.size()) + " bytes is over the limit of " + std::to_string(max_bytes) +
-                     " bytes (EventBridge delivers at most 256 KiB)",
+                 at + ": " + std::to_string(text.size()) + " bytes is over the limit of " +
+                     std::to_string(max_bytes) + " bytes (EventBridge delivers at most 256 KiB)",
                  at, false};
   if (auto offset = find_depth_violation(text, max_json_depth))
     return error{event_too_deep_code,

@@ -1,19 +1,19 @@
 // Typed decoding of everything Tourniquet is invoked with: EventBridge events (GuardDuty findings, CloudTrail
 // API calls, our own "Block Addresses" requests, schedules) and CloudWatch Logs subscription batches of
 // CloudTrail records. A decode error is never retryable, its code starts with "InvalidEvent", and its
-// `where` (and message) name the JSON path of the bad field, e.g. "$.detail.severity: expected a number, got string".
+// `where` (and message) name the JSON path of the bad field, e.g. "$.detail.severity: expected a number, got
+// string".
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "runtime/result.h"
 
@@ -28,7 +28,7 @@ inline constexpr std::size_t max_json_depth = 64;  // no real event nests deeper
 inline constexpr std::size_t max_cloudwatch_logs_bytes = 8 * 1024 * 1024;
 
 // Error codes of decode errors (tq::error::code); none of them is retryable.
-inline constexpr const char* invalid_event_code = "InvalidEvent";             // a field is missing or mistyped
+inline constexpr const char* invalid_event_code = "InvalidEvent";  // a field is missing or mistyped
 inline constexpr const char* event_not_json_code = "InvalidEvent.NotJson";
 inline constexpr const char* event_too_large_code = "InvalidEvent.TooLarge";  // size cap or gzip output cap
 inline constexpr const char* event_too_deep_code = "InvalidEvent.TooDeep";
@@ -37,10 +37,10 @@ inline constexpr const char* event_not_gzip_code = "InvalidEvent.NotGzip";
 
 // The EventBridge envelope around every event but CloudWatch Logs batches.
 struct event_envelope {
-  std::string version;                 // "0"
-  std::string id;                      // EventBridge event id (new for every delivery of a repeated finding)
-  std::string detail_type;             // "GuardDuty Finding", "AWS API Call via CloudTrail", ...
-  std::string source;                  // "aws.guardduty", "aws.ec2", "tourniquet", ...
+  std::string version;      // "0"
+  std::string id;           // EventBridge event id (new for every delivery of a repeated finding)
+  std::string detail_type;  // "GuardDuty Finding", "AWS API Call via CloudTrail", ...
+  std::string source;       // "aws.guardduty", "aws.ec2", "tourniquet", ...
   std::string account;
   std::string region;
   std::string time;                    // RFC 3339
@@ -50,7 +50,7 @@ struct event_envelope {
 // --- GuardDuty -------------------------------------------------------------------------------------------
 
 struct network_interface {
-  std::string id;         // networkInterfaceId
+  std::string id;  // networkInterfaceId
   std::string subnet_id;
   std::string vpc_id;
   std::optional<std::string> private_ip;
@@ -62,7 +62,7 @@ struct network_interface {
 struct instance_details {
   std::string instance_id;
   std::optional<std::string> instance_type;
-  std::optional<std::string> instance_state;     // as GuardDuty saw it; re-read before acting
+  std::optional<std::string> instance_state;  // as GuardDuty saw it; re-read before acting
   std::optional<std::string> availability_zone;
   std::optional<std::string> image_id;
   std::optional<std::string> iam_instance_profile_arn;
@@ -96,10 +96,10 @@ struct guardduty_finding {
   std::string detector_id;
   std::string resource_role;  // "ACTOR" or "TARGET"; "" when absent
   std::string action_type;    // NETWORK_CONNECTION, PORT_PROBE, AWS_API_CALL, DNS_REQUEST, ...; "" when none
-  std::vector<std::string> remote_addresses;         // IPv4/IPv6, in finding order, without repeats
-  std::optional<std::string> connection_direction;   // INBOUND/OUTBOUND/UNKNOWN (NETWORK_CONNECTION only)
-  std::optional<std::string> domain;                 // DNS_REQUEST only
-  std::optional<std::string> api;                    // AWS_API_CALL only: "ListBuckets"
+  std::vector<std::string> remote_addresses;        // IPv4/IPv6, in finding order, without repeats
+  std::optional<std::string> connection_direction;  // INBOUND/OUTBOUND/UNKNOWN (NETWORK_CONNECTION only)
+  std::optional<std::string> domain;                // DNS_REQUEST only
+  std::optional<std::string> api;                   // AWS_API_CALL only: "ListBuckets"
   bool archived = false;
   bool sample = false;  // made by CreateSampleFindings: additionalInfo.sample or a "[SAMPLE]" title
   std::int64_t count = 1;
@@ -130,33 +130,35 @@ struct cloudtrail_event {
   std::optional<std::string> event_id;
   std::optional<std::string> recipient_account_id;
   std::optional<std::string> source_ip;
-  std::optional<std::string> error_code;   // set when the call failed: nothing changed
+  std::optional<std::string> error_code;  // set when the call failed: nothing changed
   std::optional<std::string> error_message;
   user_identity user;
-  nlohmann::json request_parameters;   // null when CloudTrail recorded none
-  nlohmann::json response_elements;    // null when CloudTrail recorded none
+  nlohmann::json request_parameters;  // null when CloudTrail recorded none
+  nlohmann::json response_elements;   // null when CloudTrail recorded none
 };
 
 // One rule an AuthorizeSecurityGroupIngress call granted from an address range.
 struct ingress_rule {
   std::string group_id;
-  std::string ip_protocol;               // "tcp", "udp", "icmp", "-1" (all traffic), or a number
+  std::string ip_protocol;                // "tcp", "udp", "icmp", "-1" (all traffic), or a number
   std::optional<std::int64_t> from_port;  // absent for "-1"
   std::optional<std::int64_t> to_port;
-  std::string cidr;                       // "0.0.0.0/0", "::/0", "10.20.0.0/16"
+  std::string cidr;  // "0.0.0.0/0", "::/0", "10.20.0.0/16"
   bool ipv6 = false;
-  std::optional<std::string> rule_id;     // "sgr-…": newer events list the created rules in responseElements
+  std::optional<std::string> rule_id;  // "sgr-…": newer events list the created rules in responseElements
 };
 
 // The address-range rules of an AuthorizeSecurityGroupIngress event. Newer events carry
 // responseElements.securityGroupRuleSet (what was created, with rule ids) and that is used when present;
-// older ones only have requestParameters.ipPermissions. Rules naming other groups or prefix lists are left out.
+// older ones only have requestParameters.ipPermissions. Rules naming other groups or prefix lists are left
+// out.
 result<std::vector<ingress_rule>> ingress_rules(const cloudtrail_event& event);
 
 // --- CloudWatch Logs subscription ------------------------------------------------------------------------
 
 struct cloudwatch_logs_batch {
-  std::string message_type;  // "DATA_MESSAGE"; "CONTROL_MESSAGE" (sent when the subscription is made) has no records
+  std::string
+      message_type;  // "DATA_MESSAGE"; "CONTROL_MESSAGE" (sent when the subscription is made) has no records
   std::string owner;
   std::string log_group;
   std::string log_stream;
@@ -164,8 +166,9 @@ struct cloudwatch_logs_batch {
   std::vector<cloudtrail_event> records;  // one per logEvents[].message, in order
 };
 
-// Decodes the `awslogs.data` string: base64 -> gzip -> JSON -> each logEvents[].message as a CloudTrail record.
-// The error code says which layer failed: NotBase64, NotGzip, TooLarge, NotJson, or InvalidEvent for a field.
+// Decodes the `awslogs.data` string: base64 -> gzip -> JSON -> each logEvents[].message as a CloudTrail
+// record. The error code says which layer failed: NotBase64, NotGzip, TooLarge, NotJson, or InvalidEvent for
+// a field.
 result<cloudwatch_logs_batch> decode_cloudwatch_logs(std::string_view base64_data);
 
 // --- Our own events --------------------------------------------------------------------------------------
@@ -200,7 +203,8 @@ using decoded_event = std::variant<guardduty_finding, cloudtrail_event, cloudwat
 std::string_view kind_name(const decoded_event& event);
 
 // Parses with the size and depth caps (TooLarge, TooDeep, NotJson errors; `where` names the document).
-result<nlohmann::json> parse_json_limited(std::string_view text, std::size_t max_bytes, std::string_view where);
+result<nlohmann::json> parse_json_limited(std::string_view text, std::size_t max_bytes,
+                                          std::string_view where);
 
 // The entry points. Nothing throws out of them.
 result<decoded_event> decode_event(std::string_view text);

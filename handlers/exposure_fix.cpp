@@ -15,13 +15,13 @@ using aws::query_call;
 using aws::service;
 using aws::text_of;
 
-const action_kind& read_group = declare_action(exposure_playbook, "read-group",
-                                               {"ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"});
+const action_kind& read_group = declare_action(
+    exposure_playbook, "read-group", {"ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"});
 const action_kind& revoke_ingress =
     declare_action(exposure_playbook, "revoke-world-ingress", {"ec2:RevokeSecurityGroupIngress"});
 const action_kind& tag_group = declare_action(exposure_playbook, "tag-group", {"ec2:CreateTags"});
-const action_kind& restart_logging =
-    declare_action(exposure_playbook, "restart-logging", {"cloudtrail:GetTrailStatus", "cloudtrail:StartLogging"});
+const action_kind& restart_logging = declare_action(exposure_playbook, "restart-logging",
+                                                    {"cloudtrail:GetTrailStatus", "cloudtrail:StartLogging"});
 
 constexpr const char* tag_exposure_event = "tourniquet:exposure-event";
 constexpr const char* tag_revoked_rules = "tourniquet:revoked-rules";
@@ -32,9 +32,11 @@ const std::vector<exposure_rule> rules_table = {
     {"ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", exposure_kind::world_admin_ingress,
      "revoke the rules that open an admin port (TOURNIQUET_ADMIN_PORTS) to 0.0.0.0/0 or ::/0; tag the group"},
     {"cloudtrail.amazonaws.com", "StopLogging", exposure_kind::trail_stopped,
-     "start logging again; contain the caller's credentials, unless the caller is in TOURNIQUET_TRAIL_ADMINS"},
+     "start logging again; contain the caller's credentials, unless the caller is in "
+     "TOURNIQUET_TRAIL_ADMINS"},
     {"cloudtrail.amazonaws.com", "DeleteTrail", exposure_kind::trail_deleted,
-     "escalate (a deleted trail cannot be restored by API); contain the caller's credentials, unless the caller "
+     "escalate (a deleted trail cannot be restored by API); contain the caller's credentials, unless the "
+     "caller "
      "is in TOURNIQUET_TRAIL_ADMINS"},
 };
 
@@ -47,7 +49,8 @@ std::string describe_rule(const ingress_rule& r) {
   if (text == "-1") {
     text = "all traffic";
   } else if (r.from_port && r.to_port) {
-    text += " " + std::to_string(*r.from_port) + (*r.from_port == *r.to_port ? "" : "-" + std::to_string(*r.to_port));
+    text += " " + std::to_string(*r.from_port) +
+            (*r.from_port == *r.to_port ? "" : "-" + std::to_string(*r.to_port));
   }
   text += " from " + r.cidr;
   if (r.rule_id) text += " (" + *r.rule_id + ")";
@@ -104,7 +107,8 @@ result<exposure_settings> exposure_settings_from_environment(const env_reader& e
       }
       s.admin_ports.push_back(port);
     }
-    if (s.admin_ports.empty()) return invalid("TOURNIQUET_ADMIN_PORTS", "expected port numbers, e.g. 22,3389");
+    if (s.admin_ports.empty())
+      return invalid("TOURNIQUET_ADMIN_PORTS", "expected port numbers, e.g. 22,3389");
   }
   if (auto admins = env("TOURNIQUET_TRAIL_ADMINS")) {
     for (auto& a : split_list(*admins)) s.trail_admins.insert(a);
@@ -112,7 +116,9 @@ result<exposure_settings> exposure_settings_from_environment(const env_reader& e
   return s;
 }
 
-const std::vector<exposure_rule>& exposure_rules() { return rules_table; }
+const std::vector<exposure_rule>& exposure_rules() {
+  return rules_table;
+}
 
 const exposure_rule* exposure_rule_for(const cloudtrail_event& event) {
   for (const auto& rule : rules_table) {
@@ -123,7 +129,8 @@ const exposure_rule* exposure_rule_for(const cloudtrail_event& event) {
 
 std::string normalize_protocol(std::string_view protocol) {
   std::string p(protocol);
-  std::transform(p.begin(), p.end(), p.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(p.begin(), p.end(), p.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (p == "6") return "tcp";
   if (p == "17") return "udp";
   if (p == "1") return "icmp";
@@ -132,7 +139,9 @@ std::string normalize_protocol(std::string_view protocol) {
   return p;
 }
 
-bool open_to_world(const ingress_rule& rule) { return rule.cidr == "0.0.0.0/0" || rule.cidr == "::/0"; }
+bool open_to_world(const ingress_rule& rule) {
+  return rule.cidr == "0.0.0.0/0" || rule.cidr == "::/0";
+}
 
 bool covers_admin_port(const ingress_rule& rule, const std::vector<int>& ports) {
   const std::string protocol = normalize_protocol(rule.ip_protocol);
@@ -144,7 +153,8 @@ bool covers_admin_port(const ingress_rule& rule, const std::vector<int>& ports) 
   return std::any_of(ports.begin(), ports.end(), [&](int p) { return from <= p && p <= to; });
 }
 
-std::vector<ingress_rule> world_admin_rules(const std::vector<ingress_rule>& rules, const exposure_settings& settings) {
+std::vector<ingress_rule> world_admin_rules(const std::vector<ingress_rule>& rules,
+                                            const exposure_settings& settings) {
   std::vector<ingress_rule> out;
   for (const auto& r : rules) {
     if (open_to_world(r) && covers_admin_port(r, settings.admin_ports)) out.push_back(r);
@@ -157,7 +167,8 @@ std::vector<planned_call> plan_group_reads(const std::string& group_id) {
   groups.params.add("GroupId.1", group_id);
   query_call rules{service::ec2, "DescribeSecurityGroupRules", {}};
   rules.params.add_filter(1, "group-id", {group_id});
-  return {planned_call{&read_group, group_id, std::move(groups)}, planned_call{&read_group, group_id, std::move(rules)}};
+  return {planned_call{&read_group, group_id, std::move(groups)},
+          planned_call{&read_group, group_id, std::move(rules)}};
 }
 
 result<group_state> group_state_from_reads(const std::string& group_id, const execution& reads) {
@@ -178,7 +189,8 @@ result<group_state> group_state_from_reads(const std::string& group_id, const ex
   }
   if (!reads.answers[1]) {
     if (reads.records[1].failure) return *reads.records[1].failure;
-    return error{"ReadFailed", "no answer to ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroupRules"};
+    return error{"ReadFailed", "no answer to ec2:DescribeSecurityGroupRules",
+                 "ec2:DescribeSecurityGroupRules"};
   }
   for (pugi::xml_node r : items_of(reads.answers[1]->result().child("securityGroupRuleSet"))) {
     if (text_of(r, "isEgress") == "true" || text_of(r, "groupId") != group_id) continue;
@@ -205,16 +217,18 @@ std::optional<live_rule> live_match(const ingress_rule& rule, const group_state&
       continue;
     }
     if (live.cidr != rule.cidr || live.protocol != normalize_protocol(rule.ip_protocol)) continue;
-    if (live.protocol == "-1" || (live.from_port == rule.from_port.value_or(-1) && live.to_port == rule.to_port.value_or(-1))) {
+    if (live.protocol == "-1" ||
+        (live.from_port == rule.from_port.value_or(-1) && live.to_port == rule.to_port.value_or(-1))) {
       return live;
     }
   }
   return std::nullopt;
 }
 
-std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule>& offending, const group_state& state,
-                                                  std::string_view incident_id, std::string_view event_id,
-                                                  std::string_view now_rfc3339, std::vector<action_record>& already) {
+std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule>& offending,
+                                                  const group_state& state, std::string_view incident_id,
+                                                  std::string_view event_id, std::string_view now_rfc3339,
+                                                  std::vector<action_record>& already) {
   std::vector<planned_call> plan;
   std::vector<size_t> revokes;
   std::vector<std::string> revoked;
@@ -222,7 +236,8 @@ std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule
   for (const auto& rule : offending) {
     const auto live = live_match(rule, state);
     if (!live) {
-      already.push_back(already_record(revoke_ingress, state.group_id, describe_rule(rule) + ": no longer in the group"));
+      already.push_back(
+          already_record(revoke_ingress, state.group_id, describe_rule(rule) + ": no longer in the group"));
       continue;
     }
     if (!seen.insert(live->id).second) continue;
@@ -237,12 +252,15 @@ std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule
         call.params.add("IpPermissions.1.FromPort", std::to_string(live->from_port))
             .add("IpPermissions.1.ToPort", std::to_string(live->to_port));
       }
-      call.params.add(rule.ipv6 ? "IpPermissions.1.Ipv6Ranges.1.CidrIpv6" : "IpPermissions.1.IpRanges.1.CidrIp", rule.cidr);
+      call.params.add(
+          rule.ipv6 ? "IpPermissions.1.Ipv6Ranges.1.CidrIpv6" : "IpPermissions.1.IpRanges.1.CidrIp",
+          rule.cidr);
     }
     revokes.push_back(plan.size());
     revoked.push_back(live->id.empty() ? describe_rule(rule) : live->id);
     planned_call revoke{&revoke_ingress, state.group_id, std::move(call), describe_rule(rule)};
-    // One rule per call, so a rule gone already (an attempt whose answer was lost revoked it) is that rule done.
+    // One rule per call, so a rule gone already (an attempt whose answer was lost revoked it) is that rule
+    // done.
     revoke.already_if = {"InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound"};
     plan.push_back(std::move(revoke));
   }
@@ -290,7 +308,8 @@ std::string trail_reference(const cloudtrail_event& event, std::string_view acco
 }
 
 planned_json_call plan_trail_status_read(const std::string& trail) {
-  return {&restart_logging, trail, aws::json_call{service::cloudtrail, "GetTrailStatus", {{"Name", trail}}}, ""};
+  return {&restart_logging, trail, aws::json_call{service::cloudtrail, "GetTrailStatus", {{"Name", trail}}},
+          ""};
 }
 
 std::vector<planned_json_call> plan_logging_restart(const std::string& trail, bool is_logging,
@@ -310,8 +329,10 @@ struct json_outcome {
   std::optional<nlohmann::json> answer;
 };
 
-json_outcome run_json(const planned_json_call& p, const aws::client& client, aws::deadline until, bool dry_run) {
-  json_outcome out{{std::string(p.kind->name), p.target, outcome::planned, p.detail, std::nullopt, {}}, std::nullopt};
+json_outcome run_json(const planned_json_call& p, const aws::client& client, aws::deadline until,
+                      bool dry_run) {
+  json_outcome out{{std::string(p.kind->name), p.target, outcome::planned, p.detail, std::nullopt, {}},
+                   std::nullopt};
   if (dry_run) return out;  // CloudTrail has no DryRun: listed only
   const auto started = std::chrono::steady_clock::now();
   auto answer = client.call_json(p.call, until);
@@ -338,7 +359,8 @@ playbook_report fix_world_ingress(const cloudtrail_event& event, const playbook_
   playbook_report report = new_report(group_id, std::move(incident));
   if (!rules) {
     log::warn("ingress rules unreadable", {{"error", rules.err().describe()}});
-    return ignored(report.playbook, group_id, "the record's rules could not be read: " + rules.err().describe());
+    return ignored(report.playbook, group_id,
+                   "the record's rules could not be read: " + rules.err().describe());
   }
   const auto offending = world_admin_rules(*rules, settings);
   if (offending.empty()) {
@@ -371,25 +393,28 @@ playbook_report fix_world_ingress(const cloudtrail_event& event, const playbook_
     return report;
   }
   if (!state->exists) {
-    return ignored(report.playbook, report.target, "the group no longer exists: nothing is exposed through it");
+    return ignored(report.playbook, report.target,
+                   "the group no longer exists: nothing is exposed through it");
   }
   if (ctx.cfg.exempt_tag) {
     auto tag = state->tags.find(ctx.cfg.exempt_tag->key);
     if (tag != state->tags.end() && tag->second == ctx.cfg.exempt_tag->value) {
-      return ignored(report.playbook, report.target,
-                     "the group carries the exemption tag " + ctx.cfg.exempt_tag->key + "=" + ctx.cfg.exempt_tag->value);
+      return ignored(
+          report.playbook, report.target,
+          "the group carries the exemption tag " + ctx.cfg.exempt_tag->key + "=" + ctx.cfg.exempt_tag->value);
     }
   }
   std::vector<action_record> already;
-  const auto plan = plan_ingress_revocation(offending, *state, report.incident_id, event_id_of(event), rfc3339_now(), already);
+  const auto plan = plan_ingress_revocation(offending, *state, report.incident_id, event_id_of(event),
+                                            rfc3339_now(), already);
   append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
   report.actions.insert(report.actions.end(), already.begin(), already.end());
   report.status = ctx.dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "contained";
   return report;
 }
 
-playbook_report fix_trail(const cloudtrail_event& event, const exposure_rule& rule, const playbook_context& ctx,
-                          std::string incident) {
+playbook_report fix_trail(const cloudtrail_event& event, const exposure_rule& rule,
+                          const playbook_context& ctx, std::string incident) {
   const std::string trail = trail_reference(event, ctx.account_id);
   playbook_report report = new_report(trail, std::move(incident));
   report.details["caller"] = caller_of(event);
@@ -398,13 +423,15 @@ playbook_report fix_trail(const cloudtrail_event& event, const exposure_rule& ru
     return escalate(std::move(report), "the record of " + event.event_name + " names no trail");
   }
   if (rule.kind == exposure_kind::trail_deleted) {
-    return escalate(std::move(report), "trail " + trail + " was deleted by " + caller_of(event) +
-                                           "; a trail cannot be restored by API (its bucket, key and selectors are "
-                                           "not in the record): create it again");
+    return escalate(std::move(report),
+                    "trail " + trail + " was deleted by " + caller_of(event) +
+                        "; a trail cannot be restored by API (its bucket, key and selectors are "
+                        "not in the record): create it again");
   }
   if (!event.aws_region.empty() && event.aws_region != ctx.client.settings().region) {
-    return escalate(std::move(report), "the trail's home region is " + event.aws_region + " and Tourniquet runs in " +
-                                           ctx.client.settings().region + ": start logging there by hand");
+    return escalate(std::move(report), "the trail's home region is " + event.aws_region +
+                                           " and Tourniquet runs in " + ctx.client.settings().region +
+                                           ": start logging there by hand");
   }
   const auto status = run_json(plan_trail_status_read(trail), ctx.client, ctx.until, false);
   if (!status.answer) {
@@ -434,7 +461,8 @@ playbook_report fix_trail(const cloudtrail_event& event, const exposure_rule& ru
 }  // namespace
 
 std::vector<playbook_report> fix_exposure(const cloudtrail_event& event, const playbook_context& ctx,
-                                          const exposure_settings& settings, const credential_settings& credentials) {
+                                          const exposure_settings& settings,
+                                          const credential_settings& credentials) {
   const auto started = std::chrono::steady_clock::now();
   const exposure_rule* rule = exposure_rule_for(event);
   const std::string incident = incident_id_for(account_of(event), event_id_of(event));
@@ -465,12 +493,14 @@ std::vector<playbook_report> fix_exposure(const cloudtrail_event& event, const p
   if (event.event_id) reports.front().details["eventId"] = *event.event_id;
   reports.front().details["response"] = rule->response;
   reports.front().total_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+          .count();
   return reports;
 }
 
-std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> records, const exposure_invocation& inv,
-                                           const exposure_settings& settings, const credential_settings& credentials) {
+std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> records,
+                                           const exposure_invocation& inv, const exposure_settings& settings,
+                                           const credential_settings& credentials) {
   std::vector<playbook_report> reports;
   std::map<std::string, int> passed_over;  // why -> how many records
   for (const auto& event : records) {
@@ -487,7 +517,8 @@ std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> rec
     log::set_context("eventId", event_id_of(event));
     auto client = inv.client_for(account);
     if (!client) {
-      reports.push_back(could_not_start(std::string(exposure_playbook), event.event_name, std::move(client).err()));
+      reports.push_back(
+          could_not_start(std::string(exposure_playbook), event.event_name, std::move(client).err()));
       continue;
     }
     const playbook_context ctx{*client, inv.cfg, inv.until, inv.dry_run, inv.arrived, account, ""};

@@ -30,7 +30,8 @@ inline constexpr std::string_view exposure_playbook = "exposure-fix";
 
 struct exposure_settings {
   std::vector<int> admin_ports{22, 3389};  // TOURNIQUET_ADMIN_PORTS
-  std::set<std::string> trail_admins;      // TOURNIQUET_TRAIL_ADMINS: user/role names or ARNs that may stop trails
+  std::set<std::string>
+      trail_admins;  // TOURNIQUET_TRAIL_ADMINS: user/role names or ARNs that may stop trails
 };
 
 result<exposure_settings> exposure_settings_from_environment(const env_reader& env);
@@ -43,7 +44,7 @@ struct exposure_rule {
   std::string_view event_source;  // "ec2.amazonaws.com"
   std::string_view event_name;    // "AuthorizeSecurityGroupIngress"
   exposure_kind kind;
-  std::string_view response;      // what Tourniquet does, for the README and the report
+  std::string_view response;  // what Tourniquet does, for the README and the report
 };
 
 const std::vector<exposure_rule>& exposure_rules();
@@ -59,11 +60,12 @@ bool open_to_world(const ingress_rule& rule);
 // All traffic, or a TCP/UDP range that includes one of `ports`.
 bool covers_admin_port(const ingress_rule& rule, const std::vector<int>& ports);
 // The rules of an event that open an admin port to the world.
-std::vector<ingress_rule> world_admin_rules(const std::vector<ingress_rule>& rules, const exposure_settings& settings);
+std::vector<ingress_rule> world_admin_rules(const std::vector<ingress_rule>& rules,
+                                            const exposure_settings& settings);
 
 // One ingress rule as the group has it now (DescribeSecurityGroupRules).
 struct live_rule {
-  std::string id;  // sgr-…
+  std::string id;        // sgr-…
   std::string protocol;  // normalized
   std::int64_t from_port = -1;
   std::int64_t to_port = -1;
@@ -86,9 +88,10 @@ std::optional<live_rule> live_match(const ingress_rule& rule, const group_state&
 
 // Revokes each offending rule still present (by SecurityGroupRuleId when the event named one, else by
 // IpPermissions), then tags the group with the incident.
-std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule>& offending, const group_state& state,
-                                                  std::string_view incident_id, std::string_view event_id,
-                                                  std::string_view now_rfc3339, std::vector<action_record>& already);
+std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule>& offending,
+                                                  const group_state& state, std::string_view incident_id,
+                                                  std::string_view event_id, std::string_view now_rfc3339,
+                                                  std::vector<action_record>& already);
 
 // --- Trails ---------------------------------------------------------------------------------------------
 
@@ -116,7 +119,8 @@ std::vector<planned_json_call> plan_logging_restart(const std::string& trail, bo
 
 // One record. The reports: the exposure's own, then (for trails) the containment of the caller's credentials.
 std::vector<playbook_report> fix_exposure(const cloudtrail_event& event, const playbook_context& ctx,
-                                          const exposure_settings& settings, const credential_settings& credentials);
+                                          const exposure_settings& settings,
+                                          const credential_settings& credentials);
 
 // What fix_exposures needs of the responder: the client acting in an account (its own or a member's).
 struct exposure_invocation {
@@ -129,7 +133,8 @@ struct exposure_invocation {
 
 // Every record of an event or a CloudWatch Logs batch. Records no rule takes (or whose call failed) are
 // summed up in one "ignored" report rather than one each.
-std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> records, const exposure_invocation& inv,
-                                           const exposure_settings& settings, const credential_settings& credentials);
+std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> records,
+                                           const exposure_invocation& inv, const exposure_settings& settings,
+                                           const credential_settings& credentials);
 
 }  // namespace tq::handlers

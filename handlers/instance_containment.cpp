@@ -9,10 +9,10 @@
 namespace tq::handlers {
 namespace {
 
+using aws::items_of;
 using aws::query_call;
 using aws::service;
 using aws::text_of;
-using aws::items_of;
 
 const action_kind& read_instance =
     declare_action(instance_playbook, "read-instance",
@@ -24,7 +24,8 @@ const action_kind& set_group_rules =
     declare_action(instance_playbook, "set-group-rules",
                    {"ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
                     "ec2:RevokeSecurityGroupEgress"});
-const action_kind& record_prior_state = declare_action(instance_playbook, "record-prior-state", {"ec2:CreateTags"});
+const action_kind& record_prior_state =
+    declare_action(instance_playbook, "record-prior-state", {"ec2:CreateTags"});
 const action_kind& untrack_interface =
     declare_action(instance_playbook, "untrack-interface", {"ec2:ModifyNetworkInterfaceAttribute"});
 const action_kind& isolate_interface =
@@ -33,7 +34,8 @@ const action_kind& protect_termination =
     declare_action(instance_playbook, "protect-termination", {"ec2:ModifyInstanceAttribute"});
 const action_kind& stop_on_shutdown =
     declare_action(instance_playbook, "stop-on-shutdown", {"ec2:ModifyInstanceAttribute"});
-const action_kind& keep_volumes = declare_action(instance_playbook, "keep-volumes", {"ec2:ModifyInstanceAttribute"});
+const action_kind& keep_volumes =
+    declare_action(instance_playbook, "keep-volumes", {"ec2:ModifyInstanceAttribute"});
 const action_kind& detach_from_autoscaling =
     declare_action(instance_playbook, "detach-from-autoscaling", {"autoscaling:DetachInstances"});
 const action_kind& snapshot_volumes =
@@ -49,11 +51,15 @@ std::string placeholder_group(std::string_view role, std::string_view vpc) {
   return "(new " + std::string(role) + " group in " + std::string(vpc) + ")";
 }
 
-bool is_placeholder(std::string_view group_id) { return group_id.starts_with("(new "); }
+bool is_placeholder(std::string_view group_id) {
+  return group_id.starts_with("(new ");
+}
 
 // The reason a call naming `group_id` cannot be sent yet, or "" when it can.
 std::string missing(std::string_view group_id) {
-  return is_placeholder(group_id) ? std::string(group_id.substr(5, group_id.size() - 6)) + " does not exist yet" : "";
+  return is_placeholder(group_id)
+             ? std::string(group_id.substr(5, group_id.size() - 6)) + " does not exist yet"
+             : "";
 }
 
 managed_group group_from_xml(pugi::xml_node g) {
@@ -104,8 +110,10 @@ planned_call rule_change(std::string_view action, const std::string& group, cons
   } else {
     call.params.add("IpPermissions.1.IpRanges.1.CidrIp", cidr);
   }
-  planned_call p{&set_group_rules, group, std::move(call), std::move(detail) + " " + cidr, {}, {}, missing(group)};
-  p.already_if = {action.starts_with("Revoke") ? "InvalidPermission.NotFound" : "InvalidPermission.Duplicate"};
+  planned_call p{&set_group_rules, group, std::move(call), std::move(detail) + " " + cidr, {}, {},
+                 missing(group)};
+  p.already_if = {action.starts_with("Revoke") ? "InvalidPermission.NotFound"
+                                               : "InvalidPermission.Duplicate"};
   return p;
 }
 
@@ -137,7 +145,8 @@ std::string rfc3339_now() {
 }
 
 std::string incident_id_for(std::string_view account_id, std::string_view finding_id) {
-  return "tq-" + aws::crypto::sha256_hex(std::string(account_id) + "/" + std::string(finding_id)).substr(0, 16);
+  return "tq-" +
+         aws::crypto::sha256_hex(std::string(account_id) + "/" + std::string(finding_id)).substr(0, 16);
 }
 
 std::vector<planned_call> plan_state_reads(const instance_finding& finding, const config& cfg) {
@@ -160,7 +169,8 @@ std::vector<planned_call> plan_state_reads(const instance_finding& finding, cons
   autoscaling.params.add_member_list("InstanceIds", {finding.instance_id});
   add(std::move(autoscaling));
   query_call snapshots{service::ec2, "DescribeSnapshots", {}};
-  snapshots.params.add("Owner.1", "self").add_filter(1, std::string("tag:") + tag_finding, {finding.finding_id});
+  snapshots.params.add("Owner.1", "self")
+      .add_filter(1, std::string("tag:") + tag_finding, {finding.finding_id});
   add(std::move(snapshots));
   if (!cfg.isolation_group_ids.empty()) {
     query_call configured{service::ec2, "DescribeSecurityGroups", {}};
@@ -171,12 +181,16 @@ std::vector<planned_call> plan_state_reads(const instance_finding& finding, cons
   return reads;
 }
 
-result<instance_state> state_from_reads(const instance_finding& finding, const config& cfg, const execution& reads) {
+result<instance_state> state_from_reads(const instance_finding& finding, const config& cfg,
+                                        const execution& reads) {
   if (!reads.answers[0]) {
     const auto& failure = reads.records[0].failure;
-    if (failure && (failure->code == "InvalidInstanceID.NotFound" || failure->code == "InvalidInstanceID.Malformed")) {
-      return error{"InstanceNotFound", "instance " + finding.instance_id + " does not exist in account " +
-                   finding.account_id + " (" + failure->message + ")", "ec2:DescribeInstances", false};
+    if (failure &&
+        (failure->code == "InvalidInstanceID.NotFound" || failure->code == "InvalidInstanceID.Malformed")) {
+      return error{"InstanceNotFound",
+                   "instance " + finding.instance_id + " does not exist in account " + finding.account_id +
+                       " (" + failure->message + ")",
+                   "ec2:DescribeInstances", false};
     }
     if (failure) return *failure;
     return error{"ReadFailed", "the instance could not be read", "ec2:DescribeInstances"};
@@ -195,7 +209,8 @@ result<instance_state> state_from_reads(const instance_finding& finding, const c
                  "ec2:DescribeInstances", false};
   }
   state.state_name = text_of(instance, "instanceState/name");
-  for (pugi::xml_node t : items_of(instance.child("tagSet"))) state.tags[text_of(t, "key")] = text_of(t, "value");
+  for (pugi::xml_node t : items_of(instance.child("tagSet")))
+    state.tags[text_of(t, "key")] = text_of(t, "value");
   for (pugi::xml_node n : items_of(instance.child("networkInterfaceSet"))) {
     interface_state eni{text_of(n, "networkInterfaceId"), text_of(n, "vpcId"), text_of(n, "subnetId"), {}};
     for (pugi::xml_node g : items_of(n.child("groupSet"))) eni.group_ids.push_back(text_of(g, "groupId"));
@@ -219,7 +234,7 @@ result<instance_state> state_from_reads(const instance_finding& finding, const c
     auto& by_vpc = role == untrack_role ? state.untrack_groups : state.isolation_groups;
     if (role == untrack_role || role == isolation_role) by_vpc.emplace(group.vpc_id, std::move(group));
   }
-  state.autoscaling_read = reads.answers[4].has_value();  // [reliability]
+  state.autoscaling_read = reads.answers[4].has_value();
   state.snapshots_read = reads.answers[5].has_value();
   if (reads.answers[4]) {
     for (pugi::xml_node m : items_of(reads.answers[4]->result().child("AutoScalingInstances"))) {
@@ -250,17 +265,20 @@ std::vector<planned_call> plan_group_creation(const instance_state& state, std::
   }
   for (const auto& vpc : vpcs) {
     for (const char* role : {untrack_role, isolation_role}) {
-      const auto& existing = std::string_view(role) == untrack_role ? state.untrack_groups : state.isolation_groups;
+      const auto& existing =
+          std::string_view(role) == untrack_role ? state.untrack_groups : state.isolation_groups;
       if (existing.contains(vpc)) continue;
       query_call call{service::ec2, "CreateSecurityGroup", {}};
       const std::string name = std::string("tourniquet-") + role + "-" + vpc;
       call.params.add("GroupName", name)
-          .add("GroupDescription", std::string(role) == untrack_role
-                                       ? "Tourniquet: allows all traffic so tracked connections end before isolation"
-                                       : "Tourniquet: isolation, no traffic but forensics access")
+          .add("GroupDescription",
+               std::string(role) == untrack_role
+                   ? "Tourniquet: allows all traffic so tracked connections end before isolation"
+                   : "Tourniquet: isolation, no traffic but forensics access")
           .add("VpcId", vpc)
           .add("TagSpecification.1.ResourceType", "security-group")
-          .add_tags("TagSpecification.1.Tag", {{tag_role, role}, {"Name", name}, {tag_incident, std::string(incident_id)}});
+          .add_tags("TagSpecification.1.Tag",
+                    {{tag_role, role}, {"Name", name}, {tag_incident, std::string(incident_id)}});
       plan.push_back(planned_call{&create_group, vpc, std::move(call), std::string(role) + " group"});
     }
   }
@@ -274,19 +292,22 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const co
     if (wanted) plan.push_back(rule_change(action, group, cidr, what));
   };
   for (const auto& [vpc, g] : state.untrack_groups) {
-    change(!g.ingress_all_v4, "AuthorizeSecurityGroupIngress", g.id, "0.0.0.0/0", "untrack: allow all inbound");
+    change(!g.ingress_all_v4, "AuthorizeSecurityGroupIngress", g.id, "0.0.0.0/0",
+           "untrack: allow all inbound");
     change(!g.ingress_all_v6, "AuthorizeSecurityGroupIngress", g.id, "::/0", "untrack: allow all inbound");
-    change(!g.egress_all_v4, "AuthorizeSecurityGroupEgress", g.id, "0.0.0.0/0", "untrack: allow all outbound");
+    change(!g.egress_all_v4, "AuthorizeSecurityGroupEgress", g.id, "0.0.0.0/0",
+           "untrack: allow all outbound");
     change(!g.egress_all_v6, "AuthorizeSecurityGroupEgress", g.id, "::/0", "untrack: allow all outbound");
   }
   for (const auto& [vpc, g] : state.isolation_groups) {
-    const bool configured =
-        std::find(cfg.isolation_group_ids.begin(), cfg.isolation_group_ids.end(), g.id) != cfg.isolation_group_ids.end();
+    const bool configured = std::find(cfg.isolation_group_ids.begin(), cfg.isolation_group_ids.end(), g.id) !=
+                            cfg.isolation_group_ids.end();
     if (configured) continue;
     change(g.egress_all_v4, "RevokeSecurityGroupEgress", g.id, "0.0.0.0/0", "isolation: no outbound");
     change(g.egress_all_v6, "RevokeSecurityGroupEgress", g.id, "::/0", "isolation: no outbound");
     for (const auto& cidr : cfg.forensics_cidrs) {
-      const bool open = std::find(g.ingress_cidrs.begin(), g.ingress_cidrs.end(), cidr) != g.ingress_cidrs.end();
+      const bool open =
+          std::find(g.ingress_cidrs.begin(), g.ingress_cidrs.end(), cidr) != g.ingress_cidrs.end();
       change(!open, "AuthorizeSecurityGroupIngress", g.id, cidr.c_str(), "isolation: forensics access");
     }
   }
@@ -321,7 +342,8 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     plan.push_back({&record_prior_state, state.instance_id, create_tags(state.instance_id, record),
                     std::to_string(record.size()) + " tags"});
   } else {
-    already.push_back(already_record(record_prior_state, state.instance_id, "incident and prior groups recorded"));
+    already.push_back(
+        already_record(record_prior_state, state.instance_id, "incident and prior groups recorded"));
   }
 
   // Step 1 too, beside the record: untrack every interface at once. Step 2: isolate each once its untrack
@@ -330,8 +352,9 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
   // the log, so a failed record costs the release convenience, never the containment.
   std::vector<size_t> isolation_indices;
   for (const auto& eni : state.interfaces) {
-    const std::string untrack = state.untrack_groups.contains(eni.vpc_id) ? state.untrack_groups.at(eni.vpc_id).id
-                                                                          : placeholder_group(untrack_role, eni.vpc_id);
+    const std::string untrack = state.untrack_groups.contains(eni.vpc_id)
+                                    ? state.untrack_groups.at(eni.vpc_id).id
+                                    : placeholder_group(untrack_role, eni.vpc_id);
     const std::string isolation = state.isolation_groups.contains(eni.vpc_id)
                                       ? state.isolation_groups.at(eni.vpc_id).id
                                       : placeholder_group(isolation_role, eni.vpc_id);
@@ -342,12 +365,22 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     std::vector<size_t> after = record_index;
     if (!only_group(eni, untrack)) {
       after.push_back(plan.size());
-      plan.push_back({&untrack_interface, eni.id, set_interface_groups(eni.id, {untrack}),
-                      join_list(eni.group_ids) + " -> " + untrack, {}, {}, missing(untrack)});
+      plan.push_back({&untrack_interface,
+                      eni.id,
+                      set_interface_groups(eni.id, {untrack}),
+                      join_list(eni.group_ids) + " -> " + untrack,
+                      {},
+                      {},
+                      missing(untrack)});
     }
     isolation_indices.push_back(plan.size());
-    plan.push_back({&isolate_interface, eni.id, set_interface_groups(eni.id, {isolation}), "-> " + isolation, {},
-                    after, missing(isolation)});
+    plan.push_back({&isolate_interface,
+                    eni.id,
+                    set_interface_groups(eni.id, {isolation}),
+                    "-> " + isolation,
+                    {},
+                    after,
+                    missing(isolation)});
   }
 
   // Step 3: evidence, once every interface is isolated, so that the isolation calls do not compete with it
@@ -386,9 +419,10 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
   } else {
     already.push_back(already_record(keep_volumes, state.instance_id, "no volume is deleted on termination"));
   }
-  if (!state.autoscaling_read && cfg.detach_from_autoscaling) {  // [reliability]
-    already.push_back(skipped_record(detach_from_autoscaling, state.instance_id,
-                                     "not done: its Auto Scaling group could not be read; a retry reads it again"));
+  if (!state.autoscaling_read && cfg.detach_from_autoscaling) {
+    already.push_back(
+        skipped_record(detach_from_autoscaling, state.instance_id,
+                       "not done: its Auto Scaling group could not be read; a retry reads it again"));
   } else if (!state.autoscaling_group.empty() && cfg.detach_from_autoscaling) {
     query_call call{service::autoscaling, "DetachInstances", {}};
     call.params.add_member_list("InstanceIds", {state.instance_id})
@@ -398,12 +432,14 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
   }
   if (!cfg.snapshots) {
     already.push_back(skipped_record(snapshot_volumes, state.instance_id, "snapshots are turned off"));
-  } else if (!state.snapshots_read) {  // [reliability]
-    already.push_back(skipped_record(snapshot_volumes, state.instance_id,
-                                     "not done: the snapshots already taken could not be read, and a second set "
-                                     "must not be taken; a retry reads them again"));
+  } else if (!state.snapshots_read) {
+    already.push_back(
+        skipped_record(snapshot_volumes, state.instance_id,
+                       "not done: the snapshots already taken could not be read, and a second set "
+                       "must not be taken; a retry reads them again"));
   } else if (!state.finding_snapshot_ids.empty()) {
-    already.push_back(already_record(snapshot_volumes, state.instance_id, join_list(state.finding_snapshot_ids)));
+    already.push_back(
+        already_record(snapshot_volumes, state.instance_id, join_list(state.finding_snapshot_ids)));
   } else if (!state.volumes.empty()) {
     query_call call{service::ec2, "CreateSnapshots", {}};
     call.params.add("InstanceSpecification.InstanceId", state.instance_id)
@@ -413,14 +449,15 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
         .add_tags("TagSpecification.1.Tag", {{tag_incident, incident},
                                              {tag_finding, finding.finding_id},
                                              {"tourniquet:instance-id", state.instance_id}});
-    call.idempotent = false;  // [reliability] no ClientToken: a blind retry could take a second set
-    preserve(snapshot_volumes, state.instance_id, std::move(call), std::to_string(state.volumes.size()) + " volumes");
+    call.idempotent = false;  // No ClientToken: a blind retry could take a second set
+    preserve(snapshot_volumes, state.instance_id, std::move(call),
+             std::to_string(state.volumes.size()) + " volumes");
   }
   return plan;
 }
 
-std::vector<planned_call> plan_status(const instance_state& state, bool complete, std::string_view now_rfc3339,
-                                      std::vector<action_record>& already) {
+std::vector<planned_call> plan_status(const instance_state& state, bool complete,
+                                      std::string_view now_rfc3339, std::vector<action_record>& already) {
   const std::string status = complete ? "contained" : "incomplete";
   auto current = state.tags.find(tag_status);
   if (current != state.tags.end() && current->second == status) {
@@ -466,8 +503,8 @@ std::vector<planned_call> plan_release(const instance_state& state, std::string_
 namespace {
 
 // Reads the instance and the groups Tourniquet manages, all in one round trip.
-result<instance_state> read_state(const instance_finding& finding, const aws::client& client, const config& cfg,
-                                  aws::deadline until, playbook_report& report) {
+result<instance_state> read_state(const instance_finding& finding, const aws::client& client,
+                                  const config& cfg, aws::deadline until, playbook_report& report) {
   const execution reads = execute_plan(plan_state_reads(finding, cfg), client, until, false);
   report.round_trips += reads.round_trips;
   for (const auto& r : reads.records) {
@@ -493,7 +530,8 @@ status ensure_groups(const instance_finding& finding, instance_state& state, con
     bool duplicate = false;
     for (size_t i = 0; i < creation.size(); ++i) {
       if (!created.answers[i]) {
-        duplicate |= created.records[i].failure && created.records[i].failure->code == "InvalidGroup.Duplicate";
+        duplicate |=
+            created.records[i].failure && created.records[i].failure->code == "InvalidGroup.Duplicate";
         continue;
       }
       managed_group g;
@@ -511,7 +549,8 @@ status ensure_groups(const instance_finding& finding, instance_state& state, con
       for (size_t i = 0; i < creation.size(); ++i) {
         auto& record = created.records[i];
         if (!record.failure || record.failure->code != "InvalidGroup.Duplicate") continue;
-        const auto& found = creation[i].detail.starts_with(untrack_role) ? state.untrack_groups : state.isolation_groups;
+        const auto& found =
+            creation[i].detail.starts_with(untrack_role) ? state.untrack_groups : state.isolation_groups;
         if (!found.contains(creation[i].target)) continue;
         record.result = outcome::already;
         record.detail += " (in place already: InvalidGroup.Duplicate)";
@@ -527,18 +566,21 @@ status ensure_groups(const instance_finding& finding, instance_state& state, con
 
 }  // namespace
 
-playbook_report contain_instance(const instance_finding& finding, const aws::client& client, const config& cfg,
-                                 aws::deadline until, bool dry_run, std::chrono::steady_clock::time_point arrived) {
+playbook_report contain_instance(const instance_finding& finding, const aws::client& client,
+                                 const config& cfg, aws::deadline until, bool dry_run,
+                                 std::chrono::steady_clock::time_point arrived) {
   playbook_report report;
   report.playbook = std::string(instance_playbook);
   report.target = finding.instance_id;
   report.incident_id = incident_id_for(finding.account_id, finding.finding_id);
   auto elapsed_ms = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - arrived).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - arrived)
+        .count();
   };
 
   if (cfg.exempt_instances.contains(finding.instance_id)) {
-    return ignored(report.playbook, finding.instance_id, "the instance is exempt (TOURNIQUET_EXEMPT_INSTANCES)");
+    return ignored(report.playbook, finding.instance_id,
+                   "the instance is exempt (TOURNIQUET_EXEMPT_INSTANCES)");
   }
   auto state = read_state(finding, client, cfg, until, report);
   if (!state) {
@@ -551,13 +593,15 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
   if (cfg.exempt_tag) {
     auto tag = state->tags.find(cfg.exempt_tag->key);
     if (tag != state->tags.end() && tag->second == cfg.exempt_tag->value) {
-      return ignored(report.playbook, finding.instance_id,
-                     "the instance carries the exemption tag " + cfg.exempt_tag->key + "=" + cfg.exempt_tag->value);
+      return ignored(
+          report.playbook, finding.instance_id,
+          "the instance carries the exemption tag " + cfg.exempt_tag->key + "=" + cfg.exempt_tag->value);
     }
   }
   if (state->state_name == "terminated" || state->state_name == "shutting-down") {
     report.status = "failed";
-    report.reason = "instance " + finding.instance_id + " is " + state->state_name + "; nothing left to contain";
+    report.reason =
+        "instance " + finding.instance_id + " is " + state->state_name + "; nothing left to contain";
     return report;
   }
   report.details["priorState"] = nlohmann::ordered_json::object();
@@ -574,7 +618,7 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
   std::vector<action_record> already;
   const auto plan = plan_containment(finding, *state, cfg, already);
   execution run = execute_plan(plan, client, until, dry_run);
-  // [reliability] The prior-groups record is the only copy of what each interface had: once they are isolated
+  // The prior-groups record is the only copy of what each interface had: once they are isolated
   // no later invocation can read it back. If it failed beside the untrack, it gets one more try now.
   for (size_t i = 0; i < plan.size(); ++i) {
     if (plan[i].kind != &record_prior_state || run.records[i].result != outcome::failed) continue;
@@ -592,14 +636,15 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
     if (run.records[i].result != outcome::done) all_isolated = false;
     last_isolation = std::max(last_isolation, run.records[i].finished);
   }
-  // [reliability] An untrack attempt that timed out may still reach EC2 after the isolation call and open the
-  // interface again. The pass cannot know: it reports the isolation unverified, a failure a retry settles. The
-  // next pass waits until the lost call has landed (handlers/passes.h), re-reads the interface and isolates
-  // it again if it must; failing that, Lambda's retry does.
+  // An untrack attempt that timed out may still reach EC2 after the isolation call and open the
+  // interface again. The pass cannot know: it reports the isolation unverified, a failure a retry settles.
+  // The next pass waits until the lost call has landed (handlers/passes.h), re-reads the interface and
+  // isolates it again if it must; failing that, Lambda's retry does.
   for (size_t i = 0; i < plan.size(); ++i) {
-    if (plan[i].kind != &untrack_interface || !run.answers[i] || run.answers[i]->unanswered_attempts == 0) continue;
+    if (plan[i].kind != &untrack_interface || !run.answers[i] || run.answers[i]->unanswered_attempts == 0)
+      continue;
     action_record unverified{std::string(read_instance.name), plan[i].target, outcome::failed,
-                             "isolation unverified", std::nullopt, {}};
+                             "isolation unverified",          std::nullopt,   {}};
     unverified.failure = error{"IsolationUnverified",
                                "an untrack attempt got no answer and may still land after the isolation; "
                                "the interface must be read again",

@@ -69,9 +69,9 @@ struct instance_state {
   std::vector<volume_state> volumes;
   bool termination_protected = false;
   std::string shutdown_behavior;
-  std::string autoscaling_group;  // empty when in none
+  std::string autoscaling_group;                  // empty when in none
   std::vector<std::string> finding_snapshot_ids;  // snapshots already taken for this finding
-  // [reliability] false when that read failed: what it would have told is unknown, so its step waits for a
+  // False when that read failed: what it would have told is unknown, so its step waits for a
   // retry rather than act blind (a second set of snapshots, or an instance left in its Auto Scaling group).
   bool autoscaling_read = true;
   bool snapshots_read = true;
@@ -84,19 +84,21 @@ std::string incident_id_for(std::string_view account_id, std::string_view findin
 
 // Pure planners: (finding, state, configuration) -> intended calls. Tests check them without I/O.
 std::vector<planned_call> plan_state_reads(const instance_finding& finding, const config& cfg);
-result<instance_state> state_from_reads(const instance_finding& finding, const config& cfg, const execution& reads);
+result<instance_state> state_from_reads(const instance_finding& finding, const config& cfg,
+                                        const execution& reads);
 std::vector<planned_call> plan_group_creation(const instance_state& state, std::string_view incident_id);
 std::vector<planned_call> plan_group_rules(const instance_state& state, const config& cfg);
 std::vector<planned_call> plan_containment(const instance_finding& finding, const instance_state& state,
                                            const config& cfg, std::vector<action_record>& already);
-std::vector<planned_call> plan_status(const instance_state& state, bool complete, std::string_view now_rfc3339,
-                                      std::vector<action_record>& already);
+std::vector<planned_call> plan_status(const instance_state& state, bool complete,
+                                      std::string_view now_rfc3339, std::vector<action_record>& already);
 std::vector<planned_call> plan_release(const instance_state& state, std::string_view now_rfc3339,
                                        std::vector<action_record>& already);
 
 // The playbook: read, plan, execute, record. `arrived` is when the event came in, for the timing.
-playbook_report contain_instance(const instance_finding& finding, const aws::client& client, const config& cfg,
-                                 aws::deadline until, bool dry_run, std::chrono::steady_clock::time_point arrived);
+playbook_report contain_instance(const instance_finding& finding, const aws::client& client,
+                                 const config& cfg, aws::deadline until, bool dry_run,
+                                 std::chrono::steady_clock::time_point arrived);
 
 // `tourniquet release INSTANCE_ID`: puts back each interface's recorded groups and marks the incident
 // released; snapshots, tags and protection stay as evidence.

@@ -51,7 +51,9 @@ bool cidr_block::contains(const cidr_block& other) const {
   return v6 == other.v6 && prefix <= other.prefix && same_prefix(*this, other, prefix);
 }
 
-bool cidr_block::overlaps(const cidr_block& other) const { return contains(other) || other.contains(*this); }
+bool cidr_block::overlaps(const cidr_block& other) const {
+  return contains(other) || other.contains(*this);
+}
 
 result<parsed_cidr> parse_cidr(std::string_view text) {
   if (text.empty() || text.size() > 64) return malformed(text, text.empty() ? "empty" : "too long");

@@ -25,8 +25,10 @@ const action_kind& deny_address =
 const action_kind& record_block = declare_action(network_block_playbook, "record-block", {"ec2:CreateTags"});
 const action_kind& evict_block =
     declare_action(network_block_playbook, "evict-block", {"ec2:DeleteNetworkAclEntry"});
-const action_kind& read_blocks = declare_action(block_expiry_playbook, "read-blocks", {"ec2:DescribeNetworkAcls"});
-const action_kind& remove_deny = declare_action(block_expiry_playbook, "remove-deny", {"ec2:DeleteNetworkAclEntry"});
+const action_kind& read_blocks =
+    declare_action(block_expiry_playbook, "read-blocks", {"ec2:DescribeNetworkAcls"});
+const action_kind& remove_deny =
+    declare_action(block_expiry_playbook, "remove-deny", {"ec2:DeleteNetworkAclEntry"});
 const action_kind& forget_block = declare_action(block_expiry_playbook, "forget-block", {"ec2:DeleteTags"});
 
 // EC2 keeps tag values to 256 characters.
@@ -51,7 +53,9 @@ std::string rfc3339(std::int64_t epoch) {
   return buffer;
 }
 
-std::int64_t epoch_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t epoch_now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
 
 std::optional<std::int64_t> parse_int(std::string_view text) {
   std::int64_t value = 0;
@@ -60,7 +64,9 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
   return value;
 }
 
-std::string direction_name(bool egress) { return egress ? "outbound" : "inbound"; }
+std::string direction_name(bool egress) {
+  return egress ? "outbound" : "inbound";
+}
 
 const acl_entry* entry_at(const acl_state& acl, int rule_number, bool egress) {
   for (const auto& e : acl.entries) {
@@ -82,13 +88,16 @@ query_call create_entry(const std::string& acl_id, int rule_number, bool egress,
 
 query_call delete_entry(const std::string& acl_id, int rule_number, bool egress) {
   query_call call{service::ec2, "DeleteNetworkAclEntry", {}};
-  call.params.add("NetworkAclId", acl_id).add("RuleNumber", std::to_string(rule_number)).add("Egress", egress ? "true" : "false");
+  call.params.add("NetworkAclId", acl_id)
+      .add("RuleNumber", std::to_string(rule_number))
+      .add("Egress", egress ? "true" : "false");
   return call;
 }
 
 query_call tag_call(std::string action, const std::string& acl_id, const block_record& record) {
   query_call call{service::ec2, std::move(action), {}};
-  call.params.add("ResourceId.1", acl_id).add_tags("Tag", {{block_tag_key(record.rule_number), record.tag_value}});
+  call.params.add("ResourceId.1", acl_id)
+      .add_tags("Tag", {{block_tag_key(record.rule_number), record.tag_value}});
   return call;
 }
 
@@ -109,17 +118,17 @@ const acl_entry* allow_before(const acl_state& acl, const cidr_block& block, int
 
 std::vector<std::string> default_block_finding_types() {
   return {
-      "UnauthorizedAccess:EC2/SSHBruteForce",         // the remote address guesses passwords
+      "UnauthorizedAccess:EC2/SSHBruteForce",  // the remote address guesses passwords
       "UnauthorizedAccess:EC2/RDPBruteForce",
       "Impact:EC2/WinRMBruteForce",
-      "Recon:EC2/PortProbeUnprotectedPort",           // the remote address probes an open port
+      "Recon:EC2/PortProbeUnprotectedPort",  // the remote address probes an open port
       "Recon:EC2/PortProbeEMRUnprotectedPort",
-      "UnauthorizedAccess:EC2/TorIPCaller",           // inbound from a Tor exit node
-      "UnauthorizedAccess:EC2/MaliciousIPCaller*",    // on GuardDuty's or your threat list
-      "Backdoor:EC2/C&CActivity*",                    // the command-and-control server (the IP variant)
-      "CryptoCurrency:EC2/BitcoinTool*",              // the mining pool (the IP variant)
-      "Trojan:EC2/BlackholeTraffic",                  // a known-bad address the instance talks to
-      "Trojan:EC2/DropPoint",                         // where stolen data is sent
+      "UnauthorizedAccess:EC2/TorIPCaller",         // inbound from a Tor exit node
+      "UnauthorizedAccess:EC2/MaliciousIPCaller*",  // on GuardDuty's or your threat list
+      "Backdoor:EC2/C&CActivity*",                  // the command-and-control server (the IP variant)
+      "CryptoCurrency:EC2/BitcoinTool*",            // the mining pool (the IP variant)
+      "Trojan:EC2/BlackholeTraffic",                // a known-bad address the instance talks to
+      "Trojan:EC2/DropPoint",                       // where stolen data is sent
   };
 }
 
@@ -167,14 +176,16 @@ result<network_block_settings> network_block_settings_from_environment(const env
   if (auto window = env("TOURNIQUET_BLOCK_RULE_RANGE")) {
     const size_t dash = window->find('-');
     auto low = parse_int(std::string_view(*window).substr(0, dash));
-    auto high = dash == std::string::npos ? std::nullopt : parse_int(std::string_view(*window).substr(dash + 1));
+    auto high =
+        dash == std::string::npos ? std::nullopt : parse_int(std::string_view(*window).substr(dash + 1));
     if (!low || !high || *low < 1 || *high > 32766 || *low > *high) {
-      return invalid("TOURNIQUET_BLOCK_RULE_RANGE", "expected LOW-HIGH within 1-32766, got '" + *window + "'");
+      return invalid("TOURNIQUET_BLOCK_RULE_RANGE",
+                     "expected LOW-HIGH within 1-32766, got '" + *window + "'");
     }
     if (*high - *low + 1 > max_window_size) {
-      return invalid("TOURNIQUET_BLOCK_RULE_RANGE", "at most " + std::to_string(max_window_size) +
-                                                        " rule numbers (one tag each; an ACL holds 50 tags), got '" +
-                                                        *window + "'");
+      return invalid("TOURNIQUET_BLOCK_RULE_RANGE",
+                     "at most " + std::to_string(max_window_size) +
+                         " rule numbers (one tag each; an ACL holds 50 tags), got '" + *window + "'");
     }
     s.rule_low = static_cast<int>(*low);
     s.rule_high = static_cast<int>(*high);
@@ -221,7 +232,8 @@ result<network_block_settings> network_block_settings_from_environment(const env
 
 std::optional<std::string> network_block_refusal(const guardduty_finding& finding,
                                                  const network_block_settings& settings) {
-  if (finding.resource_type != "Instance") return "resource type " + finding.resource_type + " is not an instance";
+  if (finding.resource_type != "Instance")
+    return "resource type " + finding.resource_type + " is not an instance";
   if (!type_matches(settings.finding_types, finding.type)) {
     return "type " + finding.type + " is not in TOURNIQUET_BLOCK_FINDING_TYPES";
   }
@@ -258,10 +270,13 @@ std::optional<std::string> never_block_reason(const cidr_block& block, const net
 
 // --- Tags and the ACL as read ---------------------------------------------------------------------------
 
-std::string block_tag_key(int rule_number) { return std::string(block_tag_prefix) + std::to_string(rule_number); }
+std::string block_tag_key(int rule_number) {
+  return std::string(block_tag_prefix) + std::to_string(rule_number);
+}
 
 std::string block_tag_value(const block_record& r) {
-  std::string value = r.block.text() + "|" + std::to_string(r.created) + "|" + std::to_string(r.expires) + "|";
+  std::string value =
+      r.block.text() + "|" + std::to_string(r.created) + "|" + std::to_string(r.expires) + "|";
   std::string incident = r.incident;
   std::replace(incident.begin(), incident.end(), '|', '_');
   if (value.size() + incident.size() > max_tag_value) incident.resize(max_tag_value - value.size());
@@ -341,11 +356,13 @@ std::map<std::string, std::vector<cidr_block>> vpc_cidrs_from_xml(pugi::xml_node
     auto& cidrs = out[text_of(v, "vpcId")];
     auto add = [&](const std::string& text) {
       auto parsed = parse_cidr(text);
-      if (parsed && std::find(cidrs.begin(), cidrs.end(), parsed->block) == cidrs.end()) cidrs.push_back(parsed->block);
+      if (parsed && std::find(cidrs.begin(), cidrs.end(), parsed->block) == cidrs.end())
+        cidrs.push_back(parsed->block);
     };
     add(text_of(v, "cidrBlock"));
     for (pugi::xml_node c : items_of(v.child("cidrBlockAssociationSet"))) add(text_of(c, "cidrBlock"));
-    for (pugi::xml_node c : items_of(v.child("ipv6CidrBlockAssociationSet"))) add(text_of(c, "ipv6CidrBlock"));
+    for (pugi::xml_node c : items_of(v.child("ipv6CidrBlockAssociationSet")))
+      add(text_of(c, "ipv6CidrBlock"));
   }
   return out;
 }
@@ -377,7 +394,8 @@ planned_call read_instance_call(const std::string& instance_id) {
   return {&read_network, instance_id, std::move(call)};
 }
 
-planned_call read_acls_call(const std::vector<std::string>& subnet_ids, const std::vector<std::string>& acl_ids) {
+planned_call read_acls_call(const std::vector<std::string>& subnet_ids,
+                            const std::vector<std::string>& acl_ids) {
   query_call call{service::ec2, "DescribeNetworkAcls", {}};
   if (!acl_ids.empty()) call.params.add_list("NetworkAclId", acl_ids);
   if (!subnet_ids.empty()) call.params.add_filter(1, "association.subnet-id", subnet_ids);
@@ -425,7 +443,9 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
   auto requested = [&](const cidr_block& b) {
     return std::any_of(addresses.begin(), addresses.end(), [&](const auto& a) { return a.block == b; });
   };
-  auto is_free = [&](int n) { return !taken.contains(n) && !entry_at(acl, n, false) && !entry_at(acl, n, true); };
+  auto is_free = [&](int n) {
+    return !taken.contains(n) && !entry_at(acl, n, false) && !entry_at(acl, n, true);
+  };
 
   for (const auto& address : addresses) {
     block_intent intent{address};
@@ -434,7 +454,7 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
     const auto in_deny = effective_deny(acl, address.block, false);
     const auto out_deny = effective_deny(acl, address.block, true);
 
-    // [reliability] An unrecorded deny of exactly this block in the window is what a create whose answer was
+    // An unrecorded deny of exactly this block in the window is what a create whose answer was
     // lost (EC2 then refuses the retry as a duplicate), or a record that could not be written, leaves behind.
     // It is adopted: completed and recorded, so that it expires like any other, instead of denying forever.
     std::optional<int> orphan;
@@ -447,15 +467,17 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
       };
       if ((in || out) && (!in || exact(in)) && (!out || exact(out))) orphan = n;
     }
-    const bool denied_by_others = in_deny && out_deny && !(orphan && in_deny->rule_number == *orphan &&
-                                                          out_deny->rule_number == *orphan);
+    const bool denied_by_others =
+        in_deny && out_deny &&
+        !(orphan && in_deny->rule_number == *orphan && out_deny->rule_number == *orphan);
     if (orphan && !denied_by_others && acl.tag_count + tags_added + 1 <= max_tags_per_acl) {
       const int n = *orphan;
       taken.insert(n);
       ++tags_added;
       intent.step = block_step::repair;
       intent.rule_number = n;
-      intent.detail = "rule " + std::to_string(n) + " denied it without a record (an answer lost before): adopted";
+      intent.detail =
+          "rule " + std::to_string(n) + " denied it without a record (an answer lost before): adopted";
       std::vector<size_t> creates;
       for (bool egress : {false, true}) {
         if (entry_at(acl, n, egress)) continue;
@@ -466,7 +488,8 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
       block_record record{n, address.block, now, expires, std::string(incident_id), {}};
       record.tag_value = block_tag_value(record);
       intent.other_indices.push_back(add(record_block, acl.id, tag_call("CreateTags", acl.id, record),
-                                         cidr + " rule " + std::to_string(n) + " expires " + rfc3339(expires), creates));
+                                         cidr + " rule " + std::to_string(n) + " expires " + rfc3339(expires),
+                                         creates));
       plan.intents.push_back(std::move(intent));
       continue;
     }
@@ -486,9 +509,9 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
         if (record.block == address.block && expires - record.expires >= extend_after) {
           record.expires = expires;
           record.tag_value = block_tag_value(record);
-          intent.other_indices.push_back(add(record_block, acl.id, tag_call("CreateTags", acl.id, record),
-                                             cidr + " rule " + std::to_string(record.rule_number) +
-                                                 " expires " + rfc3339(expires)));
+          intent.other_indices.push_back(
+              add(record_block, acl.id, tag_call("CreateTags", acl.id, record),
+                  cidr + " rule " + std::to_string(record.rule_number) + " expires " + rfc3339(expires)));
           intent.expires = expires;
           intent.detail += "; expiry moved to " + rfc3339(expires);
         }
@@ -541,21 +564,24 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
     if (!number) {
       const block_record* victim = nullptr;
       for (const auto& [n, record] : acl.blocks) {
-        if (n < settings.rule_low || n > settings.rule_high || taken.contains(n) || requested(record.block)) continue;
+        if (n < settings.rule_low || n > settings.rule_high || taken.contains(n) || requested(record.block))
+          continue;
         const acl_entry* in = entry_at(acl, n, false);
         const acl_entry* out = entry_at(acl, n, true);
         if ((!in && !out) || (in && !is_ours(acl, *in)) || (out && !is_ours(acl, *out))) continue;
-        if (!victim || std::tie(record.expires, record.rule_number) < std::tie(victim->expires, victim->rule_number)) {
+        if (!victim ||
+            std::tie(record.expires, record.rule_number) < std::tie(victim->expires, victim->rule_number)) {
           victim = &record;
         }
       }
       if (!victim) {
         intent.step = block_step::no_room;
-        intent.detail = acl.entry_limit_reached
-                            ? "the network ACL holds as many entries as EC2 allows, none of them Tourniquet's to replace"
-                            : "rule numbers " + std::to_string(settings.rule_low) + "-" +
-                                  std::to_string(settings.rule_high) + where +
-                                  " hold only rules Tourniquet did not create (or this request's own)";
+        intent.detail =
+            acl.entry_limit_reached
+                ? "the network ACL holds as many entries as EC2 allows, none of them Tourniquet's to replace"
+                : "rule numbers " + std::to_string(settings.rule_low) + "-" +
+                      std::to_string(settings.rule_high) + where +
+                      " hold only rules Tourniquet did not create (or this request's own)";
         plan.intents.push_back(std::move(intent));
         continue;
       }
@@ -567,8 +593,8 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
     if (const acl_entry* allow = allow_before(acl, address.block, n)) {
       intent.step = block_step::shadowed;
       intent.evicted.reset();
-      intent.detail = "allow rule " + std::to_string(allow->rule_number) + " comes before rule " + std::to_string(n) +
-                      where + ": set TOURNIQUET_BLOCK_RULE_RANGE below it";
+      intent.detail = "allow rule " + std::to_string(allow->rule_number) + " comes before rule " +
+                      std::to_string(n) + where + ": set TOURNIQUET_BLOCK_RULE_RANGE below it";
       plan.intents.push_back(std::move(intent));
       continue;
     }
@@ -590,9 +616,9 @@ block_plan plan_blocks(const acl_state& acl, const std::vector<address_to_block>
                       rfc3339(intent.evicted->expires) + ")";
       for (bool egress : {false, true}) {
         if (!entry_at(acl, n, egress)) continue;
-        evictions.push_back(add(evict_block, acl.id, delete_entry(acl.id, n, egress),
-                                intent.evicted->block.text() + " " + direction_name(egress) + " rule " +
-                                    std::to_string(n)));
+        evictions.push_back(
+            add(evict_block, acl.id, delete_entry(acl.id, n, egress),
+                intent.evicted->block.text() + " " + direction_name(egress) + " rule " + std::to_string(n)));
       }
     } else {
       intent.step = block_step::create;
@@ -616,7 +642,8 @@ expiry_plan plan_expiry(const std::vector<acl_state>& acls, std::int64_t now) {
   expiry_plan plan;
   for (const auto& acl : acls) {
     for (const auto& key : acl.unreadable_tags) {
-      plan.left_alone.push_back(skipped_record(remove_deny, acl.id, "tag " + key + " cannot be read: left alone"));
+      plan.left_alone.push_back(
+          skipped_record(remove_deny, acl.id, "tag " + key + " cannot be read: left alone"));
     }
     for (const auto& [n, record] : acl.blocks) {
       if (record.expires > now) continue;
@@ -626,8 +653,8 @@ expiry_plan plan_expiry(const std::vector<acl_state>& acls, std::int64_t now) {
         if (!entry || !is_ours(acl, *entry)) continue;  // gone already, or another rule took the number
         intent.delete_indices.push_back(plan.calls.size());
         plan.calls.push_back({&remove_deny, acl.id, delete_entry(acl.id, n, egress),
-                              record.block.text() + " " + direction_name(egress) + " rule " + std::to_string(n) +
-                                  " expired " + rfc3339(record.expires)});
+                              record.block.text() + " " + direction_name(egress) + " rule " +
+                                  std::to_string(n) + " expired " + rfc3339(record.expires)});
       }
       plan.intents.push_back(std::move(intent));
     }
@@ -651,8 +678,8 @@ block_target block_target_of(const guardduty_finding& finding) {
   if (finding.instance) {
     t.instance_id = finding.instance->instance_id;
     for (const auto& eni : finding.instance->network_interfaces) {
-      if (!eni.subnet_id.empty() && std::find(t.subnet_ids.begin(), t.subnet_ids.end(), eni.subnet_id) ==
-                                        t.subnet_ids.end()) {
+      if (!eni.subnet_id.empty() &&
+          std::find(t.subnet_ids.begin(), t.subnet_ids.end(), eni.subnet_id) == t.subnet_ids.end()) {
         t.subnet_ids.push_back(eni.subnet_id);
       }
     }
@@ -663,7 +690,8 @@ block_target block_target_of(const guardduty_finding& finding) {
 block_target block_target_of(const block_request& request) {
   block_target t;
   t.account_id = request.envelope.account;
-  t.incident_id = request.incident_id ? *request.incident_id : incident_id_for(request.envelope.account, request.envelope.id);
+  t.incident_id = request.incident_id ? *request.incident_id
+                                      : incident_id_for(request.envelope.account, request.envelope.id);
   t.source = request.reason;
   t.addresses = request.addresses;
   t.instance_id = request.instance_id;
@@ -703,7 +731,8 @@ nlohmann::ordered_json to_json(const address_row& row) {
 
 // Codes after which the address is planned again on a fresh read of the ACL, within the invocation.
 bool worth_another_round(const error& e) {
-  return e.code == entry_exists_code || e.code == entry_limit_code || e.code == "InvalidNetworkAclEntry.NotFound";
+  return e.code == entry_exists_code || e.code == entry_limit_code ||
+         e.code == "InvalidNetworkAclEntry.NotFound";
 }
 
 struct resolved_acls {
@@ -712,7 +741,8 @@ struct resolved_acls {
 };
 
 // Instance -> subnets -> network ACLs -> their VPCs' CIDR blocks.
-result<resolved_acls> resolve_acls(const block_target& target, const playbook_context& ctx, playbook_report& report) {
+result<resolved_acls> resolve_acls(const block_target& target, const playbook_context& ctx,
+                                   playbook_report& report) {
   resolved_acls out;
   std::vector<std::string> subnets = target.subnet_ids;
   std::vector<std::string> vpcs;
@@ -736,7 +766,8 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
           found |= text_of(i, "instanceId") == *target.instance_id;
           for (pugi::xml_node n : items_of(i.child("networkInterfaceSet"))) {
             const std::string subnet = text_of(n, "subnetId");
-            if (!subnet.empty() && std::find(live.begin(), live.end(), subnet) == live.end()) live.push_back(subnet);
+            if (!subnet.empty() && std::find(live.begin(), live.end(), subnet) == live.end())
+              live.push_back(subnet);
             const std::string vpc = text_of(n, "vpcId");
             if (!vpc.empty() && std::find(vpcs.begin(), vpcs.end(), vpc) == vpcs.end()) vpcs.push_back(vpc);
           }
@@ -749,18 +780,20 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
     if (found && !live.empty()) {
       subnets = std::move(live);
     } else if (!target.subnet_ids.empty()) {
-      // A terminated instance has no interfaces left, but its subnets still hold the attacker's other targets.
+      // A terminated instance has no interfaces left, but its subnets still hold the attacker's other
+      // targets.
       out.notes.push_back("instance " + *target.instance_id +
                           " is gone or has no interfaces: using the subnets the finding named");
     } else {
-      return error{"InstanceNotFound", "instance " + *target.instance_id + " does not exist in account " +
-                                           target.account_id + " or has no network interfaces",
+      return error{"InstanceNotFound",
+                   "instance " + *target.instance_id + " does not exist in account " + target.account_id +
+                       " or has no network interfaces",
                    "ec2:DescribeInstances"};
     }
   }
 
-  std::vector<planned_call> reads{read_acls_call(target.network_acl_ids.empty() ? subnets : std::vector<std::string>{},
-                                                 target.network_acl_ids)};
+  std::vector<planned_call> reads{read_acls_call(
+      target.network_acl_ids.empty() ? subnets : std::vector<std::string>{}, target.network_acl_ids)};
   if (!vpcs.empty()) reads.push_back(read_vpcs_call(vpcs));
   execution run = read(std::move(reads));
   if (!run.answers[0]) return *run.records[0].failure;
@@ -768,7 +801,8 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   if (!target.network_acl_ids.empty()) {
     for (const auto& id : target.network_acl_ids) {
       if (std::none_of(out.acls.begin(), out.acls.end(), [&](const acl_state& a) { return a.id == id; })) {
-        return error{"NetworkAclNotFound", "network ACL " + id + " does not exist", "ec2:DescribeNetworkAcls"};
+        return error{"NetworkAclNotFound", "network ACL " + id + " does not exist",
+                     "ec2:DescribeNetworkAcls"};
       }
     }
   } else {
@@ -776,8 +810,9 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
       const bool found = std::any_of(out.acls.begin(), out.acls.end(), [&](const acl_state& a) {
         return std::find(a.subnet_ids.begin(), a.subnet_ids.end(), subnet) != a.subnet_ids.end();
       });
-      if (!found) return error{"NetworkAclNotFound", "no network ACL is associated with subnet " + subnet,
-                               "ec2:DescribeNetworkAcls"};
+      if (!found)
+        return error{"NetworkAclNotFound", "no network ACL is associated with subnet " + subnet,
+                     "ec2:DescribeNetworkAcls"};
     }
   }
 
@@ -785,7 +820,8 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   if (run.answers.size() > 1 && run.answers[1]) cidrs = vpc_cidrs_from_xml(run.answers[1]->result());
   std::vector<std::string> missing;
   for (const auto& acl : out.acls) {
-    if (!cidrs.contains(acl.vpc_id) && std::find(missing.begin(), missing.end(), acl.vpc_id) == missing.end()) {
+    if (!cidrs.contains(acl.vpc_id) &&
+        std::find(missing.begin(), missing.end(), acl.vpc_id) == missing.end()) {
       missing.push_back(acl.vpc_id);
     }
   }
@@ -797,7 +833,8 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   }
   for (auto& acl : out.acls) {
     if (!cidrs.contains(acl.vpc_id)) {
-      return error{"VpcNotFound", "VPC " + acl.vpc_id + " of " + acl.id + " could not be read", "ec2:DescribeVpcs"};
+      return error{"VpcNotFound", "VPC " + acl.vpc_id + " of " + acl.id + " could not be read",
+                   "ec2:DescribeVpcs"};
     }
     acl.vpc_cidrs = cidrs.at(acl.vpc_id);
   }
@@ -805,8 +842,9 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
 }
 
 // Re-reads the given ACLs, keeping what the first read learnt (VPC ranges, the entry limit).
-result<std::vector<acl_state>> reread(const std::vector<acl_state>& previous, const std::vector<std::string>& ids,
-                                      const playbook_context& ctx, playbook_report& report) {
+result<std::vector<acl_state>> reread(const std::vector<acl_state>& previous,
+                                      const std::vector<std::string>& ids, const playbook_context& ctx,
+                                      playbook_report& report) {
   execution run = execute_plan({read_acls_call({}, ids)}, ctx.client, ctx.until, false);
   report.round_trips += run.round_trips;
   if (!run.answers[0]) {
@@ -831,11 +869,14 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
   playbook_report report;
   report.playbook = std::string(network_block_playbook);
   report.target = target.instance_id ? *target.instance_id
-                                     : join_list(target.network_acl_ids.empty() ? target.subnet_ids : target.network_acl_ids);
+                                     : join_list(target.network_acl_ids.empty() ? target.subnet_ids
+                                                                                : target.network_acl_ids);
   report.incident_id = target.incident_id;
   report.details["source"] = target.source;
   auto elapsed_ms = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx.arrived).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 ctx.arrived)
+        .count();
   };
   std::vector<address_row> rows;
   auto finish = [&](std::string status) {
@@ -857,11 +898,13 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
     }
     const std::string note = parsed->host_bits_cleared ? "taken as " + parsed->block.text() : "";
     if (auto why = never_block_reason(parsed->block, settings, {})) {
-      rows.push_back({given, parsed->block.text(), "", outcome::skipped, 0, 0, "never blocked: " + *why, std::nullopt});
+      rows.push_back(
+          {given, parsed->block.text(), "", outcome::skipped, 0, 0, "never blocked: " + *why, std::nullopt});
       report.actions.push_back(skipped_record(deny_address, given, "never blocked: " + *why));
       continue;
     }
-    if (std::none_of(candidates.begin(), candidates.end(), [&](const auto& c) { return c.block == parsed->block; })) {
+    if (std::none_of(candidates.begin(), candidates.end(),
+                     [&](const auto& c) { return c.block == parsed->block; })) {
       candidates.push_back({given, parsed->block});
     }
   }
@@ -875,8 +918,8 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
     report.reason = resolved.err().describe();
     report.failure = resolved.err();
     for (const auto& c : candidates) {
-      rows.push_back({c.given, c.block.text(), "", outcome::failed, 0, 0, "the network ACLs could not be read",
-                      resolved.err()});
+      rows.push_back({c.given, c.block.text(), "", outcome::failed, 0, 0,
+                      "the network ACLs could not be read", resolved.err()});
     }
     return finish("failed");
   }
@@ -890,8 +933,10 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
   for (const auto& acl : acls) {
     for (const auto& c : candidates) {
       if (auto why = never_block_reason(c.block, settings, acl.vpc_cidrs)) {
-        rows.push_back({c.given, c.block.text(), acl.id, outcome::skipped, 0, 0, "never blocked: " + *why, std::nullopt});
-        report.actions.push_back(skipped_record(deny_address, c.given + " in " + acl.id, "never blocked: " + *why));
+        rows.push_back({c.given, c.block.text(), acl.id, outcome::skipped, 0, 0, "never blocked: " + *why,
+                        std::nullopt});
+        report.actions.push_back(
+            skipped_record(deny_address, c.given + " in " + acl.id, "never blocked: " + *why));
       } else {
         todo[acl.id].push_back(c);
       }
@@ -907,10 +952,16 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
       for (const auto& [acl_id, list] : todo) {
         for (const auto& a : list) {
           if (!settled.contains({acl_id, a.given})) order.push_back({acl_id, a.given});
-          settled[{acl_id, a.given}] = {a.given, a.block.text(), acl_id, outcome::failed, 0, 0,
-                                        "the rule numbers kept being taken by concurrent changes; gave up after " +
-                                            std::to_string(settings.max_rounds) + " attempts",
-                                        std::nullopt};
+          settled[{acl_id, a.given}] = {
+              a.given,
+              a.block.text(),
+              acl_id,
+              outcome::failed,
+              0,
+              0,
+              "the rule numbers kept being taken by concurrent changes; gave up after " +
+                  std::to_string(settings.max_rounds) + " attempts",
+              std::nullopt};
         }
       }
       break;
@@ -939,8 +990,14 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
     std::map<std::string, std::vector<address_to_block>> again;
     std::set<std::string> reread_ids;
     for (auto& [acl_id, intent] : intents) {
-      address_row row{intent.address.given, intent.address.block.text(), acl_id, outcome::done, intent.rule_number,
-                      intent.expires, intent.detail, std::nullopt};
+      address_row row{intent.address.given,
+                      intent.address.block.text(),
+                      acl_id,
+                      outcome::done,
+                      intent.rule_number,
+                      intent.expires,
+                      intent.detail,
+                      std::nullopt};
       const auto key = std::make_pair(acl_id, intent.address.given);
       std::vector<size_t> mine = intent.other_indices;
       if (intent.claim_index) mine.insert(mine.begin(), *intent.claim_index);
@@ -956,8 +1013,11 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
           row.result = outcome::failed;
           row.rule_number = intent.step == block_step::shadowed ? intent.rule_number : 0;
           row.expires = 0;
-          report.actions.push_back({std::string(deny_address.name), intent.address.given + " in " + acl_id,
-                                    outcome::failed, intent.detail, error{"BlockNotPossible", intent.detail, acl_id},
+          report.actions.push_back({std::string(deny_address.name),
+                                    intent.address.given + " in " + acl_id,
+                                    outcome::failed,
+                                    intent.detail,
+                                    error{"BlockNotPossible", intent.detail, acl_id},
                                     {}});
           break;
         case block_step::already:
@@ -971,7 +1031,8 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
             row = settled[key];
           }
           if (mine.empty() && row.result == outcome::already) {
-            report.actions.push_back(already_record(deny_address, intent.address.given + " in " + acl_id, intent.detail));
+            report.actions.push_back(
+                already_record(deny_address, intent.address.given + " in " + acl_id, intent.detail));
           }
           break;
         default:
@@ -983,10 +1044,12 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
           if (hard) {
             row.result = outcome::failed;
             row.failure = hard;
-            const bool claimed = intent.claim_index && run.records[*intent.claim_index].result == outcome::done;
+            const bool claimed =
+                intent.claim_index && run.records[*intent.claim_index].result == outcome::done;
             if (claimed && run.records[mine.back()].action == record_block.name &&
                 run.records[mine.back()].result == outcome::failed) {
-              row.detail = "the deny is in place but its tag could not be written: it will not expire by itself";
+              row.detail =
+                  "the deny is in place but its tag could not be written: it will not expire by itself";
             }
           } else if (soft) {
             row.result = outcome::failed;  // until a later round settles it
@@ -998,7 +1061,8 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
             }
             for (size_t i : mine) {
               run.records[i].result = outcome::skipped;
-              run.records[i].detail = calls[i].detail + " (superseded: " + soft->code + "; planned again on a fresh read)";
+              run.records[i].detail =
+                  calls[i].detail + " (superseded: " + soft->code + "; planned again on a fresh read)";
               run.records[i].failure.reset();
             }
           } else {
@@ -1041,7 +1105,8 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
     for (const auto& entry : again) {
       const std::string& acl_id = entry.first;  // not a structured binding: clang 14 cannot capture those
       const auto& list = entry.second;
-      const acl_state& acl = *std::find_if(acls.begin(), acls.end(), [&](const acl_state& a) { return a.id == acl_id; });
+      const acl_state& acl =
+          *std::find_if(acls.begin(), acls.end(), [&](const acl_state& a) { return a.id == acl_id; });
       for (const auto& a : list) {
         const bool denied = effective_deny(acl, a.block, false) && effective_deny(acl, a.block, true);
         if (blocked_here.contains({acl_id, a.given}) && denied) continue;
@@ -1066,7 +1131,9 @@ playbook_report expire_blocks(const playbook_context& ctx) {
   report.playbook = std::string(block_expiry_playbook);
   report.target = ctx.account_id;
   auto elapsed_ms = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx.arrived).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 ctx.arrived)
+        .count();
   };
   execution read = execute_plan({read_tagged_acls_call()}, ctx.client, ctx.until, false);
   report.round_trips += read.round_trips;
@@ -1090,7 +1157,8 @@ playbook_report expire_blocks(const playbook_context& ctx) {
     const auto& intent = plan.intents[k];
     const bool gone = std::all_of(intent.delete_indices.begin(), intent.delete_indices.end(), [&](size_t i) {
       const auto& f = removed.records[i].failure;
-      return removed.records[i].result != outcome::failed || (f && f->code == "InvalidNetworkAclEntry.NotFound");
+      return removed.records[i].result != outcome::failed ||
+             (f && f->code == "InvalidNetworkAclEntry.NotFound");
     });
     if (!gone) continue;
     forget_of[k] = forget.size();

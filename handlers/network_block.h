@@ -8,11 +8,10 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <pugixml.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <pugixml.hpp>
 
 #include "handlers/action.h"
 #include "handlers/config.h"
@@ -49,7 +48,7 @@ struct network_block_settings {
   int rule_low = 71;                       // TOURNIQUET_BLOCK_RULE_RANGE=71-90: below the usual allow at 100
   int rule_high = 90;
   std::chrono::seconds ttl = std::chrono::hours(24);  // TOURNIQUET_BLOCK_TTL_HOURS or _SECONDS
-  bool block_private = false;              // TOURNIQUET_BLOCK_PRIVATE: allow RFC 1918 / unique-local targets
+  bool block_private = false;  // TOURNIQUET_BLOCK_PRIVATE: allow RFC 1918 / unique-local targets
   std::vector<never_block_range> never_block;  // built-in ranges plus TOURNIQUET_NEVER_BLOCK
   std::vector<std::string> expiry_accounts;    // TOURNIQUET_BLOCK_EXPIRY_ACCOUNTS: member accounts to sweep
   int max_rounds = 6;  // attempts when concurrent invocations take the rule number we chose
@@ -81,8 +80,8 @@ struct acl_entry {
   int rule_number = 0;
   bool egress = false;
   bool deny = false;
-  bool all_protocols = false;           // protocol -1
-  std::optional<cidr_block> block;      // cidrBlock or ipv6CidrBlock
+  bool all_protocols = false;       // protocol -1
+  std::optional<cidr_block> block;  // cidrBlock or ipv6CidrBlock
 };
 
 // A deny Tourniquet created, as its tag records it.
@@ -92,7 +91,7 @@ struct block_record {
   std::int64_t created = 0;  // epoch seconds
   std::int64_t expires = 0;
   std::string incident;
-  std::string tag_value;     // as stored, for a DeleteTags that only removes this exact record
+  std::string tag_value;  // as stored, for a DeleteTags that only removes this exact record
 };
 
 std::string block_tag_key(int rule_number);
@@ -103,13 +102,13 @@ std::optional<result<block_record>> parse_block_tag(std::string_view key, std::s
 struct acl_state {
   std::string id;
   std::string vpc_id;
-  std::vector<std::string> subnet_ids;      // associated subnets
+  std::vector<std::string> subnet_ids;  // associated subnets
   std::vector<acl_entry> entries;
-  std::map<int, block_record> blocks;       // our tags, by rule number
+  std::map<int, block_record> blocks;        // our tags, by rule number
   std::vector<std::string> unreadable_tags;  // our prefix, unreadable value: left alone
   std::size_t tag_count = 0;
-  std::vector<cidr_block> vpc_cidrs;        // from DescribeVpcs
-  bool entry_limit_reached = false;         // EC2 answered NetworkAclEntryLimitExceeded: evict instead
+  std::vector<cidr_block> vpc_cidrs;  // from DescribeVpcs
+  bool entry_limit_reached = false;   // EC2 answered NetworkAclEntryLimitExceeded: evict instead
 };
 
 // The networkAclSet of a DescribeNetworkAcls answer.
@@ -130,7 +129,8 @@ std::optional<acl_entry> effective_deny(const acl_state& acl, const cidr_block& 
 // The reads: the instance (for its subnets), the ACLs of subnets or by id, the VPCs' CIDR blocks, and the
 // ACLs that carry our tags (for expiry).
 planned_call read_instance_call(const std::string& instance_id);
-planned_call read_acls_call(const std::vector<std::string>& subnet_ids, const std::vector<std::string>& acl_ids);
+planned_call read_acls_call(const std::vector<std::string>& subnet_ids,
+                            const std::vector<std::string>& acl_ids);
 planned_call read_vpcs_call(const std::vector<std::string>& vpc_ids);
 planned_call read_tagged_acls_call();
 
@@ -153,9 +153,10 @@ struct block_intent {
   block_step step = block_step::create;
   int rule_number = 0;
   std::int64_t expires = 0;
-  std::string detail;                      // why, for the report
+  std::string detail;  // why, for the report
   std::optional<block_record> evicted;
-  std::optional<std::size_t> claim_index;  // the first CreateNetworkAclEntry: whoever creates it owns the number
+  std::optional<std::size_t>
+      claim_index;  // the first CreateNetworkAclEntry: whoever creates it owns the number
   std::vector<std::size_t> other_indices;  // the other direction, the tag, the evicting deletes
 };
 
@@ -182,9 +183,9 @@ struct expiry_intent {
 };
 
 struct expiry_plan {
-  std::vector<planned_call> calls;          // DeleteNetworkAclEntry only; tags go once these are answered
+  std::vector<planned_call> calls;  // DeleteNetworkAclEntry only; tags go once these are answered
   std::vector<expiry_intent> intents;
-  std::vector<action_record> left_alone;    // unreadable tags
+  std::vector<action_record> left_alone;  // unreadable tags
 };
 
 // Our records whose expiry is at or before `now`: delete their entries that are still ours.
@@ -198,10 +199,10 @@ planned_call plan_forget(const std::string& acl_id, const block_record& record);
 struct block_target {
   std::string account_id;
   std::string incident_id;
-  std::string source;                      // "finding Recon:EC2/PortProbeUnprotectedPort …" or the request's reason
-  std::vector<std::string> addresses;      // as given
+  std::string source;  // "finding Recon:EC2/PortProbeUnprotectedPort …" or the request's reason
+  std::vector<std::string> addresses;  // as given
   std::optional<std::string> instance_id;
-  std::vector<std::string> subnet_ids;     // with an instance: the finding's, used if the instance is gone
+  std::vector<std::string> subnet_ids;  // with an instance: the finding's, used if the instance is gone
   std::vector<std::string> network_acl_ids;
 };
 

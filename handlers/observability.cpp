@@ -23,8 +23,9 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char buffer[96];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis % 1000));
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(millis % 1000));
   return buffer;
 }
 
@@ -56,8 +57,10 @@ event_facts facts_of(const decoded_event& event) {
     return {b->records.empty() ? "CloudTrail" : b->records.front().event_name, b->owner};
   }
   if (const auto* b = std::get_if<block_request>(&event)) return {"Block Addresses", b->envelope.account};
-  if (const auto* s = std::get_if<scheduled_event>(&event)) return {"schedule " + s->rule_name, s->envelope.account};
-  if (const auto* u = std::get_if<unknown_event>(&event)) return {u->envelope.detail_type, u->envelope.account};
+  if (const auto* s = std::get_if<scheduled_event>(&event))
+    return {"schedule " + s->rule_name, s->envelope.account};
+  if (const auto* u = std::get_if<unknown_event>(&event))
+    return {u->envelope.detail_type, u->envelope.account};
   return {};
 }
 
@@ -89,17 +92,18 @@ result<observability_settings> observability_settings_from_environment(const env
     start = colon + 1;
   }
   const auto region = env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
-  if (parts.size() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[3].empty() || parts[4].size() != 12 ||
-      parts[5].empty()) {
-    return error{"InvalidConfiguration",
-                 "TOURNIQUET_SNS_TOPIC_ARN must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got '" +
-                     *topic + "'",
-                 "TOURNIQUET_SNS_TOPIC_ARN"};
+  if (parts.size() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[3].empty() ||
+      parts[4].size() != 12 || parts[5].empty()) {
+    return error{
+        "InvalidConfiguration",
+        "TOURNIQUET_SNS_TOPIC_ARN must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got '" +
+            *topic + "'",
+        "TOURNIQUET_SNS_TOPIC_ARN"};
   }
   if (region && parts[3] != *region) {
     return error{"InvalidConfiguration",
-                 "TOURNIQUET_SNS_TOPIC_ARN names a topic in " + parts[3] + ", but the function runs in " + *region +
-                     ": use a topic in the function's region",
+                 "TOURNIQUET_SNS_TOPIC_ARN names a topic in " + parts[3] + ", but the function runs in " +
+                     *region + ": use a topic in the function's region",
                  "TOURNIQUET_SNS_TOPIC_ARN"};
   }
   s.sns_topic_arn = *topic;
@@ -131,7 +135,7 @@ std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_
     doc["ActionsDone"] = done;
     metrics.push_back(metric("ActionsFailed", "Count"));
     doc["ActionsFailed"] = failed;
-    // [reliability] runs of the playbook in this invocation: more than one means AWS failed it for a while
+    // Runs of the playbook in this invocation: more than one means AWS failed it for a while
     metrics.push_back(metric("Passes", "Count"));
     doc["Passes"] = 1 + (r.details.contains("passes") ? static_cast<long>(r.details["passes"].size()) : 0L);
     if (r.isolated_after_ms >= 0) {
@@ -150,13 +154,14 @@ std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_
         doc["NotificationsFailed"] = *figures.notification_failed ? 1 : 0;
       }
     }
-    doc["_aws"] = {{"Timestamp", epoch_ms},
-                   {"CloudWatchMetrics",
-                    nlohmann::ordered_json::array({{{"Namespace", metrics_namespace},
-                                                    {"Dimensions", nlohmann::ordered_json::array(
-                                                                       {nlohmann::ordered_json::array({"Playbook"}),
-                                                                        nlohmann::ordered_json::array()})},
-                                                    {"Metrics", std::move(metrics)}}})}};
+    doc["_aws"] = {
+        {"Timestamp", epoch_ms},
+        {"CloudWatchMetrics",
+         nlohmann::ordered_json::array(
+             {{{"Namespace", metrics_namespace},
+               {"Dimensions", nlohmann::ordered_json::array({nlohmann::ordered_json::array({"Playbook"}),
+                                                             nlohmann::ordered_json::array()})},
+               {"Metrics", std::move(metrics)}}})}};
     documents.push_back(std::move(doc));
   }
   return documents;
@@ -181,7 +186,8 @@ std::string notification_subject(const playbook_report& report, const decoded_ev
   // Shortens `part` by what the subject is over the limit, keeping at least 12 characters of it.
   auto shorten = [&](std::string& part) {
     const std::size_t over = compose().size() - max_subject;
-    if (part.size() > 12) part = cut(part, std::max<std::size_t>(12, part.size() > over ? part.size() - over : 0));
+    if (part.size() > 12)
+      part = cut(part, std::max<std::size_t>(12, part.size() > over ? part.size() - over : 0));
   };
   if (compose().size() > max_subject) shorten(label);
   if (compose().size() > max_subject) shorten(target);
@@ -200,7 +206,8 @@ aws::query_call notification_call(const std::string& topic_arn, const playbook_r
 }
 
 std::string outcome_summary(const playbook_report& report) {
-  std::string text = report.playbook + (report.target.empty() ? "" : " " + report.target) + ": " + report.status;
+  std::string text =
+      report.playbook + (report.target.empty() ? "" : " " + report.target) + ": " + report.status;
   if (!report.reason.empty()) text += " (" + cut(report.reason, 2 * max_error_text) + ")";
   if (report.actions.empty()) return text;
   std::vector<std::string> done;
@@ -210,8 +217,9 @@ std::string outcome_summary(const playbook_report& report) {
     if (a.result == outcome::done) {
       done.push_back(name);
     } else if (a.result == outcome::failed) {
-      not_done.push_back(name + " (" + cut(a.failure ? a.failure->code + ": " + a.failure->message : "failed",
-                                           max_error_text) + ")");
+      not_done.push_back(
+          name + " (" +
+          cut(a.failure ? a.failure->code + ": " + a.failure->message : "failed", max_error_text) + ")");
     } else if (a.result == outcome::skipped && a.detail.find("not done") != std::string::npos) {
       not_done.push_back(name + " (" + cut(a.detail, max_error_text) + ")");
     }
@@ -229,8 +237,9 @@ void observer::invocation_started(const aws::client& own) {
 
 std::vector<action_record> observer::invocation_finished(const decoded_event& event,
                                                          const std::vector<playbook_report>& reports,
-                                                         const invocation_context& context, const aws::client& own,
-                                                         aws::deadline until, bool dry_run) {
+                                                         const invocation_context& context,
+                                                         const aws::client& own, aws::deadline until,
+                                                         bool dry_run) {
   std::vector<action_record> records;
   invocation_figures figures;
   figures.request_id = context.request_id;
@@ -245,12 +254,16 @@ std::vector<action_record> observer::invocation_finished(const decoded_event& ev
       const auto finished = std::chrono::steady_clock::now();
       figures.notification_failed = false;
       for (std::size_t i = 0; i < calls.size(); ++i) {
-        action_record record{std::string(notify_incident.name), m_settings.sns_topic_arn, outcome::done,
-                             std::string(calls[i].params.get("Subject")), std::nullopt,
-                             std::chrono::duration_cast<std::chrono::milliseconds>(finished - started), finished};
+        action_record record{std::string(notify_incident.name),
+                             m_settings.sns_topic_arn,
+                             outcome::done,
+                             std::string(calls[i].params.get("Subject")),
+                             std::nullopt,
+                             std::chrono::duration_cast<std::chrono::milliseconds>(finished - started),
+                             finished};
         if (answers[i]) {
           log::info("incident notified", {{"topic", m_settings.sns_topic_arn},
-                                           {"messageId", aws::text_of(answers[i]->result(), "MessageId")}});
+                                          {"messageId", aws::text_of(answers[i]->result(), "MessageId")}});
         } else {
           record.result = outcome::failed;
           record.failure = std::move(answers[i]).err();

@@ -1,14 +1,14 @@
 // What an operator sees of each invocation beyond its response: CloudWatch Embedded Metric Format lines
 // (namespace Tourniquet, by playbook) written with the logs, an incident notification to an SNS topic, and
-// a one-line account of what was and was not done for the error Lambda records when containment is incomplete.
+// a one-line account of what was and was not done for the error Lambda records when containment is
+// incomplete.
 #pragma once
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "aws/client.h"
 #include "handlers/action.h"
@@ -82,7 +82,6 @@ class observer {
   aws::call_statistics m_before;
   bool m_first = true;       // no invocation has started in this process yet
   bool m_this_cold = false;  // the current invocation is the process's first
-
 };
 
 }  // namespace tq::handlers

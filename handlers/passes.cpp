@@ -26,7 +26,8 @@ nlohmann::ordered_json left_by(const playbook_report& r, int pass) {
   nlohmann::ordered_json failed = nlohmann::ordered_json::array();
   for (const auto& a : r.actions) {
     if (a.result != outcome::failed) continue;
-    failed.push_back(a.action + " " + a.target + ": " + (a.failure ? a.failure->code : std::string("failed")));
+    failed.push_back(a.action + " " + a.target + ": " +
+                     (a.failure ? a.failure->code : std::string("failed")));
   }
   if (r.failure) failed.push_back("start " + r.target + ": " + r.failure->code);
   return {{"pass", pass}, {"status", r.status}, {"failed", std::move(failed)}};
@@ -60,8 +61,8 @@ playbook_report merge_passes(playbook_report earlier, playbook_report later, int
   }
   merged.actions = std::move(actions);
 
-  nlohmann::ordered_json passes = earlier.details.contains("passes") ? earlier.details["passes"]
-                                                                      : nlohmann::ordered_json::array();
+  nlohmann::ordered_json passes =
+      earlier.details.contains("passes") ? earlier.details["passes"] : nlohmann::ordered_json::array();
   passes.push_back(left_by(earlier, later_pass - 1));
   for (auto& [key, value] : earlier.details.items()) {
     if (key != "passes" && !merged.details.contains(key)) merged.details[key] = value;
@@ -82,16 +83,20 @@ std::vector<playbook_report> run_in_passes(const std::function<std::vector<playb
   for (int n = 2; n <= policy.max_passes && worth_another_pass(reports); ++n) {
     const bool lost_calls = policy.unanswered() > unanswered_before;
     const milliseconds last = since(started);
-    const milliseconds pause = lost_calls ? std::max(policy.pause(n), policy.landing_horizon) : policy.pause(n);
+    const milliseconds pause =
+        lost_calls ? std::max(policy.pause(n), policy.landing_horizon) : policy.pause(n);
     // Room for a pass as long as the last one, twice over, after the pause: a pass cut short by the
     // deadline would only add failures to the report.
-    const auto room = std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now()) - pause;
+    const auto room =
+        std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now()) - pause;
     if (room < 2 * last + milliseconds(500)) {
-      log::info("no room for another pass", {{"pass", std::to_string(n)}, {"lastPassMs", std::to_string(last.count())},
-                                              {"roomMs", std::to_string(room.count())}});
+      log::info("no room for another pass", {{"pass", std::to_string(n)},
+                                             {"lastPassMs", std::to_string(last.count())},
+                                             {"roomMs", std::to_string(room.count())}});
       break;
     }
-    log::info("another pass", {{"pass", std::to_string(n)}, {"pauseMs", std::to_string(pause.count())},
+    log::info("another pass", {{"pass", std::to_string(n)},
+                               {"pauseMs", std::to_string(pause.count())},
                                {"waitsForLostCalls", lost_calls ? "true" : "false"}});
     std::this_thread::sleep_for(pause);
     started = std::chrono::steady_clock::now();

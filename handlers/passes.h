@@ -19,7 +19,8 @@ struct pass_policy {
   // Attempts given up on so far (aws::call_statistics::unanswered). Such a call may still land, and if it
   // landed after the next pass had read the state, it could undo that pass's work (an untrack landing after
   // the isolation). So after a pass that gave one up, the next waits at least `landing_horizon` (the attempt
-  // timeout: AWS answers well within it, so by then the call has landed or never will) and reads it all again.
+  // timeout: AWS answers well within it, so by then the call has landed or never will) and reads it all
+  // again.
   std::function<long()> unanswered = [] { return 0L; };
   std::chrono::milliseconds landing_horizon{0};
 };

@@ -16,8 +16,8 @@ struct playbook_context {
   aws::deadline until;
   bool dry_run = false;
   std::chrono::steady_clock::time_point arrived;
-  std::string account_id;       // the account acted in
-  std::string own_account_id;   // the function's own account
+  std::string account_id;      // the account acted in
+  std::string own_account_id;  // the function's own account
 };
 
 }  // namespace tq::handlers

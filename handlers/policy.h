@@ -2,10 +2,9 @@
 // code (`declare_action`), so the deployed role never drifts from what the code does.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "handlers/config.h"
 #include "runtime/environment.h"

@@ -17,7 +17,8 @@ nlohmann::ordered_json playbook_report::to_json() const {
   j["playbook"] = playbook;
   j["status"] = status;
   if (!reason.empty()) j["reason"] = reason;
-  if (failure) j["error"] = {{"code", failure->code}, {"where", failure->where}, {"retryable", failure->retryable}};
+  if (failure)
+    j["error"] = {{"code", failure->code}, {"where", failure->where}, {"retryable", failure->retryable}};
   if (!target.empty()) j["target"] = target;
   if (!incident_id.empty()) j["incidentId"] = incident_id;
   std::map<std::string, int> counts;

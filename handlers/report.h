@@ -3,21 +3,20 @@
 #pragma once
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "handlers/action.h"
 
 namespace tq::handlers {
 
 struct playbook_report {
-  std::string playbook;     // "instance-containment"
-  std::string status;       // contained, ignored, incomplete, dry-run, released, escalate, failed
-  std::string reason;       // why it was ignored or failed, for a person
-  std::string target;       // "i-0123…"
+  std::string playbook;  // "instance-containment"
+  std::string status;    // contained, ignored, incomplete, dry-run, released, escalate, failed
+  std::string reason;    // why it was ignored or failed, for a person
+  std::string target;    // "i-0123…"
   std::string incident_id;
   std::vector<action_record> actions;
   nlohmann::ordered_json details = nlohmann::ordered_json::object();

@@ -4,7 +4,7 @@
 
 #include "handlers/instance_containment.h"
 #include "handlers/network_block.h"
-#include "handlers/passes.h"  // [reliability]
+#include "handlers/passes.h"
 #include "handlers/playbook.h"
 #include "handlers/router.h"
 #include "runtime/log.h"
@@ -24,7 +24,6 @@ std::string account_of_arn(std::string_view arn) {
   return std::string(arn.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
 }
 
-
 }  // namespace
 
 result<std::shared_ptr<responder>> responder::from_environment(const env_reader& env,
@@ -32,7 +31,7 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   auto cfg = config_from_environment(env);
   if (!cfg) return std::move(cfg).err();
   if (options.force_dry_run) cfg->dry_run = true;
-  // [credentials] the credential and exposure playbooks' own settings
+  // The credential and exposure playbooks' own settings
   auto credential = credential_settings_from_environment(env);
   if (!credential) return std::move(credential).err();
   auto exposure = exposure_settings_from_environment(env);
@@ -45,15 +44,15 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   if (!creds) return std::move(creds).err();
   aws::transport_options transport;
   transport.ca_bundle = aws::find_ca_bundle(env);
-  aws::client base(aws::make_curl_transport(transport), std::make_shared<aws::client_settings>(std::move(*settings)),
-                   std::move(*creds));
-  auto observability = observability_settings_from_environment(env);  // [reliability]
+  aws::client base(aws::make_curl_transport(transport),
+                   std::make_shared<aws::client_settings>(std::move(*settings)), std::move(*creds));
+  auto observability = observability_settings_from_environment(env);
   if (!observability) return std::move(observability).err();
   std::shared_ptr<responder> r(new responder(std::move(*cfg), std::move(base)));
   r->m_block_settings = std::move(*block_settings);  // network-block
-  r->m_credentials = std::move(*credential);         // [credentials]
-  r->m_exposure = std::move(*exposure);              // [credentials]
-  r->m_observer = observer(std::move(*observability));  // [reliability]
+  r->m_credentials = std::move(*credential);
+  r->m_exposure = std::move(*exposure);
+  r->m_observer = observer(std::move(*observability));
   return r;
 }
 
@@ -79,8 +78,8 @@ result<aws::client> responder::client_for(const std::string& account, const invo
                      ", and TOURNIQUET_MEMBER_ROLE_NAME is not set",
                  "TOURNIQUET_MEMBER_ROLE_NAME"};
   }
-  const std::string role_arn = "arn:" + aws::partition_of(m_base.settings().region).name + ":iam::" + account +
-                               ":role/" + m_config.member_role_name;
+  const std::string role_arn = "arn:" + aws::partition_of(m_base.settings().region).name +
+                               ":iam::" + account + ":role/" + m_config.member_role_name;
   return m_sessions.client_for(m_base, role_arn, until);
 }
 
@@ -90,15 +89,16 @@ playbook_report responder::run_playbook(playbook_id id, const guardduty_finding&
   const aws::deadline until = aws::deadline_from(context.deadline);
   auto client = client_for(finding.account_id, context, until);  // inside the pass: a pass may get it later
   if (!client) return could_not_start(std::string(playbook_name(id)), finding.id, std::move(client).err());
-  playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, finding.account_id,
-                       m_own_account.value_or("")};
+  playbook_context ctx{
+      *client, m_config, until, m_config.dry_run, arrived, finding.account_id, m_own_account.value_or("")};
   switch (id) {
     case playbook_id::instance_containment: {
-      const instance_finding target{finding.id, finding.type, finding.account_id, finding.instance->instance_id};
+      const instance_finding target{finding.id, finding.type, finding.account_id,
+                                    finding.instance->instance_id};
       log::set_context("incidentId", incident_id_for(target.account_id, target.finding_id));
       return contain_instance(target, ctx.client, m_config, until, ctx.dry_run, arrived);
     }
-    case playbook_id::credential_containment: {  // [credentials]
+    case playbook_id::credential_containment: {
       const access_key_target target = target_from_finding(finding);
       log::set_context("incidentId", incident_id_for(target.account_id, target.source_id));
       return contain_credentials(target, ctx, m_credentials);
@@ -109,7 +109,8 @@ playbook_report responder::run_playbook(playbook_id id, const guardduty_finding&
       return block_addresses(target, ctx, m_block_settings);
     }
     default:
-      return concluded(std::string(playbook_name(id)), "failed", finding.id, "this playbook is not built yet");
+      return concluded(std::string(playbook_name(id)), "failed", finding.id,
+                       "this playbook is not built yet");
   }
 }
 
@@ -133,14 +134,15 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     }
     return reports;
   }
-  // [credentials] CloudTrail records, from EventBridge (one) or a CloudWatch Logs subscription (a batch).
+  // CloudTrail records, from EventBridge (one) or a CloudWatch Logs subscription (a batch).
   const auto* trail = std::get_if<cloudtrail_event>(&event);
   const auto* batch = std::get_if<cloudwatch_logs_batch>(&event);
   if (trail != nullptr || batch != nullptr) {
     const auto records = trail != nullptr ? std::span(trail, 1) : std::span(batch->records);
     log::set_context("playbook", std::string(exposure_playbook));
-    const exposure_invocation inv{m_config, until, m_config.dry_run, arrived,
-                                  [&](const std::string& account) { return client_for(account, context, until); }};
+    const exposure_invocation inv{
+        m_config, until, m_config.dry_run, arrived,
+        [&](const std::string& account) { return client_for(account, context, until); }};
     return with_passes_all([&] { return fix_exposures(records, inv, m_exposure, m_credentials); }, until);
   }
   // network-block: a "Block Addresses" request from another detector, in the account it names.
@@ -151,8 +153,15 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     reports.push_back(with_passes(
         [&] {
           auto client = client_for(target.account_id, context, until);
-          if (!client) return could_not_start(std::string(network_block_playbook), target.incident_id, std::move(client).err());
-          playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, target.account_id,
+          if (!client)
+            return could_not_start(std::string(network_block_playbook), target.incident_id,
+                                   std::move(client).err());
+          playbook_context ctx{*client,
+                               m_config,
+                               until,
+                               m_config.dry_run,
+                               arrived,
+                               target.account_id,
                                m_own_account.value_or("")};
           return block_addresses(target, ctx, m_block_settings);
         },
@@ -170,8 +179,10 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
       reports.push_back(with_passes(
           [&] {
             auto client = client_for(account, context, until);
-            if (!client) return could_not_start(std::string(block_expiry_playbook), account, std::move(client).err());
-            playbook_context ctx{*client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or("")};
+            if (!client)
+              return could_not_start(std::string(block_expiry_playbook), account, std::move(client).err());
+            playbook_context ctx{
+                *client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or("")};
             return expire_blocks(ctx);
           },
           until));
@@ -188,7 +199,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
 
 invocation_response responder::handle(std::string_view text, const invocation_context& context) {
   const auto arrived = std::chrono::steady_clock::now();
-  m_observer.invocation_started(m_base);  // [reliability]
+  m_observer.invocation_started(m_base);
   log::debug("event", {{"payload", std::string(text)}});
   auto event = decode_event(text);
   if (!event) {
@@ -202,19 +213,21 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   std::string summary;
   for (const auto& r : reports) {
     incomplete |= r.incomplete();
-    // [reliability] the error message says what was and was not done, action by action
+    // The error message says what was and was not done, action by action
     summary += (summary.empty() ? "" : "; ") + outcome_summary(r);
-    log::info("playbook finished", {{"playbook", r.playbook}, {"target", r.target}, {"status", r.status},
+    log::info("playbook finished", {{"playbook", r.playbook},
+                                    {"target", r.target},
+                                    {"status", r.status},
                                     {"report", r.to_json().dump()}});
   }
-  // [reliability] notifications and metrics; a notification that failed is reported, never fatal
-  const auto notifications = m_observer.invocation_finished(*event, reports, context, m_base,
-                                                            aws::deadline_from(context.deadline), m_config.dry_run);
+  // Notifications and metrics; a notification that failed is reported, never fatal
+  const auto notifications = m_observer.invocation_finished(
+      *event, reports, context, m_base, aws::deadline_from(context.deadline), m_config.dry_run);
   response["status"] = reports.size() == 1 ? reports.front().status : (incomplete ? "incomplete" : "done");
   response["dryRun"] = m_config.dry_run;
   response["reports"] = nlohmann::ordered_json::array();
   for (const auto& r : reports) response["reports"].push_back(r.to_json());
-  for (const auto& n : notifications) response["notifications"].push_back(to_json(n));  // [reliability]
+  for (const auto& n : notifications) response["notifications"].push_back(to_json(n));
   if (incomplete) {
     // The report went to the log above; the error tells Lambda to retry, which converges (replays are safe).
     return invocation_response::failure(containment_incomplete_error, "containment incomplete: " + summary);
@@ -222,18 +235,21 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   return invocation_response::ok(response.dump());
 }
 
-std::vector<playbook_report> responder::with_passes_all(const std::function<std::vector<playbook_report>()>& pass,
-                                                       aws::deadline until) const {
+std::vector<playbook_report> responder::with_passes_all(
+    const std::function<std::vector<playbook_report>()>& pass, aws::deadline until) const {
   pass_policy policy;
   policy.max_passes = m_config.dry_run ? 1 : m_config.max_passes;  // a dry run changes nothing to retry
   const aws::client_settings& settings = m_base.settings();
-  policy.pause = [&settings](int n) { return aws::backoff_delay(settings.retry, n - 1, settings.unit_random); };
+  policy.pause = [&settings](int n) {
+    return aws::backoff_delay(settings.retry, n - 1, settings.unit_random);
+  };
   policy.unanswered = [this] { return m_base.statistics().unanswered; };  // shared by the member-role clients
   policy.landing_horizon = settings.retry.attempt_timeout;
   return run_in_passes(pass, until, policy);
 }
 
-playbook_report responder::with_passes(const std::function<playbook_report()>& pass, aws::deadline until) const {
+playbook_report responder::with_passes(const std::function<playbook_report()>& pass,
+                                       aws::deadline until) const {
   auto reports = with_passes_all([&] { return std::vector<playbook_report>{pass()}; }, until);
   return std::move(reports.front());
 }

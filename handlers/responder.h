@@ -11,12 +11,12 @@
 
 #include "aws/client.h"
 #include "handlers/config.h"
-#include "handlers/credential_containment.h"  // [credentials]
-#include "handlers/exposure_fix.h"            // [credentials]
+#include "handlers/credential_containment.h"
 #include "handlers/entry.h"
 #include "handlers/event.h"
+#include "handlers/exposure_fix.h"
 #include "handlers/network_block.h"
-#include "handlers/observability.h"  // [reliability]
+#include "handlers/observability.h"
 #include "handlers/report.h"
 #include "handlers/router.h"
 #include "runtime/environment.h"
@@ -26,7 +26,8 @@ namespace tq::handlers {
 
 class responder {
  public:
-  static result<std::shared_ptr<responder>> from_environment(const env_reader& env, const handler_options& options);
+  static result<std::shared_ptr<responder>> from_environment(const env_reader& env,
+                                                             const handler_options& options);
 
   invocation_response handle(std::string_view event, const invocation_context& context);
 
@@ -41,21 +42,23 @@ class responder {
   std::vector<playbook_report> run(const decoded_event& event, const invocation_context& context,
                                    std::chrono::steady_clock::time_point arrived);
   // One playbook for a finding, in the finding's account: one pass of it.
-  playbook_report run_playbook(playbook_id id, const guardduty_finding& finding, const invocation_context& context,
+  playbook_report run_playbook(playbook_id id, const guardduty_finding& finding,
+                               const invocation_context& context,
                                std::chrono::steady_clock::time_point arrived);
   // The client for `account`: the function's own, or the member role assumed there.
-  result<aws::client> client_for(const std::string& account, const invocation_context& context, aws::deadline until);
+  result<aws::client> client_for(const std::string& account, const invocation_context& context,
+                                 aws::deadline until);
   result<std::string> own_account(const invocation_context& context, aws::deadline until);
-  // [reliability] A playbook AWS left incomplete runs again while the deadline allows (handlers/passes.h).
+  // A playbook AWS left incomplete runs again while the deadline allows (handlers/passes.h).
   std::vector<playbook_report> with_passes_all(const std::function<std::vector<playbook_report>()>& pass,
                                                aws::deadline until) const;
   playbook_report with_passes(const std::function<playbook_report()>& pass, aws::deadline until) const;
 
   config m_config;
-  credential_settings m_credentials;  // [credentials] TOURNIQUET_REMOVE_CONSOLE_ACCESS, TOURNIQUET_QUARANTINE_GROUP
-  exposure_settings m_exposure;       // [credentials] TOURNIQUET_ADMIN_PORTS, TOURNIQUET_TRAIL_ADMINS
+  credential_settings m_credentials;        // TOURNIQUET_REMOVE_CONSOLE_ACCESS, TOURNIQUET_QUARANTINE_GROUP
+  exposure_settings m_exposure;             // TOURNIQUET_ADMIN_PORTS, TOURNIQUET_TRAIL_ADMINS
   network_block_settings m_block_settings;  // network-block and block-expiry
-  observer m_observer{{}};  // [reliability] metrics and incident notifications (TOURNIQUET_SNS_TOPIC_ARN)
+  observer m_observer{{}};                  // Metrics and incident notifications (TOURNIQUET_SNS_TOPIC_ARN)
   aws::client m_base;
   aws::role_sessions m_sessions;
   std::optional<std::string> m_own_account;

@@ -6,16 +6,22 @@ namespace tq::handlers {
 
 std::string_view playbook_name(playbook_id id) {
   switch (id) {
-    case playbook_id::instance_containment: return "instance-containment";
-    case playbook_id::credential_containment: return "credential-containment";
-    case playbook_id::exposure_fix: return "exposure-fix";
-    case playbook_id::network_block: return "network-block";
-    case playbook_id::block_expiry: return "block-expiry";
+    case playbook_id::instance_containment:
+      return "instance-containment";
+    case playbook_id::credential_containment:
+      return "credential-containment";
+    case playbook_id::exposure_fix:
+      return "exposure-fix";
+    case playbook_id::network_block:
+      return "network-block";
+    case playbook_id::block_expiry:
+      return "block-expiry";
   }
   return "unknown";
 }
 
-routing route_finding(const guardduty_finding& finding, const config& cfg, const network_block_settings& block) {
+routing route_finding(const guardduty_finding& finding, const config& cfg,
+                      const network_block_settings& block) {
   routing r;
   if (finding.sample) {
     r.ignored_because.push_back("a sample finding (made by CreateSampleFindings), not a real one");
@@ -38,7 +44,8 @@ routing route_finding(const guardduty_finding& finding, const config& cfg, const
     } else if (finding.resource_role == "TARGET") {
       // The instance is what was attacked (a brute force against it, a probe): isolating it would do the
       // attacker's work. Blocking the attacker's addresses is the answer to those.
-      r.ignored_because.push_back("instance-containment: the instance is the target of the activity, not its actor");
+      r.ignored_because.push_back(
+          "instance-containment: the instance is the target of the activity, not its actor");
     } else if (!finding.instance) {
       r.ignored_because.push_back("instance-containment: the finding names no instance");
     } else {

@@ -11,7 +11,13 @@
 
 namespace tq::handlers {
 
-enum class playbook_id { instance_containment, credential_containment, exposure_fix, network_block, block_expiry };
+enum class playbook_id {
+  instance_containment,
+  credential_containment,
+  exposure_fix,
+  network_block,
+  block_expiry
+};
 std::string_view playbook_name(playbook_id id);
 
 struct routing {

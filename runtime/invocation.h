@@ -10,9 +10,9 @@
 namespace tq {
 
 struct invocation_context {
-  std::string request_id;        // Lambda-Runtime-Aws-Request-Id
+  std::string request_id;                          // Lambda-Runtime-Aws-Request-Id
   std::chrono::system_clock::time_point deadline;  // Lambda-Runtime-Deadline-Ms
-  std::string function_arn;      // Lambda-Runtime-Invoked-Function-Arn
+  std::string function_arn;                        // Lambda-Runtime-Invoked-Function-Arn
   std::string trace_id;          // Lambda-Runtime-Trace-Id, also exported as _X_AMZN_TRACE_ID
   std::string client_context;    // Lambda-Runtime-Client-Context (JSON, mobile SDK invocations)
   std::string cognito_identity;  // Lambda-Runtime-Cognito-Identity (JSON)
@@ -34,6 +34,7 @@ struct invocation_response {
   }
 };
 
-using handler_function = std::function<invocation_response(std::string_view event, const invocation_context&)>;
+using handler_function =
+    std::function<invocation_response(std::string_view event, const invocation_context&)>;
 
 }  // namespace tq

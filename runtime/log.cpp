@@ -4,9 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace tq::log {
 namespace {
@@ -27,8 +26,9 @@ std::string rfc3339_now() {
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char buffer[96];  // roomy: the compiler cannot see that every field fits its width
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis % 1000));
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(millis % 1000));
   return buffer;
 }
 
@@ -36,12 +36,18 @@ std::string rfc3339_now() {
 
 std::string_view level_name(level l) {
   switch (l) {
-    case level::trace: return "TRACE";
-    case level::debug: return "DEBUG";
-    case level::info: return "INFO";
-    case level::warn: return "WARN";
-    case level::error: return "ERROR";
-    case level::fatal: return "FATAL";
+    case level::trace:
+      return "TRACE";
+    case level::debug:
+      return "DEBUG";
+    case level::info:
+      return "INFO";
+    case level::warn:
+      return "WARN";
+    case level::error:
+      return "ERROR";
+    case level::fatal:
+      return "FATAL";
   }
   return "INFO";
 }
@@ -58,9 +64,15 @@ settings settings_from_environment() {
   return s;
 }
 
-void configure(const settings& s) { g_settings = s; }
-const settings& current() { return g_settings; }
-bool enabled(level l) { return l >= g_settings.minimum; }
+void configure(const settings& s) {
+  g_settings = s;
+}
+const settings& current() {
+  return g_settings;
+}
+bool enabled(level l) {
+  return l >= g_settings.minimum;
+}
 
 void set_context(std::string_view key, std::string value) {
   for (auto& [k, v] : g_context) {
@@ -72,7 +84,9 @@ void set_context(std::string_view key, std::string value) {
   g_context.emplace_back(std::string(key), std::move(value));
 }
 
-void clear_context() { g_context.clear(); }
+void clear_context() {
+  g_context.clear();
+}
 
 void write(level l, std::string_view message, std::initializer_list<field> fields) {
   if (!enabled(l)) return;
@@ -89,7 +103,7 @@ void write(level l, std::string_view message, std::initializer_list<field> field
     // Appends rather than operator+ chains: GCC 12 warns falsely (-Wrestrict) on those.
     line.append(rfc3339_now()).append(" ").append(level_name(l)).append(" ").append(message);
     for (const auto& [k, v] : g_context) {
-      // [reliability] a field of the same name replaces the context value, as in JSON: no key twice
+      // A field of the same name replaces the context value, as in JSON: no key twice
       bool replaced = false;
       for (const auto& f : fields) replaced |= f.first == k;
       if (!replaced) line.append(" ").append(k).append("=").append(v);

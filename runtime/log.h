@@ -28,11 +28,21 @@ const settings& current();
 bool enabled(level l);
 void write(level l, std::string_view message, std::initializer_list<field> fields = {});
 
-inline void trace(std::string_view m, std::initializer_list<field> f = {}) { write(level::trace, m, f); }
-inline void debug(std::string_view m, std::initializer_list<field> f = {}) { write(level::debug, m, f); }
-inline void info(std::string_view m, std::initializer_list<field> f = {}) { write(level::info, m, f); }
-inline void warn(std::string_view m, std::initializer_list<field> f = {}) { write(level::warn, m, f); }
-inline void error(std::string_view m, std::initializer_list<field> f = {}) { write(level::error, m, f); }
+inline void trace(std::string_view m, std::initializer_list<field> f = {}) {
+  write(level::trace, m, f);
+}
+inline void debug(std::string_view m, std::initializer_list<field> f = {}) {
+  write(level::debug, m, f);
+}
+inline void info(std::string_view m, std::initializer_list<field> f = {}) {
+  write(level::info, m, f);
+}
+inline void warn(std::string_view m, std::initializer_list<field> f = {}) {
+  write(level::warn, m, f);
+}
+inline void error(std::string_view m, std::initializer_list<field> f = {}) {
+  write(level::error, m, f);
+}
 
 // Fields added to every line until cleared: requestId for the invocation, then incidentId, findingId,
 // playbook as the handler learns them. The runtime loop clears them between invocations.

@@ -35,12 +35,16 @@ int run_release(arguments args) {
   bool dry_run = false;
   std::string instance_id;
   for (std::string_view a : args) {
-    if (a == "--dry-run") dry_run = true;
-    else if (instance_id.empty() && a.starts_with("i-")) instance_id = a;
-    else return tq::runtime::usage_error("release takes one instance id (i-…) and optionally --dry-run");
+    if (a == "--dry-run")
+      dry_run = true;
+    else if (instance_id.empty() && a.starts_with("i-"))
+      instance_id = a;
+    else
+      return tq::runtime::usage_error("release takes one instance id (i-…) and optionally --dry-run");
   }
   if (instance_id.empty()) return tq::runtime::usage_error("release needs an instance id");
-  auto responder = tq::handlers::responder::from_environment(tq::process_environment(), {.force_dry_run = dry_run});
+  auto responder =
+      tq::handlers::responder::from_environment(tq::process_environment(), {.force_dry_run = dry_run});
   if (!responder) return tq::runtime::usage_error("configuration error: " + responder.err().describe());
   const auto report = (*responder)->release(instance_id, tq::aws::deadline_in(std::chrono::seconds(60)));
   std::puts(report.to_json().dump(2).c_str());

@@ -27,19 +27,34 @@ struct error {
 template <class T>
 class [[nodiscard]] result {
  public:
-  result(T value) : m_state(std::move(value)) {}               // NOLINT: implicit by design
-  result(error failure) : m_state(std::move(failure)) {}       // NOLINT
+  result(T value) : m_state(std::move(value)) {}          // NOLINT: implicit by design
+  result(error failure) : m_state(std::move(failure)) {}  // NOLINT
   bool ok() const { return m_state.index() == 0; }
   explicit operator bool() const { return ok(); }
-  T& value() & { assert(ok()); return std::get<0>(m_state); }
-  const T& value() const& { assert(ok()); return std::get<0>(m_state); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(m_state)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(m_state);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(m_state);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(m_state));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  const error& err() const& { assert(!ok()); return std::get<1>(m_state); }
-  error&& err() && { assert(!ok()); return std::get<1>(std::move(m_state)); }
+  const error& err() const& {
+    assert(!ok());
+    return std::get<1>(m_state);
+  }
+  error&& err() && {
+    assert(!ok());
+    return std::get<1>(std::move(m_state));
+  }
 
  private:
   std::variant<T, error> m_state;
@@ -52,8 +67,14 @@ class [[nodiscard]] result<void> {
   result(error failure) : m_error(std::move(failure)), m_ok(false) {}  // NOLINT
   bool ok() const { return m_ok; }
   explicit operator bool() const { return m_ok; }
-  const error& err() const& { assert(!m_ok); return m_error; }
-  error&& err() && { assert(!m_ok); return std::move(m_error); }
+  const error& err() const& {
+    assert(!m_ok);
+    return m_error;
+  }
+  error&& err() && {
+    assert(!m_ok);
+    return std::move(m_error);
+  }
 
  private:
   error m_error;

@@ -51,11 +51,13 @@ bool apply_invocation_header(std::string_view line, invocation_context& context)
   } else if (iequals(name, deadline_header)) {
     long long millis = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), millis);
-    // [reliability] found by fuzz_runtime_headers: a deadline past what system_clock holds (nanoseconds,
+    // Found by fuzz_runtime_headers: a deadline past what system_clock holds (nanoseconds,
     // year 2262) overflowed in the conversion; such a value is refused like any other malformed one.
-    constexpr long long latest = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::duration::max()).count();
-    if (ec != std::errc{} || end != value.data() + value.size() || millis <= 0 || millis > latest) return false;
+    constexpr long long latest =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::duration::max())
+            .count();
+    if (ec != std::errc{} || end != value.data() + value.size() || millis <= 0 || millis > latest)
+      return false;
     context.deadline = std::chrono::system_clock::time_point(std::chrono::milliseconds(millis));
   } else if (iequals(name, function_arn_header)) {
     context.function_arn.assign(value);

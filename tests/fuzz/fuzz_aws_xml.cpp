@@ -1,7 +1,8 @@
 // AWS answers on arbitrary bytes: parse_response turns any body and status into a document or an error,
 // and the instance containment reader and planners cope with whatever documents come back.
 // Input: one byte choosing the HTTP status, then up to seven XML bodies separated by NUL bytes, read as the
-// answers to the state reads of instance containment, in plan order (an answer that is an error is a failed read).
+// answers to the state reads of instance containment, in plan order (an answer that is an error is a failed
+// read).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,8 +19,9 @@ using namespace tq;
 
 const handlers::config& fuzz_config() {
   static const handlers::config cfg = [] {
-    auto made = handlers::config_from_environment(fixed_environment(
-        {{"TOURNIQUET_ISOLATION_GROUP_IDS", "sg-0aaa,sg-0bbb"}, {"TOURNIQUET_FORENSICS_CIDRS", "10.9.0.0/16"}}));
+    auto made = handlers::config_from_environment(
+        fixed_environment({{"TOURNIQUET_ISOLATION_GROUP_IDS", "sg-0aaa,sg-0bbb"},
+                           {"TOURNIQUET_FORENSICS_CIDRS", "10.9.0.0/16"}}));
     if (!made) __builtin_trap();
     return *made;
   }();
@@ -44,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t start = 0;
   while (bodies.size() < 7) {
     const size_t end = rest.find('\0', start);
-    bodies.emplace_back(rest.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    bodies.emplace_back(
+        rest.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
     if (end == std::string_view::npos) break;
     start = end + 1;
   }

@@ -17,7 +17,8 @@ std::string base64(std::string_view bytes) {
   std::string out;
   size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    const unsigned n = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+    const unsigned n = (static_cast<unsigned char>(bytes[i]) << 16) |
+                       (static_cast<unsigned char>(bytes[i + 1]) << 8) |
                        static_cast<unsigned char>(bytes[i + 2]);
     out += {alphabet[(n >> 18) & 63], alphabet[(n >> 12) & 63], alphabet[(n >> 6) & 63], alphabet[n & 63]};
   }
@@ -25,7 +26,8 @@ std::string base64(std::string_view bytes) {
     const unsigned n = static_cast<unsigned char>(bytes[i]) << 16;
     out += {alphabet[(n >> 18) & 63], alphabet[(n >> 12) & 63], '=', '='};
   } else if (i + 2 == bytes.size()) {
-    const unsigned n = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
+    const unsigned n =
+        (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
     out += {alphabet[(n >> 18) & 63], alphabet[(n >> 12) & 63], alphabet[(n >> 6) & 63], '='};
   }
   return out;
@@ -52,9 +54,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
   std::string text;
   switch (data[0] % 3) {
-    case 0: text = rest; break;
-    case 1: text = base64(rest); break;
-    default: text = base64(gzip(rest)); break;
+    case 0:
+      text = rest;
+      break;
+    case 1:
+      text = base64(rest);
+      break;
+    default:
+      text = base64(gzip(rest));
+      break;
   }
   auto batch = tq::handlers::decode_cloudwatch_logs(text);
   if (!batch) {

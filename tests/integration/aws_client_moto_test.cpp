@@ -91,7 +91,8 @@ TEST_F(against_moto, assumes_a_role_in_another_account_and_acts_there) {
   ASSERT_TRUE(vpcs.ok()) << vpcs.err().describe();
   // The member account's own VPC, made during setup, is what the assumed role sees.
   bool found = false;
-  for (auto vpc : items_of(vpcs->result().child("vpcSet"))) found |= text_of(vpc, "cidrBlock") == "10.9.0.0/16";
+  for (auto vpc : items_of(vpcs->result().child("vpcSet")))
+    found |= text_of(vpc, "cidrBlock") == "10.9.0.0/16";
   EXPECT_TRUE(found);
   // A second request for the same role reuses the cached credentials.
   auto again = sessions.client_for(base, variable("MEMBER_ROLE_ARN"), soon());

@@ -29,9 +29,10 @@ class retries : public ::testing::Test {
     m_transport = make_curl_transport({});
   }
 
-  client make_client(int attempts, std::chrono::milliseconds base, std::chrono::milliseconds attempt_timeout = {}) {
-    auto settings = client_settings_from_environment(fixed_environment({{"AWS_REGION", "us-east-1"},
-                                                                        {"AWS_ENDPOINT_URL", m_url}}));
+  client make_client(int attempts, std::chrono::milliseconds base,
+                     std::chrono::milliseconds attempt_timeout = {}) {
+    auto settings = client_settings_from_environment(
+        fixed_environment({{"AWS_REGION", "us-east-1"}, {"AWS_ENDPOINT_URL", m_url}}));
     EXPECT_TRUE(settings.ok());
     settings->retry.max_attempts = attempts;
     settings->retry.base_delay = base;
@@ -52,7 +53,8 @@ class retries : public ::testing::Test {
   std::vector<double> attempt_times() {
     auto answer = m_transport->send({"GET", m_url + "/_log", {}, ""}, std::chrono::seconds(5));
     std::vector<double> times;
-    for (const auto& entry : nlohmann::json::parse(answer->body)) times.push_back(entry["time"].get<double>());
+    for (const auto& entry : nlohmann::json::parse(answer->body))
+      times.push_back(entry["time"].get<double>());
     return times;
   }
 
@@ -140,8 +142,9 @@ TEST_F(retries, gives_up_before_the_deadline_and_says_so) {
 
 TEST_F(retries, access_errors_are_not_retried) {
   script({{{"status", 403},
-           {"body", "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>no</Message></Error>"
-                    "</Errors><RequestID>x</RequestID></Response>"}}});
+           {"body",
+            "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>no</Message></Error>"
+            "</Errors><RequestID>x</RequestID></Response>"}}});
   client c = make_client(3, std::chrono::milliseconds(10));
   auto answer = c.call(describe(), deadline_in(std::chrono::seconds(10)));
   ASSERT_FALSE(answer.ok());
@@ -157,7 +160,8 @@ TEST_F(retries, a_batch_runs_concurrently_and_retries_each_call_alone) {
   for (const auto& a : answers) EXPECT_TRUE(a.ok());
   EXPECT_EQ(attempt_times().size(), 7u);  // six, and one retry
   auto stats = m_transport->send({"GET", m_url + "/_stats", {}, ""}, std::chrono::seconds(5));
-  EXPECT_GE(nlohmann::json::parse(stats->body)["max_in_flight"].get<int>(), 6) << "the six calls went out together";
+  EXPECT_GE(nlohmann::json::parse(stats->body)["max_in_flight"].get<int>(), 6)
+      << "the six calls went out together";
 }
 
 }  // namespace

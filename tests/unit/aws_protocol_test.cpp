@@ -19,7 +19,9 @@ std::string read_response(const std::string& name) {
   return s.str();
 }
 
-http_response answer(long status, const std::string& file) { return {status, {}, read_response(file)}; }
+http_response answer(long status, const std::string& file) {
+  return {status, {}, read_response(file)};
+}
 
 TEST(query, percent_encoding_keeps_only_unreserved_characters) {
   EXPECT_EQ(percent_encode("AZaz09-_.~"), "AZaz09-_.~");
@@ -45,7 +47,8 @@ TEST(query, filters_tags_and_dry_run) {
   c.params.add_filter(1, "vpc-id", {"vpc-1", "vpc-2"}).add_tags("TagSpecification.1.Tag", {{"k", "v w"}});
   EXPECT_EQ(form_body(c),
             "Action=DescribeSecurityGroups&Version=2016-11-15&Filter.1.Name=vpc-id&Filter.1.Value.1=vpc-1"
-            "&Filter.1.Value.2=vpc-2&TagSpecification.1.Tag.1.Key=k&TagSpecification.1.Tag.1.Value=v+w&DryRun=true");
+            "&Filter.1.Value.2=vpc-2&TagSpecification.1.Tag.1.Key=k&TagSpecification.1.Tag.1.Value=v+w&"
+            "DryRun=true");
   EXPECT_EQ(call_name(c), "ec2:DescribeSecurityGroups");
 }
 
@@ -59,7 +62,8 @@ TEST(endpoints, regional_global_and_partitions) {
   auto cn = resolve_endpoint(service::iam, "cn-northwest-1", none);
   EXPECT_EQ(cn->url, "https://iam.cn-north-1.amazonaws.com.cn");
   EXPECT_EQ(cn->signing_region, "cn-north-1");
-  EXPECT_EQ(resolve_endpoint(service::ec2, "cn-north-1", none)->url, "https://ec2.cn-north-1.amazonaws.com.cn");
+  EXPECT_EQ(resolve_endpoint(service::ec2, "cn-north-1", none)->url,
+            "https://ec2.cn-north-1.amazonaws.com.cn");
   auto gov = resolve_endpoint(service::iam, "us-gov-east-1", none);
   EXPECT_EQ(gov->url, "https://iam.us-gov.amazonaws.com");
   EXPECT_EQ(gov->signing_region, "us-gov-west-1");
@@ -75,12 +79,13 @@ TEST(endpoints, the_signed_host_keeps_the_port_and_drops_the_path) {
 }
 
 TEST(endpoints, overrides_follow_the_sdks_and_must_be_urls) {
-  auto env = fixed_environment({{"AWS_ENDPOINT_URL", "http://127.0.0.1:5000/"},
-                                {"AWS_ENDPOINT_URL_STS", "http://127.0.0.1:6000"}});
+  auto env = fixed_environment(
+      {{"AWS_ENDPOINT_URL", "http://127.0.0.1:5000/"}, {"AWS_ENDPOINT_URL_STS", "http://127.0.0.1:6000"}});
   EXPECT_EQ(resolve_endpoint(service::ec2, "us-east-1", env)->url, "http://127.0.0.1:5000");
   EXPECT_EQ(resolve_endpoint(service::sts, "us-east-1", env)->url, "http://127.0.0.1:6000");
   EXPECT_TRUE(resolve_endpoint(service::ec2, "us-east-1", env)->overridden);
-  auto bad = resolve_endpoint(service::ec2, "us-east-1", fixed_environment({{"AWS_ENDPOINT_URL_EC2", "ftp://x"}}));
+  auto bad =
+      resolve_endpoint(service::ec2, "us-east-1", fixed_environment({{"AWS_ENDPOINT_URL_EC2", "ftp://x"}}));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.err().where, "AWS_ENDPOINT_URL_EC2");
   EXPECT_FALSE(resolve_endpoint(service::ec2, "", fixed_environment({})).ok());
@@ -141,8 +146,10 @@ TEST(responses, query_error_shape_iam_throttling_and_sts_access_denied) {
 
 TEST(responses, mixed_error_shape_is_read_too) {
   const std::string body =
-      "<?xml version=\"1.0\"?><ErrorResponse><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to "
-      "validate the provided access credentials</Message><Type>Sender</Type></Error></Errors></ErrorResponse>";
+      "<?xml version=\"1.0\"?><ErrorResponse><Errors><Error><Code>AuthFailure</Code><Message>AWS was not "
+      "able to "
+      "validate the provided access "
+      "credentials</Message><Type>Sender</Type></Error></Errors></ErrorResponse>";
   auto parsed = parse_response({401, {}, body}, "ec2:DescribeInstances");
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(parsed.err().code, "AuthFailure");

@@ -3,11 +3,11 @@
 // and the permissions each action kind declares.
 #include "handlers/credential_containment.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "aws/xml.h"
 
@@ -46,7 +46,9 @@ aws::xml_response answer(const std::string& body) {
   return std::move(parsed).value();
 }
 
-error failure(const std::string& code) { return error{code, "test failure", "test", false, 404}; }
+error failure(const std::string& code) {
+  return error{code, "test failure", "test", false, 404};
+}
 
 // An execution of `reads` whose answers are given by action name (a missing one fails with NoSuchEntity).
 execution run_of(const std::vector<planned_call>& reads, const std::map<std::string, std::string>& bodies) {
@@ -68,40 +70,56 @@ execution run_of(const std::vector<planned_call>& reads, const std::map<std::str
 }
 
 std::string caller_identity(const std::string& arn) {
-  return "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult>"
-         "<Arn>" + arn + "</Arn><UserId>AIDAX</UserId><Account>123456789012</Account></GetCallerIdentityResult>"
+  return "<GetCallerIdentityResponse "
+         "xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult>"
+         "<Arn>" +
+         arn +
+         "</Arn><UserId>AIDAX</UserId><Account>123456789012</Account></GetCallerIdentityResult>"
          "<ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></GetCallerIdentityResponse>";
 }
 
 std::string get_user(const std::string& name, const std::string& tags = "") {
   return "<GetUserResponse><GetUserResult><User><Path>/ops/</Path><UserName>" + name +
          "</UserName><Arn>arn:aws:iam::123456789012:user/ops/" + name + "</Arn><Tags>" + tags +
-         "</Tags></User></GetUserResult><ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata></GetUserResponse>";
+         "</Tags></User></GetUserResult><ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata></"
+         "GetUserResponse>";
 }
 
 std::string list_keys(const std::string& name, const std::vector<std::pair<std::string, std::string>>& keys) {
   std::string members;
   for (const auto& [id, status] : keys) {
-    members += "<member><UserName>" + name + "</UserName><AccessKeyId>" + id + "</AccessKeyId><Status>" + status +
-               "</Status></member>";
+    members += "<member><UserName>" + name + "</UserName><AccessKeyId>" + id + "</AccessKeyId><Status>" +
+               status + "</Status></member>";
   }
   return "<ListAccessKeysResponse><ListAccessKeysResult><AccessKeyMetadata>" + members +
-         "</AccessKeyMetadata><IsTruncated>false</IsTruncated></ListAccessKeysResult></ListAccessKeysResponse>";
+         "</AccessKeyMetadata><IsTruncated>false</IsTruncated></ListAccessKeysResult></"
+         "ListAccessKeysResponse>";
 }
 
 std::string get_role(const std::string& name, const std::string& tags = "") {
-  return "<GetRoleResponse><GetRoleResult><Role><RoleName>" + name + "</RoleName><Arn>arn:aws:iam::123456789012:role/" +
-         name + "</Arn><Tags>" + tags + "</Tags></Role></GetRoleResult></GetRoleResponse>";
+  return "<GetRoleResponse><GetRoleResult><Role><RoleName>" + name +
+         "</RoleName><Arn>arn:aws:iam::123456789012:role/" + name + "</Arn><Tags>" + tags +
+         "</Tags></Role></GetRoleResult></GetRoleResponse>";
 }
 
 access_key_target user_target() {
-  return {"123456789012", "finding-1", "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom", "IAMUser",
-          "AKIAFIRSTKEY00000001", "deploy-bot", ""};
+  return {"123456789012",
+          "finding-1",
+          "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+          "IAMUser",
+          "AKIAFIRSTKEY00000001",
+          "deploy-bot",
+          ""};
 }
 
 access_key_target role_target() {
-  return {"123456789012", "finding-2", "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
-          "AssumedRole", "ASIATEMPKEY000000001", "", "web-server-role"};
+  return {"123456789012",
+          "finding-2",
+          "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+          "AssumedRole",
+          "ASIATEMPKEY000000001",
+          "",
+          "web-server-role"};
 }
 
 credential_state user_state(const std::string& key_status) {
@@ -129,7 +147,8 @@ const action_record* find_record(const std::vector<action_record>& records, std:
 // --- targets ---
 
 TEST(credential_target, iam_user_finding_names_the_user_and_the_key) {
-  const auto t = target_from_finding(sample<guardduty_finding>("guardduty/unauthorizedaccess-iamuser-malicious-ip-caller-custom.json"));
+  const auto t = target_from_finding(
+      sample<guardduty_finding>("guardduty/unauthorizedaccess-iamuser-malicious-ip-caller-custom.json"));
   EXPECT_EQ(t.user_type, "IAMUser");
   EXPECT_EQ(t.user_name, "deploy-bot");
   EXPECT_EQ(t.access_key_id, "AKIAQXYZ7EXAMPLEDEV1");
@@ -139,7 +158,8 @@ TEST(credential_target, iam_user_finding_names_the_user_and_the_key) {
 }
 
 TEST(credential_target, assumed_role_finding_names_the_role) {
-  const auto t = target_from_finding(sample<guardduty_finding>("guardduty/pentest-iamuser-kali-linux-assumed-role.json"));
+  const auto t = target_from_finding(
+      sample<guardduty_finding>("guardduty/pentest-iamuser-kali-linux-assumed-role.json"));
   EXPECT_EQ(t.user_type, "AssumedRole");
   EXPECT_EQ(t.role_name, "ci-deploy");
   EXPECT_TRUE(t.user_name.empty());
@@ -162,8 +182,12 @@ TEST(credential_target, cloudtrail_iam_user_and_assumed_role) {
   EXPECT_EQ(user.source_id, "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a");
 
   cloudtrail_event assumed = sample<cloudtrail_event>("cloudtrail/stop-logging.json");
-  assumed.user = user_identity{"AssumedRole", "arn:aws:sts::123456789012:assumed-role/ci-deploy/session-7",
-                               "ASIAQXYZ7EXAMPLESES2", std::nullopt, "AROAX:session-7", "123456789012",
+  assumed.user = user_identity{"AssumedRole",
+                               "arn:aws:sts::123456789012:assumed-role/ci-deploy/session-7",
+                               "ASIAQXYZ7EXAMPLESES2",
+                               std::nullopt,
+                               "AROAX:session-7",
+                               "123456789012",
                                "arn:aws:iam::123456789012:role/pipelines/ci-deploy"};
   const auto role = target_from_cloudtrail(assumed);
   EXPECT_EQ(role.user_type, "AssumedRole");
@@ -208,14 +232,19 @@ TEST(credential_reads, iam_user_reads_identity_user_and_keys_and_what_the_option
 TEST(credential_reads, state_from_real_answer_documents) {
   const credential_settings settings{true, "quarantine"};
   const auto reads = plan_credential_reads(user_target(), settings);
-  const auto run = run_of(reads, {
-      {"GetCallerIdentity", caller_identity("arn:aws:iam::123456789012:user/responder")},
-      {"GetUser", get_user("deploy-bot", "<member><Key>tourniquet:incident-id</Key><Value>tq-1</Value></member>")},
-      {"ListAccessKeys", list_keys("deploy-bot", {{"AKIAFIRSTKEY00000001", "Active"}, {"AKIASECONDKEY0000002", "Inactive"}})},
-      {"ListGroupsForUser", "<ListGroupsForUserResponse><ListGroupsForUserResult><Groups><member><GroupName>quarantine"
-                            "</GroupName></member></Groups></ListGroupsForUserResult></ListGroupsForUserResponse>"},
-      // no GetLoginProfile answer: NoSuchEntity, the user has no console password
-  });
+  const auto run = run_of(
+      reads,
+      {
+          {"GetCallerIdentity", caller_identity("arn:aws:iam::123456789012:user/responder")},
+          {"GetUser",
+           get_user("deploy-bot", "<member><Key>tourniquet:incident-id</Key><Value>tq-1</Value></member>")},
+          {"ListAccessKeys", list_keys("deploy-bot", {{"AKIAFIRSTKEY00000001", "Active"},
+                                                      {"AKIASECONDKEY0000002", "Inactive"}})},
+          {"ListGroupsForUser",
+           "<ListGroupsForUserResponse><ListGroupsForUserResult><Groups><member><GroupName>quarantine"
+           "</GroupName></member></Groups></ListGroupsForUserResult></ListGroupsForUserResponse>"},
+          // no GetLoginProfile answer: NoSuchEntity, the user has no console password
+      });
   auto state = credential_state_from_reads(settings, reads, run);
   ASSERT_TRUE(state.ok()) << state.err().describe();
   EXPECT_EQ(state->self.kind, "user");
@@ -231,11 +260,14 @@ TEST(credential_reads, state_from_real_answer_documents) {
 
 TEST(credential_reads, a_missing_principal_is_a_state_but_a_failed_identity_is_an_error) {
   const auto reads = plan_credential_reads(role_target(), {});
-  auto gone = credential_state_from_reads({}, reads, run_of(reads, {{"GetCallerIdentity", caller_identity("arn:aws:iam::123456789012:user/responder")}}));
+  auto gone = credential_state_from_reads(
+      {}, reads,
+      run_of(reads, {{"GetCallerIdentity", caller_identity("arn:aws:iam::123456789012:user/responder")}}));
   ASSERT_TRUE(gone.ok());
   EXPECT_FALSE(gone->principal_exists);
 
-  auto unknown = credential_state_from_reads({}, reads, run_of(reads, {{"GetRole", get_role("web-server-role")}}));
+  auto unknown =
+      credential_state_from_reads({}, reads, run_of(reads, {{"GetRole", get_role("web-server-role")}}));
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.err().code, "NoSuchEntity");
 }
@@ -252,7 +284,8 @@ TEST(credential_exemption, never_its_own_user_or_role) {
 
   state.self = identity_from_arn("arn:aws:sts::123456789012:assumed-role/web-server-role/tourniquet");
   EXPECT_TRUE(exemption_of(role_target(), state, cfg).has_value());
-  EXPECT_FALSE(exemption_of(user_target(), state, cfg).has_value());  // a user of the same name is not the role
+  EXPECT_FALSE(
+      exemption_of(user_target(), state, cfg).has_value());  // a user of the same name is not the role
 
   // The same role name in another account is another principal.
   state.self = identity_from_arn("arn:aws:sts::210987654321:assumed-role/web-server-role/tourniquet");
@@ -274,7 +307,8 @@ TEST(credential_exemption, exempt_principals_by_name_or_arn) {
 
 TEST(credential_plan, iam_user_deactivates_only_the_named_key_and_denies_older_sessions) {
   std::vector<action_record> already;
-  const auto plan = plan_credential_containment(user_target(), user_state("Active"), {}, "tq-abc", now, already);
+  const auto plan =
+      plan_credential_containment(user_target(), user_state("Active"), {}, "tq-abc", now, already);
   ASSERT_EQ(plan.size(), 3u);
   const auto* update = find_call(plan, "UpdateAccessKey");
   ASSERT_NE(update, nullptr);
@@ -282,7 +316,8 @@ TEST(credential_plan, iam_user_deactivates_only_the_named_key_and_denies_older_s
   EXPECT_EQ(update->call.params.get("UserName"), "deploy-bot");
   EXPECT_EQ(update->call.params.get("Status"), "Inactive");
   for (const auto& p : plan) {
-    for (const auto& [name, value] : p.call.params.entries()) EXPECT_NE(value, "AKIASECONDKEY0000002") << name;
+    for (const auto& [name, value] : p.call.params.entries())
+      EXPECT_NE(value, "AKIASECONDKEY0000002") << name;
     EXPECT_NE(p.call.action, "DeleteAccessKey");
   }
 
@@ -332,20 +367,22 @@ TEST(credential_plan, temporary_and_unknown_keys_are_not_deactivated) {
   already.clear();
   plan = plan_credential_containment(t, user_state("Active"), {}, "tq-abc", now, already);
   EXPECT_EQ(find_call(plan, "UpdateAccessKey"), nullptr);
-  EXPECT_NE(find_record(already, "deactivate-key")->detail.find("not a key of user deploy-bot"), std::string::npos);
+  EXPECT_NE(find_record(already, "deactivate-key")->detail.find("not a key of user deploy-bot"),
+            std::string::npos);
 }
 
 TEST(credential_plan, assumed_role_gets_the_deny_and_the_tag_on_the_role) {
   credential_state state;
   state.self = identity_from_arn("arn:aws:iam::123456789012:user/responder");
   std::vector<action_record> already;
-  const auto plan = plan_credential_containment(role_target(), state, {true, "quarantine"}, "tq-r", now, already);
+  const auto plan =
+      plan_credential_containment(role_target(), state, {true, "quarantine"}, "tq-r", now, already);
   ASSERT_EQ(plan.size(), 2u);
   EXPECT_EQ(plan[0].call.action, "PutRolePolicy");
   EXPECT_EQ(plan[0].call.params.get("RoleName"), "web-server-role");
   EXPECT_EQ(plan[0].call.params.get("PolicyName"), revoke_sessions_policy_name);
   EXPECT_EQ(plan[1].call.action, "TagRole");
-  EXPECT_EQ(find_call(plan, "UpdateAccessKey"), nullptr);  // ASIA keys cannot be deactivated
+  EXPECT_EQ(find_call(plan, "UpdateAccessKey"), nullptr);     // ASIA keys cannot be deactivated
   EXPECT_EQ(find_call(plan, "DeleteLoginProfile"), nullptr);  // user options do not apply to roles
 }
 
@@ -416,16 +453,18 @@ TEST(credential_settings_test, defaults_off_and_bad_values_name_the_variable) {
   EXPECT_FALSE(defaults->remove_console_access);
   EXPECT_TRUE(defaults->quarantine_group.empty());
 
-  auto on = credential_settings_from_environment(
-      fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"}, {"TOURNIQUET_QUARANTINE_GROUP", "ir-quarantine"}}));
+  auto on = credential_settings_from_environment(fixed_environment(
+      {{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"}, {"TOURNIQUET_QUARANTINE_GROUP", "ir-quarantine"}}));
   ASSERT_TRUE(on.ok());
   EXPECT_TRUE(on->remove_console_access);
   EXPECT_EQ(on->quarantine_group, "ir-quarantine");
 
-  auto bad_bool = credential_settings_from_environment(fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "maybe"}}));
+  auto bad_bool = credential_settings_from_environment(
+      fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "maybe"}}));
   ASSERT_FALSE(bad_bool.ok());
   EXPECT_EQ(bad_bool.err().where, "TOURNIQUET_REMOVE_CONSOLE_ACCESS");
-  auto bad_group = credential_settings_from_environment(fixed_environment({{"TOURNIQUET_QUARANTINE_GROUP", "no spaces"}}));
+  auto bad_group =
+      credential_settings_from_environment(fixed_environment({{"TOURNIQUET_QUARANTINE_GROUP", "no spaces"}}));
   ASSERT_FALSE(bad_group.ok());
   EXPECT_EQ(bad_group.err().where, "TOURNIQUET_QUARANTINE_GROUP");
 }

@@ -1,12 +1,12 @@
 // Decoding of bad and unusual input: each error has the right code and names the JSON path of the bad field.
 #include "handlers/event.h"
 
+#include <gtest/gtest.h>
+#include <zlib.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
-#include <zlib.h>
 
 #include "handlers/cloudwatch_logs.h"
 
@@ -23,7 +23,9 @@ std::string read_sample(const std::string& relative) {
   return text.str();
 }
 
-json sample_json(const std::string& relative) { return json::parse(read_sample(relative)); }
+json sample_json(const std::string& relative) {
+  return json::parse(read_sample(relative));
+}
 
 const std::string port_probe = "guardduty/recon-ec2-port-probe-unprotected-port.json";
 const std::string ingress = "cloudtrail/authorize-sg-ingress-ssh-world-legacy.json";
@@ -116,19 +118,22 @@ TEST(decode_event, wrong_types_name_the_path) {
   json event = sample_json(port_probe);
   error e = expect_error(with(event, "/detail/severity", "high"), invalid_event_code, "$.detail.severity");
   EXPECT_EQ(e.message, "$.detail.severity: expected a number, got string");
-  expect_error(with(event, "/detail/resource/instanceDetails/networkInterfaces/0/subnetId", 7), invalid_event_code,
-               "$.detail.resource.instanceDetails.networkInterfaces[0].subnetId");
-  expect_error(with(event, "/detail/service/action/portProbeAction/portProbeDetails/1/remoteIpDetails/ipAddressV4",
-                    json::array()),
-               invalid_event_code,
-               "$.detail.service.action.portProbeAction.portProbeDetails[1].remoteIpDetails.ipAddressV4");
+  expect_error(with(event, "/detail/resource/instanceDetails/networkInterfaces/0/subnetId", 7),
+               invalid_event_code, "$.detail.resource.instanceDetails.networkInterfaces[0].subnetId");
+  expect_error(
+      with(event, "/detail/service/action/portProbeAction/portProbeDetails/1/remoteIpDetails/ipAddressV4",
+           json::array()),
+      invalid_event_code,
+      "$.detail.service.action.portProbeAction.portProbeDetails[1].remoteIpDetails.ipAddressV4");
   expect_error(with(event, "/detail/service/action/portProbeAction/portProbeDetails", json::object()),
                invalid_event_code, "$.detail.service.action.portProbeAction.portProbeDetails");
   expect_error(with(event, "/detail/service/count", "9"), invalid_event_code, "$.detail.service.count");
   expect_error(with(event, "/detail/service/count", 9.5), invalid_event_code, "$.detail.service.count");
-  expect_error(with(event, "/detail/service/archived", "no"), invalid_event_code, "$.detail.service.archived");
+  expect_error(with(event, "/detail/service/archived", "no"), invalid_event_code,
+               "$.detail.service.archived");
   expect_error(with(event, "/detail/resource/instanceDetails/networkInterfaces/0/securityGroups/0", "sg-1"),
-               invalid_event_code, "$.detail.resource.instanceDetails.networkInterfaces[0].securityGroups[0]");
+               invalid_event_code,
+               "$.detail.resource.instanceDetails.networkInterfaces[0].securityGroups[0]");
   expect_error(with(event, "/detail-type", 3), invalid_event_code, "$.detail-type");
   expect_error(with(event, "/resources", "arn:aws:ec2:::x"), invalid_event_code, "$.resources");
   expect_error(with(event, "/detail", json::array()), invalid_event_code, "$.detail");
@@ -170,7 +175,8 @@ TEST(decode_event, optional_fields_may_be_absent_or_null) {
 TEST(decode_event, remote_addresses_follow_the_action_type) {
   json event = sample_json("guardduty/unauthorizedaccess-ec2-ssh-brute-force.json");
   // Both address families of one connection, and no repeats across port probes.
-  event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV6"] = "2001:db8::7";
+  event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV6"] =
+      "2001:db8::7";
   auto decoded = decode_event(event.dump());
   ASSERT_TRUE(decoded.ok()) << decoded.err().describe();
   EXPECT_EQ(std::get<guardduty_finding>(*decoded).remote_addresses,
@@ -215,12 +221,14 @@ TEST(decode_event, cloudtrail_errors_name_the_path) {
   expect_error(with(event, "/detail/userIdentity", "IAMUser"), invalid_event_code, "$.detail.userIdentity");
 
   // A bad port is found when the rules are read, with the full path.
-  auto decoded = decode_event(with(event, "/detail/requestParameters/ipPermissions/items/0/fromPort", "22").dump());
+  auto decoded =
+      decode_event(with(event, "/detail/requestParameters/ipPermissions/items/0/fromPort", "22").dump());
   ASSERT_TRUE(decoded.ok()) << decoded.err().describe();
   auto rules = ingress_rules(std::get<cloudtrail_event>(*decoded));
   ASSERT_FALSE(rules.ok());
   EXPECT_EQ(rules.err().where, "$.detail.requestParameters.ipPermissions.items[0].fromPort");
-  EXPECT_EQ(rules.err().message, "$.detail.requestParameters.ipPermissions.items[0].fromPort: expected an integer, got string");
+  EXPECT_EQ(rules.err().message,
+            "$.detail.requestParameters.ipPermissions.items[0].fromPort: expected an integer, got string");
 }
 
 TEST(decode_event, cloudtrail_failed_call_and_other_detail_types) {
@@ -235,8 +243,11 @@ TEST(decode_event, cloudtrail_failed_call_and_other_detail_types) {
 TEST(ingress_rules, flat_request_and_rules_naming_groups) {
   cloudtrail_event e;
   e.json_path = "$.detail";
-  e.request_parameters = json{{"groupId", "sg-0123456789abcdef0"}, {"ipProtocol", "tcp"}, {"fromPort", 22},
-                              {"toPort", 22}, {"cidrIp", "0.0.0.0/0"}};
+  e.request_parameters = json{{"groupId", "sg-0123456789abcdef0"},
+                              {"ipProtocol", "tcp"},
+                              {"fromPort", 22},
+                              {"toPort", 22},
+                              {"cidrIp", "0.0.0.0/0"}};
   auto rules = ingress_rules(e);
   ASSERT_TRUE(rules.ok()) << rules.err().describe();
   ASSERT_EQ(rules->size(), 1u);
@@ -282,20 +293,29 @@ std::string gzip(std::string_view text) {
   return out;
 }
 
-std::string awslogs_event(std::string_view data) { return json{{"awslogs", {{"data", data}}}}.dump(); }
+std::string awslogs_event(std::string_view data) {
+  return json{{"awslogs", {{"data", data}}}}.dump();
+}
 
 json logs_payload(std::vector<std::string> messages) {
   json events = json::array();
   for (std::size_t i = 0; i < messages.size(); ++i)
     events.push_back({{"id", std::to_string(i)}, {"timestamp", 1742696071000 + i}, {"message", messages[i]}});
-  return {{"messageType", "DATA_MESSAGE"}, {"owner", "123456789012"}, {"logGroup", "trail"},
-          {"logStream", "123456789012_CloudTrail_us-east-1"}, {"subscriptionFilters", json::array({"f"})}, {"logEvents", events}};
+  return {{"messageType", "DATA_MESSAGE"},
+          {"owner", "123456789012"},
+          {"logGroup", "trail"},
+          {"logStream", "123456789012_CloudTrail_us-east-1"},
+          {"subscriptionFilters", json::array({"f"})},
+          {"logEvents", events}};
 }
 
-std::string record_text() { return sample_json(ingress)["detail"].dump(); }
+std::string record_text() {
+  return sample_json(ingress)["detail"].dump();
+}
 
 TEST(cloudwatch_logs, decodes_records_built_here) {
-  auto decoded = decode_event(awslogs_event(base64(gzip(logs_payload({record_text(), record_text()}).dump()))));
+  auto decoded =
+      decode_event(awslogs_event(base64(gzip(logs_payload({record_text(), record_text()}).dump()))));
   ASSERT_TRUE(decoded.ok()) << decoded.err().describe();
   const auto& batch = std::get<cloudwatch_logs_batch>(*decoded);
   ASSERT_EQ(batch.records.size(), 2u);
@@ -307,7 +327,8 @@ TEST(cloudwatch_logs, each_layer_has_its_own_error) {
   error e = expect_error(awslogs_event("not base64!"), event_not_base64_code, "$.awslogs.data");
   EXPECT_NE(e.message.find("not base64"), std::string::npos);
   expect_error(awslogs_event("QUJD="), event_not_base64_code, "$.awslogs.data");  // length
-  e = expect_error(awslogs_event(base64("{\"messageType\":\"DATA_MESSAGE\"}")), event_not_gzip_code, "$.awslogs.data");
+  e = expect_error(awslogs_event(base64("{\"messageType\":\"DATA_MESSAGE\"}")), event_not_gzip_code,
+                   "$.awslogs.data");
   EXPECT_NE(e.message.find("not gzip"), std::string::npos);
   const std::string good = gzip(logs_payload({record_text()}).dump());
   expect_error(awslogs_event(base64(good.substr(0, good.size() / 2))), event_not_gzip_code, "$.awslogs.data");
@@ -315,7 +336,8 @@ TEST(cloudwatch_logs, each_layer_has_its_own_error) {
   corrupt[20] = static_cast<char>(corrupt[20] ^ 0x55);
   corrupt[21] = static_cast<char>(corrupt[21] ^ 0x55);
   expect_error(awslogs_event(base64(corrupt)), event_not_gzip_code, "$.awslogs.data");
-  e = expect_error(awslogs_event(base64(gzip("this is a log line, not JSON"))), event_not_json_code, "$.awslogs.data");
+  e = expect_error(awslogs_event(base64(gzip("this is a log line, not JSON"))), event_not_json_code,
+                   "$.awslogs.data");
   EXPECT_NE(e.message.find("not valid JSON"), std::string::npos);
   expect_error(json{{"awslogs", {{"data", 12}}}}, invalid_event_code, "$.awslogs.data");
   expect_error(json{{"awslogs", "x"}}, invalid_event_code, "$.awslogs");
@@ -345,9 +367,15 @@ TEST(cloudwatch_logs, bad_records_name_their_log_event) {
 }
 
 TEST(cloudwatch_logs, control_message_has_no_records) {
-  json payload = {{"messageType", "CONTROL_MESSAGE"}, {"owner", "CloudwatchLogs"}, {"logGroup", ""},
-                  {"logStream", ""}, {"subscriptionFilters", json::array()},
-                  {"logEvents", {{{"id", ""}, {"timestamp", 1}, {"message", "CWL CONTROL MESSAGE: Checking health of destination Lambda function."}}}}};
+  json payload = {{"messageType", "CONTROL_MESSAGE"},
+                  {"owner", "CloudwatchLogs"},
+                  {"logGroup", ""},
+                  {"logStream", ""},
+                  {"subscriptionFilters", json::array()},
+                  {"logEvents",
+                   {{{"id", ""},
+                     {"timestamp", 1},
+                     {"message", "CWL CONTROL MESSAGE: Checking health of destination Lambda function."}}}}};
   auto batch = decode_cloudwatch_logs(base64(gzip(payload.dump())));
   ASSERT_TRUE(batch.ok()) << batch.err().describe();
   EXPECT_EQ(batch->message_type, "CONTROL_MESSAGE");
@@ -372,25 +400,35 @@ TEST(base64_decode, strict_standard_alphabet) {
 
 TEST(decode_event, block_request_checks) {
   json event = sample_json(block);
-  expect_error(with(event, "/detail/addresses/1", "198.51.100.0/33"), invalid_event_code, "$.detail.addresses[1]");
-  expect_error(with(event, "/detail/addresses/0", "example.com"), invalid_event_code, "$.detail.addresses[0]");
-  expect_error(with(event, "/detail/addresses/2", "2001:db8::/129"), invalid_event_code, "$.detail.addresses[2]");
+  expect_error(with(event, "/detail/addresses/1", "198.51.100.0/33"), invalid_event_code,
+               "$.detail.addresses[1]");
+  expect_error(with(event, "/detail/addresses/0", "example.com"), invalid_event_code,
+               "$.detail.addresses[0]");
+  expect_error(with(event, "/detail/addresses/2", "2001:db8::/129"), invalid_event_code,
+               "$.detail.addresses[2]");
   expect_error(with(event, "/detail/addresses", json::array()), invalid_event_code, "$.detail.addresses");
   expect_error(without(event, "/detail/addresses"), invalid_event_code, "$.detail.addresses");
   expect_error(with(event, "/detail/addresses/0", 203), invalid_event_code, "$.detail.addresses[0]");
-  expect_error(with(event, "/detail/subnetIds", json::array({"subnet-0a1b2c3d4e5f67890"})), invalid_event_code, "$.detail");
+  expect_error(with(event, "/detail/subnetIds", json::array({"subnet-0a1b2c3d4e5f67890"})),
+               invalid_event_code, "$.detail");
   expect_error(without(event, "/detail/instanceId"), invalid_event_code, "$.detail");
   expect_error(with(event, "/detail/instanceId", "web-1"), invalid_event_code, "$.detail.instanceId");
   expect_error(without(event, "/detail/reason"), invalid_event_code, "$.detail.reason");
   expect_error(with(event, "/detail/reason", ""), invalid_event_code, "$.detail.reason");
   json acls = sample_json("custom/block-addresses-network-acls.json");
-  expect_error(with(acls, "/detail/networkAclIds/0", "sg-0123"), invalid_event_code, "$.detail.networkAclIds[0]");
+  expect_error(with(acls, "/detail/networkAclIds/0", "sg-0123"), invalid_event_code,
+               "$.detail.networkAclIds[0]");
 }
 
 TEST(decode_event, unknown_events_are_not_errors) {
-  json event = {{"version", "0"}, {"id", "1"}, {"detail-type", "EC2 Instance State-change Notification"},
-                {"source", "aws.ec2"}, {"account", "123456789012"}, {"time", "2025-03-24T10:00:00Z"},
-                {"region", "us-east-1"}, {"resources", json::array()},
+  json event = {{"version", "0"},
+                {"id", "1"},
+                {"detail-type", "EC2 Instance State-change Notification"},
+                {"source", "aws.ec2"},
+                {"account", "123456789012"},
+                {"time", "2025-03-24T10:00:00Z"},
+                {"region", "us-east-1"},
+                {"resources", json::array()},
                 {"detail", {{"instance-id", "i-0123456789abcdef0"}, {"state", "stopped"}}}};
   auto decoded = decode_event(event.dump());
   ASSERT_TRUE(decoded.ok()) << decoded.err().describe();

@@ -3,11 +3,11 @@
 // for both event shapes, trails, the declared permissions, the settings, and the JSON protocol's pure parts.
 #include "handlers/exposure_fix.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "aws/json_protocol.h"
 #include "aws/xml.h"
@@ -44,11 +44,13 @@ std::vector<ingress_rule> rules_of(const cloudtrail_event& event) {
 
 ingress_rule rule(std::string protocol, std::optional<std::int64_t> from, std::optional<std::int64_t> to,
                   std::string cidr, std::optional<std::string> id = std::nullopt) {
-  return ingress_rule{"sg-1", std::move(protocol), from, to, cidr, cidr.find(':') != std::string::npos, std::move(id)};
+  return ingress_rule{"sg-1",       std::move(protocol), from, to, cidr, cidr.find(':') != std::string::npos,
+                      std::move(id)};
 }
 
 // A group that allows 22 and 443 from the world, as DescribeSecurityGroupRules answers.
-const char* rules_answer = R"(<DescribeSecurityGroupRulesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+const char* rules_answer =
+    R"(<DescribeSecurityGroupRulesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
   <requestId>r1</requestId>
   <securityGroupRuleSet>
     <item><securityGroupRuleId>sgr-egress</securityGroupRuleId><groupId>sg-1</groupId><isEgress>true</isEgress>
@@ -65,7 +67,8 @@ const char* rules_answer = R"(<DescribeSecurityGroupRulesResponse xmlns="http://
   </securityGroupRuleSet>
 </DescribeSecurityGroupRulesResponse>)";
 
-const char* groups_answer = R"(<DescribeSecurityGroupsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+const char* groups_answer =
+    R"(<DescribeSecurityGroupsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
   <requestId>r2</requestId>
   <securityGroupInfo><item><groupId>sg-1</groupId><groupName>web</groupName>
     <tagSet><item><key>team</key><value>web</value></item></tagSet></item></securityGroupInfo>
@@ -92,7 +95,8 @@ group_state live_group() {
 
 TEST(exposure_table, samples_find_their_rules) {
   ASSERT_NE(exposure_rule_for(sample("authorize-sg-ingress-ssh-world.json")), nullptr);
-  EXPECT_EQ(exposure_rule_for(sample("authorize-sg-ingress-ssh-world.json"))->kind, exposure_kind::world_admin_ingress);
+  EXPECT_EQ(exposure_rule_for(sample("authorize-sg-ingress-ssh-world.json"))->kind,
+            exposure_kind::world_admin_ingress);
   EXPECT_EQ(exposure_rule_for(sample("stop-logging.json"))->kind, exposure_kind::trail_stopped);
   EXPECT_EQ(exposure_rule_for(sample("delete-trail.json"))->kind, exposure_kind::trail_deleted);
   cloudtrail_event other = sample("stop-logging.json");
@@ -144,7 +148,8 @@ TEST(exposure_ingress, samples_of_both_shapes) {
   EXPECT_TRUE(world_admin_rules(rules_of(sample("authorize-sg-ingress-https-world.json")), defaults).empty());
   exposure_settings https_is_admin;
   https_is_admin.admin_ports = {443};
-  EXPECT_FALSE(world_admin_rules(rules_of(sample("authorize-sg-ingress-https-world.json")), https_is_admin).empty());
+  EXPECT_FALSE(
+      world_admin_rules(rules_of(sample("authorize-sg-ingress-https-world.json")), https_is_admin).empty());
 }
 
 // --- live state and the plan ---
@@ -169,8 +174,8 @@ TEST(exposure_ingress, live_state_keeps_ingress_address_rules_only) {
 
 TEST(exposure_ingress, revokes_by_rule_id_and_leaves_443) {
   std::vector<action_record> already;
-  const auto plan = plan_ingress_revocation({rule("tcp", 22, 22, "0.0.0.0/0", "sgr-ssh")}, live_group(), "tq-1",
-                                            "event-1", now, already);
+  const auto plan = plan_ingress_revocation({rule("tcp", 22, 22, "0.0.0.0/0", "sgr-ssh")}, live_group(),
+                                            "tq-1", "event-1", now, already);
   ASSERT_EQ(plan.size(), 2u);
   EXPECT_EQ(plan[0].call.action, "RevokeSecurityGroupIngress");
   EXPECT_EQ(plan[0].call.params.get("GroupId"), "sg-1");
@@ -189,8 +194,8 @@ TEST(exposure_ingress, revokes_by_rule_id_and_leaves_443) {
 
 TEST(exposure_ingress, revokes_by_ip_permissions_for_the_older_shape) {
   std::vector<action_record> already;
-  const auto plan = plan_ingress_revocation({rule("tcp", 3389, 3389, "::/0")}, live_group(), "tq-1", "event-1", now,
-                                            already);
+  const auto plan = plan_ingress_revocation({rule("tcp", 3389, 3389, "::/0")}, live_group(), "tq-1",
+                                            "event-1", now, already);
   ASSERT_EQ(plan.size(), 2u);
   const auto& params = plan[0].call.params;
   EXPECT_EQ(params.get("SecurityGroupRuleId.1"), "");
@@ -203,8 +208,9 @@ TEST(exposure_ingress, revokes_by_ip_permissions_for_the_older_shape) {
 
 TEST(exposure_ingress, a_rule_already_gone_is_already) {
   std::vector<action_record> already;
-  const auto plan = plan_ingress_revocation({rule("tcp", 22, 22, "0.0.0.0/0", "sgr-gone"), rule("tcp", 0, 65535, "0.0.0.0/0")},
-                                            live_group(), "tq-1", "event-1", now, already);
+  const auto plan = plan_ingress_revocation(
+      {rule("tcp", 22, 22, "0.0.0.0/0", "sgr-gone"), rule("tcp", 0, 65535, "0.0.0.0/0")}, live_group(),
+      "tq-1", "event-1", now, already);
   EXPECT_TRUE(plan.empty());  // nothing revoked: no tag either
   ASSERT_EQ(already.size(), 2u);
   EXPECT_EQ(already[0].result, outcome::already);
@@ -221,8 +227,13 @@ TEST(exposure_trail, admins_by_name_or_arn) {
   EXPECT_TRUE(is_trail_admin(stop.user, s));
   s.trail_admins = {"arn:aws:iam::123456789012:user/deploy-bot"};
   EXPECT_TRUE(is_trail_admin(stop.user, s));
-  user_identity role{"AssumedRole", "arn:aws:sts::123456789012:assumed-role/trail-admin/alice", "ASIAX", std::nullopt,
-                     std::nullopt, "123456789012", "arn:aws:iam::123456789012:role/trail-admin"};
+  user_identity role{"AssumedRole",
+                     "arn:aws:sts::123456789012:assumed-role/trail-admin/alice",
+                     "ASIAX",
+                     std::nullopt,
+                     std::nullopt,
+                     "123456789012",
+                     "arn:aws:iam::123456789012:role/trail-admin"};
   s.trail_admins = {"trail-admin"};
   EXPECT_TRUE(is_trail_admin(role, s));
   s.trail_admins = {"alice"};  // a session name is chosen by the caller: it proves nothing
@@ -232,7 +243,8 @@ TEST(exposure_trail, admins_by_name_or_arn) {
 TEST(exposure_trail, trail_named_by_name_in_its_own_account) {
   const cloudtrail_event stop = sample("stop-logging.json");
   EXPECT_EQ(trail_reference(stop, "123456789012"), "organization-trail");
-  EXPECT_EQ(trail_reference(stop, "210987654321"), "arn:aws:cloudtrail:us-east-1:123456789012:trail/organization-trail");
+  EXPECT_EQ(trail_reference(stop, "210987654321"),
+            "arn:aws:cloudtrail:us-east-1:123456789012:trail/organization-trail");
   cloudtrail_event plain = stop;
   plain.request_parameters = {{"name", "audit"}};
   EXPECT_EQ(trail_reference(plain, "123456789012"), "audit");
@@ -256,7 +268,8 @@ TEST(exposure_trail, restart_only_when_not_logging) {
 TEST(exposure_batch, records_no_rule_takes_are_summed_up_without_any_call) {
   config cfg;
   int lookups = 0;
-  const exposure_invocation inv{cfg, aws::deadline_in(std::chrono::seconds(5)), false, std::chrono::steady_clock::now(),
+  const exposure_invocation inv{cfg, aws::deadline_in(std::chrono::seconds(5)), false,
+                                std::chrono::steady_clock::now(),
                                 [&](const std::string&) -> result<aws::client> {
                                   ++lookups;
                                   return error{"Unexpected", "no client in this test", "test"};
@@ -271,8 +284,10 @@ TEST(exposure_batch, records_no_rule_takes_are_summed_up_without_any_call) {
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_EQ(reports[0].status, "ignored");
   EXPECT_NE(reports[0].reason.find("2 records: no exposure rule for cloudtrail.amazonaws.com DescribeTrails"),
-            std::string::npos) << reports[0].reason;
-  EXPECT_NE(reports[0].reason.find("Client.InvalidPermission.Duplicate"), std::string::npos) << reports[0].reason;
+            std::string::npos)
+      << reports[0].reason;
+  EXPECT_NE(reports[0].reason.find("Client.InvalidPermission.Duplicate"), std::string::npos)
+      << reports[0].reason;
 
   const auto none = fix_exposures({}, inv, defaults, {});  // a CONTROL_MESSAGE batch
   ASSERT_EQ(none.size(), 1u);
@@ -295,8 +310,9 @@ TEST(exposure_permissions, every_planned_call_is_declared_by_its_kind) {
   };
   std::vector<planned_call> plan = plan_group_reads("sg-1");
   std::vector<action_record> already;
-  for (auto& p : plan_ingress_revocation({rule("tcp", 22, 22, "0.0.0.0/0", "sgr-ssh"), rule("tcp", 3389, 3389, "::/0")},
-                                         live_group(), "tq", "e", now, already)) {
+  for (auto& p :
+       plan_ingress_revocation({rule("tcp", 22, 22, "0.0.0.0/0", "sgr-ssh"), rule("tcp", 3389, 3389, "::/0")},
+                               live_group(), "tq", "e", now, already)) {
     plan.push_back(std::move(p));
   }
   EXPECT_EQ(plan.size(), 5u);
@@ -304,7 +320,8 @@ TEST(exposure_permissions, every_planned_call_is_declared_by_its_kind) {
 
   std::vector<planned_json_call> json_plan{plan_trail_status_read("audit")};
   for (auto& p : plan_logging_restart("audit", false, already)) json_plan.push_back(std::move(p));
-  for (const auto& p : json_plan) EXPECT_TRUE(declared(p.kind, aws::json_call_name(p.call))) << aws::json_call_name(p.call);
+  for (const auto& p : json_plan)
+    EXPECT_TRUE(declared(p.kind, aws::json_call_name(p.call))) << aws::json_call_name(p.call);
 
   int kinds = 0;
   for (const action_kind* kind : declared_actions()) {
@@ -322,7 +339,8 @@ TEST(exposure_settings_test, admin_ports_and_trail_admins) {
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->admin_ports, (std::vector<int>{22, 3389}));
   auto set = exposure_settings_from_environment(
-      fixed_environment({{"TOURNIQUET_ADMIN_PORTS", "22, 5985,5986"}, {"TOURNIQUET_TRAIL_ADMINS", "ops,arn:aws:iam::1:role/x"}}));
+      fixed_environment({{"TOURNIQUET_ADMIN_PORTS", "22, 5985,5986"},
+                         {"TOURNIQUET_TRAIL_ADMINS", "ops,arn:aws:iam::1:role/x"}}));
   ASSERT_TRUE(set.ok());
   EXPECT_EQ(set->admin_ports, (std::vector<int>{22, 5985, 5986}));
   EXPECT_TRUE(set->trail_admins.contains("arn:aws:iam::1:role/x"));
@@ -361,7 +379,8 @@ TEST(json_protocol, answers_and_errors) {
   EXPECT_TRUE(empty->is_object());
 
   auto missing = aws::parse_json_response(
-      {400, {{"x-amzn-RequestId", "req-9"}},
+      {400,
+       {{"x-amzn-RequestId", "req-9"}},
        R"({"__type":"com.amazonaws.cloudtrail.v20131101#TrailNotFoundException","message":"Unknown trail"})"},
       "cloudtrail:GetTrailStatus");
   ASSERT_FALSE(missing.ok());
@@ -371,17 +390,22 @@ TEST(json_protocol, answers_and_errors) {
   EXPECT_EQ(missing.err().http_status, 400);
   EXPECT_FALSE(missing.err().retryable);
 
-  auto throttled = aws::parse_json_response({400, {}, R"({"__type":"ThrottlingException","Message":"slow down"})"}, "x");
+  auto throttled =
+      aws::parse_json_response({400, {}, R"({"__type":"ThrottlingException","Message":"slow down"})"}, "x");
   ASSERT_FALSE(throttled.ok());
   EXPECT_TRUE(throttled.err().retryable);
-  auto by_header = aws::parse_json_response({503, {{"x-amzn-ErrorType", "ServiceUnavailable:http://internal"}}, "{}"}, "x");
+  auto by_header = aws::parse_json_response(
+      {503, {{"x-amzn-ErrorType", "ServiceUnavailable:http://internal"}}, "{}"}, "x");
   ASSERT_FALSE(by_header.ok());
   EXPECT_EQ(by_header.err().code, "ServiceUnavailable");
   EXPECT_TRUE(by_header.err().retryable);
 
   auto xml = aws::parse_json_response(
-      {403, {}, "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error>"
-                "<RequestId>r</RequestId></ErrorResponse>"}, "cloudtrail:StartLogging");
+      {403,
+       {},
+       "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error>"
+       "<RequestId>r</RequestId></ErrorResponse>"},
+      "cloudtrail:StartLogging");
   ASSERT_FALSE(xml.ok());
   EXPECT_EQ(xml.err().code, "AccessDenied");
   auto garbage = aws::parse_json_response({200, {}, "not json"}, "x");

@@ -27,7 +27,8 @@ instance_state fresh_state() {
 }
 
 bool plans(const std::vector<planned_call>& plan, std::string_view action) {
-  return std::any_of(plan.begin(), plan.end(), [&](const planned_call& p) { return p.call.action == action; });
+  return std::any_of(plan.begin(), plan.end(),
+                     [&](const planned_call& p) { return p.call.action == action; });
 }
 
 const action_record* record_of(const std::vector<action_record>& records, std::string_view action) {
@@ -74,7 +75,9 @@ TEST(fault_tolerance, the_instance_is_not_taken_for_groupless_when_its_group_cou
   EXPECT_TRUE(report.incomplete()) << "Lambda must retry, so that the group is read again";
 }
 
-cidr_block cidr(std::string_view text) { return parse_cidr(text).value().block; }
+cidr_block cidr(std::string_view text) {
+  return parse_cidr(text).value().block;
+}
 
 acl_state acl_with(std::vector<acl_entry> extra) {
   acl_state acl;
@@ -99,7 +102,8 @@ network_block_settings block_window() {
 // The ingress create went through but its answer was lost; the retry was refused as a duplicate.
 TEST(fault_tolerance, an_unrecorded_inbound_deny_of_the_block_is_completed_and_recorded) {
   const acl_state acl = acl_with({{89, false, true, true, cidr("203.0.113.3/32")}});
-  const auto plan = plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
+  const auto plan =
+      plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
   ASSERT_EQ(plan.intents.size(), 1u);
   EXPECT_EQ(plan.intents[0].step, block_step::repair);
   EXPECT_EQ(plan.intents[0].rule_number, 89);
@@ -114,9 +118,10 @@ TEST(fault_tolerance, an_unrecorded_inbound_deny_of_the_block_is_completed_and_r
 
 // Both entries went through, the record did not: recorded now, so that the deny expires.
 TEST(fault_tolerance, an_unrecorded_deny_pair_of_the_block_gets_its_record) {
-  const acl_state acl = acl_with({{80, false, true, true, cidr("203.0.113.3/32")},
-                                  {80, true, true, true, cidr("203.0.113.3/32")}});
-  const auto plan = plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
+  const acl_state acl = acl_with(
+      {{80, false, true, true, cidr("203.0.113.3/32")}, {80, true, true, true, cidr("203.0.113.3/32")}});
+  const auto plan =
+      plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
   ASSERT_EQ(plan.calls.size(), 1u);
   EXPECT_EQ(plan.calls[0].call.action, "CreateTags");
   EXPECT_EQ(plan.calls[0].call.params.get("Tag.1.Key"), "tourniquet:block:80");
@@ -124,9 +129,10 @@ TEST(fault_tolerance, an_unrecorded_deny_pair_of_the_block_gets_its_record) {
 
 // A deny of another block, or of this block with a narrower protocol, is someone else's: left alone.
 TEST(fault_tolerance, other_rules_in_the_window_are_not_adopted) {
-  const acl_state acl = acl_with({{89, false, true, true, cidr("203.0.113.0/24")},
-                                  {88, false, true, false, cidr("203.0.113.3/32")}});
-  const auto plan = plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
+  const acl_state acl = acl_with(
+      {{89, false, true, true, cidr("203.0.113.0/24")}, {88, false, true, false, cidr("203.0.113.3/32")}});
+  const auto plan =
+      plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
   ASSERT_EQ(plan.intents.size(), 1u);
   EXPECT_EQ(plan.intents[0].step, block_step::create);
   EXPECT_NE(plan.intents[0].rule_number, 88);
@@ -136,11 +142,13 @@ TEST(fault_tolerance, other_rules_in_the_window_are_not_adopted) {
 TEST(fault_tolerance, attempt_timeout_comes_from_the_environment) {
   EXPECT_EQ(aws::retry_settings_from_environment(fixed_environment({}))->attempt_timeout,
             std::chrono::milliseconds(10000));
-  EXPECT_EQ(aws::retry_settings_from_environment(fixed_environment({{"TOURNIQUET_ATTEMPT_TIMEOUT_MS", "750"}}))
-                ->attempt_timeout,
-            std::chrono::milliseconds(750));
+  EXPECT_EQ(
+      aws::retry_settings_from_environment(fixed_environment({{"TOURNIQUET_ATTEMPT_TIMEOUT_MS", "750"}}))
+          ->attempt_timeout,
+      std::chrono::milliseconds(750));
   for (const char* bad : {"0", "99", "60001", "fast"}) {
-    auto refused = aws::retry_settings_from_environment(fixed_environment({{"TOURNIQUET_ATTEMPT_TIMEOUT_MS", bad}}));
+    auto refused =
+        aws::retry_settings_from_environment(fixed_environment({{"TOURNIQUET_ATTEMPT_TIMEOUT_MS", bad}}));
     ASSERT_FALSE(refused.ok()) << bad;
     EXPECT_EQ(refused.err().where, "TOURNIQUET_ATTEMPT_TIMEOUT_MS");
   }

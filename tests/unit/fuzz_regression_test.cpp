@@ -1,5 +1,6 @@
-// Inputs the fuzz targets (tests/fuzz/) found to crash, kept as plain tests so the fix stays. The raw crashing
-// files are also under tests/fuzz/regressions/, from where scripts/fuzz puts them back in the corpora.
+// Inputs the fuzz targets (tests/fuzz/) found to crash, kept as plain tests so the fix stays. The raw
+// crashing files are also under tests/fuzz/regressions/, from where scripts/fuzz puts them back in the
+// corpora.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -41,12 +42,13 @@ TEST(fuzz_regression, the_crashing_header_block_is_read_line_by_line_without_har
   size_t start = 0;
   while (start < input.size()) {
     const size_t end = input.find('\n', start);
-    (void)apply_invocation_header(std::string_view(input).substr(start, end == std::string::npos ? end : end - start + 1),
-                                  context);
+    (void)apply_invocation_header(
+        std::string_view(input).substr(start, end == std::string::npos ? end : end - start + 1), context);
     if (end == std::string::npos) break;
     start = end + 1;
   }
-  EXPECT_EQ(context.deadline, system_clock::time_point{});  // every deadline line in it was malformed or too large
+  EXPECT_EQ(context.deadline,
+            system_clock::time_point{});  // every deadline line in it was malformed or too large
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 // The instance containment plans, checked without I/O: what is called, in which order, and what a replay
 // (the state after a first run) still asks for.
+#include "handlers/instance_containment.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "handlers/instance_containment.h"
 #include "handlers/policy.h"
 
 namespace tq::handlers {
@@ -15,14 +16,17 @@ const instance_finding finding{"f-1234", "Backdoor:EC2/C&CActivity.B", "12345678
 managed_group untrack_group(std::string vpc) {
   return {"sg-untrack-" + vpc, vpc, true, true, true, true, {"0.0.0.0/0", "::/0"}};
 }
-managed_group isolation_group(std::string vpc) { return {"sg-iso-" + vpc, vpc, false, false, false, false, {}}; }
+managed_group isolation_group(std::string vpc) {
+  return {"sg-iso-" + vpc, vpc, false, false, false, false, {}};
+}
 
 // An instance as found before any containment: two interfaces in two VPCs, three volumes, in an ASG.
 instance_state fresh_state() {
   instance_state s;
   s.instance_id = "i-0abc";
   s.state_name = "running";
-  s.interfaces = {{"eni-1", "vpc-a", "subnet-1", {"sg-web", "sg-ssh"}}, {"eni-2", "vpc-b", "subnet-2", {"sg-db"}}};
+  s.interfaces = {{"eni-1", "vpc-a", "subnet-1", {"sg-web", "sg-ssh"}},
+                  {"eni-2", "vpc-b", "subnet-2", {"sg-db"}}};
   s.volumes = {{"vol-1", "/dev/xvda", true}, {"vol-2", "/dev/sdf", false}, {"vol-3", "/dev/sdg", true}};
   s.shutdown_behavior = "terminate";
   s.autoscaling_group = "web-asg";
@@ -44,7 +48,8 @@ instance_state contained_state() {
   s.autoscaling_group.clear();
   s.finding_snapshot_ids = {"snap-1", "snap-2", "snap-3"};
   s.tags = {{tag_incident, incident_id_for(finding.account_id, finding.finding_id)},
-            {"tourniquet:prior-groups:eni-1", "sg-web,sg-ssh"}, {"tourniquet:prior-groups:eni-2", "sg-db"},
+            {"tourniquet:prior-groups:eni-1", "sg-web,sg-ssh"},
+            {"tourniquet:prior-groups:eni-2", "sg-db"},
             {tag_status, "contained"}};
   return s;
 }
@@ -93,11 +98,12 @@ TEST(instance_plan, containment_comes_before_evidence_and_fits_the_round_trip_bu
   std::vector<action_record> already;
   const auto plan = plan_containment(finding, fresh_state(), config{}, already);
   size_t last_isolation = 0;
-  for (size_t i : indices_of(plan, "isolate-interface")) last_isolation = std::max(last_isolation, level_of(plan, i));
+  for (size_t i : indices_of(plan, "isolate-interface"))
+    last_isolation = std::max(last_isolation, level_of(plan, i));
   // After the read (one round trip), isolation lands in the plan's second level: three in all.
   EXPECT_EQ(last_isolation, 2u);
-  for (const char* evidence : {"protect-termination", "stop-on-shutdown", "keep-volumes", "detach-from-autoscaling",
-                               "snapshot-volumes"}) {
+  for (const char* evidence : {"protect-termination", "stop-on-shutdown", "keep-volumes",
+                               "detach-from-autoscaling", "snapshot-volumes"}) {
     const auto found = indices_of(plan, evidence);
     ASSERT_EQ(found.size(), 1u) << evidence;
     EXPECT_GT(level_of(plan, found[0]), last_isolation) << evidence << " must follow isolation";
@@ -169,18 +175,23 @@ TEST(instance_plan, missing_groups_are_created_per_vpc_and_calls_naming_them_wai
 
 TEST(instance_plan, group_rules_open_the_untrack_group_both_ways_and_close_the_isolation_group) {
   instance_state s = fresh_state();
-  s.untrack_groups["vpc-a"] = {"sg-u", "vpc-a", false, false, true, false, {}};  // a new group: IPv4 egress only
+  s.untrack_groups["vpc-a"] = {"sg-u", "vpc-a", false, false,
+                               true,   false,   {}};  // a new group: IPv4 egress only
   s.isolation_groups["vpc-a"] = {"sg-i", "vpc-a", false, false, true, false, {}};
   config cfg;
   cfg.forensics_cidrs = {"10.99.0.0/24", "fd00:99::/64"};
   const auto rules = plan_group_rules(s, cfg);
   // One rule per call: EC2 refuses a whole call for one rule that is there already (or gone), and only a call
   // of one rule can take that answer for "in place already".
-  auto find = [&](std::string_view action, std::string_view group, std::string_view cidr) -> const planned_call* {
+  auto find = [&](std::string_view action, std::string_view group,
+                  std::string_view cidr) -> const planned_call* {
     for (const auto& r : rules) {
       const auto& p = r.call.params;
-      if (r.call.action == action && p.get("GroupId") == group && p.get("IpPermissions.1.IpProtocol") == "-1" &&
-          std::string(p.get("IpPermissions.1.IpRanges.1.CidrIp")) + std::string(p.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6")) == cidr) {
+      if (r.call.action == action && p.get("GroupId") == group &&
+          p.get("IpPermissions.1.IpProtocol") == "-1" &&
+          std::string(p.get("IpPermissions.1.IpRanges.1.CidrIp")) +
+                  std::string(p.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6")) ==
+              cidr) {
         return &r;
       }
     }
@@ -189,7 +200,8 @@ TEST(instance_plan, group_rules_open_the_untrack_group_both_ways_and_close_the_i
   EXPECT_EQ(rules.size(), 8U);  // six in vpc-a, and the two forensics ranges on vpc-b's isolation group
   ASSERT_NE(find("AuthorizeSecurityGroupIngress", "sg-u", "0.0.0.0/0"), nullptr);
   ASSERT_NE(find("AuthorizeSecurityGroupIngress", "sg-u", "::/0"), nullptr);
-  EXPECT_EQ(find("AuthorizeSecurityGroupEgress", "sg-u", "0.0.0.0/0"), nullptr) << "IPv4 egress exists already";
+  EXPECT_EQ(find("AuthorizeSecurityGroupEgress", "sg-u", "0.0.0.0/0"), nullptr)
+      << "IPv4 egress exists already";
   ASSERT_NE(find("AuthorizeSecurityGroupEgress", "sg-u", "::/0"), nullptr);
   const auto* revoke = find("RevokeSecurityGroupEgress", "sg-i", "0.0.0.0/0");
   ASSERT_NE(revoke, nullptr);

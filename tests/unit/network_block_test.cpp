@@ -2,13 +2,13 @@
 // and the planners (rule-number allocation, replays, eviction, repair, expiry), checked without I/O.
 #include "handlers/network_block.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "handlers/router.h"
 
@@ -72,7 +72,9 @@ std::vector<const planned_call*> calls_named(const block_plan& p, std::string_vi
   return out;
 }
 
-int rule_of(const planned_call& c) { return std::stoi(std::string(c.call.params.get("RuleNumber"))); }
+int rule_of(const planned_call& c) {
+  return std::stoi(std::string(c.call.params.get("RuleNumber")));
+}
 
 // The rule number a call acts on: its RuleNumber, or the number in the tag key it writes.
 int rule_of_or_zero(const planned_call& c) {
@@ -104,8 +106,8 @@ TEST(IpAddress, ClearsHostBitsAndSaysSo) {
 }
 
 TEST(IpAddress, RefusesMalformedTextAndNamesIt) {
-  for (std::string_view bad : {"", "999.1.2.3", "1.2.3", "203.0.113.7/33", "2001:db8::/129", "1.2.3.4/", "1.2.3.4/x",
-                               "fe80::1%eth0", "example.com", "1.2.3.4/24/8"}) {
+  for (std::string_view bad : {"", "999.1.2.3", "1.2.3", "203.0.113.7/33", "2001:db8::/129", "1.2.3.4/",
+                               "1.2.3.4/x", "fe80::1%eth0", "example.com", "1.2.3.4/24/8"}) {
     auto parsed = parse_cidr(bad);
     ASSERT_FALSE(parsed.ok()) << bad;
     EXPECT_EQ(parsed.err().code, "MalformedAddress");
@@ -161,12 +163,14 @@ TEST(NeverBlock, PrivateRangesMayBeAllowedButTheVpcAndMetadataNever) {
   const std::vector<cidr_block> vpc{cidr("10.0.0.0/16"), cidr("2600:1f18:4c2:9a00::/56")};
   EXPECT_FALSE(never_block_reason(cidr("192.168.1.10"), s, vpc).has_value());
   EXPECT_FALSE(never_block_reason(cidr("10.1.0.9"), s, vpc).has_value());  // a peered VPC's address
-  EXPECT_NE(never_block_reason(cidr("10.0.3.3"), s, vpc).value_or("").find("VPC's own range"), std::string::npos);
+  EXPECT_NE(never_block_reason(cidr("10.0.3.3"), s, vpc).value_or("").find("VPC's own range"),
+            std::string::npos);
   EXPECT_NE(never_block_reason(cidr("2600:1f18:4c2:9a00::5"), s, vpc).value_or("").find("VPC's own range"),
             std::string::npos);
   EXPECT_NE(never_block_reason(cidr("10.0.0.0/8"), s, vpc).value_or("").find("overlaps 10.0.0.0/16"),
             std::string::npos);
-  EXPECT_NE(never_block_reason(cidr("fd00:ec2::254"), s, vpc).value_or("").find("metadata"), std::string::npos);
+  EXPECT_NE(never_block_reason(cidr("fd00:ec2::254"), s, vpc).value_or("").find("metadata"),
+            std::string::npos);
 }
 
 // --- Settings --------------------------------------------------------------------------------------------
@@ -208,7 +212,8 @@ TEST(NetworkBlockSettings, ReadsEveryVariable) {
             std::string::npos);
   EXPECT_FALSE(never_block_reason(cidr("192.168.0.1"), *s, {}).has_value());
 
-  auto hours = network_block_settings_from_environment(fixed_environment({{"TOURNIQUET_BLOCK_TTL_HOURS", "0.5"}}));
+  auto hours =
+      network_block_settings_from_environment(fixed_environment({{"TOURNIQUET_BLOCK_TTL_HOURS", "0.5"}}));
   ASSERT_TRUE(hours.ok());
   EXPECT_EQ(hours->ttl, std::chrono::minutes(30));
 }
@@ -234,7 +239,8 @@ TEST(NetworkBlockSettings, RefusesBadValuesNamingTheVariable) {
     EXPECT_EQ(s.err().code, "InvalidConfiguration");
     EXPECT_NE(s.err().message.find(name), std::string::npos) << s.err().message;
   }
-  auto never = network_block_settings_from_environment(fixed_environment({{"TOURNIQUET_NEVER_BLOCK", "1.2.3.999"}}));
+  auto never =
+      network_block_settings_from_environment(fixed_environment({{"TOURNIQUET_NEVER_BLOCK", "1.2.3.999"}}));
   ASSERT_FALSE(never.ok());
   EXPECT_NE(never.err().message.find("'1.2.3.999'"), std::string::npos);
   auto both = network_block_settings_from_environment(
@@ -280,7 +286,8 @@ TEST(NetworkBlockRouting, SaysWhyAFindingIsNotBlocked) {
   network_block_settings s;
   auto why = [&](const guardduty_finding& f) { return network_block_refusal(f, s).value_or("(applies)"); };
   EXPECT_NE(why(sample("cryptocurrency-ec2-bitcointool-dns.json")).find("DNS_REQUEST"), std::string::npos);
-  EXPECT_NE(why(sample("impact-ec2-port-sweep.json")).find("TOURNIQUET_BLOCK_FINDING_TYPES"), std::string::npos);
+  EXPECT_NE(why(sample("impact-ec2-port-sweep.json")).find("TOURNIQUET_BLOCK_FINDING_TYPES"),
+            std::string::npos);
   EXPECT_NE(why(sample("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json")).find("not an instance"),
             std::string::npos);
 
@@ -343,11 +350,11 @@ TEST(BlockTags, RoundTripAndRefuseUnreadableValues) {
   EXPECT_LE(block_tag_value(r).size(), 255u);
 
   EXPECT_FALSE(parse_block_tag("Name", "web").has_value());  // not ours
-  for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{
-           {"tourniquet:block:x", "203.0.113.7/32|1|2|i"},
-           {"tourniquet:block:71", "203.0.113.7/32|1|i"},
-           {"tourniquet:block:71", "nonsense|1|2|i"},
-           {"tourniquet:block:71", "203.0.113.7/32|soon|2|i"}}) {
+  for (auto [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"tourniquet:block:x", "203.0.113.7/32|1|2|i"},
+                                                        {"tourniquet:block:71", "203.0.113.7/32|1|i"},
+                                                        {"tourniquet:block:71", "nonsense|1|2|i"},
+                                                        {"tourniquet:block:71", "203.0.113.7/32|soon|2|i"}}) {
     auto bad = parse_block_tag(key, value);
     ASSERT_TRUE(bad.has_value()) << key;
     EXPECT_FALSE(bad->ok()) << key << "=" << value;
@@ -386,7 +393,8 @@ TEST(AclState, ReadsEntriesAssociationsTagsAndVpcRanges) {
   EXPECT_FALSE(is_ours(acl, acl.entries[2]));
   EXPECT_EQ(acl.unreadable_tags, std::vector<std::string>{"tourniquet:block:73"});
 
-  const char* vpcs = R"(<DescribeVpcsResponse><vpcSet><item><vpcId>vpc-1</vpcId><cidrBlock>10.0.0.0/16</cidrBlock>
+  const char* vpcs =
+      R"(<DescribeVpcsResponse><vpcSet><item><vpcId>vpc-1</vpcId><cidrBlock>10.0.0.0/16</cidrBlock>
       <cidrBlockAssociationSet><item><cidrBlock>10.0.0.0/16</cidrBlock></item><item><cidrBlock>10.1.0.0/16</cidrBlock></item></cidrBlockAssociationSet>
       <ipv6CidrBlockAssociationSet><item><ipv6CidrBlock>2600:1f18:4c2:9a00::/56</ipv6CidrBlock></item></ipv6CidrBlockAssociationSet>
       </item></vpcSet></DescribeVpcsResponse>)";
@@ -403,9 +411,10 @@ TEST(AclState, EffectiveDenyFollowsRuleOrder) {
   acl.entries.push_back(entry(50, false, true, "203.0.113.0/24"));
   ASSERT_TRUE(effective_deny(acl, cidr("203.0.113.7"), false).has_value());
   EXPECT_EQ(effective_deny(acl, cidr("203.0.113.7"), false)->rule_number, 50);
-  EXPECT_FALSE(effective_deny(acl, cidr("203.0.113.7"), true).has_value());  // the other direction
+  EXPECT_FALSE(effective_deny(acl, cidr("203.0.113.7"), true).has_value());    // the other direction
   EXPECT_FALSE(effective_deny(acl, cidr("203.0.0.0/16"), false).has_value());  // only part of it is denied
-  acl.entries.push_back(entry(40, false, false, "203.0.113.7/32", false));  // an allow (of one port) before it
+  acl.entries.push_back(
+      entry(40, false, false, "203.0.113.7/32", false));  // an allow (of one port) before it
   EXPECT_FALSE(effective_deny(acl, cidr("203.0.113.7"), false).has_value());
   acl.entries.push_back(entry(30, true, true, "198.51.100.9/32", false));  // a deny of one protocol only
   EXPECT_FALSE(effective_deny(acl, cidr("198.51.100.9"), true).has_value());
@@ -455,7 +464,8 @@ TEST(PlanBlocks, CreatesInboundFirstThenOutboundAndTagInsideTheWindow) {
 TEST(PlanBlocks, SpreadsNumbersAndNeverUsesATakenOne) {
   const auto s = window(71, 90);
   std::set<int> preferred;
-  for (int i = 1; i <= 20; ++i) preferred.insert(preferred_rule_number(cidr("203.0.113." + std::to_string(i)), s));
+  for (int i = 1; i <= 20; ++i)
+    preferred.insert(preferred_rule_number(cidr("203.0.113." + std::to_string(i)), s));
   EXPECT_GT(preferred.size(), 8u);  // different addresses seldom want the same number
   for (int n : preferred) {
     EXPECT_GE(n, 71);
@@ -463,7 +473,8 @@ TEST(PlanBlocks, SpreadsNumbersAndNeverUsesATakenOne) {
   }
   // After a lost race the next attempt goes elsewhere, so that the losers do not collide again in step.
   std::set<int> attempts;
-  for (int attempt = 0; attempt < 6; ++attempt) attempts.insert(preferred_rule_number(cidr("203.0.113.1"), s, attempt));
+  for (int attempt = 0; attempt < 6; ++attempt)
+    attempts.insert(preferred_rule_number(cidr("203.0.113.1"), s, attempt));
   EXPECT_GT(attempts.size(), 2u);
 
   acl_state acl = default_acl();
@@ -472,7 +483,8 @@ TEST(PlanBlocks, SpreadsNumbersAndNeverUsesATakenOne) {
     if (n == 74 || n == 80 || n == 88) continue;
     acl.entries.push_back(entry(n, n % 2 == 0, true, "192.0.2." + std::to_string(n) + "/32"));
   }
-  const block_plan p = plan_blocks(acl, addresses({"203.0.113.1", "203.0.113.2", "203.0.113.3"}), s, now, "tq");
+  const block_plan p =
+      plan_blocks(acl, addresses({"203.0.113.1", "203.0.113.2", "203.0.113.3"}), s, now, "tq");
   std::set<int> used;
   for (const auto& intent : p.intents) {
     EXPECT_EQ(intent.step, block_step::create);
@@ -486,7 +498,8 @@ TEST(PlanBlocks, AReplayAddsNothing) {
   add_ours(acl, 75, "203.0.113.7/32", now + 86400);
   acl.entries.push_back(entry(60, false, true, "198.51.100.0/24"));  // someone else's, wider
   acl.entries.push_back(entry(60, true, true, "198.51.100.0/24"));
-  const block_plan p = plan_blocks(acl, addresses({"203.0.113.7", "198.51.100.9"}), window(71, 90), now, "tq");
+  const block_plan p =
+      plan_blocks(acl, addresses({"203.0.113.7", "198.51.100.9"}), window(71, 90), now, "tq");
   EXPECT_TRUE(p.calls.empty());
   ASSERT_EQ(p.intents.size(), 2u);
   EXPECT_EQ(p.intents[0].step, block_step::already);
@@ -534,7 +547,8 @@ TEST(PlanBlocks, AFullWindowEvictsTheOldestOfOursAndNeverAForeignRule) {
 
 TEST(PlanBlocks, NoRoomWhenTheWindowHoldsOnlyForeignRulesOrThisRequestsOwn) {
   acl_state acl = default_acl();
-  for (int n = 71; n <= 73; ++n) acl.entries.push_back(entry(n, false, true, "192.0.2." + std::to_string(n) + "/32"));
+  for (int n = 71; n <= 73; ++n)
+    acl.entries.push_back(entry(n, false, true, "192.0.2." + std::to_string(n) + "/32"));
   block_plan p = plan_blocks(acl, addresses({"198.51.100.50"}), window(71, 73), now, "tq");
   ASSERT_EQ(p.intents.size(), 1u);
   EXPECT_EQ(p.intents[0].step, block_step::no_room);
@@ -602,9 +616,9 @@ TEST(PlanBlocks, MindsTheFiftyTagLimit) {
 
 TEST(PlanExpiry, RemovesWhatIsDueAndNothingElse) {
   acl_state acl = default_acl();
-  add_ours(acl, 71, "203.0.113.1/32", now - 1);      // due
-  add_ours(acl, 72, "203.0.113.2/32", now + 3600);   // not yet
-  add_ours(acl, 73, "2001:db8::3/128", now);         // due this very second
+  add_ours(acl, 71, "203.0.113.1/32", now - 1);                 // due
+  add_ours(acl, 72, "203.0.113.2/32", now + 3600);              // not yet
+  add_ours(acl, 73, "2001:db8::3/128", now);                    // due this very second
   add_ours(acl, 74, "203.0.113.4/32", now - 50, false, false);  // due, its entries already gone
   // Due by its tag, but the number now holds someone else's rule: the tag goes, the rule stays.
   block_record stale{75, cidr("203.0.113.5"), now - 100, now - 10, "tq", {}};
@@ -621,7 +635,8 @@ TEST(PlanExpiry, RemovesWhatIsDueAndNothingElse) {
     EXPECT_EQ(c.call.action, "DeleteNetworkAclEntry");
     deleted.insert({rule_of(c), std::string(c.call.params.get("Egress"))});
   }
-  EXPECT_EQ(deleted, (std::set<std::pair<int, std::string>>{{71, "false"}, {71, "true"}, {73, "false"}, {73, "true"}}));
+  EXPECT_EQ(deleted, (std::set<std::pair<int, std::string>>{
+                         {71, "false"}, {71, "true"}, {73, "false"}, {73, "true"}}));
   for (const auto& intent : p.intents) {
     EXPECT_NE(intent.record.rule_number, 72);
     if (intent.record.rule_number == 74 || intent.record.rule_number == 75) {
@@ -643,20 +658,23 @@ TEST(PlanExpiry, RemovesWhatIsDueAndNothingElse) {
 void expect_declared(const planned_call& c) {
   ASSERT_NE(c.kind, nullptr);
   const std::string action = iam_action_of(c.call);
-  EXPECT_TRUE(std::find(c.kind->permissions.begin(), c.kind->permissions.end(), action) != c.kind->permissions.end())
+  EXPECT_TRUE(std::find(c.kind->permissions.begin(), c.kind->permissions.end(), action) !=
+              c.kind->permissions.end())
       << c.kind->name << " does not declare " << action;
 }
 
 TEST(NetworkBlockPermissions, EveryPlannedCallIsDeclaredByItsKind) {
   std::vector<planned_call> all{read_instance_call("i-1"), read_acls_call({"subnet-1"}, {}),
-                                read_acls_call({}, {"acl-1"}), read_vpcs_call({"vpc-1"}), read_tagged_acls_call()};
+                                read_acls_call({}, {"acl-1"}), read_vpcs_call({"vpc-1"}),
+                                read_tagged_acls_call()};
   acl_state acl = default_acl();
   add_ours(acl, 71, "203.0.113.1/32", now - 10);
   add_ours(acl, 72, "203.0.113.2/32", now + 10);
   add_ours(acl, 73, "203.0.113.3/32", now + 10, true, false);
-  for (const auto& p : {plan_blocks(acl, addresses({"198.51.100.1", "203.0.113.2", "203.0.113.3"}), window(71, 73),
-                                    now + 86000, "tq"),
-                        plan_blocks(default_acl(), addresses({"198.51.100.1", "2001:db8::1"}), window(71, 90), now, "tq")}) {
+  for (const auto& p :
+       {plan_blocks(acl, addresses({"198.51.100.1", "203.0.113.2", "203.0.113.3"}), window(71, 73),
+                    now + 86000, "tq"),
+        plan_blocks(default_acl(), addresses({"198.51.100.1", "2001:db8::1"}), window(71, 90), now, "tq")}) {
     all.insert(all.end(), p.calls.begin(), p.calls.end());
   }
   const expiry_plan e = plan_expiry({acl}, now);
@@ -670,7 +688,8 @@ TEST(NetworkBlockPermissions, EveryPlannedCallIsDeclaredByItsKind) {
   }
   // The plans above exercise every kind of call the playbooks make.
   EXPECT_EQ(seen, (std::set<std::string>{"DescribeInstances", "DescribeNetworkAcls", "DescribeVpcs",
-                                         "CreateNetworkAclEntry", "DeleteNetworkAclEntry", "CreateTags", "DeleteTags"}));
+                                         "CreateNetworkAclEntry", "DeleteNetworkAclEntry", "CreateTags",
+                                         "DeleteTags"}));
   for (const action_kind* kind : declared_actions()) {
     if (kind->playbook == network_block_playbook || kind->playbook == block_expiry_playbook) {
       EXPECT_FALSE(kind->permissions.empty()) << kind->name;

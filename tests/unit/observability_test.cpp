@@ -26,7 +26,8 @@ playbook_report contained_report() {
   r.status = "contained";
   r.target = "i-0abc";
   r.incident_id = "tq-0123456789abcdef";
-  r.actions = {record("untrack-interface", "eni-1", outcome::done), record("isolate-interface", "eni-1", outcome::done),
+  r.actions = {record("untrack-interface", "eni-1", outcome::done),
+               record("isolate-interface", "eni-1", outcome::done),
                record("protect-termination", "i-0abc", outcome::already)};
   r.isolated_after_ms = 850;
   return r;
@@ -68,13 +69,15 @@ TEST(metric_documents, one_per_report_with_invocation_figures_on_the_first_only)
   failed.status = "incomplete";
   failed.isolated_after_ms = -1;
   failed.actions.push_back(record("deactivate-key", "AKIA1", outcome::failed));
-  failed.details["passes"] = ordered_json::array({{{"pass", 1}}, {{"pass", 2}}});  // two passes before this one
+  failed.details["passes"] =
+      ordered_json::array({{{"pass", 1}}, {{"pass", 2}}});  // two passes before this one
   const invocation_figures figures{"req-1", 3, 2, true, false};
   const auto docs = metric_documents({contained_report(), failed}, figures, std::chrono::system_clock::now());
   ASSERT_EQ(docs.size(), 2u);
   for (const auto& doc : docs) expect_valid_emf(doc);
 
-  EXPECT_EQ(docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], ordered_json::parse(R"([["Playbook"],[]])"));
+  EXPECT_EQ(docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            ordered_json::parse(R"([["Playbook"],[]])"));
   EXPECT_EQ(docs[0]["Playbook"], "instance-containment");
   EXPECT_EQ(docs[0]["ActionsDone"], 2);
   EXPECT_EQ(docs[0]["ActionsFailed"], 0);
@@ -122,7 +125,8 @@ TEST(notification_subject, says_what_happened_to_what_where) {
 }
 
 TEST(notification_subject, stays_under_100_printable_characters) {
-  const std::string long_type = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS" + std::string(80, 'X');
+  const std::string long_type =
+      "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS" + std::string(80, 'X');
   playbook_report r = contained_report();
   r.target = "i-0abc\n\x01" + std::string(60, 'y');
   const std::string subject = notification_subject(r, finding(long_type));
@@ -153,14 +157,17 @@ TEST(outcome_summary, lists_what_was_and_was_not_done) {
   playbook_report r = contained_report();
   r.status = "incomplete";
   action_record late = record("snapshot-volumes", "i-0abc", outcome::failed);
-  late.failure = error{"DeadlineExceeded", "no time left before the invocation's deadline", "ec2:CreateSnapshots", true};
+  late.failure =
+      error{"DeadlineExceeded", "no time left before the invocation's deadline", "ec2:CreateSnapshots", true};
   r.actions.push_back(late);
-  r.actions.push_back(record("record-status", "i-0abc", outcome::skipped, "not done: snapshot-volumes i-0abc did not succeed"));
+  r.actions.push_back(record("record-status", "i-0abc", outcome::skipped,
+                             "not done: snapshot-volumes i-0abc did not succeed"));
   r.actions.push_back(record("keep-volumes", "i-0abc", outcome::skipped, "snapshots are turned off"));
-  EXPECT_EQ(outcome_summary(r),
-            "instance-containment i-0abc: incomplete; done: untrack-interface eni-1, isolate-interface eni-1; "
-            "not done: snapshot-volumes i-0abc (DeadlineExceeded: no time left before the invocation's deadline), "
-            "record-status i-0abc (not done: snapshot-volumes i-0abc did not succeed)");
+  EXPECT_EQ(
+      outcome_summary(r),
+      "instance-containment i-0abc: incomplete; done: untrack-interface eni-1, isolate-interface eni-1; "
+      "not done: snapshot-volumes i-0abc (DeadlineExceeded: no time left before the invocation's deadline), "
+      "record-status i-0abc (not done: snapshot-volumes i-0abc did not succeed)");
   EXPECT_EQ(outcome_summary(concluded("instance-containment", "failed", "i-0abc", "it is gone")),
             "instance-containment i-0abc: failed (it is gone)");
   playbook_report nothing = r;
@@ -175,12 +182,14 @@ TEST(observability_settings, a_topic_in_the_functions_region) {
   auto none = observability_settings_from_environment(fixed_environment({{"AWS_REGION", "us-east-1"}}));
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->sns_topic_arn.empty());
-  auto good = observability_settings_from_environment(fixed_environment(
-      {{"AWS_REGION", "us-east-1"}, {"TOURNIQUET_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:incidents"}}));
+  auto good = observability_settings_from_environment(
+      fixed_environment({{"AWS_REGION", "us-east-1"},
+                         {"TOURNIQUET_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:incidents"}}));
   ASSERT_TRUE(good.ok());
   EXPECT_EQ(good->sns_topic_arn, "arn:aws:sns:us-east-1:123456789012:incidents");
-  for (const char* bad : {"incidents", "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:sns:us-east-1:1234:t",
-                          "arn:aws:sns:us-east-1:123456789012:", "arn:aws:sns:eu-west-1:123456789012:incidents"}) {
+  for (const char* bad :
+       {"incidents", "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:sns:us-east-1:1234:t",
+        "arn:aws:sns:us-east-1:123456789012:", "arn:aws:sns:eu-west-1:123456789012:incidents"}) {
     auto refused = observability_settings_from_environment(
         fixed_environment({{"AWS_REGION", "us-east-1"}, {"TOURNIQUET_SNS_TOPIC_ARN", bad}}));
     ASSERT_FALSE(refused.ok()) << bad;

@@ -1,10 +1,11 @@
 // Another pass within the invocation (handlers/passes.h): when it runs, when it does not, and that the
 // merged report keeps every action done and every failure an earlier pass met.
+#include "handlers/passes.h"
+
 #include <gtest/gtest.h>
 
 #include "aws/client.h"
 #include "handlers/config.h"
-#include "handlers/passes.h"
 #include "runtime/environment.h"
 
 namespace tq::handlers {
@@ -12,7 +13,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-action_record record(std::string action, std::string target, outcome result, std::optional<error> failure = {}) {
+action_record record(std::string action, std::string target, outcome result,
+                     std::optional<error> failure = {}) {
   action_record r;
   r.action = std::move(action);
   r.target = std::move(target);
@@ -21,8 +23,10 @@ action_record record(std::string action, std::string target, outcome result, std
   return r;
 }
 
-const error throttled{"RequestLimitExceeded", "Request limit exceeded.", "ec2:ModifyNetworkInterfaceAttribute", true, 503};
-const error denied{"UnauthorizedOperation", "not authorized", "ec2:ModifyNetworkInterfaceAttribute", false, 403};
+const error throttled{"RequestLimitExceeded", "Request limit exceeded.",
+                      "ec2:ModifyNetworkInterfaceAttribute", true, 503};
+const error denied{"UnauthorizedOperation", "not authorized", "ec2:ModifyNetworkInterfaceAttribute", false,
+                   403};
 
 playbook_report report(std::string status, std::vector<action_record> actions) {
   playbook_report r;
@@ -109,7 +113,8 @@ TEST(passes, a_throttled_playbook_runs_again_until_it_finishes) {
 
 TEST(passes, the_policy_bounds_the_passes) {
   counted_passes pass{.fail_first = 5};
-  auto reports = run_in_passes(std::ref(pass), aws::deadline_in(milliseconds(60000)), pass_policy{.max_passes = 2});
+  auto reports =
+      run_in_passes(std::ref(pass), aws::deadline_in(milliseconds(60000)), pass_policy{.max_passes = 2});
   EXPECT_EQ(pass.calls, 2);
   EXPECT_TRUE(reports[0].incomplete());
   EXPECT_EQ(reports[0].details["passes"].size(), 1U);
@@ -172,7 +177,8 @@ TEST(passes, a_refusal_is_not_retried_and_a_finished_report_is_kept) {
   int calls = 0;
   auto refused = [&] {
     ++calls;
-    return std::vector<playbook_report>{report("incomplete", {record("isolate-interface", "eni-1", outcome::failed, denied)})};
+    return std::vector<playbook_report>{
+        report("incomplete", {record("isolate-interface", "eni-1", outcome::failed, denied)})};
   };
   run_in_passes(refused, aws::deadline_in(milliseconds(60000)), pass_policy{});
   EXPECT_EQ(calls, 1);
@@ -193,7 +199,8 @@ TEST(passes, a_refusal_is_not_retried_and_a_finished_report_is_kept) {
 
 TEST(passes, the_number_of_passes_is_configured_and_checked) {
   EXPECT_EQ(config_from_environment(fixed_environment({})).value().max_passes, 3);
-  EXPECT_EQ(config_from_environment(fixed_environment({{"TOURNIQUET_MAX_PASSES", "1"}})).value().max_passes, 1);
+  EXPECT_EQ(config_from_environment(fixed_environment({{"TOURNIQUET_MAX_PASSES", "1"}})).value().max_passes,
+            1);
   for (const char* bad : {"0", "11", "2.5", "two"}) {
     auto cfg = config_from_environment(fixed_environment({{"TOURNIQUET_MAX_PASSES", bad}}));
     ASSERT_FALSE(cfg) << bad;

@@ -1,12 +1,13 @@
 // The generated policy, over every action the executable links: the test builds a responder, as
 // `tourniquet` does, so every playbook's declarations are registered (a static library drops object files
 // nothing refers to, and their declarations with them).
+#include "handlers/policy.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "handlers/action.h"
-#include "handlers/policy.h"
 #include "handlers/responder.h"
 
 namespace tq::handlers {
@@ -41,9 +42,10 @@ TEST_F(policy, every_playbook_declares_its_actions_with_permissions) {
 }
 
 TEST_F(policy, holds_every_declared_permission_when_every_option_is_on) {
-  const auto everything = fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"},
-                                             {"TOURNIQUET_QUARANTINE_GROUP", "quarantine"},
-                                             {"TOURNIQUET_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:x"}});
+  const auto everything =
+      fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"},
+                         {"TOURNIQUET_QUARANTINE_GROUP", "quarantine"},
+                         {"TOURNIQUET_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:x"}});
   const auto document = policy_document(config{}, everything);
   for (const action_kind* kind : declared_actions()) {
     for (auto p : kind->permissions) EXPECT_TRUE(has(document, p)) << p;
@@ -56,10 +58,12 @@ TEST_F(policy, optional_actions_are_in_it_only_when_turned_on) {
   EXPECT_FALSE(has(plain, "iam:AddUserToGroup"));
   EXPECT_TRUE(has(plain, "iam:UpdateAccessKey"));
   EXPECT_TRUE(has(plain, "ec2:ModifyNetworkInterfaceAttribute"));
-  const auto off = policy_document(config{}, fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "false"}}));
+  const auto off =
+      policy_document(config{}, fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "false"}}));
   EXPECT_FALSE(has(off, "iam:DeleteLoginProfile"));
-  const auto on = policy_document(config{}, fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"},
-                                                              {"TOURNIQUET_QUARANTINE_GROUP", "quarantine"}}));
+  const auto on =
+      policy_document(config{}, fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"},
+                                                   {"TOURNIQUET_QUARANTINE_GROUP", "quarantine"}}));
   EXPECT_TRUE(has(on, "iam:DeleteLoginProfile"));
   EXPECT_TRUE(has(on, "iam:AddUserToGroup"));
 }

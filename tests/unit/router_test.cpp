@@ -1,11 +1,11 @@
 // The routing table, checked on the sample events without I/O.
+#include "handlers/router.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
-
-#include "handlers/router.h"
 
 namespace tq::handlers {
 namespace {
@@ -69,10 +69,13 @@ TEST(router, severity_and_type_gates_name_their_variable) {
 TEST(router, access_key_findings_are_gated_by_type_and_severity_but_root_always_escalates) {
   config cfg;
   cfg.credential_finding_types = default_credential_finding_types();
-  EXPECT_TRUE(routes_to(route_finding(sample("unauthorizedaccess-iamuser-instance-credential-exfiltration-outside-aws.json"), cfg),
-                        playbook_id::credential_containment));
-  EXPECT_TRUE(routes_to(route_finding(sample("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json"), cfg),
-                        playbook_id::credential_containment));
+  EXPECT_TRUE(routes_to(
+      route_finding(sample("unauthorizedaccess-iamuser-instance-credential-exfiltration-outside-aws.json"),
+                    cfg),
+      playbook_id::credential_containment));
+  EXPECT_TRUE(
+      routes_to(route_finding(sample("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json"), cfg),
+                playbook_id::credential_containment));
   auto low = sample("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json");
   low.severity = 2;
   const auto r = route_finding(low, cfg);
