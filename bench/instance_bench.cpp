@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "handlers/instance_containment.h"
+#include "handlers/playbooks/instance_containment.h"
 
 namespace {
 

@@ -85,116 +85,156 @@ action_record skipped_record(const action_kind& kind, std::string target, std::s
   return {std::string(kind.name), std::move(target), outcome::skipped, std::move(detail), std::nullopt, {}};
 }
 
-execution execute_plan(const std::vector<planned_call>& plan, const aws::client& client, aws::deadline until,
-                       bool dry_run) {
-  enum class state { waiting, succeeded, failed };
-  execution run;
-  run.records.resize(plan.size());
-  run.answers.resize(plan.size());
-  std::vector<state> states(plan.size(), state::waiting);
-  for (size_t i = 0; i < plan.size(); ++i) {
-    run.records[i].action = std::string(plan[i].kind->name);
-    run.records[i].target = plan[i].target;
-    run.records[i].detail = plan[i].detail;
+action_record unfinished_record(const action_kind& kind, std::string target, std::string detail) {
+  action_record r = skipped_record(kind, std::move(target), std::move(detail));
+  r.unfinished = true;
+  return r;
+}
+
+namespace {
+
+enum class call_state { waiting, succeeded, failed };
+
+// One execution in progress: the plan, where each call stands, and the records so far.
+struct plan_run {
+  const std::vector<planned_call>& plan;
+  bool dry_run;
+  std::vector<call_state> states;
+  execution out;
+
+  plan_run(const std::vector<planned_call>& p, bool dry) : plan(p), dry_run(dry), states(p.size()) {
+    out.records.resize(plan.size());
+    out.answers.resize(plan.size());
+    for (size_t i = 0; i < plan.size(); ++i) {
+      out.records[i].action = std::string(plan[i].kind->name);
+      out.records[i].target = plan[i].target;
+      out.records[i].detail = plan[i].detail;
+    }
   }
 
-  for (;;) {
-    std::vector<size_t> ready;
-    bool newly_skipped = false;
+  void leave_undone(size_t i, std::string detail) {
+    states[i] = call_state::failed;
+    out.records[i].result = outcome::skipped;
+    out.records[i].unfinished = true;
+    out.records[i].detail = std::move(detail);
+  }
+
+  // The waiting calls whose prerequisites are met. A call behind a failed one is left undone instead; when
+  // that happens, `skipped_any` says so, for the calls behind it are marked on the next look.
+  std::vector<size_t> ready(bool& skipped_any) {
+    std::vector<size_t> due;
+    skipped_any = false;
     for (size_t i = 0; i < plan.size(); ++i) {
-      if (states[i] != state::waiting) continue;
-      bool blocked = false;
-      bool all_met = true;
+      if (states[i] != call_state::waiting) continue;
+      std::optional<size_t> failed_need;
+      bool met = true;
       for (size_t need : plan[i].needs) {
-        if (states[need] == state::failed) blocked = true;
-        if (states[need] != state::succeeded) all_met = false;
+        if (states[need] == call_state::failed && !failed_need) failed_need = need;
+        met &= states[need] == call_state::succeeded;
       }
-      for (size_t before : plan[i].after) {
-        if (states[before] == state::waiting) all_met = false;
-      }
-      if (blocked) {
-        states[i] = state::failed;
-        newly_skipped = true;
-        run.records[i].result = outcome::skipped;
-        for (size_t need : plan[i].needs) {
-          if (states[need] == state::failed) {
-            run.records[i].detail =
-                "not done: " + run.records[need].action + " " + run.records[need].target + " did not succeed";
-            break;
-          }
-        }
-      } else if (all_met) {
-        ready.push_back(i);
+      for (size_t before : plan[i].after) met &= states[before] != call_state::waiting;
+      if (failed_need) {
+        const action_record& r = out.records[*failed_need];
+        leave_undone(i, "not done: " + r.action + " " + r.target + " did not succeed");
+        skipped_any = true;
+      } else if (met) {
+        due.push_back(i);
       }
     }
-    if (ready.empty()) {
-      if (newly_skipped) continue;  // the calls behind a newly skipped one are marked next round
-      for (size_t i = 0; i < plan.size(); ++i) {
-        if (states[i] != state::waiting) continue;  // what is left waits on itself: a planner bug, not a hang
-        run.records[i].result = outcome::skipped;
-        run.records[i].detail = "not done: its prerequisites form a cycle";
-      }
+    return due;
+  }
+
+  // Settles without sending what need not go out: a call naming something that does not exist yet, and in a
+  // dry run a call of a service without DryRun. Returns whether `i` still has to be sent.
+  bool settled_locally(size_t i) {
+    const planned_call& p = plan[i];
+    action_record& record = out.records[i];
+    if (!p.blocked_because.empty()) {
+      record.result = dry_run ? outcome::planned : outcome::skipped;
+      record.unfinished = !dry_run;
+      record.detail += (dry_run ? " (unverified: " : " (not done: ") + p.blocked_because + ")";
+      states[i] = dry_run ? call_state::succeeded : call_state::failed;
+      return true;
+    }
+    if (dry_run && p.call.target != aws::service::ec2) {
+      record.result = outcome::planned;
+      states[i] = call_state::succeeded;
+      return true;
+    }
+    return false;
+  }
+
+  void record_answer(size_t i, result<aws::xml_response> answer) {
+    action_record& record = out.records[i];
+    const auto& already_if = plan[i].already_if;
+    if (answer.ok()) {
+      record.result = outcome::done;
+      states[i] = call_state::succeeded;
+      out.answers[i] = std::move(*answer);
+    } else if (std::find(already_if.begin(), already_if.end(), answer.err().code) != already_if.end()) {
+      // An earlier attempt whose answer was lost did land: the intended state is there.
+      record.result = outcome::already;
+      record.detail +=
+          (record.detail.empty() ? "(in place already: " : " (in place already: ") + answer.err().code + ")";
+      states[i] = call_state::succeeded;
+    } else if (dry_run && aws::is_dry_run_success(answer.err())) {
+      record.result = outcome::planned;
+      record.detail +=
+          record.detail.empty() ? "permission confirmed by DryRun" : " (permission confirmed by DryRun)";
+      states[i] = call_state::succeeded;
+    } else {
+      record.result = outcome::failed;
+      record.failure = std::move(answer).err();
+      states[i] = call_state::failed;
+      log::warn(
+          "action failed",
+          {{"action", record.action}, {"target", record.target}, {"error", record.failure->describe()}});
+    }
+  }
+
+  // What is left waiting waits on itself: a planner bug, reported rather than a hang.
+  void leave_cycle_undone() {
+    for (size_t i = 0; i < plan.size(); ++i) {
+      if (states[i] == call_state::waiting) leave_undone(i, "not done: its prerequisites form a cycle");
+    }
+  }
+};
+
+}  // namespace
+
+execution execute_plan(const std::vector<planned_call>& plan, const aws::client& client, aws::deadline until,
+                       bool dry_run) {
+  plan_run run(plan, dry_run);
+  for (;;) {
+    bool skipped_any = false;
+    const std::vector<size_t> due = run.ready(skipped_any);
+    if (due.empty()) {
+      if (skipped_any) continue;
+      run.leave_cycle_undone();
       break;
     }
-
     std::vector<aws::query_call> batch;
     std::vector<size_t> sent;
-    for (size_t i : ready) {
-      const planned_call& p = plan[i];
-      if (!p.blocked_because.empty()) {
-        run.records[i].result = dry_run ? outcome::planned : outcome::skipped;
-        run.records[i].detail += (dry_run ? " (unverified: " : " (not done: ") + p.blocked_because + ")";
-        states[i] = dry_run ? state::succeeded : state::failed;
-        continue;
-      }
-      if (dry_run && p.call.target != aws::service::ec2) {
-        run.records[i].result = outcome::planned;
-        states[i] = state::succeeded;
-        continue;
-      }
-      aws::query_call call = p.call;
-      call.dry_run = dry_run;
-      batch.push_back(std::move(call));
+    for (size_t i : due) {
+      if (run.settled_locally(i)) continue;
+      batch.push_back(plan[i].call);
+      batch.back().dry_run = dry_run;
       sent.push_back(i);
     }
     if (batch.empty()) continue;
 
     const auto started = std::chrono::steady_clock::now();
     auto answers = client.call_all(batch, until);
-    ++run.round_trips;
+    ++run.out.round_trips;
     const auto finished = std::chrono::steady_clock::now();
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(finished - started);
     for (size_t k = 0; k < sent.size(); ++k) {
-      const size_t i = sent[k];
-      action_record& record = run.records[i];
-      record.duration = took;
+      action_record& record = run.out.records[sent[k]];
+      record.duration = std::chrono::duration_cast<std::chrono::milliseconds>(finished - started);
       record.finished = finished;
-      if (answers[k].ok()) {
-        record.result = outcome::done;
-        states[i] = state::succeeded;
-        run.answers[i] = std::move(*answers[k]);
-      } else if (const auto& code = answers[k].err().code;
-                 std::find(plan[i].already_if.begin(), plan[i].already_if.end(), code) !=
-                 plan[i].already_if.end()) {
-        record.result = outcome::already;
-        record.detail += (record.detail.empty() ? "" : " ") + ("(in place already: " + code + ")");
-        states[i] = state::succeeded;
-      } else if (dry_run && aws::is_dry_run_success(answers[k].err())) {
-        record.result = outcome::planned;
-        record.detail +=
-            record.detail.empty() ? "permission confirmed by DryRun" : " (permission confirmed by DryRun)";
-        states[i] = state::succeeded;
-      } else {
-        record.result = outcome::failed;
-        record.failure = std::move(answers[k]).err();
-        states[i] = state::failed;
-        log::warn(
-            "action failed",
-            {{"action", record.action}, {"target", record.target}, {"error", record.failure->describe()}});
-      }
+      run.record_answer(sent[k], std::move(answers[k]));
     }
   }
-  return run;
+  return std::move(run.out);
 }
 
 }  // namespace tq::handlers

@@ -65,6 +65,9 @@ struct action_record {
   std::optional<error> failure;
   std::chrono::milliseconds duration{0};
   std::chrono::steady_clock::time_point finished{};  // when its answer came; unset when nothing was sent
+  // Skipped for a failure (a prerequisite failed, a read it needed failed): the job is not finished, and
+  // the report is incomplete. A deliberate skip (an option turned off) leaves this false.
+  bool unfinished = false;
 };
 
 nlohmann::ordered_json to_json(const action_record& r);
@@ -86,5 +89,7 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
 // A record for something found already in place, or deliberately not done.
 action_record already_record(const action_kind& kind, std::string target, std::string detail);
 action_record skipped_record(const action_kind& kind, std::string target, std::string detail);
+// A skip that leaves the job undone ("not done: …"): the report is incomplete until a later run does it.
+action_record unfinished_record(const action_kind& kind, std::string target, std::string detail);
 
 }  // namespace tq::handlers

@@ -7,14 +7,16 @@
 namespace tq::handlers {
 namespace {
 
-error invalid(std::string_view name, std::string message) {
-  return error{"InvalidConfiguration", std::string(name) + ": " + std::move(message), std::string(name)};
-}
-
 std::string trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return std::string(s);
+}
+
+}  // namespace
+
+error invalid_setting(std::string_view name, std::string message) {
+  return error{"InvalidConfiguration", std::string(name) + ": " + std::move(message), std::string(name)};
 }
 
 bool looks_like_cidr(std::string_view text) {
@@ -23,8 +25,6 @@ bool looks_like_cidr(std::string_view text) {
   return std::all_of(text.begin() + static_cast<long>(slash) + 1, text.end(),
                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
 }
-
-}  // namespace
 
 std::vector<std::string> split_list(std::string_view text) {
   std::vector<std::string> out;
@@ -56,7 +56,7 @@ result<bool> parse_bool(const env_reader& env, std::string_view name, bool fallb
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "0" || v == "no" || v == "off") return false;
-  return invalid(name, "expected true or false, got '" + *text + "'");
+  return invalid_setting(name, "expected true or false, got '" + *text + "'");
 }
 
 result<double> parse_number(const env_reader& env, std::string_view name, double low, double high,
@@ -66,56 +66,24 @@ result<double> parse_number(const env_reader& env, std::string_view name, double
   double value = 0;
   const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (ec != std::errc() || end != text->data() + text->size() || value < low || value > high) {
-    return invalid(name, "expected a number from " + std::to_string(low).substr(0, 4) + " to " +
-                             std::to_string(high).substr(0, 5) + ", got '" + *text + "'");
+    return invalid_setting(name, "expected a number from " + std::to_string(low).substr(0, 4) + " to " +
+                                     std::to_string(high).substr(0, 5) + ", got '" + *text + "'");
   }
   return value;
 }
 
-std::vector<std::string> default_instance_finding_types() {
-  return {"Backdoor:EC2/*",
-          "CryptoCurrency:EC2/*",
-          "Trojan:EC2/*",
-          "UnauthorizedAccess:EC2/*",
-          "Impact:EC2/*",
-          "Execution:EC2/*",
-          "Backdoor:Runtime/*",
-          "CryptoCurrency:Runtime/*",
-          "Execution:Runtime/*",
-          "Impact:Runtime/*",
-          "PrivilegeEscalation:Runtime/*",
-          "DefenseEvasion:Runtime/*"};
-}
-
-std::vector<std::string> default_credential_finding_types() {
-  return {"UnauthorizedAccess:IAMUser/*",
-          "CredentialAccess:IAMUser/*",
-          "Exfiltration:IAMUser/*",
-          "Impact:IAMUser/*",
-          "Persistence:IAMUser/*",
-          "PrivilegeEscalation:IAMUser/*",
-          "DefenseEvasion:IAMUser/*",
-          "Stealth:IAMUser/*",
-          "PenTest:IAMUser/*",
-          "InitialAccess:IAMUser/*"};
-}
-
-namespace {
-
-result<std::vector<std::string>> type_patterns(const env_reader& env, std::string_view name,
-                                               std::vector<std::string> fallback) {
+result<std::vector<std::string>> parse_type_patterns(const env_reader& env, std::string_view name,
+                                                     std::vector<std::string> fallback) {
   auto text = env(name);
   if (!text) return fallback;
   std::vector<std::string> patterns = split_list(*text);
   for (const auto& t : patterns) {
     if (t.find('*') != std::string::npos && !t.ends_with('*')) {
-      return invalid(name, "'*' may only end a pattern: '" + t + "'");
+      return invalid_setting(name, "'*' may only end a pattern: '" + t + "'");
     }
   }
   return patterns;
 }
-
-}  // namespace
 
 bool type_matches(const std::vector<std::string>& patterns, std::string_view type) {
   for (const auto& pattern : patterns) {
@@ -137,72 +105,32 @@ result<config> config_from_environment(const env_reader& env) {
   if (auto exempt = env("TOURNIQUET_EXEMPT_TAG")) {
     const size_t eq = exempt->find('=');
     if (eq == std::string::npos || eq == 0) {
-      return invalid("TOURNIQUET_EXEMPT_TAG", "expected key=value, got '" + *exempt + "'");
+      return invalid_setting("TOURNIQUET_EXEMPT_TAG", "expected key=value, got '" + *exempt + "'");
     }
     c.exempt_tag = aws::tag{exempt->substr(0, eq), exempt->substr(eq + 1)};
   }
   if (auto ids = env("TOURNIQUET_EXEMPT_INSTANCES")) {
     for (auto& id : split_list(*ids)) {
       if (!id.starts_with("i-"))
-        return invalid("TOURNIQUET_EXEMPT_INSTANCES", "'" + id + "' is not an instance id");
+        return invalid_setting("TOURNIQUET_EXEMPT_INSTANCES", "'" + id + "' is not an instance id");
       c.exempt_instances.insert(id);
     }
   }
   if (auto principals = env("TOURNIQUET_EXEMPT_PRINCIPALS")) {
     for (auto& p : split_list(*principals)) c.exempt_principals.insert(p);
   }
-  auto severity = parse_number(env, "TOURNIQUET_MIN_SEVERITY", 0.0, 10.0, c.min_severity);
-  if (!severity) return std::move(severity).err();
-  c.min_severity = *severity;
-
-  auto instance_types =
-      type_patterns(env, "TOURNIQUET_INSTANCE_FINDING_TYPES", default_instance_finding_types());
-  if (!instance_types) return std::move(instance_types).err();
-  c.instance_finding_types = std::move(*instance_types);
-  auto credential_types =
-      type_patterns(env, "TOURNIQUET_CREDENTIAL_FINDING_TYPES", default_credential_finding_types());
-  if (!credential_types) return std::move(credential_types).err();
-  c.credential_finding_types = std::move(*credential_types);
-  auto credential_severity =
-      parse_number(env, "TOURNIQUET_CREDENTIAL_MIN_SEVERITY", 0.0, 10.0, c.credential_min_severity);
-  if (!credential_severity) return std::move(credential_severity).err();
-  c.credential_min_severity = *credential_severity;
-  if (auto cidrs = env("TOURNIQUET_FORENSICS_CIDRS")) {
-    for (auto& cidr : split_list(*cidrs)) {
-      if (!looks_like_cidr(cidr))
-        return invalid("TOURNIQUET_FORENSICS_CIDRS", "'" + cidr + "' is not a CIDR");
-      if (cidr == "0.0.0.0/0" || cidr == "::/0") {
-        return invalid("TOURNIQUET_FORENSICS_CIDRS",
-                       "'" + cidr + "' would open the isolated instance to the world");
-      }
-      c.forensics_cidrs.push_back(cidr);
-    }
-  }
-  if (auto groups = env("TOURNIQUET_ISOLATION_GROUP_IDS")) {
-    for (auto& g : split_list(*groups)) {
-      if (!g.starts_with("sg-"))
-        return invalid("TOURNIQUET_ISOLATION_GROUP_IDS", "'" + g + "' is not a group id");
-      c.isolation_group_ids.push_back(g);
-    }
-  }
-  auto snapshots = parse_bool(env, "TOURNIQUET_SNAPSHOTS", true);
-  if (!snapshots) return std::move(snapshots).err();
-  c.snapshots = *snapshots;
-  auto detach = parse_bool(env, "TOURNIQUET_DETACH_FROM_AUTOSCALING", true);
-  if (!detach) return std::move(detach).err();
-  c.detach_from_autoscaling = *detach;
   if (auto role = env("TOURNIQUET_MEMBER_ROLE_NAME")) c.member_role_name = *role;
   if (auto account = env("TOURNIQUET_ACCOUNT_ID")) {
     if (account->size() != 12 || !std::all_of(account->begin(), account->end(), ::isdigit)) {
-      return invalid("TOURNIQUET_ACCOUNT_ID", "expected 12 digits, got '" + *account + "'");
+      return invalid_setting("TOURNIQUET_ACCOUNT_ID", "expected 12 digits, got '" + *account + "'");
     }
     c.account_id = *account;
   }
   auto passes = parse_number(env, "TOURNIQUET_MAX_PASSES", 1, 10, c.max_passes);
   if (!passes) return std::move(passes).err();
   if (*passes != static_cast<int>(*passes)) {
-    return invalid("TOURNIQUET_MAX_PASSES",
-                   "expected a whole number, got '" + *env("TOURNIQUET_MAX_PASSES") + "'");
+    return invalid_setting("TOURNIQUET_MAX_PASSES",
+                           "expected a whole number, got '" + *env("TOURNIQUET_MAX_PASSES") + "'");
   }
   c.max_passes = static_cast<int>(*passes);
   return c;

@@ -4,8 +4,8 @@
 
 #include "aws/client.h"
 #include "handlers/event.h"
-#include "handlers/instance_containment.h"
 #include "handlers/playbook.h"
+#include "handlers/playbooks/instance_containment.h"
 #include "handlers/responder.h"
 #include "runtime/log.h"
 

@@ -64,12 +64,17 @@ event_facts facts_of(const decoded_event& event) {
   return {};
 }
 
-std::string verb_for(std::string_view status) {
-  if (status == "contained") return "contained";
-  if (status == "incomplete") return "partly contained";
-  if (status == "failed") return "could not contain";
-  if (status == "escalate") return "needs a person for";
-  return std::string(status);
+std::string verb_for(report_status status) {
+  switch (status) {
+    case report_status::incomplete:
+      return "partly contained";
+    case report_status::failed:
+      return "could not contain";
+    case report_status::escalate:
+      return "needs a person for";
+    default:
+      return std::string(status_name(status));
+  }
 }
 
 nlohmann::ordered_json metric(std::string_view name, std::string_view unit) {
@@ -168,8 +173,8 @@ std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_
 }
 
 bool worth_notifying(const playbook_report& report) {
-  if (report.status == "ignored" || report.status == "dry-run") return false;
-  if (report.status == "failed" || report.status == "escalate") return true;
+  if (report.status == report_status::ignored || report.status == report_status::dry_run) return false;
+  if (report.status == report_status::failed || report.status == report_status::escalate) return true;
   for (const auto& a : report.actions) {
     if (a.result == outcome::done || a.result == outcome::failed) return true;
   }
@@ -206,8 +211,8 @@ aws::query_call notification_call(const std::string& topic_arn, const playbook_r
 }
 
 std::string outcome_summary(const playbook_report& report) {
-  std::string text =
-      report.playbook + (report.target.empty() ? "" : " " + report.target) + ": " + report.status;
+  std::string text = report.playbook + (report.target.empty() ? "" : " " + report.target) + ": " +
+                     std::string(status_name(report.status));
   if (!report.reason.empty()) text += " (" + cut(report.reason, 2 * max_error_text) + ")";
   if (report.actions.empty()) return text;
   std::vector<std::string> done;
@@ -220,7 +225,7 @@ std::string outcome_summary(const playbook_report& report) {
       not_done.push_back(
           name + " (" +
           cut(a.failure ? a.failure->code + ": " + a.failure->message : "failed", max_error_text) + ")");
-    } else if (a.result == outcome::skipped && a.detail.find("not done") != std::string::npos) {
+    } else if (a.unfinished) {
       not_done.push_back(name + " (" + cut(a.detail, max_error_text) + ")");
     }
   }

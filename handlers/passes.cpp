@@ -13,14 +13,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-bool has_retryable_failure(const playbook_report& r) {
-  if (r.failure && r.failure->retryable) return true;
-  for (const auto& a : r.actions) {
-    if (a.result == outcome::failed && a.failure && a.failure->retryable) return true;
-  }
-  return false;
-}
-
 // What an earlier pass left undone, for the record: "isolate-interface eni-1: RequestLimitExceeded".
 nlohmann::ordered_json left_by(const playbook_report& r, int pass) {
   nlohmann::ordered_json failed = nlohmann::ordered_json::array();
@@ -30,7 +22,7 @@ nlohmann::ordered_json left_by(const playbook_report& r, int pass) {
                      (a.failure ? a.failure->code : std::string("failed")));
   }
   if (r.failure) failed.push_back("start " + r.target + ": " + r.failure->code);
-  return {{"pass", pass}, {"status", r.status}, {"failed", std::move(failed)}};
+  return {{"pass", pass}, {"status", status_name(r.status)}, {"failed", std::move(failed)}};
 }
 
 milliseconds since(std::chrono::steady_clock::time_point start) {
@@ -41,7 +33,7 @@ milliseconds since(std::chrono::steady_clock::time_point start) {
 
 bool worth_another_pass(const std::vector<playbook_report>& reports) {
   for (const auto& r : reports) {
-    if (r.incomplete() && has_retryable_failure(r)) return true;
+    if (r.retryable()) return true;
   }
   return false;
 }

@@ -4,18 +4,50 @@
 
 namespace tq::handlers {
 
+std::string_view status_name(report_status s) {
+  switch (s) {
+    case report_status::contained:
+      return "contained";
+    case report_status::blocked:
+      return "blocked";
+    case report_status::expired:
+      return "expired";
+    case report_status::released:
+      return "released";
+    case report_status::ignored:
+      return "ignored";
+    case report_status::escalate:
+      return "escalate";
+    case report_status::incomplete:
+      return "incomplete";
+    case report_status::failed:
+      return "failed";
+    case report_status::dry_run:
+      return "dry-run";
+  }
+  return "failed";
+}
+
 bool playbook_report::incomplete() const {
   for (const auto& a : actions) {
-    if (a.result == outcome::failed) return true;
-    if (a.result == outcome::skipped && a.detail.find("not done") != std::string::npos) return true;
+    if (a.result == outcome::failed || a.unfinished) return true;
   }
-  return status == "failed";
+  return status == report_status::failed;
+}
+
+bool playbook_report::retryable() const {
+  if (!incomplete()) return false;
+  if (failure && failure->retryable) return true;
+  for (const auto& a : actions) {
+    if (a.result == outcome::failed && a.failure && a.failure->retryable) return true;
+  }
+  return false;
 }
 
 nlohmann::ordered_json playbook_report::to_json() const {
   nlohmann::ordered_json j;
   j["playbook"] = playbook;
-  j["status"] = status;
+  j["status"] = status_name(status);
   if (!reason.empty()) j["reason"] = reason;
   if (failure)
     j["error"] = {{"code", failure->code}, {"where", failure->where}, {"retryable", failure->retryable}};
@@ -40,7 +72,8 @@ nlohmann::ordered_json playbook_report::to_json() const {
 }
 
 playbook_report could_not_start(std::string playbook, std::string target, error why) {
-  playbook_report r = concluded(std::move(playbook), "failed", std::move(target), why.describe());
+  playbook_report r =
+      concluded(std::move(playbook), report_status::failed, std::move(target), why.describe());
   r.failure = std::move(why);
   return r;
 }
@@ -50,10 +83,11 @@ void append(playbook_report& report, const execution& run) {
   report.round_trips += run.round_trips;
 }
 
-playbook_report concluded(std::string playbook, std::string status, std::string target, std::string reason) {
+playbook_report concluded(std::string playbook, report_status status, std::string target,
+                          std::string reason) {
   playbook_report r;
   r.playbook = std::move(playbook);
-  r.status = std::move(status);
+  r.status = status;
   r.target = std::move(target);
   r.reason = std::move(reason);
   return r;

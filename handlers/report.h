@@ -12,11 +12,26 @@
 
 namespace tq::handlers {
 
+// How a playbook's job ended. The first four mean the job is done, each in its playbook's own word.
+enum class report_status {
+  contained,   // the resource is cut off (instance, credentials, exposure)
+  blocked,     // the addresses are denied (network block)
+  expired,     // the expired denies are gone (block expiry)
+  released,    // `tourniquet release` put back what containment changed
+  ignored,     // nothing to do, and why
+  escalate,    // nothing more can be done by API: a person must act (a success for Lambda)
+  incomplete,  // some action failed or was left undone: Lambda's retry finishes it
+  failed,      // the playbook could not act at all
+  dry_run,     // the plan, nothing changed
+};
+
+std::string_view status_name(report_status s);  // "dry-run" for dry_run, else the enumerator's name
+
 struct playbook_report {
   std::string playbook;  // "instance-containment"
-  std::string status;    // contained, ignored, incomplete, dry-run, released, escalate, failed
-  std::string reason;    // why it was ignored or failed, for a person
-  std::string target;    // "i-0123…"
+  report_status status = report_status::failed;
+  std::string reason;  // why it was ignored or failed, for a person
+  std::string target;  // "i-0123…"
   std::string incident_id;
   std::vector<action_record> actions;
   nlohmann::ordered_json details = nlohmann::ordered_json::object();
@@ -25,8 +40,10 @@ struct playbook_report {
   long total_ms = 0;
   std::optional<error> failure;  // why it failed before it could act (no client for the account), when so
 
-  // True when an action failed or was skipped for a failure: the job is not finished.
+  // True when an action failed or was left undone for a failure, or the playbook failed: not finished.
   bool incomplete() const;
+  // True when it is incomplete for a reason another try may overcome (throttling, a 5xx, a timeout).
+  bool retryable() const;
   nlohmann::ordered_json to_json() const;
 };
 
@@ -34,11 +51,11 @@ struct playbook_report {
 void append(playbook_report& report, const execution& run);
 
 // A report with no actions: a playbook that decided not to act (ignored), or could not start (failed).
-playbook_report concluded(std::string playbook, std::string status, std::string target, std::string reason);
+playbook_report concluded(std::string playbook, report_status status, std::string target, std::string reason);
 // A playbook that could not start for `why`; another pass may start it when `why` is retryable.
 playbook_report could_not_start(std::string playbook, std::string target, error why);
 inline playbook_report ignored(std::string playbook, std::string target, std::string reason) {
-  return concluded(std::move(playbook), "ignored", std::move(target), std::move(reason));
+  return concluded(std::move(playbook), report_status::ignored, std::move(target), std::move(reason));
 }
 
 }  // namespace tq::handlers

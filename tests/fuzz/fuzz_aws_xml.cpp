@@ -11,7 +11,7 @@
 
 #include "aws/xml.h"
 #include "handlers/config.h"
-#include "handlers/instance_containment.h"
+#include "handlers/playbooks/instance_containment.h"
 
 namespace {
 

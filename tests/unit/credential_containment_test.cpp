@@ -1,7 +1,7 @@
 // Credential containment without I/O: targets from the sample findings and CloudTrail records, the reads,
 // the state parsed from real IAM/STS answer documents, the plan for each principal type, the exemptions,
 // and the permissions each action kind declares.
-#include "handlers/credential_containment.h"
+#include "handlers/playbooks/credential_containment.h"
 
 #include <gtest/gtest.h>
 

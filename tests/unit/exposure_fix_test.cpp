@@ -1,7 +1,7 @@
 // Exposure fixes without I/O: the rule table on the sample CloudTrail events, which ingress rules count as an
 // admin port opened to the world, the live state parsed from a real EC2 answer document, the revocation plan
 // for both event shapes, trails, the declared permissions, the settings, and the JSON protocol's pure parts.
-#include "handlers/exposure_fix.h"
+#include "handlers/playbooks/exposure_fix.h"
 
 #include <gtest/gtest.h>
 
@@ -11,6 +11,7 @@
 
 #include "aws/json_protocol.h"
 #include "aws/xml.h"
+#include "handlers/playbook.h"
 
 namespace tq::handlers {
 namespace {
@@ -266,40 +267,56 @@ TEST(exposure_trail, restart_only_when_not_logging) {
 // --- batches ---
 
 TEST(exposure_batch, records_no_rule_takes_are_summed_up_without_any_call) {
-  config cfg;
-  int lookups = 0;
-  const exposure_invocation inv{cfg, aws::deadline_in(std::chrono::seconds(5)), false,
-                                std::chrono::steady_clock::now(),
-                                [&](const std::string&) -> result<aws::client> {
-                                  ++lookups;
-                                  return error{"Unexpected", "no client in this test", "test"};
-                                }};
+  const auto playbooks = make_playbooks(fixed_environment({})).value();
   cloudtrail_event describe = sample("stop-logging.json");
   describe.event_name = "DescribeTrails";
   cloudtrail_event failed = sample("authorize-sg-ingress-ssh-world.json");
   failed.error_code = "Client.InvalidPermission.Duplicate";
-  const std::vector<cloudtrail_event> records{describe, describe, failed};
-  const auto reports = fix_exposures(records, inv, defaults, {});
-  EXPECT_EQ(lookups, 0);
-  ASSERT_EQ(reports.size(), 1u);
-  EXPECT_EQ(reports[0].status, "ignored");
-  EXPECT_NE(reports[0].reason.find("2 records: no exposure rule for cloudtrail.amazonaws.com DescribeTrails"),
+  cloudwatch_logs_batch batch;
+  batch.records = {describe, describe, failed};
+  const routing routed = route_event(playbooks, batch, config{});
+  EXPECT_TRUE(routed.jobs.empty()) << "no record calls for a call to AWS";
+  const auto summary = passed_over_report(routed, batch);
+  ASSERT_TRUE(summary.has_value());
+  EXPECT_EQ(summary->playbook, exposure_playbook);
+  EXPECT_EQ(summary->status, report_status::ignored);
+  EXPECT_NE(summary->reason.find("2 records: no exposure rule for cloudtrail.amazonaws.com DescribeTrails"),
             std::string::npos)
-      << reports[0].reason;
-  EXPECT_NE(reports[0].reason.find("Client.InvalidPermission.Duplicate"), std::string::npos)
-      << reports[0].reason;
+      << summary->reason;
+  EXPECT_NE(summary->reason.find("Client.InvalidPermission.Duplicate"), std::string::npos) << summary->reason;
 
-  const auto none = fix_exposures({}, inv, defaults, {});  // a CONTROL_MESSAGE batch
-  ASSERT_EQ(none.size(), 1u);
-  EXPECT_EQ(none[0].status, "ignored");
+  const cloudwatch_logs_batch none;  // a CONTROL_MESSAGE batch
+  const routing nothing = route_event(playbooks, none, config{});
+  EXPECT_TRUE(nothing.jobs.empty());
+  ASSERT_TRUE(passed_over_report(nothing, none).has_value());
+  EXPECT_EQ(passed_over_report(nothing, none)->status, report_status::ignored);
 
-  // A record that needs action asks for its account's client; a failure to get one is a failed report.
-  const std::vector<cloudtrail_event> one{sample("authorize-sg-ingress-ssh-world.json")};
-  const auto failed_client = fix_exposures(one, inv, defaults, {});
-  EXPECT_EQ(lookups, 1);
-  ASSERT_EQ(failed_client.size(), 1u);
-  EXPECT_EQ(failed_client[0].status, "failed");
-  EXPECT_TRUE(failed_client[0].incomplete());
+  // A record that needs action is a job in its record's account; the others are still summed up.
+  batch.records.push_back(sample("authorize-sg-ingress-ssh-world.json"));
+  const routing one = route_event(playbooks, batch, config{});
+  ASSERT_EQ(one.jobs.size(), 1u);
+  EXPECT_EQ(one.jobs[0].playbook, exposure_playbook);
+  EXPECT_EQ(one.jobs[0].item, 3u);
+  EXPECT_EQ(one.jobs[0].account_id, *batch.records[3].recipient_account_id);
+  EXPECT_TRUE(passed_over_report(one, batch).has_value())
+      << "the three passed-over records are still reported";
+}
+
+TEST(exposure_batch, a_stopped_trail_also_contains_its_caller) {
+  const auto playbooks = make_playbooks(fixed_environment({})).value();
+  const decoded_event stop = sample("stop-logging.json");
+  const routing routed = route_event(playbooks, stop, config{});
+  ASSERT_EQ(routed.jobs.size(), 2u);
+  EXPECT_EQ(routed.jobs[0].playbook, exposure_playbook);
+  EXPECT_EQ(routed.jobs[1].playbook, credential_playbook);
+  EXPECT_FALSE(passed_over_report(routed, stop).has_value());
+
+  const auto admins = make_playbooks(fixed_environment({{"TOURNIQUET_TRAIL_ADMINS", "deploy-bot"}})).value();
+  cloudtrail_event by_admin = sample("stop-logging.json");
+  by_admin.user.user_name = "deploy-bot";
+  by_admin.user.arn = "arn:aws:iam::123456789012:user/deploy-bot";
+  const routing allowed = route_event(admins, decoded_event(by_admin), config{});
+  EXPECT_TRUE(allowed.jobs.empty()) << "a trail admin may stop logging";
 }
 
 // --- permissions ---

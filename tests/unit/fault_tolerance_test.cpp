@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "aws/retry.h"
-#include "handlers/instance_containment.h"
-#include "handlers/network_block.h"
+#include "handlers/playbooks/instance_containment.h"
+#include "handlers/playbooks/network_block.h"
 
 namespace tq::handlers {
 namespace {
@@ -39,7 +39,7 @@ const action_record* record_of(const std::vector<action_record>& records, std::s
 }
 
 TEST(fault_tolerance, snapshots_are_not_taken_when_the_existing_ones_could_not_be_read) {
-  const auto cfg = config_from_environment(fixed_environment({})).value();
+  const auto cfg = instance_settings_from_environment(fixed_environment({})).value();
   instance_state state = fresh_state();
   std::vector<action_record> already;
   const auto first = plan_containment(finding, state, cfg, already);
@@ -60,7 +60,7 @@ TEST(fault_tolerance, snapshots_are_not_taken_when_the_existing_ones_could_not_b
 }
 
 TEST(fault_tolerance, the_instance_is_not_taken_for_groupless_when_its_group_could_not_be_read) {
-  const auto cfg = config_from_environment(fixed_environment({})).value();
+  const auto cfg = instance_settings_from_environment(fixed_environment({})).value();
   instance_state state = fresh_state();
   state.autoscaling_group.clear();
   state.autoscaling_read = false;

@@ -1,6 +1,6 @@
 // The instance containment plans, checked without I/O: what is called, in which order, and what a replay
 // (the state after a first run) still asks for.
-#include "handlers/instance_containment.h"
+#include "handlers/playbooks/instance_containment.h"
 
 #include <gtest/gtest.h>
 
@@ -73,7 +73,7 @@ size_t level_of(const std::vector<planned_call>& plan, size_t i) {
 
 TEST(instance_plan, untracks_then_isolates_every_interface_with_its_vpcs_groups) {
   std::vector<action_record> already;
-  const auto plan = plan_containment(finding, fresh_state(), config{}, already);
+  const auto plan = plan_containment(finding, fresh_state(), instance_settings{}, already);
   const auto untracks = indices_of(plan, "untrack-interface");
   const auto isolations = indices_of(plan, "isolate-interface");
   ASSERT_EQ(untracks.size(), 2u);
@@ -96,7 +96,7 @@ TEST(instance_plan, untracks_then_isolates_every_interface_with_its_vpcs_groups)
 
 TEST(instance_plan, containment_comes_before_evidence_and_fits_the_round_trip_budget) {
   std::vector<action_record> already;
-  const auto plan = plan_containment(finding, fresh_state(), config{}, already);
+  const auto plan = plan_containment(finding, fresh_state(), instance_settings{}, already);
   size_t last_isolation = 0;
   for (size_t i : indices_of(plan, "isolate-interface"))
     last_isolation = std::max(last_isolation, level_of(plan, i));
@@ -115,7 +115,7 @@ TEST(instance_plan, containment_comes_before_evidence_and_fits_the_round_trip_bu
 
 TEST(instance_plan, evidence_calls_carry_what_investigators_need) {
   std::vector<action_record> already;
-  const auto plan = plan_containment(finding, fresh_state(), config{}, already);
+  const auto plan = plan_containment(finding, fresh_state(), instance_settings{}, already);
   const auto& snapshot = plan[indices_of(plan, "snapshot-volumes").at(0)];
   EXPECT_EQ(snapshot.call.action, "CreateSnapshots");
   EXPECT_EQ(snapshot.call.params.get("InstanceSpecification.InstanceId"), "i-0abc");
@@ -136,7 +136,7 @@ TEST(instance_plan, evidence_calls_carry_what_investigators_need) {
 
 TEST(instance_plan, a_replay_plans_nothing_and_reports_everything_in_place) {
   std::vector<action_record> already;
-  const auto plan = plan_containment(finding, contained_state(), config{}, already);
+  const auto plan = plan_containment(finding, contained_state(), instance_settings{}, already);
   EXPECT_TRUE(plan.empty()) << plan.size() << " calls planned on a replay, first " << plan.front().kind->name;
   EXPECT_FALSE(already.empty());
   for (const auto& r : already) EXPECT_EQ(r.result, outcome::already) << r.action;
@@ -149,7 +149,7 @@ TEST(instance_plan, an_interface_left_in_the_untrack_group_is_isolated_without_r
   s.interfaces[0].group_ids = {"sg-untrack-vpc-a"};
   s.tags.erase("tourniquet:prior-groups:eni-1");
   std::vector<action_record> already;
-  const auto plan = plan_containment(finding, s, config{}, already);
+  const auto plan = plan_containment(finding, s, instance_settings{}, already);
   ASSERT_EQ(plan.size(), 1u);
   EXPECT_EQ(plan[0].kind->name, "isolate-interface");
   EXPECT_EQ(plan[0].target, "eni-1");
@@ -167,7 +167,7 @@ TEST(instance_plan, missing_groups_are_created_per_vpc_and_calls_naming_them_wai
     EXPECT_EQ(c.call.params.get("TagSpecification.1.Tag.1.Key"), tag_role);
   }
   std::vector<action_record> already;
-  const auto plan = plan_containment(finding, s, config{}, already);
+  const auto plan = plan_containment(finding, s, instance_settings{}, already);
   for (size_t i : indices_of(plan, "isolate-interface")) {
     EXPECT_EQ(plan[i].blocked_because.empty(), plan[i].target == "eni-1") << plan[i].target;
   }
@@ -178,7 +178,7 @@ TEST(instance_plan, group_rules_open_the_untrack_group_both_ways_and_close_the_i
   s.untrack_groups["vpc-a"] = {"sg-u", "vpc-a", false, false,
                                true,   false,   {}};  // a new group: IPv4 egress only
   s.isolation_groups["vpc-a"] = {"sg-i", "vpc-a", false, false, true, false, {}};
-  config cfg;
+  instance_settings cfg;
   cfg.forensics_cidrs = {"10.99.0.0/24", "fd00:99::/64"};
   const auto rules = plan_group_rules(s, cfg);
   // One rule per call: EC2 refuses a whole call for one rule that is there already (or gone), and only a call
@@ -234,7 +234,7 @@ TEST(instance_plan, replays_share_one_incident_id) {
 // Every call a plan makes is allowed by the permissions its action declares, so the generated policy
 // (`tourniquet policy`) is enough for what the code does.
 TEST(declared_permissions, cover_every_planned_call) {
-  config cfg;
+  instance_settings cfg;
   cfg.forensics_cidrs = {"10.99.0.0/24"};
   cfg.isolation_group_ids = {"sg-configured"};
   instance_state bare = fresh_state();

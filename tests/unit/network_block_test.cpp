@@ -1,6 +1,6 @@
 // The network block's pure parts: address parsing, never-block ranges, settings, routing, the ACL as read,
 // and the planners (rule-number allocation, replays, eviction, repair, expiry), checked without I/O.
-#include "handlers/network_block.h"
+#include "handlers/playbooks/network_block.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "handlers/router.h"
+#include "handlers/playbook.h"
 
 namespace tq::handlers {
 namespace {
@@ -259,30 +259,35 @@ guardduty_finding sample(const std::string& name) {
   return std::get<guardduty_finding>(*decoded);
 }
 
-bool routes_to(const routing& r, playbook_id id) {
-  return std::find(r.playbooks.begin(), r.playbooks.end(), id) != r.playbooks.end();
+// The registry's routing, with the playbooks built from `variables`.
+routing route_finding(const guardduty_finding& finding,
+                      std::map<std::string, std::string, std::less<>> variables = {}) {
+  const auto playbooks = make_playbooks(fixed_environment(std::move(variables))).value();
+  return route_event(playbooks, finding, config{});
+}
+
+bool routes_to(const routing& r, std::string_view playbook) {
+  return std::any_of(r.jobs.begin(), r.jobs.end(), [&](const job& j) { return j.playbook == playbook; });
 }
 
 TEST(NetworkBlockRouting, AttackersOfAnInstanceAreBlocked) {
-  const config cfg = config_from_environment(fixed_environment({})).value();
   const network_block_settings s;
   const auto probe = sample("recon-ec2-port-probe-unprotected-port.json");
   EXPECT_FALSE(network_block_refusal(probe, s).has_value());
-  const routing r = route_finding(probe, cfg, s);
-  EXPECT_TRUE(routes_to(r, playbook_id::network_block));
-  EXPECT_FALSE(routes_to(r, playbook_id::instance_containment));  // the instance is the target
+  const routing r = route_finding(probe);
+  EXPECT_TRUE(routes_to(r, network_block_playbook));
+  EXPECT_FALSE(routes_to(r, "instance-containment"));  // the instance is the target
 
   // The instance talks to a command-and-control server: contain it and block the server.
-  const routing both = route_finding(sample("backdoor-ec2-cc-activity.json"), cfg, s);
-  EXPECT_TRUE(routes_to(both, playbook_id::instance_containment));
-  EXPECT_TRUE(routes_to(both, playbook_id::network_block));
+  const routing both = route_finding(sample("backdoor-ec2-cc-activity.json"));
+  EXPECT_TRUE(routes_to(both, "instance-containment"));
+  EXPECT_TRUE(routes_to(both, network_block_playbook));
 
-  EXPECT_TRUE(routes_to(route_finding(sample("unauthorizedaccess-ec2-rdp-brute-force-ipv6.json"), cfg, s),
-                        playbook_id::network_block));
+  EXPECT_TRUE(routes_to(route_finding(sample("unauthorizedaccess-ec2-rdp-brute-force-ipv6.json")),
+                        network_block_playbook));
 }
 
 TEST(NetworkBlockRouting, SaysWhyAFindingIsNotBlocked) {
-  const config cfg = config_from_environment(fixed_environment({})).value();
   network_block_settings s;
   auto why = [&](const guardduty_finding& f) { return network_block_refusal(f, s).value_or("(applies)"); };
   EXPECT_NE(why(sample("cryptocurrency-ec2-bitcointool-dns.json")).find("DNS_REQUEST"), std::string::npos);
@@ -294,10 +299,12 @@ TEST(NetworkBlockRouting, SaysWhyAFindingIsNotBlocked) {
   s.min_severity = 5.0;
   const auto probe = sample("recon-ec2-port-probe-unprotected-port.json");
   EXPECT_NE(why(probe).find("TOURNIQUET_BLOCK_MIN_SEVERITY"), std::string::npos);
-  const routing r = route_finding(probe, cfg, s);
-  EXPECT_FALSE(routes_to(r, playbook_id::network_block));
-  EXPECT_TRUE(std::any_of(r.ignored_because.begin(), r.ignored_because.end(),
-                          [](const std::string& w) { return w.starts_with("network-block: "); }));
+  const routing r = route_finding(probe, {{"TOURNIQUET_BLOCK_MIN_SEVERITY", "5"}});
+  EXPECT_FALSE(routes_to(r, network_block_playbook));
+  EXPECT_TRUE(std::any_of(r.passed.begin(), r.passed.end(), [](const passed_over& p) {
+    return p.playbook == network_block_playbook &&
+           p.reason.find("TOURNIQUET_BLOCK_MIN_SEVERITY") != std::string::npos;
+  }));
 
   s = network_block_settings{};
   auto no_addresses = probe;
@@ -308,7 +315,7 @@ TEST(NetworkBlockRouting, SaysWhyAFindingIsNotBlocked) {
   EXPECT_NE(why(api).find("AWS API"), std::string::npos);
   auto archived = probe;
   archived.archived = true;
-  EXPECT_FALSE(routes_to(route_finding(archived, cfg, s), playbook_id::network_block));
+  EXPECT_FALSE(routes_to(route_finding(archived), network_block_playbook));
 }
 
 TEST(NetworkBlockTargets, FromFindingsAndRequests) {

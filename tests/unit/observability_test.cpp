@@ -23,7 +23,7 @@ action_record record(std::string action, std::string target, outcome result, std
 playbook_report contained_report() {
   playbook_report r;
   r.playbook = "instance-containment";
-  r.status = "contained";
+  r.status = report_status::contained;
   r.target = "i-0abc";
   r.incident_id = "tq-0123456789abcdef";
   r.actions = {record("untrack-interface", "eni-1", outcome::done),
@@ -66,7 +66,7 @@ std::vector<std::string> metric_names(const ordered_json& doc) {
 TEST(metric_documents, one_per_report_with_invocation_figures_on_the_first_only) {
   playbook_report failed = contained_report();
   failed.playbook = "credential-containment";
-  failed.status = "incomplete";
+  failed.status = report_status::incomplete;
   failed.isolated_after_ms = -1;
   failed.actions.push_back(record("deactivate-key", "AKIA1", outcome::failed));
   failed.details["passes"] =
@@ -109,9 +109,10 @@ TEST(worth_notifying, only_when_something_was_done_or_failed) {
   for (auto& a : replay.actions) a.result = outcome::already;
   EXPECT_FALSE(worth_notifying(replay)) << "a replay that found everything in place is not news";
   EXPECT_FALSE(worth_notifying(ignored("router", "", "sample finding")));
-  EXPECT_TRUE(worth_notifying(concluded("instance-containment", "failed", "i-0abc", "instance not found")));
+  EXPECT_TRUE(worth_notifying(
+      concluded("instance-containment", report_status::failed, "i-0abc", "instance not found")));
   playbook_report dry = contained_report();
-  dry.status = "dry-run";
+  dry.status = report_status::dry_run;
   EXPECT_FALSE(worth_notifying(dry));
 }
 
@@ -119,7 +120,7 @@ TEST(notification_subject, says_what_happened_to_what_where) {
   EXPECT_EQ(notification_subject(contained_report(), finding()),
             "Tourniquet contained i-0abc (Backdoor:EC2/C&CActivity.B) in 123456789012");
   playbook_report partial = contained_report();
-  partial.status = "incomplete";
+  partial.status = report_status::incomplete;
   EXPECT_EQ(notification_subject(partial, finding()),
             "Tourniquet partly contained i-0abc (Backdoor:EC2/C&CActivity.B) in 123456789012");
 }
@@ -155,20 +156,21 @@ TEST(notification_call, publishes_the_report_to_the_topic) {
 
 TEST(outcome_summary, lists_what_was_and_was_not_done) {
   playbook_report r = contained_report();
-  r.status = "incomplete";
+  r.status = report_status::incomplete;
   action_record late = record("snapshot-volumes", "i-0abc", outcome::failed);
   late.failure =
       error{"DeadlineExceeded", "no time left before the invocation's deadline", "ec2:CreateSnapshots", true};
   r.actions.push_back(late);
   r.actions.push_back(record("record-status", "i-0abc", outcome::skipped,
                              "not done: snapshot-volumes i-0abc did not succeed"));
+  r.actions.back().unfinished = true;  // left undone by the failure, unlike the deliberate skip below
   r.actions.push_back(record("keep-volumes", "i-0abc", outcome::skipped, "snapshots are turned off"));
   EXPECT_EQ(
       outcome_summary(r),
       "instance-containment i-0abc: incomplete; done: untrack-interface eni-1, isolate-interface eni-1; "
       "not done: snapshot-volumes i-0abc (DeadlineExceeded: no time left before the invocation's deadline), "
       "record-status i-0abc (not done: snapshot-volumes i-0abc did not succeed)");
-  EXPECT_EQ(outcome_summary(concluded("instance-containment", "failed", "i-0abc", "it is gone")),
+  EXPECT_EQ(outcome_summary(concluded("instance-containment", report_status::failed, "i-0abc", "it is gone")),
             "instance-containment i-0abc: failed (it is gone)");
   playbook_report nothing = r;
   for (auto& a : nothing.actions) {

@@ -28,30 +28,32 @@ const error throttled{"RequestLimitExceeded", "Request limit exceeded.",
 const error denied{"UnauthorizedOperation", "not authorized", "ec2:ModifyNetworkInterfaceAttribute", false,
                    403};
 
-playbook_report report(std::string status, std::vector<action_record> actions) {
+playbook_report report(report_status status, std::vector<action_record> actions) {
   playbook_report r;
   r.playbook = "instance-containment";
   r.target = "i-0abc";
-  r.status = std::move(status);
+  r.status = status;
   r.actions = std::move(actions);
   r.round_trips = 2;
   return r;
 }
 
 playbook_report throttled_pass() {
-  return report("incomplete", {record("untrack-interface", "eni-1", outcome::done),
-                               record("isolate-interface", "eni-1", outcome::failed, throttled)});
+  return report(report_status::incomplete,
+                {record("untrack-interface", "eni-1", outcome::done),
+                 record("isolate-interface", "eni-1", outcome::failed, throttled)});
 }
 
 playbook_report finishing_pass() {
-  return report("contained", {record("untrack-interface", "eni-1", outcome::already),
-                              record("isolate-interface", "eni-1", outcome::done)});
+  return report(report_status::contained, {record("untrack-interface", "eni-1", outcome::already),
+                                           record("isolate-interface", "eni-1", outcome::done)});
 }
 
 TEST(passes, another_pass_is_worth_it_only_for_a_failure_a_retry_may_help) {
   EXPECT_TRUE(worth_another_pass({throttled_pass()}));
   EXPECT_FALSE(worth_another_pass({finishing_pass()}));
-  auto refused = report("incomplete", {record("isolate-interface", "eni-1", outcome::failed, denied)});
+  auto refused =
+      report(report_status::incomplete, {record("isolate-interface", "eni-1", outcome::failed, denied)});
   EXPECT_FALSE(worth_another_pass({refused}));
   EXPECT_TRUE(worth_another_pass({finishing_pass(), throttled_pass()}));
 }
@@ -64,7 +66,7 @@ TEST(passes, the_merged_report_keeps_what_the_first_pass_did_and_what_it_met) {
   later.isolated_after_ms = 1400;
   const playbook_report merged = merge_passes(earlier, later, 2);
 
-  EXPECT_EQ(merged.status, "contained");
+  EXPECT_EQ(merged.status, report_status::contained);
   EXPECT_FALSE(merged.incomplete());
   ASSERT_EQ(merged.actions.size(), 2U);
   // The untrack done in pass 1 stays on the record; pass 2's "already" for it is not repeated.
@@ -81,8 +83,9 @@ TEST(passes, the_merged_report_keeps_what_the_first_pass_did_and_what_it_met) {
 }
 
 TEST(passes, three_passes_leave_a_record_of_the_two_before) {
-  auto second = report("incomplete", {record("untrack-interface", "eni-1", outcome::already),
-                                      record("isolate-interface", "eni-1", outcome::failed, throttled)});
+  auto second =
+      report(report_status::incomplete, {record("untrack-interface", "eni-1", outcome::already),
+                                         record("isolate-interface", "eni-1", outcome::failed, throttled)});
   auto merged = merge_passes(merge_passes(throttled_pass(), second, 2), finishing_pass(), 3);
   EXPECT_FALSE(merged.incomplete());
   ASSERT_EQ(merged.details["passes"].size(), 2U);
@@ -107,7 +110,7 @@ TEST(passes, a_throttled_playbook_runs_again_until_it_finishes) {
   auto reports = run_in_passes(std::ref(pass), aws::deadline_in(milliseconds(60000)), pass_policy{});
   EXPECT_EQ(pass.calls, 3);
   ASSERT_EQ(reports.size(), 1U);
-  EXPECT_EQ(reports[0].status, "contained");
+  EXPECT_EQ(reports[0].status, report_status::contained);
   EXPECT_FALSE(reports[0].incomplete());
 }
 
@@ -128,7 +131,7 @@ TEST(passes, no_pass_starts_without_room_before_the_deadline) {
   counted_passes pass{.fail_first = 5};
   auto reports = run_in_passes(std::ref(pass), aws::deadline_in(milliseconds(200)), pass_policy{});
   EXPECT_EQ(pass.calls, 1);
-  EXPECT_EQ(reports[0].status, "incomplete");
+  EXPECT_EQ(reports[0].status, report_status::incomplete);
   // Nor when the pause itself would eat the room.
   counted_passes paused{.fail_first = 5};
   pass_policy slow;
@@ -178,7 +181,7 @@ TEST(passes, a_refusal_is_not_retried_and_a_finished_report_is_kept) {
   auto refused = [&] {
     ++calls;
     return std::vector<playbook_report>{
-        report("incomplete", {record("isolate-interface", "eni-1", outcome::failed, denied)})};
+        report(report_status::incomplete, {record("isolate-interface", "eni-1", outcome::failed, denied)})};
   };
   run_in_passes(refused, aws::deadline_in(milliseconds(60000)), pass_policy{});
   EXPECT_EQ(calls, 1);

@@ -1,4 +1,4 @@
-#include "handlers/instance_containment.h"
+#include "handlers/playbooks/instance_containment.h"
 
 #include <algorithm>
 #include <ctime>
@@ -135,21 +135,8 @@ bool only_group(const interface_state& eni, const std::string& group) {
 
 }  // namespace
 
-std::string rfc3339_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
-
-std::string incident_id_for(std::string_view account_id, std::string_view finding_id) {
-  return "tq-" +
-         aws::crypto::sha256_hex(std::string(account_id) + "/" + std::string(finding_id)).substr(0, 16);
-}
-
-std::vector<planned_call> plan_state_reads(const instance_finding& finding, const config& cfg) {
+std::vector<planned_call> plan_state_reads(const instance_finding& finding,
+                                           const instance_settings& settings) {
   std::vector<planned_call> reads;
   auto add = [&](query_call call) {
     reads.push_back(planned_call{&read_instance, finding.instance_id, std::move(call)});
@@ -172,16 +159,16 @@ std::vector<planned_call> plan_state_reads(const instance_finding& finding, cons
   snapshots.params.add("Owner.1", "self")
       .add_filter(1, std::string("tag:") + tag_finding, {finding.finding_id});
   add(std::move(snapshots));
-  if (!cfg.isolation_group_ids.empty()) {
+  if (!settings.isolation_group_ids.empty()) {
     query_call configured{service::ec2, "DescribeSecurityGroups", {}};
-    configured.params.add_list("GroupId", cfg.isolation_group_ids);
+    configured.params.add_list("GroupId", settings.isolation_group_ids);
     add(std::move(configured));
   }
   // Reads are permission-checked in a dry run like everything else, and change nothing.
   return reads;
 }
 
-result<instance_state> state_from_reads(const instance_finding& finding, const config& cfg,
+result<instance_state> state_from_reads(const instance_finding& finding, const instance_settings& settings,
                                         const execution& reads) {
   if (!reads.answers[0]) {
     const auto& failure = reads.records[0].failure;
@@ -246,7 +233,7 @@ result<instance_state> state_from_reads(const instance_finding& finding, const c
       state.finding_snapshot_ids.push_back(text_of(s, "snapshotId"));
     }
   }
-  if (!cfg.isolation_group_ids.empty()) {
+  if (!settings.isolation_group_ids.empty()) {
     if (!reads.answers[6]) return *reads.records[6].failure;
     // A configured group wins over one Tourniquet made in the same VPC; its rules are the owner's business.
     for (pugi::xml_node g : items_of(reads.answers[6]->result().child("securityGroupInfo"))) {
@@ -285,7 +272,7 @@ std::vector<planned_call> plan_group_creation(const instance_state& state, std::
   return plan;
 }
 
-std::vector<planned_call> plan_group_rules(const instance_state& state, const config& cfg) {
+std::vector<planned_call> plan_group_rules(const instance_state& state, const instance_settings& settings) {
   std::vector<planned_call> plan;
   const auto change = [&](bool wanted, std::string_view action, const std::string& group, const char* cidr,
                           const char* what) {
@@ -300,12 +287,13 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const co
     change(!g.egress_all_v6, "AuthorizeSecurityGroupEgress", g.id, "::/0", "untrack: allow all outbound");
   }
   for (const auto& [vpc, g] : state.isolation_groups) {
-    const bool configured = std::find(cfg.isolation_group_ids.begin(), cfg.isolation_group_ids.end(), g.id) !=
-                            cfg.isolation_group_ids.end();
+    const bool configured =
+        std::find(settings.isolation_group_ids.begin(), settings.isolation_group_ids.end(), g.id) !=
+        settings.isolation_group_ids.end();
     if (configured) continue;
     change(g.egress_all_v4, "RevokeSecurityGroupEgress", g.id, "0.0.0.0/0", "isolation: no outbound");
     change(g.egress_all_v6, "RevokeSecurityGroupEgress", g.id, "::/0", "isolation: no outbound");
-    for (const auto& cidr : cfg.forensics_cidrs) {
+    for (const auto& cidr : settings.forensics_cidrs) {
       const bool open =
           std::find(g.ingress_cidrs.begin(), g.ingress_cidrs.end(), cidr) != g.ingress_cidrs.end();
       change(!open, "AuthorizeSecurityGroupIngress", g.id, cidr.c_str(), "isolation: forensics access");
@@ -314,12 +302,13 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const co
   return plan;
 }
 
-std::vector<planned_call> plan_containment(const instance_finding& finding, const instance_state& state,
-                                           const config& cfg, std::vector<action_record>& already) {
-  std::vector<planned_call> plan;
-  const std::string incident = incident_id_for(finding.account_id, finding.finding_id);
+namespace {
 
-  // Step 1: record who this is and what each interface had, unless a previous delivery did.
+// Step 1: record who this is and what each interface had, unless a previous delivery did. Returns the
+// index of the record call in `plan`, when there is one.
+std::optional<size_t> plan_record(const instance_finding& finding, const instance_state& state,
+                                  std::vector<planned_call>& plan, std::vector<action_record>& already) {
+  const std::string incident = incident_id_for(finding.account_id, finding.finding_id);
   std::vector<aws::tag> record;
   if (!state.tags.contains(tag_incident)) {
     record.push_back({tag_incident, incident});
@@ -336,18 +325,21 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
     });
     if (!state.tags.contains(key) && !managed) record.push_back({key, join_list(eni.group_ids)});
   }
-  std::vector<size_t> record_index;
-  if (!record.empty()) {
-    record_index.push_back(plan.size());
-    plan.push_back({&record_prior_state, state.instance_id, create_tags(state.instance_id, record),
-                    std::to_string(record.size()) + " tags"});
-  } else {
+  if (record.empty()) {
     already.push_back(
         already_record(record_prior_state, state.instance_id, "incident and prior groups recorded"));
+    return std::nullopt;
   }
+  plan.push_back({&record_prior_state, state.instance_id, create_tags(state.instance_id, record),
+                  std::to_string(record.size()) + " tags"});
+  return plan.size() - 1;
+}
 
-  // Step 1 too, beside the record: untrack every interface at once. Step 2: isolate each once its untrack
-  // call is answered. Isolation waits for the untrack call to finish but not to succeed: an interface whose
+// Step 1 too, beside the record: untrack every interface at once. Step 2: isolate each once its untrack
+// call is answered. Returns the indices of the isolation calls.
+std::vector<size_t> plan_isolation(const instance_state& state, std::optional<size_t> record_index,
+                                   std::vector<planned_call>& plan, std::vector<action_record>& already) {
+  // Isolation waits for the untrack call to finish but not to succeed: an interface whose
   // untrack failed is still better isolated than left open. The prior groups are also in the report and
   // the log, so a failed record costs the release convenience, never the containment.
   std::vector<size_t> isolation_indices;
@@ -362,7 +354,8 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
       already.push_back(already_record(isolate_interface, eni.id, "only in " + isolation));
       continue;
     }
-    std::vector<size_t> after = record_index;
+    std::vector<size_t> after;
+    if (record_index) after.push_back(*record_index);
     if (!only_group(eni, untrack)) {
       after.push_back(plan.size());
       plan.push_back({&untrack_interface,
@@ -383,8 +376,15 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
                     missing(isolation)});
   }
 
-  // Step 3: evidence, once every interface is isolated, so that the isolation calls do not compete with it
-  // for the account's EC2 request budget.
+  return isolation_indices;
+}
+
+// Step 3: evidence, once every interface is isolated, so that the isolation calls do not compete with it
+// for the account's EC2 request budget.
+void plan_evidence(const instance_finding& finding, const instance_state& state,
+                   const instance_settings& settings, const std::vector<size_t>& isolation_indices,
+                   std::vector<planned_call>& plan, std::vector<action_record>& already) {
+  const std::string incident = incident_id_for(finding.account_id, finding.finding_id);
   auto preserve = [&](const action_kind& kind, std::string target, query_call call, std::string detail) {
     plan.push_back({&kind, std::move(target), std::move(call), std::move(detail), {}, isolation_indices});
   };
@@ -419,24 +419,24 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
   } else {
     already.push_back(already_record(keep_volumes, state.instance_id, "no volume is deleted on termination"));
   }
-  if (!state.autoscaling_read && cfg.detach_from_autoscaling) {
+  if (!state.autoscaling_read && settings.detach_from_autoscaling) {
     already.push_back(
-        skipped_record(detach_from_autoscaling, state.instance_id,
-                       "not done: its Auto Scaling group could not be read; a retry reads it again"));
-  } else if (!state.autoscaling_group.empty() && cfg.detach_from_autoscaling) {
+        unfinished_record(detach_from_autoscaling, state.instance_id,
+                          "not done: its Auto Scaling group could not be read; a retry reads it again"));
+  } else if (!state.autoscaling_group.empty() && settings.detach_from_autoscaling) {
     query_call call{service::autoscaling, "DetachInstances", {}};
     call.params.add_member_list("InstanceIds", {state.instance_id})
         .add("AutoScalingGroupName", state.autoscaling_group)
         .add("ShouldDecrementDesiredCapacity", "false");  // lowering it would let the group terminate it
     preserve(detach_from_autoscaling, state.instance_id, std::move(call), "from " + state.autoscaling_group);
   }
-  if (!cfg.snapshots) {
+  if (!settings.snapshots) {
     already.push_back(skipped_record(snapshot_volumes, state.instance_id, "snapshots are turned off"));
   } else if (!state.snapshots_read) {
     already.push_back(
-        skipped_record(snapshot_volumes, state.instance_id,
-                       "not done: the snapshots already taken could not be read, and a second set "
-                       "must not be taken; a retry reads them again"));
+        unfinished_record(snapshot_volumes, state.instance_id,
+                          "not done: the snapshots already taken could not be read, and a second set "
+                          "must not be taken; a retry reads them again"));
   } else if (!state.finding_snapshot_ids.empty()) {
     already.push_back(
         already_record(snapshot_volumes, state.instance_id, join_list(state.finding_snapshot_ids)));
@@ -448,11 +448,22 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
         .add("TagSpecification.1.ResourceType", "snapshot")
         .add_tags("TagSpecification.1.Tag", {{tag_incident, incident},
                                              {tag_finding, finding.finding_id},
-                                             {"tourniquet:instance-id", state.instance_id}});
+                                             {tag_instance_id, state.instance_id}});
     call.idempotent = false;  // No ClientToken: a blind retry could take a second set
     preserve(snapshot_volumes, state.instance_id, std::move(call),
              std::to_string(state.volumes.size()) + " volumes");
   }
+}
+
+}  // namespace
+
+std::vector<planned_call> plan_containment(const instance_finding& finding, const instance_state& state,
+                                           const instance_settings& settings,
+                                           std::vector<action_record>& already) {
+  std::vector<planned_call> plan;
+  const std::optional<size_t> record_index = plan_record(finding, state, plan, already);
+  const std::vector<size_t> isolation_indices = plan_isolation(state, record_index, plan, already);
+  plan_evidence(finding, state, settings, isolation_indices, plan, already);
   return plan;
 }
 
@@ -493,8 +504,8 @@ std::vector<planned_call> plan_release(const instance_state& state, std::string_
     already.push_back(already_record(record_status, state.instance_id, "released"));
   } else {
     plan.push_back({&record_status, state.instance_id,
-                    create_tags(state.instance_id, {{tag_status, "released"},
-                                                    {"tourniquet:released-at", std::string(now_rfc3339)}}),
+                    create_tags(state.instance_id,
+                                {{tag_status, "released"}, {tag_released_at, std::string(now_rfc3339)}}),
                     "released", restores});
   }
   return plan;
@@ -503,20 +514,23 @@ std::vector<planned_call> plan_release(const instance_state& state, std::string_
 namespace {
 
 // Reads the instance and the groups Tourniquet manages, all in one round trip.
-result<instance_state> read_state(const instance_finding& finding, const aws::client& client,
-                                  const config& cfg, aws::deadline until, playbook_report& report) {
-  const execution reads = execute_plan(plan_state_reads(finding, cfg), client, until, false);
+result<instance_state> read_state(const instance_finding& finding, const instance_settings& settings,
+                                  const aws::client& client, aws::deadline until, playbook_report& report) {
+  const execution reads = execute_plan(plan_state_reads(finding, settings), client, until, false);
   report.round_trips += reads.round_trips;
   for (const auto& r : reads.records) {
     if (r.result == outcome::failed) report.actions.push_back(r);  // a failed read is part of the record
   }
-  return state_from_reads(finding, cfg, reads);
+  return state_from_reads(finding, settings, reads);
 }
 
 // Creates the groups a VPC lacks, then gives them their rules. A group another invocation created at the
 // same moment answers InvalidGroup.Duplicate: the state is read again and that group used.
-status ensure_groups(const instance_finding& finding, instance_state& state, const aws::client& client,
-                     const config& cfg, aws::deadline until, bool dry_run, playbook_report& report) {
+status ensure_groups(const instance_finding& finding, const instance_settings& settings,
+                     instance_state& state, const playbook_context& ctx, playbook_report& report) {
+  const aws::client& client = ctx.client;
+  const aws::deadline until = ctx.until;
+  const bool dry_run = ctx.dry_run;
   const auto creation = plan_group_creation(state, report.incident_id);
   if (!creation.empty()) {
     if (dry_run) {
@@ -542,7 +556,7 @@ status ensure_groups(const instance_finding& finding, instance_state& state, con
           .emplace(g.vpc_id, std::move(g));
     }
     if (duplicate) {
-      auto again = read_state(finding, client, cfg, until, report);
+      auto again = read_state(finding, settings, client, until, report);
       if (!again) return std::move(again).err();
       state = std::move(*again);
       // The group is there (an attempt whose answer was lost made it, or another invocation did): in place.
@@ -559,88 +573,57 @@ status ensure_groups(const instance_finding& finding, instance_state& state, con
     }
     append(report, created);
   }
-  const auto rules = plan_group_rules(state, cfg);
+  const auto rules = plan_group_rules(state, settings);
   if (!rules.empty()) append(report, execute_plan(rules, client, until, dry_run));
   return {};
 }
 
-}  // namespace
+playbook_report failed_report(playbook_report report, const error& why) {
+  report.status = report_status::failed;
+  report.reason = why.describe();
+  report.failure = why;
+  return report;
+}
 
-playbook_report contain_instance(const instance_finding& finding, const aws::client& client,
-                                 const config& cfg, aws::deadline until, bool dry_run,
-                                 std::chrono::steady_clock::time_point arrived) {
-  playbook_report report;
-  report.playbook = std::string(instance_playbook);
-  report.target = finding.instance_id;
-  report.incident_id = incident_id_for(finding.account_id, finding.finding_id);
-  auto elapsed_ms = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - arrived)
-        .count();
-  };
-
+// Why Tourniquet must leave this instance alone, if it must.
+std::optional<std::string> instance_exemption(const instance_finding& finding, const instance_state& state,
+                                              const config& cfg) {
   if (cfg.exempt_instances.contains(finding.instance_id)) {
-    return ignored(report.playbook, finding.instance_id,
-                   "the instance is exempt (TOURNIQUET_EXEMPT_INSTANCES)");
-  }
-  auto state = read_state(finding, client, cfg, until, report);
-  if (!state) {
-    report.status = "failed";
-    report.reason = state.err().describe();
-    report.failure = state.err();
-    report.total_ms = elapsed_ms();
-    return report;
+    return "the instance is exempt (TOURNIQUET_EXEMPT_INSTANCES)";
   }
   if (cfg.exempt_tag) {
-    auto tag = state->tags.find(cfg.exempt_tag->key);
-    if (tag != state->tags.end() && tag->second == cfg.exempt_tag->value) {
-      return ignored(
-          report.playbook, finding.instance_id,
-          "the instance carries the exemption tag " + cfg.exempt_tag->key + "=" + cfg.exempt_tag->value);
+    auto tag = state.tags.find(cfg.exempt_tag->key);
+    if (tag != state.tags.end() && tag->second == cfg.exempt_tag->value) {
+      return "the instance carries the exemption tag " + cfg.exempt_tag->key + "=" + cfg.exempt_tag->value;
     }
   }
-  if (state->state_name == "terminated" || state->state_name == "shutting-down") {
-    report.status = "failed";
-    report.reason =
-        "instance " + finding.instance_id + " is " + state->state_name + "; nothing left to contain";
-    return report;
-  }
-  report.details["priorState"] = nlohmann::ordered_json::object();
-  for (const auto& eni : state->interfaces) report.details["priorState"][eni.id] = eni.group_ids;
+  return std::nullopt;
+}
 
-  if (auto groups = ensure_groups(finding, *state, client, cfg, until, dry_run, report); !groups.ok()) {
-    report.status = "failed";
-    report.reason = groups.err().describe();
-    report.failure = groups.err();
-    report.total_ms = elapsed_ms();
-    return report;
-  }
-
-  std::vector<action_record> already;
-  const auto plan = plan_containment(finding, *state, cfg, already);
-  execution run = execute_plan(plan, client, until, dry_run);
-  // The prior-groups record is the only copy of what each interface had: once they are isolated
-  // no later invocation can read it back. If it failed beside the untrack, it gets one more try now.
+// The prior-groups record is the only copy of what each interface had: once they are isolated no later
+// invocation can read it back. If it failed beside the untrack, it gets one more try now.
+void retry_failed_record(const std::vector<planned_call>& plan, execution& run, const playbook_context& ctx) {
   for (size_t i = 0; i < plan.size(); ++i) {
     if (plan[i].kind != &record_prior_state || run.records[i].result != outcome::failed) continue;
-    execution again = execute_plan({plan[i]}, client, until, dry_run);
+    execution again = execute_plan({plan[i]}, ctx.client, ctx.until, ctx.dry_run);
     run.records[i] = std::move(again.records.front());
     run.round_trips += again.round_trips;
   }
-  append(report, run);
-  report.actions.insert(report.actions.end(), already.begin(), already.end());
-  // From the event's arrival to the answer of the last isolation call; a replay isolates nothing.
+}
+
+// From the event's arrival to the answer of the last isolation call; unset when a call did not isolate
+// (a replay isolates nothing). An untrack attempt that timed out may still reach EC2 after the isolation
+// call and open the interface again: the isolation is then reported unverified, a failure a retry settles
+// (the next pass waits until the lost call has landed, re-reads the interface and isolates it again).
+void account_for_isolation(const std::vector<planned_call>& plan, const execution& run,
+                           std::chrono::steady_clock::time_point arrived, playbook_report& report) {
   std::chrono::steady_clock::time_point last_isolation{};
   bool all_isolated = true;
   for (size_t i = 0; i < plan.size(); ++i) {
-    if (plan[i].kind != &isolate_interface) continue;
-    if (run.records[i].result != outcome::done) all_isolated = false;
-    last_isolation = std::max(last_isolation, run.records[i].finished);
-  }
-  // An untrack attempt that timed out may still reach EC2 after the isolation call and open the
-  // interface again. The pass cannot know: it reports the isolation unverified, a failure a retry settles.
-  // The next pass waits until the lost call has landed (handlers/passes.h), re-reads the interface and
-  // isolates it again if it must; failing that, Lambda's retry does.
-  for (size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].kind == &isolate_interface) {
+      all_isolated &= run.records[i].result == outcome::done;
+      last_isolation = std::max(last_isolation, run.records[i].finished);
+    }
     if (plan[i].kind != &untrack_interface || !run.answers[i] || run.answers[i]->unanswered_attempts == 0)
       continue;
     action_record unverified{std::string(read_instance.name), plan[i].target, outcome::failed,
@@ -655,44 +638,200 @@ playbook_report contain_instance(const instance_finding& finding, const aws::cli
     report.isolated_after_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(last_isolation - arrived).count();
   }
-
-  if (!dry_run) {
-    std::vector<action_record> status_already;
-    const auto status_plan = plan_status(*state, !report.incomplete(), rfc3339_now(), status_already);
-    append(report, execute_plan(status_plan, client, until, false));
-    report.actions.insert(report.actions.end(), status_already.begin(), status_already.end());
-  }
-  report.status = dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "contained";
-  report.total_ms = elapsed_ms();
-  return report;
 }
 
-playbook_report release_instance(const std::string& instance_id, const aws::client& client, const config& cfg,
-                                 aws::deadline until, bool dry_run) {
+}  // namespace
+
+playbook_report contain_instance(const instance_finding& finding, const playbook_context& ctx,
+                                 const instance_settings& settings) {
+  playbook_report report;
+  report.playbook = std::string(instance_playbook);
+  report.target = finding.instance_id;
+  report.incident_id = incident_id_for(finding.account_id, finding.finding_id);
+  auto finish = [&](playbook_report r) {
+    r.total_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx.arrived)
+            .count();
+    return r;
+  };
+  if (ctx.cfg.exempt_instances.contains(finding.instance_id)) {
+    return ignored(report.playbook, finding.instance_id, *instance_exemption(finding, {}, ctx.cfg));
+  }
+  auto state = read_state(finding, settings, ctx.client, ctx.until, report);
+  if (!state) return finish(failed_report(std::move(report), state.err()));
+  if (auto why = instance_exemption(finding, *state, ctx.cfg))
+    return ignored(report.playbook, finding.instance_id, *why);
+  if (state->state_name == "terminated" || state->state_name == "shutting-down") {
+    report.status = report_status::failed;
+    report.reason =
+        "instance " + finding.instance_id + " is " + state->state_name + "; nothing left to contain";
+    return report;
+  }
+  report.details["priorState"] = nlohmann::ordered_json::object();
+  for (const auto& eni : state->interfaces) report.details["priorState"][eni.id] = eni.group_ids;
+  if (auto groups = ensure_groups(finding, settings, *state, ctx, report); !groups.ok()) {
+    return finish(failed_report(std::move(report), groups.err()));
+  }
+
+  std::vector<action_record> already;
+  const auto plan = plan_containment(finding, *state, settings, already);
+  execution run = execute_plan(plan, ctx.client, ctx.until, ctx.dry_run);
+  retry_failed_record(plan, run, ctx);
+  append(report, run);
+  report.actions.insert(report.actions.end(), already.begin(), already.end());
+  account_for_isolation(plan, run, ctx.arrived, report);
+
+  if (!ctx.dry_run) {
+    std::vector<action_record> status_already;
+    const auto status_plan = plan_status(*state, !report.incomplete(), rfc3339_now(), status_already);
+    append(report, execute_plan(status_plan, ctx.client, ctx.until, false));
+    report.actions.insert(report.actions.end(), status_already.begin(), status_already.end());
+  }
+  report.status = ctx.dry_run           ? report_status::dry_run
+                  : report.incomplete() ? report_status::incomplete
+                                        : report_status::contained;
+  return finish(std::move(report));
+}
+
+playbook_report release_instance(const std::string& instance_id, const playbook_context& ctx,
+                                 const instance_settings& settings) {
   playbook_report report;
   report.playbook = "release";
   report.target = instance_id;
   const instance_finding lookup{"(release)", "", "", instance_id};
-  auto state = read_state(lookup, client, cfg, until, report);
-  if (!state) {
-    report.status = "failed";
-    report.reason = state.err().describe();
-    report.failure = state.err();
-    return report;
-  }
+  auto state = read_state(lookup, settings, ctx.client, ctx.until, report);
+  if (!state) return failed_report(std::move(report), state.err());
   auto incident = state->tags.find(tag_incident);
   if (incident == state->tags.end()) {
-    report.status = "failed";
+    report.status = report_status::failed;
     report.reason = "instance " + instance_id + " carries no Tourniquet incident: nothing to release";
     return report;
   }
   report.incident_id = incident->second;
   std::vector<action_record> already;
   const auto plan = plan_release(*state, rfc3339_now(), already);
-  append(report, execute_plan(plan, client, until, dry_run));
+  append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
   report.actions.insert(report.actions.end(), already.begin(), already.end());
-  report.status = dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "released";
+  report.status = ctx.dry_run           ? report_status::dry_run
+                  : report.incomplete() ? report_status::incomplete
+                                        : report_status::released;
   return report;
+}
+
+std::vector<std::string> default_instance_finding_types() {
+  return {"Backdoor:EC2/*",
+          "CryptoCurrency:EC2/*",
+          "Trojan:EC2/*",
+          "UnauthorizedAccess:EC2/*",
+          "Impact:EC2/*",
+          "Execution:EC2/*",
+          "Backdoor:Runtime/*",
+          "CryptoCurrency:Runtime/*",
+          "Execution:Runtime/*",
+          "Impact:Runtime/*",
+          "PrivilegeEscalation:Runtime/*",
+          "DefenseEvasion:Runtime/*"};
+}
+
+result<instance_settings> instance_settings_from_environment(const env_reader& env) {
+  instance_settings s;
+  auto severity = parse_number(env, "TOURNIQUET_MIN_SEVERITY", 0.0, 10.0, s.min_severity);
+  if (!severity) return std::move(severity).err();
+  s.min_severity = *severity;
+
+  auto instance_types =
+      parse_type_patterns(env, "TOURNIQUET_INSTANCE_FINDING_TYPES", default_instance_finding_types());
+  if (!instance_types) return std::move(instance_types).err();
+  s.finding_types = std::move(*instance_types);
+  if (auto cidrs = env("TOURNIQUET_FORENSICS_CIDRS")) {
+    for (auto& cidr : split_list(*cidrs)) {
+      if (!looks_like_cidr(cidr))
+        return invalid_setting("TOURNIQUET_FORENSICS_CIDRS", "'" + cidr + "' is not a CIDR");
+      if (cidr == "0.0.0.0/0" || cidr == "::/0") {
+        return invalid_setting("TOURNIQUET_FORENSICS_CIDRS",
+                               "'" + cidr + "' would open the isolated instance to the world");
+      }
+      s.forensics_cidrs.push_back(cidr);
+    }
+  }
+  if (auto groups = env("TOURNIQUET_ISOLATION_GROUP_IDS")) {
+    for (auto& g : split_list(*groups)) {
+      if (!g.starts_with("sg-"))
+        return invalid_setting("TOURNIQUET_ISOLATION_GROUP_IDS", "'" + g + "' is not a group id");
+      s.isolation_group_ids.push_back(g);
+    }
+  }
+  auto snapshots = parse_bool(env, "TOURNIQUET_SNAPSHOTS", true);
+  if (!snapshots) return std::move(snapshots).err();
+  s.snapshots = *snapshots;
+  auto detach = parse_bool(env, "TOURNIQUET_DETACH_FROM_AUTOSCALING", true);
+  if (!detach) return std::move(detach).err();
+  s.detach_from_autoscaling = *detach;
+  return s;
+}
+
+// --- The playbook ---------------------------------------------------------------------------------------
+
+namespace {
+
+class instance_containment final : public playbook {
+ public:
+  explicit instance_containment(instance_settings settings) : m_settings(std::move(settings)) {}
+
+  std::string_view name() const override { return instance_playbook; }
+
+  void route(const decoded_event& event, const config&, routing& out) const override {
+    const auto* finding = std::get_if<guardduty_finding>(&event);
+    if (finding == nullptr || finding->resource_type != "Instance") return;
+    if (auto why = instance_routing_refusal(*finding, m_settings)) {
+      out.passed.push_back({name(), 0, std::move(*why)});
+      return;
+    }
+    const instance_finding target{finding->id, finding->type, finding->account_id,
+                                  finding->instance->instance_id};
+    out.jobs.push_back(job{name(), 0, finding->account_id, finding->region, target.instance_id,
+                           incident_id_for(target.account_id, target.finding_id), finding->type, target});
+  }
+
+  playbook_report run(const job& work, const playbook_context& ctx) const override {
+    return contain_instance(*std::any_cast<instance_finding>(&work.input), ctx, m_settings);
+  }
+
+  bool releases(std::string_view target) const override { return target.starts_with("i-"); }
+
+  playbook_report release(std::string_view target, const playbook_context& ctx) const override {
+    return release_instance(std::string(target), ctx, m_settings);
+  }
+
+ private:
+  instance_settings m_settings;
+};
+
+}  // namespace
+
+std::optional<std::string> instance_routing_refusal(const guardduty_finding& finding,
+                                                    const instance_settings& settings) {
+  char severity[16];
+  std::snprintf(severity, sizeof severity, "%.1f", finding.severity);
+  if (!type_matches(settings.finding_types, finding.type)) {
+    return "type " + finding.type + " is not in TOURNIQUET_INSTANCE_FINDING_TYPES";
+  }
+  if (finding.severity < settings.min_severity) {
+    return "severity " + std::string(severity) + " is under TOURNIQUET_MIN_SEVERITY";
+  }
+  if (finding.resource_role == "TARGET") {
+    // The instance is what was attacked (a brute force against it, a probe): isolating it would do the
+    // attacker's work. Blocking the attacker's addresses is the answer to those.
+    return "the instance is the target of the activity, not its actor";
+  }
+  if (!finding.instance) return "the finding names no instance";
+  return std::nullopt;
+}
+
+result<std::unique_ptr<const playbook>> make_instance_containment(const env_reader& env) {
+  auto settings = instance_settings_from_environment(env);
+  if (!settings) return std::move(settings).err();
+  return std::unique_ptr<const playbook>(new instance_containment(std::move(*settings)));
 }
 
 }  // namespace tq::handlers

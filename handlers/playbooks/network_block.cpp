@@ -1,4 +1,4 @@
-#include "handlers/network_block.h"
+#include "handlers/playbooks/network_block.h"
 
 #include <algorithm>
 #include <charconv>
@@ -6,7 +6,7 @@
 #include <ctime>
 #include <set>
 
-#include "handlers/instance_containment.h"
+#include "handlers/playbooks/instance_containment.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -34,23 +34,10 @@ const action_kind& forget_block = declare_action(block_expiry_playbook, "forget-
 // EC2 keeps tag values to 256 characters.
 constexpr std::size_t max_tag_value = 255;
 
-error invalid(std::string_view name, std::string message) {
-  return error{"InvalidConfiguration", std::string(name) + ": " + std::move(message), std::string(name)};
-}
-
 never_block_range range(std::string_view text, std::string reason) {
   auto parsed = parse_cidr(text);
   assert(parsed.ok());
   return {parsed->block, std::move(reason)};
-}
-
-std::string rfc3339(std::int64_t epoch) {
-  const auto t = static_cast<std::time_t>(epoch);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
 }
 
 std::int64_t epoch_now() {
@@ -165,7 +152,7 @@ result<network_block_settings> network_block_settings_from_environment(const env
     s.finding_types = split_list(*types);
     for (const auto& t : s.finding_types) {
       if (t.find('*') != std::string::npos && !t.ends_with('*')) {
-        return invalid("TOURNIQUET_BLOCK_FINDING_TYPES", "'*' may only end a pattern: '" + t + "'");
+        return invalid_setting("TOURNIQUET_BLOCK_FINDING_TYPES", "'*' may only end a pattern: '" + t + "'");
       }
     }
   }
@@ -179,13 +166,13 @@ result<network_block_settings> network_block_settings_from_environment(const env
     auto high =
         dash == std::string::npos ? std::nullopt : parse_int(std::string_view(*window).substr(dash + 1));
     if (!low || !high || *low < 1 || *high > 32766 || *low > *high) {
-      return invalid("TOURNIQUET_BLOCK_RULE_RANGE",
-                     "expected LOW-HIGH within 1-32766, got '" + *window + "'");
+      return invalid_setting("TOURNIQUET_BLOCK_RULE_RANGE",
+                             "expected LOW-HIGH within 1-32766, got '" + *window + "'");
     }
     if (*high - *low + 1 > max_window_size) {
-      return invalid("TOURNIQUET_BLOCK_RULE_RANGE",
-                     "at most " + std::to_string(max_window_size) +
-                         " rule numbers (one tag each; an ACL holds 50 tags), got '" + *window + "'");
+      return invalid_setting("TOURNIQUET_BLOCK_RULE_RANGE",
+                             "at most " + std::to_string(max_window_size) +
+                                 " rule numbers (one tag each; an ACL holds 50 tags), got '" + *window + "'");
     }
     s.rule_low = static_cast<int>(*low);
     s.rule_high = static_cast<int>(*high);
@@ -194,12 +181,13 @@ result<network_block_settings> network_block_settings_from_environment(const env
   const bool hours_set = env("TOURNIQUET_BLOCK_TTL_HOURS").has_value();
   const bool seconds_set = env("TOURNIQUET_BLOCK_TTL_SECONDS").has_value();
   if (hours_set && seconds_set) {
-    return invalid("TOURNIQUET_BLOCK_TTL_SECONDS", "set TOURNIQUET_BLOCK_TTL_HOURS or _SECONDS, not both");
+    return invalid_setting("TOURNIQUET_BLOCK_TTL_SECONDS",
+                           "set TOURNIQUET_BLOCK_TTL_HOURS or _SECONDS, not both");
   }
   if (hours_set) {
     auto hours = parse_number(env, "TOURNIQUET_BLOCK_TTL_HOURS", 0.0, 24.0 * 366, 24.0);
     if (!hours) return std::move(hours).err();
-    if (*hours * 3600 < 1) return invalid("TOURNIQUET_BLOCK_TTL_HOURS", "must be more than zero");
+    if (*hours * 3600 < 1) return invalid_setting("TOURNIQUET_BLOCK_TTL_HOURS", "must be more than zero");
     s.ttl = std::chrono::seconds(static_cast<std::int64_t>(*hours * 3600));
   }
   if (seconds_set) {
@@ -215,14 +203,15 @@ result<network_block_settings> network_block_settings_from_environment(const env
   if (auto extra = env("TOURNIQUET_NEVER_BLOCK")) {
     for (const auto& text : split_list(*extra)) {
       auto parsed = parse_cidr(text);
-      if (!parsed) return invalid("TOURNIQUET_NEVER_BLOCK", parsed.err().message);
+      if (!parsed) return invalid_setting("TOURNIQUET_NEVER_BLOCK", parsed.err().message);
       s.never_block.push_back({parsed->block, "TOURNIQUET_NEVER_BLOCK"});
     }
   }
   if (auto accounts = env("TOURNIQUET_BLOCK_EXPIRY_ACCOUNTS")) {
     for (const auto& a : split_list(*accounts)) {
       if (a.size() != 12 || !std::all_of(a.begin(), a.end(), ::isdigit)) {
-        return invalid("TOURNIQUET_BLOCK_EXPIRY_ACCOUNTS", "expected 12-digit account ids, got '" + a + "'");
+        return invalid_setting("TOURNIQUET_BLOCK_EXPIRY_ACCOUNTS",
+                               "expected 12-digit account ids, got '" + a + "'");
       }
       s.expiry_accounts.push_back(a);
     }
@@ -271,7 +260,7 @@ std::optional<std::string> never_block_reason(const cidr_block& block, const net
 // --- Tags and the ACL as read ---------------------------------------------------------------------------
 
 std::string block_tag_key(int rule_number) {
-  return std::string(block_tag_prefix) + std::to_string(rule_number);
+  return std::string(tag_block_prefix) + std::to_string(rule_number);
 }
 
 std::string block_tag_value(const block_record& r) {
@@ -284,12 +273,12 @@ std::string block_tag_value(const block_record& r) {
 }
 
 std::optional<result<block_record>> parse_block_tag(std::string_view key, std::string_view value) {
-  if (!key.starts_with(block_tag_prefix)) return std::nullopt;
+  if (!key.starts_with(tag_block_prefix)) return std::nullopt;
   auto unreadable = [&](std::string why) -> result<block_record> {
     return error{"UnreadableBlockTag", std::string(key) + "=" + std::string(value) + ": " + std::move(why),
                  std::string(key)};
   };
-  const auto rule = parse_int(key.substr(block_tag_prefix.size()));
+  const auto rule = parse_int(key.substr(tag_block_prefix.size()));
   if (!rule || *rule < 1 || *rule > 32766) return unreadable("no rule number in the key");
   std::vector<std::string_view> fields;
   size_t start = 0;
@@ -410,8 +399,8 @@ planned_call read_vpcs_call(const std::vector<std::string>& vpc_ids) {
 
 planned_call read_tagged_acls_call() {
   query_call call{service::ec2, "DescribeNetworkAcls", {}};
-  call.params.add_filter(1, "tag-key", {std::string(block_tag_prefix) + "*"});
-  return {&read_blocks, "network ACLs tagged " + std::string(block_tag_prefix) + "*", std::move(call)};
+  call.params.add_filter(1, "tag-key", {std::string(tag_block_prefix) + "*"});
+  return {&read_blocks, "network ACLs tagged " + std::string(tag_block_prefix) + "*", std::move(call)};
 }
 
 int preferred_rule_number(const cidr_block& block, const network_block_settings& settings, int attempt) {
@@ -879,10 +868,10 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
         .count();
   };
   std::vector<address_row> rows;
-  auto finish = [&](std::string status) {
+  auto finish = [&](report_status status) {
     report.details["addresses"] = nlohmann::ordered_json::array();
     for (const auto& row : rows) report.details["addresses"].push_back(to_json(row));
-    report.status = std::move(status);
+    report.status = status;
     report.total_ms = elapsed_ms();
     return report;
   };
@@ -910,7 +899,7 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
   }
   if (candidates.empty()) {
     report.reason = "no address may be blocked";
-    return finish("ignored");
+    return finish(report_status::ignored);
   }
 
   auto resolved = resolve_acls(target, ctx, report);
@@ -921,7 +910,7 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
       rows.push_back({c.given, c.block.text(), "", outcome::failed, 0, 0,
                       "the network ACLs could not be read", resolved.err()});
     }
-    return finish("failed");
+    return finish(report_status::failed);
   }
   if (!resolved->notes.empty()) report.details["notes"] = resolved->notes;
   std::vector<acl_state> acls = std::move(resolved->acls);
@@ -1122,8 +1111,8 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
   bool failed = false;
   for (const auto& row : rows) failed |= row.result == outcome::failed;
   if (failed) report.reason = "some addresses could not be blocked";
-  if (ctx.dry_run) return finish("dry-run");
-  return finish(failed || report.incomplete() ? "incomplete" : "blocked");
+  if (ctx.dry_run) return finish(report_status::dry_run);
+  return finish(failed || report.incomplete() ? report_status::incomplete : report_status::blocked);
 }
 
 playbook_report expire_blocks(const playbook_context& ctx) {
@@ -1139,7 +1128,7 @@ playbook_report expire_blocks(const playbook_context& ctx) {
   report.round_trips += read.round_trips;
   if (!read.answers[0]) {
     report.actions.push_back(read.records[0]);
-    report.status = "failed";
+    report.status = report_status::failed;
     report.reason = read.records[0].failure->describe();
     report.failure = read.records[0].failure;
     return report;
@@ -1192,8 +1181,91 @@ playbook_report expire_blocks(const playbook_context& ctx) {
   report.details["kept"] = kept;
   report.details["networkAcls"] = acls.size();
   report.total_ms = elapsed_ms();
-  report.status = ctx.dry_run ? "dry-run" : (failed || report.incomplete()) ? "incomplete" : "expired";
+  report.status = ctx.dry_run                       ? report_status::dry_run
+                  : (failed || report.incomplete()) ? report_status::incomplete
+                                                    : report_status::expired;
   return report;
+}
+
+// --- The playbooks --------------------------------------------------------------------------------------
+
+namespace {
+
+class network_block final : public playbook {
+ public:
+  explicit network_block(network_block_settings settings) : m_settings(std::move(settings)) {}
+
+  std::string_view name() const override { return network_block_playbook; }
+
+  // A finding about an instance whose remote addresses attacked it or served it, and a "Block Addresses"
+  // request from another detector, in the account it names.
+  void route(const decoded_event& event, const config&, routing& out) const override {
+    if (const auto* finding = std::get_if<guardduty_finding>(&event)) {
+      if (finding->resource_type != "Instance") return;
+      if (auto why = network_block_refusal(*finding, m_settings)) {
+        out.passed.push_back({name(), 0, std::move(*why)});
+      } else {
+        add(block_target_of(*finding), finding->region, out);
+      }
+    }
+    if (const auto* request = std::get_if<block_request>(&event)) add(block_target_of(*request), "", out);
+  }
+
+  playbook_report run(const job& work, const playbook_context& ctx) const override {
+    return block_addresses(*std::any_cast<block_target>(&work.input), ctx, m_settings);
+  }
+
+ private:
+  void add(block_target target, std::string region, routing& out) const {
+    job j{name(), 0, target.account_id, std::move(region), {}, target.incident_id, target.source, {}};
+    j.target = target.instance_id
+                   ? *target.instance_id
+                   : join_list(target.network_acl_ids.empty() ? target.subnet_ids : target.network_acl_ids);
+    j.input = std::move(target);
+    out.jobs.push_back(std::move(j));
+  }
+
+  network_block_settings m_settings;
+};
+
+// The schedule sweeps this account and the member accounts listed for it.
+class block_expiry final : public playbook {
+ public:
+  explicit block_expiry(std::vector<std::string> accounts) : m_accounts(std::move(accounts)) {}
+
+  std::string_view name() const override { return block_expiry_playbook; }
+
+  void route(const decoded_event& event, const config&, routing& out) const override {
+    const auto* schedule = std::get_if<scheduled_event>(&event);
+    if (schedule == nullptr) return;
+    std::vector<std::string> accounts{schedule->envelope.account};
+    for (const auto& a : m_accounts) {
+      if (std::find(accounts.begin(), accounts.end(), a) == accounts.end()) accounts.push_back(a);
+    }
+    for (const auto& account : accounts) {
+      out.jobs.push_back(
+          job{name(), 0, account, schedule->envelope.region, account, "", "expired blocks", {}});
+    }
+  }
+
+  playbook_report run(const job&, const playbook_context& ctx) const override { return expire_blocks(ctx); }
+
+ private:
+  std::vector<std::string> m_accounts;
+};
+
+}  // namespace
+
+result<std::unique_ptr<const playbook>> make_network_block(const env_reader& env) {
+  auto settings = network_block_settings_from_environment(env);
+  if (!settings) return std::move(settings).err();
+  return std::unique_ptr<const playbook>(new network_block(std::move(*settings)));
+}
+
+result<std::unique_ptr<const playbook>> make_block_expiry(const env_reader& env) {
+  auto settings = network_block_settings_from_environment(env);
+  if (!settings) return std::move(settings).err();
+  return std::unique_ptr<const playbook>(new block_expiry(std::move(settings->expiry_accounts)));
 }
 
 }  // namespace tq::handlers

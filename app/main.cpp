@@ -30,25 +30,29 @@ int run_invoke(arguments args) {
       args, [](bool dry_run) { return tq::handlers::make_handler({.force_dry_run = dry_run}); });
 }
 
-// `tourniquet release INSTANCE_ID [--dry-run]`: puts back the groups recorded on each interface.
+// `tourniquet release TARGET [--dry-run]`: the playbook that contains such targets puts back what it changed.
 int run_release(arguments args) {
   bool dry_run = false;
-  std::string instance_id;
+  std::string target;
   for (std::string_view a : args) {
     if (a == "--dry-run")
       dry_run = true;
-    else if (instance_id.empty() && a.starts_with("i-"))
-      instance_id = a;
+    else if (target.empty() && !a.starts_with("-"))
+      target = a;
     else
-      return tq::runtime::usage_error("release takes one instance id (i-…) and optionally --dry-run");
+      return tq::runtime::usage_error(
+          "release takes one target (an instance id, i-…) and optionally --dry-run");
   }
-  if (instance_id.empty()) return tq::runtime::usage_error("release needs an instance id");
+  if (target.empty()) return tq::runtime::usage_error("release needs a target (an instance id, i-…)");
   auto responder =
       tq::handlers::responder::from_environment(tq::process_environment(), {.force_dry_run = dry_run});
   if (!responder) return tq::runtime::usage_error("configuration error: " + responder.err().describe());
-  const auto report = (*responder)->release(instance_id, tq::aws::deadline_in(std::chrono::seconds(60)));
+  const auto report = (*responder)->release(target, tq::aws::deadline_in(std::chrono::seconds(60)));
   std::puts(report.to_json().dump(2).c_str());
-  return report.status == "released" || report.status == "dry-run" ? tq::runtime::exit_ok : 1;
+  using tq::handlers::report_status;
+  return report.status == report_status::released || report.status == report_status::dry_run
+             ? tq::runtime::exit_ok
+             : 1;
 }
 
 // `tourniquet policy`: the IAM policy the configured playbooks need, from what each action declares.
@@ -63,8 +67,8 @@ int run_policy(arguments args) {
 constexpr command commands[] = {
     {"invoke", "invoke FILE|- [--dry-run]",
      "run the handler once on the event in FILE (- reads standard input) and print its response", run_invoke},
-    {"release", "release INSTANCE_ID [--dry-run]",
-     "put back the security groups recorded on each interface of a contained instance", run_release},
+    {"release", "release TARGET [--dry-run]",
+     "put back what containment changed: an instance's recorded security groups (TARGET i-…)", run_release},
     {"policy", "policy", "print the least-privilege IAM policy the playbooks need", run_policy},
 };
 

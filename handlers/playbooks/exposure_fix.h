@@ -5,8 +5,8 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -18,9 +18,10 @@
 #include "aws/json_protocol.h"
 #include "handlers/action.h"
 #include "handlers/config.h"
-#include "handlers/credential_containment.h"
 #include "handlers/event.h"
+#include "handlers/incident.h"
 #include "handlers/playbook.h"
+#include "handlers/playbooks/credential_containment.h"
 #include "handlers/report.h"
 #include "runtime/environment.h"
 
@@ -115,26 +116,18 @@ planned_json_call plan_trail_status_read(const std::string& trail);
 std::vector<planned_json_call> plan_logging_restart(const std::string& trail, bool is_logging,
                                                     std::vector<action_record>& already);
 
-// --- Playbooks ------------------------------------------------------------------------------------------
+// --- The playbook ---------------------------------------------------------------------------------------
 
-// One record. The reports: the exposure's own, then (for trails) the containment of the caller's credentials.
-std::vector<playbook_report> fix_exposure(const cloudtrail_event& event, const playbook_context& ctx,
-                                          const exposure_settings& settings,
-                                          const credential_settings& credentials);
+// Why a CloudTrail record calls for no fix, when it does not: no rule takes it, the call failed, or a trail
+// admin made it. nullopt when `rule` applies.
+std::optional<std::string> exposure_routing_refusal(const cloudtrail_event& event, const exposure_rule* rule,
+                                                    const exposure_settings& settings);
 
-// What fix_exposures needs of the responder: the client acting in an account (its own or a member's).
-struct exposure_invocation {
-  const config& cfg;
-  aws::deadline until;
-  bool dry_run = false;
-  std::chrono::steady_clock::time_point arrived;
-  std::function<result<aws::client>(const std::string& account_id)> client_for;
-};
+// One record that a rule takes: the exposure's own report (the caller of a stopped trail is a job of its own,
+// for credential containment).
+playbook_report fix_exposure(const cloudtrail_event& event, const exposure_rule& rule,
+                             const playbook_context& ctx, const exposure_settings& settings);
 
-// Every record of an event or a CloudWatch Logs batch. Records no rule takes (or whose call failed) are
-// summed up in one "ignored" report rather than one each.
-std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> records,
-                                           const exposure_invocation& inv, const exposure_settings& settings,
-                                           const credential_settings& credentials);
+result<std::unique_ptr<const playbook>> make_exposure_fix(const env_reader& env);
 
 }  // namespace tq::handlers

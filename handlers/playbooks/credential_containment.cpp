@@ -1,9 +1,9 @@
-#include "handlers/credential_containment.h"
+#include "handlers/playbooks/credential_containment.h"
 
 #include <algorithm>
 #include <cctype>
 
-#include "handlers/instance_containment.h"  // incident_id_for, rfc3339_now, the tag names
+#include "handlers/incident.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -33,13 +33,6 @@ const action_kind& quarantine_user =
     declare_action(credential_playbook, "quarantine-user", {"iam:ListGroupsForUser", "iam:AddUserToGroup"},
                    "TOURNIQUET_QUARANTINE_GROUP");
 
-constexpr const char* tag_source_type = "tourniquet:source-type";
-constexpr const char* tag_access_key = "tourniquet:access-key";
-
-error invalid(std::string_view name, std::string message) {
-  return error{"InvalidConfiguration", std::string(name) + ": " + std::move(message), std::string(name)};
-}
-
 // IAM names: letters, digits and +=,.@_- (group names: 1-128 of them).
 bool is_iam_name(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
@@ -67,14 +60,35 @@ std::map<std::string, std::string> tags_of(pugi::xml_node list) {
 
 }  // namespace
 
+std::vector<std::string> default_credential_finding_types() {
+  return {"UnauthorizedAccess:IAMUser/*",
+          "CredentialAccess:IAMUser/*",
+          "Exfiltration:IAMUser/*",
+          "Impact:IAMUser/*",
+          "Persistence:IAMUser/*",
+          "PrivilegeEscalation:IAMUser/*",
+          "DefenseEvasion:IAMUser/*",
+          "Stealth:IAMUser/*",
+          "PenTest:IAMUser/*",
+          "InitialAccess:IAMUser/*"};
+}
+
 result<credential_settings> credential_settings_from_environment(const env_reader& env) {
   credential_settings s;
+  auto credential_types =
+      parse_type_patterns(env, "TOURNIQUET_CREDENTIAL_FINDING_TYPES", default_credential_finding_types());
+  if (!credential_types) return std::move(credential_types).err();
+  s.finding_types = std::move(*credential_types);
+  auto credential_severity =
+      parse_number(env, "TOURNIQUET_CREDENTIAL_MIN_SEVERITY", 0.0, 10.0, s.min_severity);
+  if (!credential_severity) return std::move(credential_severity).err();
+  s.min_severity = *credential_severity;
   auto console = parse_bool(env, "TOURNIQUET_REMOVE_CONSOLE_ACCESS", s.remove_console_access);
   if (!console) return std::move(console).err();
   s.remove_console_access = *console;
   if (auto group = env("TOURNIQUET_QUARANTINE_GROUP")) {
     if (!group->empty() && !is_iam_name(*group)) {
-      return invalid("TOURNIQUET_QUARANTINE_GROUP", "'" + *group + "' is not an IAM group name");
+      return invalid_setting("TOURNIQUET_QUARANTINE_GROUP", "'" + *group + "' is not an IAM group name");
     }
     s.quarantine_group = *group;
   }
@@ -341,11 +355,45 @@ std::vector<planned_call> plan_credential_containment(
 namespace {
 
 playbook_report escalate(playbook_report report, std::string reason) {
-  report.status = "escalate";
+  report.status = report_status::escalate;
   report.reason = std::move(reason);
   // Loud on purpose: nothing was done, and a person must act.
   log::error("escalation: a person must act", {{"target", report.target}, {"reason", report.reason}});
   return report;
+}
+
+}  // namespace
+
+namespace {
+
+// Why no API can contain this principal, so a person must; nullopt when one can.
+std::optional<std::string> needs_a_person(const access_key_target& target) {
+  const bool is_user = target.user_type == "IAMUser";
+  const bool is_role = target.user_type == "AssumedRole";
+  if (target.user_type == "Root") {
+    return "the account's root credentials were used (key " +
+           (target.access_key_id.empty() ? std::string("unknown") : target.access_key_id) +
+           "); no API can deactivate root keys or revoke root sessions: sign in as root, change the "
+           "password, delete root access keys and check its MFA devices";
+  }
+  if (!is_user && !is_role) {
+    return "no automatic containment exists for principals of type '" + target.user_type +
+           "'; contain them by hand";
+  }
+  if ((is_user && target.user_name.empty()) || (is_role && target.role_name.empty())) {
+    return std::string("the event does not name the ") + (is_user ? "user" : "role") + " behind key " +
+           target.access_key_id + "; contain it by hand";
+  }
+  return std::nullopt;
+}
+
+// An `ignored` report that keeps the incident and what was known of the principal.
+playbook_report left_alone(const playbook_report& report, std::string reason, bool warn) {
+  if (warn) log::warn("credential containment skipped", {{"target", report.target}, {"reason", reason}});
+  playbook_report r = ignored(report.playbook, report.target, std::move(reason));
+  r.incident_id = report.incident_id;
+  r.details = report.details;
+  return r;
 }
 
 }  // namespace
@@ -356,44 +404,25 @@ playbook_report contain_credentials(const access_key_target& target, const playb
   report.playbook = std::string(credential_playbook);
   report.incident_id = incident_id_for(target.account_id, target.source_id);
   const bool is_user = target.user_type == "IAMUser";
-  const bool is_role = target.user_type == "AssumedRole";
-  report.target = is_user ? target.user_name : is_role ? target.role_name : target.user_type;
+  report.target = is_user                             ? target.user_name
+                  : target.user_type == "AssumedRole" ? target.role_name
+                                                      : target.user_type;
   report.details["userType"] = target.user_type;
   if (!target.access_key_id.empty()) report.details["accessKeyId"] = target.access_key_id;
   report.details["source"] = target.source_type;
-  auto elapsed_ms = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                 ctx.arrived)
-        .count();
+  auto finish = [&](playbook_report r) {
+    r.total_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx.arrived)
+            .count();
+    return r;
   };
 
-  if (target.user_type == "Root") {
-    return escalate(
-        std::move(report),
-        "the account's root credentials were used (key " +
-            (target.access_key_id.empty() ? std::string("unknown") : target.access_key_id) +
-            "); no API can deactivate root keys or revoke root sessions: sign in as root, change the "
-            "password, delete root access keys and check its MFA devices");
-  }
-  if (!is_user && !is_role) {
-    return escalate(std::move(report), "no automatic containment exists for principals of type '" +
-                                           target.user_type + "'; contain them by hand");
-  }
-  if ((is_user && target.user_name.empty()) || (is_role && target.role_name.empty())) {
-    return escalate(std::move(report), std::string("the event does not name the ") +
-                                           (is_user ? "user" : "role") + " behind key " +
-                                           target.access_key_id + "; contain it by hand");
-  }
-
+  if (auto why = needs_a_person(target)) return escalate(std::move(report), std::move(*why));
   if (!target.access_key_id.empty() && target.access_key_id == ctx.client.identity().access_key_id) {
-    playbook_report r =
-        ignored(report.playbook, report.target,
-                "key " + target.access_key_id + " is the key Tourniquet runs as; it never acts on itself");
-    r.incident_id = report.incident_id;
-    log::warn("credential containment skipped", {{"target", report.target}, {"reason", r.reason}});
-    return r;
+    return left_alone(
+        report, "key " + target.access_key_id + " is the key Tourniquet runs as; it never acts on itself",
+        true);
   }
-
   const auto reads = plan_credential_reads(target, settings);
   const execution read_run = execute_plan(reads, ctx.client, ctx.until, false);
   report.round_trips += read_run.round_trips;
@@ -402,25 +431,20 @@ playbook_report contain_credentials(const access_key_target& target, const playb
     for (const auto& r : read_run.records) {
       if (r.result == outcome::failed) report.actions.push_back(r);
     }
-    report.status = "failed";
+    report.status = report_status::failed;
     report.reason = state.err().describe();
     report.failure = state.err();
-    report.total_ms = elapsed_ms();
-    return report;
+    return finish(std::move(report));
   }
-  if (auto exempt = exemption_of(target, *state, ctx.cfg)) {
-    log::warn("credential containment skipped", {{"target", report.target}, {"reason", *exempt}});
-    playbook_report r = ignored(report.playbook, report.target, *exempt);
-    r.incident_id = report.incident_id;
-    r.details = report.details;
-    return r;
-  }
+  if (auto exempt = exemption_of(target, *state, ctx.cfg))
+    return left_alone(report, std::move(*exempt), true);
   if (!state->principal_exists) {
-    playbook_report r =
-        ignored(report.playbook, report.target,
-                std::string(is_user ? "user " : "role ") + report.target + " no longer exists in account " +
-                    target.account_id + ": its keys and sessions went with it");
-    r.incident_id = report.incident_id;
+    playbook_report r = left_alone(report,
+                                   std::string(is_user ? "user " : "role ") + report.target +
+                                       " no longer exists in account " + target.account_id +
+                                       ": its keys and sessions went with it",
+                                   false);
+    r.details = nlohmann::ordered_json::object();
     return r;
   }
   if (!state->principal_arn.empty()) report.details["principalArn"] = state->principal_arn;
@@ -430,10 +454,73 @@ playbook_report contain_credentials(const access_key_target& target, const playb
       plan_credential_containment(target, *state, settings, report.incident_id, rfc3339_now(), already);
   append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
   report.actions.insert(report.actions.end(), already.begin(), already.end());
-  report.status = ctx.dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "contained";
-  report.total_ms = elapsed_ms();
-  if (report.status == "contained") report.details["containedAfterMs"] = report.total_ms;
+  report.status = ctx.dry_run           ? report_status::dry_run
+                  : report.incomplete() ? report_status::incomplete
+                                        : report_status::contained;
+  report = finish(std::move(report));
+  if (report.status == report_status::contained) report.details["containedAfterMs"] = report.total_ms;
   return report;
+}
+
+// --- The playbook ---------------------------------------------------------------------------------------
+
+std::optional<std::string> credential_routing_refusal(const guardduty_finding& finding,
+                                                      const credential_settings& settings) {
+  // Nothing can be done to root by API; the playbook escalates loudly, whatever the type or severity.
+  if (finding.access_key && finding.access_key->user_type == "Root") return std::nullopt;
+  if (!type_matches(settings.finding_types, finding.type)) {
+    return "type " + finding.type + " is not in TOURNIQUET_CREDENTIAL_FINDING_TYPES";
+  }
+  if (finding.severity < settings.min_severity) {
+    char severity[16];
+    std::snprintf(severity, sizeof severity, "%.1f", finding.severity);
+    return "severity " + std::string(severity) + " is under TOURNIQUET_CREDENTIAL_MIN_SEVERITY";
+  }
+  return std::nullopt;
+}
+
+job credential_job(access_key_target target, std::size_t item, std::string region) {
+  job j{credential_playbook, item, target.account_id, std::move(region), {}, {}, target.source_type, {}};
+  j.target = !target.user_name.empty()   ? target.user_name
+             : !target.role_name.empty() ? target.role_name
+                                         : target.user_type;
+  j.incident_id = incident_id_for(target.account_id, target.source_id);
+  j.input = std::move(target);
+  return j;
+}
+
+namespace {
+
+class credential_containment final : public playbook {
+ public:
+  explicit credential_containment(credential_settings settings) : m_settings(std::move(settings)) {}
+
+  std::string_view name() const override { return credential_playbook; }
+
+  void route(const decoded_event& event, const config&, routing& out) const override {
+    const auto* finding = std::get_if<guardduty_finding>(&event);
+    if (finding == nullptr || finding->resource_type != "AccessKey") return;
+    if (auto why = credential_routing_refusal(*finding, m_settings)) {
+      out.passed.push_back({name(), 0, std::move(*why)});
+      return;
+    }
+    out.jobs.push_back(credential_job(target_from_finding(*finding), 0, finding->region));
+  }
+
+  playbook_report run(const job& work, const playbook_context& ctx) const override {
+    return contain_credentials(*std::any_cast<access_key_target>(&work.input), ctx, m_settings);
+  }
+
+ private:
+  credential_settings m_settings;
+};
+
+}  // namespace
+
+result<std::unique_ptr<const playbook>> make_credential_containment(const env_reader& env) {
+  auto settings = credential_settings_from_environment(env);
+  if (!settings) return std::move(settings).err();
+  return std::unique_ptr<const playbook>(new credential_containment(std::move(*settings)));
 }
 
 }  // namespace tq::handlers

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <pugixml.hpp>
 #include <string>
@@ -16,6 +17,7 @@
 #include "handlers/action.h"
 #include "handlers/config.h"
 #include "handlers/event.h"
+#include "handlers/incident.h"
 #include "handlers/ip_address.h"
 #include "handlers/playbook.h"
 #include "handlers/report.h"
@@ -29,7 +31,6 @@ inline constexpr std::string_view block_expiry_playbook = "block-expiry";
 
 // One tag per rule number, covering both directions: tourniquet:block:71 = "203.0.113.7/32|<created epoch>|
 // <expires epoch>|<incident>". A network ACL holds at most 50 tags, so the window is at most 40 numbers.
-inline constexpr std::string_view block_tag_prefix = "tourniquet:block:";
 inline constexpr std::size_t max_tags_per_acl = 50;
 inline constexpr int max_window_size = 40;
 
@@ -214,5 +215,8 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
 
 // Removes the expired denies in every network ACL of the context's account that carries our tags.
 playbook_report expire_blocks(const playbook_context& ctx);
+
+result<std::unique_ptr<const playbook>> make_network_block(const env_reader& env);
+result<std::unique_ptr<const playbook>> make_block_expiry(const env_reader& env);
 
 }  // namespace tq::handlers

@@ -1,10 +1,10 @@
-#include "handlers/exposure_fix.h"
+#include "handlers/playbooks/exposure_fix.h"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 
-#include "handlers/instance_containment.h"  // incident_id_for, rfc3339_now, the tag names
+#include "handlers/playbooks/instance_containment.h"  // incident_id_for, rfc3339_now, the tag names
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -23,10 +23,6 @@ const action_kind& tag_group = declare_action(exposure_playbook, "tag-group", {"
 const action_kind& restart_logging = declare_action(exposure_playbook, "restart-logging",
                                                     {"cloudtrail:GetTrailStatus", "cloudtrail:StartLogging"});
 
-constexpr const char* tag_exposure_event = "tourniquet:exposure-event";
-constexpr const char* tag_revoked_rules = "tourniquet:revoked-rules";
-constexpr const char* tag_revoked_at = "tourniquet:revoked-at";
-
 // The table. To add a rule: a line here, a branch in fix_exposure, a row in the README.
 const std::vector<exposure_rule> rules_table = {
     {"ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", exposure_kind::world_admin_ingress,
@@ -39,10 +35,6 @@ const std::vector<exposure_rule> rules_table = {
      "caller "
      "is in TOURNIQUET_TRAIL_ADMINS"},
 };
-
-error invalid(std::string_view name, std::string message) {
-  return error{"InvalidConfiguration", std::string(name) + ": " + std::move(message), std::string(name)};
-}
 
 std::string describe_rule(const ingress_rule& r) {
   std::string text = normalize_protocol(r.ip_protocol);
@@ -72,7 +64,7 @@ playbook_report new_report(std::string target, std::string incident_id) {
 }
 
 playbook_report escalate(playbook_report report, std::string reason) {
-  report.status = "escalate";
+  report.status = report_status::escalate;
   report.reason = std::move(reason);
   log::error("escalation: a person must act", {{"target", report.target}, {"reason", report.reason}});
   return report;
@@ -103,12 +95,12 @@ result<exposure_settings> exposure_settings_from_environment(const env_reader& e
       int port = -1;
       const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), port);
       if (ec != std::errc() || end != item.data() + item.size() || port < 0 || port > 65535) {
-        return invalid("TOURNIQUET_ADMIN_PORTS", "'" + item + "' is not a port number (0-65535)");
+        return invalid_setting("TOURNIQUET_ADMIN_PORTS", "'" + item + "' is not a port number (0-65535)");
       }
       s.admin_ports.push_back(port);
     }
     if (s.admin_ports.empty())
-      return invalid("TOURNIQUET_ADMIN_PORTS", "expected port numbers, e.g. 22,3389");
+      return invalid_setting("TOURNIQUET_ADMIN_PORTS", "expected port numbers, e.g. 22,3389");
   }
   if (auto admins = env("TOURNIQUET_TRAIL_ADMINS")) {
     for (auto& a : split_list(*admins)) s.trail_admins.insert(a);
@@ -387,7 +379,7 @@ playbook_report fix_world_ingress(const cloudtrail_event& event, const playbook_
     for (const auto& r : read_run.records) {
       if (r.result == outcome::failed) report.actions.push_back(r);
     }
-    report.status = "failed";
+    report.status = report_status::failed;
     report.reason = state.err().describe();
     report.failure = state.err();
     return report;
@@ -409,7 +401,9 @@ playbook_report fix_world_ingress(const cloudtrail_event& event, const playbook_
                                             rfc3339_now(), already);
   append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
   report.actions.insert(report.actions.end(), already.begin(), already.end());
-  report.status = ctx.dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "contained";
+  report.status = ctx.dry_run           ? report_status::dry_run
+                  : report.incomplete() ? report_status::incomplete
+                                        : report_status::contained;
   return report;
 }
 
@@ -440,7 +434,7 @@ playbook_report fix_trail(const cloudtrail_event& event, const exposure_rule& ru
                                              " and no longer exists: create it again");
     }
     report.actions.push_back(status.record);
-    report.status = "failed";
+    report.status = report_status::failed;
     report.reason = status.record.failure ? status.record.failure->describe() : "no answer to GetTrailStatus";
     return report;
   }
@@ -454,85 +448,95 @@ playbook_report fix_trail(const cloudtrail_event& event, const exposure_rule& ru
     report.actions.push_back(done.record);
   }
   report.actions.insert(report.actions.end(), already.begin(), already.end());
-  report.status = ctx.dry_run ? "dry-run" : report.incomplete() ? "incomplete" : "contained";
+  report.status = ctx.dry_run           ? report_status::dry_run
+                  : report.incomplete() ? report_status::incomplete
+                                        : report_status::contained;
   return report;
 }
 
 }  // namespace
 
-std::vector<playbook_report> fix_exposure(const cloudtrail_event& event, const playbook_context& ctx,
-                                          const exposure_settings& settings,
-                                          const credential_settings& credentials) {
-  const auto started = std::chrono::steady_clock::now();
-  const exposure_rule* rule = exposure_rule_for(event);
-  const std::string incident = incident_id_for(account_of(event), event_id_of(event));
-  if (rule == nullptr) {
-    return {ignored(std::string(exposure_playbook), "",
-                    "no exposure rule for " + event.event_source + " " + event.event_name)};
+std::optional<std::string> exposure_routing_refusal(const cloudtrail_event& event, const exposure_rule* rule,
+                                                    const exposure_settings& settings) {
+  if (rule == nullptr) return "no exposure rule for " + event.event_source + " " + event.event_name;
+  if (event.error_code) return event.event_name + " failed (" + *event.error_code + "): nothing changed";
+  const bool trail = rule->kind == exposure_kind::trail_stopped || rule->kind == exposure_kind::trail_deleted;
+  if (trail && is_trail_admin(event.user, settings)) {
+    return caller_of(event) + " may " + event.event_name + " (TOURNIQUET_TRAIL_ADMINS)";
   }
-  if (event.error_code) {
-    return {ignored(std::string(exposure_playbook), "",
-                    event.event_name + " failed (" + *event.error_code + "): nothing changed")};
-  }
-  std::vector<playbook_report> reports;
-  switch (rule->kind) {
-    case exposure_kind::world_admin_ingress:
-      reports.push_back(fix_world_ingress(event, ctx, settings, incident));
-      break;
-    case exposure_kind::trail_stopped:
-    case exposure_kind::trail_deleted:
-      if (is_trail_admin(event.user, settings)) {
-        return {ignored(std::string(exposure_playbook), caller_of(event),
-                        caller_of(event) + " may " + event.event_name + " (TOURNIQUET_TRAIL_ADMINS)")};
-      }
-      reports.push_back(fix_trail(event, *rule, ctx, incident));
-      reports.push_back(contain_credentials(target_from_cloudtrail(event), ctx, credentials));
-      break;
-  }
-  reports.front().details["event"] = event.event_name;
-  if (event.event_id) reports.front().details["eventId"] = *event.event_id;
-  reports.front().details["response"] = rule->response;
-  reports.front().total_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
-          .count();
-  return reports;
+  return std::nullopt;
 }
 
-std::vector<playbook_report> fix_exposures(std::span<const cloudtrail_event> records,
-                                           const exposure_invocation& inv, const exposure_settings& settings,
-                                           const credential_settings& credentials) {
-  std::vector<playbook_report> reports;
-  std::map<std::string, int> passed_over;  // why -> how many records
-  for (const auto& event : records) {
-    const exposure_rule* rule = exposure_rule_for(event);
-    if (rule == nullptr) {
-      ++passed_over["no exposure rule for " + event.event_source + " " + event.event_name];
-      continue;
-    }
-    if (event.error_code) {
-      ++passed_over[event.event_name + " failed (" + *event.error_code + "): nothing changed"];
-      continue;
-    }
-    const std::string account = account_of(event);
-    log::set_context("eventId", event_id_of(event));
-    auto client = inv.client_for(account);
-    if (!client) {
-      reports.push_back(
-          could_not_start(std::string(exposure_playbook), event.event_name, std::move(client).err()));
-      continue;
-    }
-    const playbook_context ctx{*client, inv.cfg, inv.until, inv.dry_run, inv.arrived, account, ""};
-    for (auto& r : fix_exposure(event, ctx, settings, credentials)) reports.push_back(std::move(r));
+playbook_report fix_exposure(const cloudtrail_event& event, const exposure_rule& rule,
+                             const playbook_context& ctx, const exposure_settings& settings) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string incident = incident_id_for(account_of(event), event_id_of(event));
+  log::set_context("eventId", event_id_of(event));
+  playbook_report report = rule.kind == exposure_kind::world_admin_ingress
+                               ? fix_world_ingress(event, ctx, settings, incident)
+                               : fix_trail(event, rule, ctx, incident);
+  report.details["event"] = event.event_name;
+  if (event.event_id) report.details["eventId"] = *event.event_id;
+  report.details["response"] = rule.response;
+  report.total_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+          .count();
+  return report;
+}
+
+namespace {
+
+struct exposure_input {
+  cloudtrail_event event;
+  const exposure_rule* rule;
+};
+
+class exposure_fix final : public playbook {
+ public:
+  explicit exposure_fix(exposure_settings settings) : m_settings(std::move(settings)) {}
+
+  std::string_view name() const override { return exposure_playbook; }
+
+  // Every record of a CloudTrail event or a CloudWatch Logs batch (item: the record's index).
+  void route(const decoded_event& event, const config&, routing& out) const override {
+    if (const auto* trail = std::get_if<cloudtrail_event>(&event)) route_record(*trail, 0, out);
+    const auto* batch = std::get_if<cloudwatch_logs_batch>(&event);
+    if (batch == nullptr) return;
+    if (batch->records.empty()) out.passed.push_back({name(), 0, "the batch holds no CloudTrail records"});
+    for (std::size_t i = 0; i < batch->records.size(); ++i) route_record(batch->records[i], i, out);
   }
-  if (!passed_over.empty() || reports.empty()) {
-    std::vector<std::string> why;
-    for (const auto& [reason, count] : passed_over) {
-      why.push_back(count == 1 ? reason : std::to_string(count) + " records: " + reason);
-    }
-    if (why.empty()) why.push_back("the batch holds no CloudTrail records");
-    reports.push_back(ignored(std::string(exposure_playbook), "", join_list(why, "; ")));
+
+  playbook_report run(const job& work, const playbook_context& ctx) const override {
+    const auto& input = *std::any_cast<exposure_input>(&work.input);
+    return fix_exposure(input.event, *input.rule, ctx, m_settings);
   }
-  return reports;
+
+ private:
+  void route_record(const cloudtrail_event& record, std::size_t item, routing& out) const {
+    const exposure_rule* rule = exposure_rule_for(record);
+    if (auto why = exposure_routing_refusal(record, rule, m_settings)) {
+      out.passed.push_back({name(), item, std::move(*why)});
+      return;
+    }
+    const std::string account = account_of(record);
+    out.jobs.push_back(job{name(), item, account, record.aws_region, record.event_name,
+                           incident_id_for(account, event_id_of(record)), std::string(rule->response),
+                           exposure_input{record, rule}});
+    // Whoever stopped or deleted a trail is contained too: that is what an intruder covering tracks does.
+    if (rule->kind != exposure_kind::world_admin_ingress) {
+      out.jobs.push_back(credential_job(target_from_cloudtrail(record), item, record.aws_region));
+    }
+  }
+
+  exposure_settings m_settings;
+};
+
+}  // namespace
+
+result<std::unique_ptr<const playbook>> make_exposure_fix(const env_reader& env) {
+  auto settings = exposure_settings_from_environment(env);
+  if (!settings) return std::move(settings).err();
+  return std::unique_ptr<const playbook>(new exposure_fix(std::move(*settings)));
 }
 
 }  // namespace tq::handlers

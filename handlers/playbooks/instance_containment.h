@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,22 +13,37 @@
 #include "aws/client.h"
 #include "handlers/action.h"
 #include "handlers/config.h"
+#include "handlers/event.h"
+#include "handlers/incident.h"
+#include "handlers/playbook.h"
 #include "handlers/report.h"
+#include "runtime/environment.h"
 
 namespace tq::handlers {
 
 inline constexpr std::string_view instance_playbook = "instance-containment";
 
-// Tags Tourniquet writes; the prior-groups tag of each interface is what `tourniquet release` restores.
-inline constexpr const char* tag_role = "tourniquet:role";  // on the groups it manages: untrack, isolation
-inline constexpr const char* tag_incident = "tourniquet:incident-id";
-inline constexpr const char* tag_finding = "tourniquet:finding-id";
-inline constexpr const char* tag_finding_type = "tourniquet:finding-type";
-inline constexpr const char* tag_status = "tourniquet:status";  // contained, incomplete, released
-inline constexpr const char* tag_contained_at = "tourniquet:contained-at";
-inline constexpr const char* tag_prior_groups_prefix = "tourniquet:prior-groups:";  // + interface id
+// The default finding types that isolate an instance: the families whose presence means the instance
+// itself is compromised.
+std::vector<std::string> default_instance_finding_types();
 
-// What the playbook needs of a finding (decoded from GuardDuty's JSON by the router).
+struct instance_settings {
+  double min_severity = 7.0;  // TOURNIQUET_MIN_SEVERITY (High and above)
+  std::vector<std::string> finding_types =
+      default_instance_finding_types();      // TOURNIQUET_INSTANCE_FINDING_TYPES
+  std::vector<std::string> forensics_cidrs;  // TOURNIQUET_FORENSICS_CIDRS: ingress kept open for responders
+  std::vector<std::string> isolation_group_ids;  // TOURNIQUET_ISOLATION_GROUP_IDS: use these, one per VPC
+  bool snapshots = true;                         // TOURNIQUET_SNAPSHOTS
+  bool detach_from_autoscaling = true;           // TOURNIQUET_DETACH_FROM_AUTOSCALING
+};
+
+result<instance_settings> instance_settings_from_environment(const env_reader& env);
+
+// Why a finding about an instance does not isolate it; nullopt when it does.
+std::optional<std::string> instance_routing_refusal(const guardduty_finding& finding,
+                                                    const instance_settings& settings);
+
+// What the playbook needs of a finding (from the GuardDuty finding its route takes).
 struct instance_finding {
   std::string finding_id;
   std::string finding_type;
@@ -79,32 +95,30 @@ struct instance_state {
   std::map<std::string, managed_group> isolation_groups;  // by VPC
 };
 
-// The same incident id for every delivery of the same finding, so replays land on the same records.
-std::string incident_id_for(std::string_view account_id, std::string_view finding_id);
-
-// Pure planners: (finding, state, configuration) -> intended calls. Tests check them without I/O.
-std::vector<planned_call> plan_state_reads(const instance_finding& finding, const config& cfg);
-result<instance_state> state_from_reads(const instance_finding& finding, const config& cfg,
+// Pure planners: (finding, state, settings) -> intended calls. Tests check them without I/O.
+std::vector<planned_call> plan_state_reads(const instance_finding& finding,
+                                           const instance_settings& settings);
+result<instance_state> state_from_reads(const instance_finding& finding, const instance_settings& settings,
                                         const execution& reads);
 std::vector<planned_call> plan_group_creation(const instance_state& state, std::string_view incident_id);
-std::vector<planned_call> plan_group_rules(const instance_state& state, const config& cfg);
+std::vector<planned_call> plan_group_rules(const instance_state& state, const instance_settings& settings);
 std::vector<planned_call> plan_containment(const instance_finding& finding, const instance_state& state,
-                                           const config& cfg, std::vector<action_record>& already);
+                                           const instance_settings& settings,
+                                           std::vector<action_record>& already);
 std::vector<planned_call> plan_status(const instance_state& state, bool complete,
                                       std::string_view now_rfc3339, std::vector<action_record>& already);
 std::vector<planned_call> plan_release(const instance_state& state, std::string_view now_rfc3339,
                                        std::vector<action_record>& already);
 
-// The playbook: read, plan, execute, record. `arrived` is when the event came in, for the timing.
-playbook_report contain_instance(const instance_finding& finding, const aws::client& client,
-                                 const config& cfg, aws::deadline until, bool dry_run,
-                                 std::chrono::steady_clock::time_point arrived);
+// Read, plan, execute, record, in the context's account.
+playbook_report contain_instance(const instance_finding& finding, const playbook_context& ctx,
+                                 const instance_settings& settings);
 
 // `tourniquet release INSTANCE_ID`: puts back each interface's recorded groups and marks the incident
 // released; snapshots, tags and protection stay as evidence.
-playbook_report release_instance(const std::string& instance_id, const aws::client& client, const config& cfg,
-                                 aws::deadline until, bool dry_run);
+playbook_report release_instance(const std::string& instance_id, const playbook_context& ctx,
+                                 const instance_settings& settings);
 
-std::string rfc3339_now();
+result<std::unique_ptr<const playbook>> make_instance_containment(const env_reader& env);
 
 }  // namespace tq::handlers

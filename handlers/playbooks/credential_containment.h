@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "handlers/action.h"
 #include "handlers/config.h"
 #include "handlers/event.h"
+#include "handlers/incident.h"
 #include "handlers/playbook.h"
 #include "handlers/report.h"
 #include "runtime/environment.h"
@@ -25,10 +27,17 @@ inline constexpr std::string_view credential_playbook = "credential-containment"
 // principal never carries more than one.
 inline constexpr const char* revoke_sessions_policy_name = "tourniquet-revoke-older-sessions";
 
+// The default access-key finding types that contain credentials: a key used from where or how it should not
+// be.
+std::vector<std::string> default_credential_finding_types();
+
 // The playbook's own settings (the shared ones, such as TOURNIQUET_EXEMPT_PRINCIPALS, are in config).
 struct credential_settings {
   bool remove_console_access = false;  // TOURNIQUET_REMOVE_CONSOLE_ACCESS: DeleteLoginProfile on IAM users
   std::string quarantine_group;        // TOURNIQUET_QUARANTINE_GROUP: an IAM group name; empty for none
+  double min_severity = 5.0;           // TOURNIQUET_CREDENTIAL_MIN_SEVERITY (Medium and above)
+  // TOURNIQUET_CREDENTIAL_FINDING_TYPES
+  std::vector<std::string> finding_types = default_credential_finding_types();
 };
 
 result<credential_settings> credential_settings_from_environment(const env_reader& env);
@@ -91,5 +100,14 @@ std::vector<planned_call> plan_credential_containment(
 // status "escalate": a success for Lambda, logged at error level, because a person must act.
 playbook_report contain_credentials(const access_key_target& target, const playbook_context& ctx,
                                     const credential_settings& settings);
+
+// Why an access-key finding does not call for containment; nullopt when it does (root always does).
+std::optional<std::string> credential_routing_refusal(const guardduty_finding& finding,
+                                                      const credential_settings& settings);
+
+// A job for credential containment, for any route that finds a principal to contain (item: of the event).
+job credential_job(access_key_target target, std::size_t item, std::string region);
+
+result<std::unique_ptr<const playbook>> make_credential_containment(const env_reader& env);
 
 }  // namespace tq::handlers

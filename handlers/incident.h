@@ -1,0 +1,37 @@
+// What ties Tourniquet's changes to an incident: the incident id (the same for every delivery of the same
+// finding, so replays land on the same records), the time format of its records, and the `tourniquet:` tag
+// keys it writes. The guardrail policy and `release` rely on these names: they are defined here only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tq::handlers {
+
+// "tq-" and 16 hex digits of SHA-256(account "/" source id): stable across deliveries and passes.
+std::string incident_id_for(std::string_view account_id, std::string_view source_id);
+
+// "2026-12-01T09:30:00Z"
+std::string rfc3339_now();
+std::string rfc3339(std::int64_t epoch_seconds);
+
+inline constexpr std::string_view tag_prefix = "tourniquet:";  // every tag key Tourniquet writes starts so
+inline constexpr const char* tag_role = "tourniquet:role";     // on the groups it manages: untrack, isolation
+inline constexpr const char* tag_incident = "tourniquet:incident-id";
+inline constexpr const char* tag_finding = "tourniquet:finding-id";
+inline constexpr const char* tag_finding_type = "tourniquet:finding-type";
+inline constexpr const char* tag_source_type = "tourniquet:source-type";
+inline constexpr const char* tag_status = "tourniquet:status";  // contained, incomplete, released
+inline constexpr const char* tag_contained_at = "tourniquet:contained-at";
+inline constexpr const char* tag_released_at = "tourniquet:released-at";
+inline constexpr const char* tag_access_key = "tourniquet:access-key";
+inline constexpr const char* tag_instance_id = "tourniquet:instance-id";
+inline constexpr const char* tag_prior_groups_prefix = "tourniquet:prior-groups:";  // + interface id
+inline constexpr const char* tag_exposure_event = "tourniquet:exposure-event";
+inline constexpr const char* tag_revoked_rules = "tourniquet:revoked-rules";
+inline constexpr const char* tag_revoked_at = "tourniquet:revoked-at";
+// One per rule number on a network ACL: "tourniquet:block:71" (see network_block.h for its value).
+inline constexpr std::string_view tag_block_prefix = "tourniquet:block:";
+
+}  // namespace tq::handlers

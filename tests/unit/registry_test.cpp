@@ -1,0 +1,194 @@
+// The playbook list and routing over it, checked on the sample events without I/O: which jobs an event
+// calls for, and why the others were passed over.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "handlers/playbook.h"
+#include "handlers/playbooks/credential_containment.h"
+#include "handlers/playbooks/instance_containment.h"
+#include "handlers/playbooks/network_block.h"
+
+namespace tq::handlers {
+namespace {
+
+using variables = std::map<std::string, std::string, std::less<>>;
+
+decoded_event sample(const std::string& name) {
+  std::ifstream in(std::string(TQ_SOURCE_DIR) + "/events/" + name);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto decoded = decode_event(text.str());
+  EXPECT_TRUE(decoded.ok()) << name;
+  return std::move(*decoded);
+}
+
+guardduty_finding finding(const std::string& name) {
+  return std::get<guardduty_finding>(sample("guardduty/" + name));
+}
+
+routing route(const decoded_event& event, variables env = {}) {
+  const auto playbooks = make_playbooks(fixed_environment(std::move(env))).value();
+  return route_event(playbooks, event, config{});
+}
+
+bool routes_to(const routing& r, std::string_view playbook) {
+  return std::any_of(r.jobs.begin(), r.jobs.end(), [&](const job& j) { return j.playbook == playbook; });
+}
+
+std::string reasons(const routing& r) {
+  std::string all;
+  for (const auto& p : r.passed) all += std::string(p.playbook) + ": " + p.reason + "; ";
+  return all;
+}
+
+TEST(registry, every_playbook_is_listed_once_and_found_by_name) {
+  const auto playbooks = make_playbooks(fixed_environment({})).value();
+  std::set<std::string_view> names;
+  for (const auto& p : playbooks) {
+    EXPECT_TRUE(names.insert(p->name()).second) << p->name() << " is listed twice";
+    EXPECT_EQ(find_playbook(playbooks, p->name()), p.get());
+  }
+  for (std::string_view expected : {instance_playbook, credential_playbook, network_block_playbook,
+                                    block_expiry_playbook, std::string_view("exposure-fix")}) {
+    EXPECT_TRUE(names.contains(expected)) << expected;
+  }
+  EXPECT_EQ(find_playbook(playbooks, "no-such-playbook"), nullptr);
+}
+
+TEST(registry, a_bad_setting_of_any_playbook_is_an_error_naming_its_variable) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"TOURNIQUET_MIN_SEVERITY", "eleven"},
+                                                        {"TOURNIQUET_FORENSICS_CIDRS", "0.0.0.0/0"},
+                                                        {"TOURNIQUET_CREDENTIAL_FINDING_TYPES", "Un*known"},
+                                                        {"TOURNIQUET_ADMIN_PORTS", "ssh"},
+                                                        {"TOURNIQUET_BLOCK_MIN_SEVERITY", "-3"}}) {
+    auto made = make_playbooks(fixed_environment({{name, value}}));
+    ASSERT_FALSE(made.ok()) << name;
+    EXPECT_EQ(made.err().where, name);
+  }
+}
+
+TEST(registry, only_the_playbook_a_target_belongs_to_releases_it) {
+  const auto playbooks = make_playbooks(fixed_environment({})).value();
+  std::vector<std::string_view> releasers;
+  for (const auto& p : playbooks) {
+    if (p->releases("i-0123456789abcdef0")) releasers.push_back(p->name());
+    EXPECT_FALSE(p->releases("sg-0123")) << p->name();
+  }
+  EXPECT_EQ(releasers, std::vector<std::string_view>{instance_playbook});
+}
+
+TEST(routing, a_compromised_instance_is_contained_and_its_server_blocked) {
+  const auto r = route(finding("backdoor-ec2-cc-activity.json"));
+  EXPECT_TRUE(routes_to(r, instance_playbook)) << reasons(r);
+  EXPECT_TRUE(routes_to(r, network_block_playbook)) << reasons(r);
+  ASSERT_EQ(r.jobs.size(), 2u);
+  EXPECT_EQ(r.jobs[0].playbook, instance_playbook) << "isolation goes first";
+  EXPECT_EQ(r.jobs[0].target, finding("backdoor-ec2-cc-activity.json").instance->instance_id);
+  EXPECT_EQ(r.jobs[0].incident_id,
+            incident_id_for(r.jobs[0].account_id, finding("backdoor-ec2-cc-activity.json").id));
+  EXPECT_EQ(r.jobs[0].incident_id, r.jobs[1].incident_id) << "one finding, one incident";
+}
+
+TEST(routing, sample_and_archived_findings_are_ignored_saying_why) {
+  const decoded_event s = finding("sample-backdoor-ec2-denial-of-service-tcp.json");
+  const auto sampled = route(s);
+  EXPECT_TRUE(sampled.jobs.empty());
+  EXPECT_NE(reasons(sampled).find("sample"), std::string::npos);
+  EXPECT_EQ(passed_over_report(sampled, s)->status, report_status::ignored);
+  const auto a = route(finding("archived-recon-ec2-portscan.json"));
+  EXPECT_TRUE(a.jobs.empty());
+  EXPECT_NE(reasons(a).find("archived"), std::string::npos);
+}
+
+TEST(routing, the_target_of_a_brute_force_is_not_isolated_but_its_attacker_is_blocked) {
+  auto f = finding("unauthorizedaccess-ec2-ssh-brute-force.json");
+  f.severity = 8;  // even a severe one
+  f.resource_role = "TARGET";
+  const auto r = route(f);
+  EXPECT_FALSE(routes_to(r, instance_playbook));
+  EXPECT_NE(reasons(r).find("target"), std::string::npos) << reasons(r);
+  EXPECT_TRUE(routes_to(r, network_block_playbook)) << reasons(r);
+  EXPECT_FALSE(passed_over_report(r, f).has_value()) << "the finding was taken, by the network block";
+}
+
+TEST(routing, severity_and_type_gates_name_their_variable) {
+  auto f = finding("backdoor-ec2-cc-activity.json");
+  f.severity = 5;
+  auto r = route(f);
+  EXPECT_FALSE(routes_to(r, instance_playbook));
+  EXPECT_NE(reasons(r).find("TOURNIQUET_MIN_SEVERITY"), std::string::npos);
+  r = route(finding("backdoor-ec2-cc-activity.json"),
+            {{"TOURNIQUET_INSTANCE_FINDING_TYPES", "CryptoCurrency:EC2/*"}});
+  EXPECT_FALSE(routes_to(r, instance_playbook));
+  EXPECT_NE(reasons(r).find("TOURNIQUET_INSTANCE_FINDING_TYPES"), std::string::npos);
+}
+
+TEST(routing, access_key_findings_are_gated_by_type_and_severity_but_root_always_escalates) {
+  EXPECT_TRUE(routes_to(
+      route(finding("unauthorizedaccess-iamuser-instance-credential-exfiltration-outside-aws.json")),
+      credential_playbook));
+  EXPECT_TRUE(routes_to(route(finding("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json")),
+                        credential_playbook));
+  auto low = finding("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json");
+  low.severity = 2;
+  const auto r = route(low);
+  EXPECT_TRUE(r.jobs.empty());
+  EXPECT_NE(reasons(r).find("TOURNIQUET_CREDENTIAL_MIN_SEVERITY"), std::string::npos);
+  const auto passed = passed_over_report(r, low);
+  ASSERT_TRUE(passed.has_value());
+  EXPECT_EQ(passed->playbook, credential_playbook) << "one playbook looked: the report is its own";
+  auto discovery = finding("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json");
+  discovery.type = "Discovery:IAMUser/AnomalousBehavior";
+  EXPECT_TRUE(route(discovery).jobs.empty());
+  // Root usage is Low severity and of the Policy family, and still reaches the playbook, which escalates.
+  EXPECT_TRUE(routes_to(route(finding("policy-iamuser-root-credential-usage.json")), credential_playbook));
+}
+
+TEST(routing, other_resource_types_are_ignored_naming_the_type) {
+  auto f = finding("backdoor-ec2-cc-activity.json");
+  f.resource_type = "S3Bucket";
+  const auto r = route(f);
+  EXPECT_TRUE(r.jobs.empty());
+  const auto passed = passed_over_report(r, f);
+  ASSERT_TRUE(passed.has_value());
+  EXPECT_EQ(passed->playbook, "router");
+  EXPECT_NE(passed->reason.find("S3Bucket"), std::string::npos) << passed->reason;
+}
+
+TEST(routing, several_playbooks_passing_over_one_finding_each_say_why) {
+  auto f = finding("cryptocurrency-ec2-bitcointool-dns.json");
+  f.severity = 2;  // under the instance's floor; and a DNS request names no address to block
+  const auto r = route(f);
+  EXPECT_TRUE(r.jobs.empty());
+  const auto passed = passed_over_report(r, f);
+  ASSERT_TRUE(passed.has_value());
+  EXPECT_EQ(passed->playbook, "router");
+  EXPECT_NE(passed->reason.find("instance-containment: severity 2.0"), std::string::npos) << passed->reason;
+  EXPECT_NE(passed->reason.find("network-block: "), std::string::npos) << passed->reason;
+}
+
+TEST(routing, schedules_sweep_this_account_and_the_listed_ones) {
+  const decoded_event schedule = sample("scheduled/expire-blocks.json");
+  const auto r = route(schedule, {{"TOURNIQUET_BLOCK_EXPIRY_ACCOUNTS", "210987654321"}});
+  ASSERT_EQ(r.jobs.size(), 2u);
+  EXPECT_EQ(r.jobs[0].playbook, block_expiry_playbook);
+  EXPECT_EQ(r.jobs[1].account_id, "210987654321");
+}
+
+TEST(routing, an_event_no_playbook_knows_is_ignored_naming_what_it_was) {
+  const decoded_event unknown =
+      unknown_event{{"0", "id", "Some Thing", "aws.s3", "123456789012", "us-east-1"}};
+  const auto r = route(unknown);
+  EXPECT_TRUE(r.jobs.empty());
+  const auto passed = passed_over_report(r, unknown);
+  ASSERT_TRUE(passed.has_value());
+  EXPECT_NE(passed->reason.find("aws.s3 / Some Thing"), std::string::npos) << passed->reason;
+}
+
+}  // namespace
+}  // namespace tq::handlers
