@@ -1050,6 +1050,7 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
             }
             for (size_t i : mine) {
               run.records[i].result = outcome::skipped;
+              run.records[i].unfinished = false;  // the next round plans it again on a fresh read
               run.records[i].detail =
                   calls[i].detail + " (superseded: " + soft->code + "; planned again on a fresh read)";
               run.records[i].failure.reset();
