@@ -110,7 +110,8 @@ class GuardDutyStandInTest(unittest.TestCase):
         self.assertEqual(error_code(lambda: client.get_findings(DetectorId=self.detector,
                                                                 FindingIds=[self.finding["id"]])),
                          ("InvalidSignatureException", 403))
-        self.assertEqual(self.standin.requests()[-1]["error"], "InvalidSignatureException")
+        self.assertEqual([(r["operation"], r["accessKeyId"], r["status"], r["error"]) for r in self.standin.requests()],
+                         [("GetFindings", RESPONDER[0], 403, "InvalidSignatureException")])
 
     def test_an_unknown_key_is_refused(self):
         client = self.standin.client(("AKIAUNKNOWN000000000", RESPONDER[1]))

@@ -170,9 +170,12 @@ class StandIn:
             scope = SCOPE.search(headers.get("Authorization", ""))
             if scope:
                 entry["accessKeyId"], entry["region"] = scope.group(1), scope.group(3)
+            found = self.route(method, urlsplit(target).path)
+            entry["operation"] = found and found[0]  # logged also when the caller is refused
             caller = self.authenticate(method, target, headers, body)
-            operation, groups = self.route(method, urlsplit(target).path)
-            entry["operation"] = operation
+            if not found:
+                raise ApiError(404, "UnknownOperationException", f"No operation {method} {target} in this stand-in.")
+            operation, groups = found
             self.authorize(caller, operation)
             try:
                 request = json.loads(body) if body else {}
@@ -192,11 +195,12 @@ class StandIn:
         return status, answer
 
     def route(self, method, path):
+        """(operation, path parameters), or None."""
         for route_method, pattern, operation in self.routes:
             match = pattern.fullmatch(path)
             if match and route_method == method:
                 return operation, match.groupdict()
-        raise ApiError(404, "UnknownOperationException", f"No operation {method} {path} in this stand-in.")
+        return None
 
 
 def scope_value(authorization, name):

@@ -75,8 +75,8 @@ class GuardDuty(StandIn):
         region, account, detector_id, finding_id = match.groups()
         stated = (finding.get("region"), finding.get("accountId"), finding.get("id"))
         if stated != (region, account, finding_id):
-            raise ApiError(400, "BadRequest", f"finding.arn names region, account and id {(region, account, finding_id)}"
-                                              f" but the finding says {stated}")
+            raise ApiError(400, "BadRequest", f"finding.arn names region, account and id "
+                                              f"{(region, account, finding_id)} but the finding says {stated}")
         self.ensure_detector(account, region, detector_id)
         self.findings[(account, region, detector_id)][finding_id] = finding
         return {"detectorId": detector_id, "findingId": finding_id, "arn": finding["arn"]}
