@@ -99,10 +99,15 @@ class StandIn:
 class GuardDutyStandIn(StandIn):
     script, service, endpoint_variable = "guardduty_standin.py", "guardduty", "AWS_ENDPOINT_URL_GUARDDUTY"
 
-    def put_finding(self, finding):
+    def put_finding(self, finding, administrator=None):
         """Stores a finding (an EventBridge event's detail) under the detector its arn names, which must agree
-        with its region, accountId and id (see set_finding_arn); returns {"detectorId", "findingId", "arn"}."""
-        return self._call("POST", "/_standin/guardduty/findings", {"finding": finding})
+        with its region, accountId and id (see set_finding_arn); returns {"detectorId", "findingId", "arn"}.
+        A member account's finding is also seen through the detector of its `administrator` account, if given
+        ({"administratorDetectorId"} then)."""
+        body = {"finding": finding}
+        if administrator:
+            body["administratorAccountId"] = administrator
+        return self._call("POST", "/_standin/guardduty/findings", body)
 
     def add_detector(self, region=REGION, account=ACCOUNT, detector_id=None):
         body = {"region": region, "accountId": account}

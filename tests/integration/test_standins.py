@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from moto_support import ACCOUNT, REGION
+from moto_support import ACCOUNT, MEMBER_ACCOUNT, REGION
 from standin_support import GuardDutyStandIn, SecurityHubStandIn, set_finding_arn
 from worlds import instance_finding
 
@@ -100,6 +100,21 @@ class GuardDutyStandInTest(unittest.TestCase):
                          ("BadRequestException", 400))
         found = other.get_findings(DetectorId="eu0detector", FindingIds=[abroad["id"], self.finding["id"]])
         self.assertEqual([f["Id"] for f in found["Findings"]], [abroad["id"]])
+
+    def test_an_administrator_sees_a_member_finding_through_its_own_detector(self):
+        member = instance_finding("i-0fedcba9876543210", account=MEMBER_ACCOUNT)["detail"]
+        set_finding_arn(member, "member0detector")
+        stored = self.standin.put_finding(member, administrator=ACCOUNT)
+        self.assertEqual(stored["administratorDetectorId"], self.detector)
+        found = self.guardduty.get_findings(DetectorId=self.detector, FindingIds=[member["id"], self.finding["id"]])
+        self.assertEqual(sorted((f["AccountId"], f["Id"]) for f in found["Findings"]),
+                         sorted([(MEMBER_ACCOUNT, member["id"]), (ACCOUNT, self.finding["id"])]))
+        self.assertEqual(error_code(lambda: self.guardduty.get_findings(DetectorId="member0detector",
+                                                                        FindingIds=[member["id"]])),
+                         ("BadRequestException", 400))
+        self.guardduty.archive_findings(DetectorId=self.detector, FindingIds=[member["id"]])
+        archived = {f["id"]: f["service"]["archived"] for f in self.standin.findings()}
+        self.assertEqual(archived, {member["id"]: True, self.finding["id"]: False})
 
     def test_an_unknown_detector_is_a_bad_request(self):
         status, kind, answer = self.raw_get_findings(RESPONDER, detector="0" * 32)

@@ -16,6 +16,9 @@ Admin (unsigned), besides aws_standin's:
         -> {"detectorId", "findingId", "arn"}. The finding's arn names its detector and must agree with its
         region, accountId and id; the detector is created if the account has none in that region (one per
         account and region, as in GuardDuty). Putting a finding id again replaces it (a repeat of the finding).
+        With "administratorAccountId": ACCOUNT the finding (of a member account) is also seen through that
+        account's detector in the region, as a GuardDuty administrator sees its members' findings; the answer
+        then has "administratorDetectorId" too.
   GET  /_standin/guardduty/findings  -> {"findings": [every stored finding]}
 Not implemented: filters, ListFindings, CreateDetector and the rest of the API.
 
@@ -53,9 +56,10 @@ class GuardDuty(StandIn):
             account, region = body.get("accountId", DEFAULT_ACCOUNT), body["region"]
             return {"detectorId": self.ensure_detector(account, region, body.get("detectorId"))}
         if method == "POST" and path == "/_standin/guardduty/findings":
-            return self.put_finding(body["finding"])
+            return self.put_finding(body["finding"], body.get("administratorAccountId"))
         if method == "GET" and path == "/_standin/guardduty/findings":
-            return {"findings": [f for stored in self.findings.values() for f in stored.values()]}
+            every = {id(f): f for stored in self.findings.values() for f in stored.values()}
+            return {"findings": list(every.values())}
         return None
 
     def ensure_detector(self, account, region, detector_id=None):
@@ -67,7 +71,7 @@ class GuardDuty(StandIn):
         self.findings.setdefault((account, region, detector_id), {})
         return detector_id
 
-    def put_finding(self, finding):
+    def put_finding(self, finding, administrator=None):
         match = FINDING_ARN.fullmatch(str(finding.get("arn")))
         if not match:
             raise ApiError(400, "BadRequest", "finding.arn must be arn:aws:guardduty:REGION:ACCOUNT:detector/"
@@ -79,7 +83,11 @@ class GuardDuty(StandIn):
                                               f"{(region, account, finding_id)} but the finding says {stated}")
         self.ensure_detector(account, region, detector_id)
         self.findings[(account, region, detector_id)][finding_id] = finding
-        return {"detectorId": detector_id, "findingId": finding_id, "arn": finding["arn"]}
+        answer = {"detectorId": detector_id, "findingId": finding_id, "arn": finding["arn"]}
+        if administrator:  # the same object: archived through either detector, archived in both
+            answer["administratorDetectorId"] = self.ensure_detector(administrator, region)
+            self.findings[(administrator, region, answer["administratorDetectorId"])][finding_id] = finding
+        return answer
 
     # --- API ------------------------------------------------------------------------------------------
 
