@@ -145,8 +145,8 @@ class StandIn:
         if content_hash not in (None, "UNSIGNED-PAYLOAD") and content_hash != hashlib.sha256(body).hexdigest():
             raise ApiError(403, "InvalidSignatureException", "The provided 'x-amz-content-sha256' header does not "
                                                              "match what was computed.")
-        if not hmac.compare_digest(scope_value(authorization, "Signature="),
-                                   signature(principal, region, service, method, target, headers, body)):
+        if not hmac.compare_digest(scope_value(authorization, "Signature=").encode(),
+                                   signature(principal, region, service, method, target, headers, body).encode()):
             raise ApiError(403, "InvalidSignatureException",
                            "The request signature we calculated does not match the signature you provided. Check your "
                            "AWS Secret Access Key and signing method. Consult the service documentation for details.")
