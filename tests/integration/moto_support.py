@@ -128,14 +128,6 @@ class Moto:
         env.update(extra or {})
         return env
 
-    def invoke_as(self, principal, event, extra=None):
-        """Runs `tourniquet invoke` on `event` as `principal` (key id, secret); returns (exit code, stdout, stderr)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "event.json")
-            with open(path, "w") as f:
-                json.dump(event, f)
-            return run_tourniquet(["invoke", path], self.env_for(*principal, extra))
-
 
 def run_tourniquet(args, env, stdin=None, timeout=60):
     """Runs the real executable; returns (exit code, stdout, stderr)."""
