@@ -210,11 +210,3 @@ def cloudwatch_logs_event(records):
                "logEvents": [{"id": str(i), "timestamp": 1742696071412 + i, "message": json.dumps(r)}
                              for i, r in enumerate(records)]}
     return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
-
-
-def write_event(directory, event):
-    """Writes the event to a new file in `directory` for `tourniquet invoke`; returns its path."""
-    path = os.path.join(directory, f"finding-{uuid.uuid4().hex}.json")
-    with open(path, "w") as f:
-        json.dump(event, f)
-    return path
