@@ -143,13 +143,17 @@ def invoke(event, env, args=(), timeout=60):
     `args` (say ["--dry-run"]); returns (exit code, the response it printed, parsed, or None when it printed
     nothing, stderr). Whatever invoke prints is one JSON document, so anything else fails here."""
     code, out, err = run_tourniquet(["invoke", "-", *args], env, stdin=json.dumps(event), timeout=timeout)
-    return code, (json.loads(out) if out.strip() else None), err
+    try:
+        return code, (json.loads(out) if out.strip() else None), err
+    except ValueError:  # a crash, say: show what it left
+        raise AssertionError(f"tourniquet invoke (exit {code}) printed no JSON response:\n{out[:2000]}\n{err[-3000:]}")
 
 
 def generated_policy(**settings):
     """The statements `tourniquet policy` prints with these settings (TOURNIQUET_* variables: an option that needs
     more permissions adds them only when it is on): what the responder may do, and no more."""
-    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION=REGION, **settings))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOURNIQUET_")}  # only `settings` count
+    code, out, err = run_tourniquet(["policy"], dict(env, AWS_REGION=REGION, **settings))
     assert code == 0, err
     return json.loads(out)["Statement"]
 
