@@ -7,32 +7,22 @@ access key ids that moto created.
 import json
 import unittest
 
-from moto_support import ACCOUNT, MotoTestCase, generated_policy, invoke, policy_keeping
-from worlds import credential_finding, ec2_role
+from moto_support import ACCOUNT
+from worlds import CallerWorldTestCase, credential_finding, ec2_role
 
 POLICY_NAME = "tourniquet-revoke-older-sessions"
 MALICIOUS_IP_CALLER = "unauthorizedaccess-iamuser-malicious-ip-caller-custom.json"
 
 
-class CredentialContainment(MotoTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.policy = generated_policy()
+class CredentialContainment(CallerWorldTestCase):
+    def build_world(self, moto):
+        for role in ("ci-deploy", "web-server-role"):
+            ec2_role(moto.client("iam"), role)
 
     def setUp(self):
-        moto = self.moto
-        with moto.fresh_account(self.policy, responder="responder") as account:
-            self.first, self.second = moto.user_with_keys("deploy-bot", 2)
-            for role in ("ci-deploy", "web-server-role"):
-                ec2_role(moto.client("iam"), role)
-        self.responder_key, self.responder_secret = account.responder
-        self.iam = moto.client("iam", *account.admin)
-
-    def invoke(self, event, extra=None):
-        code, response, err = invoke(event, self.moto.env_for(self.responder_key, self.responder_secret, extra))
-        self.assertNotIn(self.responder_secret, json.dumps(response) + err)
-        return code, response, err
+        super().setUp()
+        self.first, self.second = self.bot_keys
+        self.responder_key = self.responder[0]
 
     def report(self, response, playbook="credential-containment"):
         for r in response["reports"]:
@@ -149,12 +139,7 @@ class CredentialContainment(MotoTestCase):
 
     def test_a_missing_permission_is_reported_and_retried(self):
         # The responder may read but not deactivate: the report says which call was refused and Lambda retries.
-        self.moto.open_auth()
-        self.moto.client("iam").put_user_policy(
-            UserName="responder", PolicyName="responder-policy", PolicyDocument=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": policy_keeping(self.policy, lambda action: action != "iam:UpdateAccessKey")}))
-        self.moto.enforce_auth()
+        self.take_away("iam:UpdateAccessKey")
         event = credential_finding(MALICIOUS_IP_CALLER, "deploy-bot", self.first)
         code, response, err = self.invoke(event)
         self.assertEqual(code, 1, err)

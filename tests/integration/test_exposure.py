@@ -16,8 +16,8 @@ import time
 import unittest
 import urllib.request
 
-from moto_support import ACCOUNT, REGION, MotoTestCase, generated_policy, invoke, policy_keeping
-from worlds import cloudtrail_event, cloudwatch_logs_event, open_group, trail
+from moto_support import ACCOUNT, REGION
+from worlds import CallerWorldTestCase, cloudtrail_event, cloudwatch_logs_event, open_group, trail
 
 POLICY_NAME = "tourniquet-revoke-older-sessions"
 
@@ -43,40 +43,29 @@ def ingress_event(group_id, key_id, rule_id=None, port=22, cidr="0.0.0.0/0"):
     return event
 
 
-class ExposureFixes(MotoTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.policy = generated_policy()
+class ExposureFixes(CallerWorldTestCase):
+    def build_world(self, moto):
+        ec2 = moto.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+        self.web = open_group(ec2, vpc, "web", [22, 443])
+        self.rdp = ec2.create_security_group(GroupName="rdp", Description="rdp", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=self.rdp, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+        ct = moto.client("cloudtrail")
+        trail(moto.client("s3"), ct, "audit", bucket="audit-logs")
+        ct.start_logging(Name="audit")
+        ct.stop_logging(Name="audit")
 
     def setUp(self):
-        moto = self.moto
-        with moto.fresh_account(self.policy, responder="responder") as account:
-            self.bot_key, self.bot_other_key = moto.user_with_keys("deploy-bot", 2)
-            ec2 = moto.client("ec2")
-            vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-            self.web = open_group(ec2, vpc, "web", [22, 443])
-            self.rdp = ec2.create_security_group(GroupName="rdp", Description="rdp", VpcId=vpc)["GroupId"]
-            ec2.authorize_security_group_ingress(GroupId=self.rdp, IpPermissions=[
-                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
-                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
-            ct = moto.client("cloudtrail")
-            trail(moto.client("s3"), ct, "audit", bucket="audit-logs")
-            ct.start_logging(Name="audit")
-            ct.stop_logging(Name="audit")
-        self.key, self.secret = account.responder
-        self.ec2 = moto.client("ec2", *account.admin)
-        self.iam = moto.client("iam", *account.admin)
-        self.cloudtrail = moto.client("cloudtrail", *account.admin)
+        super().setUp()
+        self.bot_key, self.bot_other_key = self.bot_keys
+        self.ec2 = self.moto.client("ec2", *self.admin)
+        self.cloudtrail = self.moto.client("cloudtrail", *self.admin)
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
 
     # --- helpers ---
-
-    def invoke(self, event, extra=None):
-        code, response, err = invoke(event, self.moto.env_for(self.key, self.secret, extra))
-        self.assertNotIn(self.secret, json.dumps(response) + err)
-        return code, response, err
 
     def rules(self, group_id):
         rules = self.ec2.describe_security_group_rules(
@@ -216,12 +205,7 @@ class ExposureFixes(MotoTestCase):
         self.assertEqual([a["outcome"] for a in trail["actions"]], ["already"])
 
     def test_a_refused_restart_is_reported_and_retried(self):
-        self.moto.open_auth()
-        self.moto.client("iam").put_user_policy(
-            UserName="responder", PolicyName="responder-policy", PolicyDocument=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": policy_keeping(self.policy, lambda action: action != "cloudtrail:StartLogging")}))
-        self.moto.enforce_auth()
+        self.take_away("cloudtrail:StartLogging")
         code, response, err = self.invoke(self.stop_logging_event("audit"), {"AWS_LAMBDA_LOG_FORMAT": "JSON"})
         self.assertEqual(code, 1, err)  # Lambda retries; a replay converges
         self.assertIn("exposure-fix audit: incomplete", response["errorMessage"])

@@ -9,7 +9,7 @@ import json
 import os
 import uuid
 
-from moto_support import ACCOUNT, REGION, MotoTestCase, generated_policy, policy_actions
+from moto_support import ACCOUNT, REGION, MotoTestCase, generated_policy, invoke, policy_actions, policy_keeping
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 SAMPLE = os.path.join(SOURCE, "events", "guardduty", "backdoor-ec2-cc-activity.json")
@@ -138,6 +138,43 @@ class InstanceWorldTestCase(MotoTestCase):
         with self.moto.fresh_account(self.policy) as account:
             self.world = InstanceWorld(self.moto)
         self.responder, self.admin = account
+
+
+class CallerWorldTestCase(MotoTestCase):
+    """Each test starts on an account where the user "deploy-bot" holds two access keys (`self.bot_keys`, the
+    first the one abused) and Tourniquet acts as the user "responder" (`self.responder`, key id and secret), who
+    holds the policy `tourniquet policy` prints; `self.iam` inspects as an admin. A subclass adds to the world in
+    `build_world(moto)`, with the checks off."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.policy = generated_policy()
+
+    def setUp(self):
+        super().setUp()
+        with self.moto.fresh_account(self.policy, responder="responder") as account:
+            self.bot_keys = self.moto.user_with_keys("deploy-bot", 2)
+            self.build_world(self.moto)
+        self.responder, self.admin = account
+        self.iam = self.moto.client("iam", *self.admin)
+
+    def build_world(self, moto):
+        pass
+
+    def invoke(self, event, extra=None):
+        """Runs Tourniquet as the responder with `extra` settings; its secret key is never printed."""
+        code, response, err = invoke(event, self.moto.env_for(*self.responder, extra))
+        self.assertNotIn(self.responder[1], json.dumps(response) + err)
+        return code, response, err
+
+    def take_away(self, action):
+        """From here on the responder holds the generated policy without `action`."""
+        self.moto.open_auth()
+        self.moto.client("iam").put_user_policy(
+            UserName="responder", PolicyName="responder-policy", PolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": policy_keeping(self.policy, lambda a: a != action)}))
+        self.moto.enforce_auth()
 
 
 # --- the events --------------------------------------------------------------------------------------------
