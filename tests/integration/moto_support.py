@@ -128,14 +128,6 @@ class Moto:
         env.update(extra or {})
         return env
 
-    def invoke_as(self, principal, event, extra=None):
-        """Runs `tourniquet invoke` on `event` as `principal` (key id, secret); returns (exit code, stdout, stderr)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "event.json")
-            with open(path, "w") as f:
-                json.dump(event, f)
-            return run_tourniquet(["invoke", path], self.env_for(*principal, extra))
-
 
 def run_tourniquet(args, env, stdin=None, timeout=60):
     """Runs the real executable; returns (exit code, stdout, stderr)."""
@@ -146,9 +138,22 @@ def run_tourniquet(args, env, stdin=None, timeout=60):
     return done.returncode, done.stdout, done.stderr
 
 
+def invoke(event, env, args=(), timeout=60):
+    """Runs `tourniquet invoke -` on `event` (a dict, sent on standard input) with `env` (see `Moto.env_for`) and
+    `args` (say ["--dry-run"]); returns (exit code, the response it printed, parsed, or None when it printed
+    nothing, stderr). Whatever invoke prints is one JSON document, so anything else fails here."""
+    code, out, err = run_tourniquet(["invoke", "-", *args], env, stdin=json.dumps(event), timeout=timeout)
+    try:
+        return code, (json.loads(out) if out.strip() else None), err
+    except ValueError:  # a crash, say: show what it left
+        raise AssertionError(f"tourniquet invoke (exit {code}) printed no JSON response:\n{out[:2000]}\n{err[-3000:]}")
+
+
 def generated_policy(**settings):
-    """The statements `tourniquet policy` prints with these settings: what the responder may do, and no more."""
-    code, out, err = run_tourniquet(["policy"], dict(os.environ, AWS_REGION=REGION, **settings))
+    """The statements `tourniquet policy` prints with these settings (TOURNIQUET_* variables: an option that needs
+    more permissions adds them only when it is on): what the responder may do, and no more."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOURNIQUET_")}  # only `settings` count
+    code, out, err = run_tourniquet(["policy"], dict(env, AWS_REGION=REGION, **settings))
     assert code == 0, err
     return json.loads(out)["Statement"]
 
@@ -156,6 +161,11 @@ def generated_policy(**settings):
 def policy_actions(statements):
     """Every action the statements allow, in one list."""
     return [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+
+
+def policy_keeping(statements, keep):
+    """The statements with only the actions for which `keep(action)` is true: a responder short of permissions."""
+    return [dict(s, Action=[a for a in policy_actions([s]) if keep(a)]) for s in statements]
 
 
 class MotoTestCase(unittest.TestCase):

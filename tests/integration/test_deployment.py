@@ -9,7 +9,7 @@ import unittest
 
 from cfnlint.decode import decode_str
 
-from moto_support import run_tourniquet
+from moto_support import generated_policy, policy_actions
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 PACKAGING = os.path.join(SOURCE, "packaging")
@@ -30,10 +30,7 @@ def cfn_lint(*paths):
 
 
 def generated_actions(**settings):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOURNIQUET_")}
-    code, out, err = run_tourniquet(["policy"], dict(env, AWS_REGION="us-east-1", **settings))
-    assert code == 0, err
-    return json.loads(out)["Statement"][0]["Action"]
+    return policy_actions(generated_policy(**settings))
 
 
 def playbook_statement(policies):

@@ -1,8 +1,8 @@
 """Exposure fixes against moto_server with its signature and IAM checks on.
 
-The groups, rules, trail and users are made in moto first; each event is a sample from events/cloudtrail
-rewritten at test time with their real ids. CloudWatch Logs payloads are built here (gzip + base64) from
-records naming the real groups.
+Tourniquet runs as a "responder" user holding exactly the policy `tourniquet policy` prints. The groups, rules,
+trail and users are made in moto first; each event is a sample from events/cloudtrail rewritten at test time
+with their real ids, alone or in a CloudWatch Logs batch of records naming the real groups.
 """
 import base64
 import copy
@@ -16,39 +16,17 @@ import time
 import unittest
 import urllib.request
 
-from moto_support import ACCOUNT, REGION, MotoTestCase
+from moto_support import ACCOUNT, REGION
+from worlds import CallerWorldTestCase, cloudtrail_event, cloudwatch_logs_event, open_group, trail
 
-SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-CLOUDTRAIL = os.path.join(SOURCE, "events", "cloudtrail")
 POLICY_NAME = "tourniquet-revoke-older-sessions"
-
-CREDENTIAL_ACTIONS = ["iam:GetUser", "iam:GetRole", "iam:ListAccessKeys",
-                      "iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy", "iam:TagUser", "iam:TagRole"]
-EXPOSURE_ACTIONS = ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:RevokeSecurityGroupIngress",
-                    "ec2:CreateTags", "cloudtrail:GetTrailStatus", "cloudtrail:StartLogging"]
-RESPONDER_POLICY = [{"Effect": "Allow", "Action": EXPOSURE_ACTIONS + CREDENTIAL_ACTIONS, "Resource": "*"}]
-
-
-def load_sample(name):
-    with open(os.path.join(CLOUDTRAIL, name)) as f:
-        return json.load(f)
-
-
-def as_deploy_bot(detail, key_id):
-    detail["userIdentity"] = {"type": "IAMUser", "principalId": "AIDAEXAMPLEDEPLOYBOT",
-                              "arn": f"arn:aws:iam::{ACCOUNT}:user/deploy-bot", "accountId": ACCOUNT,
-                              "accessKeyId": key_id, "userName": "deploy-bot"}
-    detail["recipientAccountId"] = ACCOUNT
-    detail["awsRegion"] = REGION
 
 
 def ingress_event(group_id, key_id, rule_id=None, port=22, cidr="0.0.0.0/0"):
     """An AuthorizeSecurityGroupIngress event: the newer shape (with the rule id) when rule_id is given."""
-    event = copy.deepcopy(load_sample("authorize-sg-ingress-ssh-world.json" if rule_id
-                                      else "authorize-sg-ingress-ssh-world-legacy.json"))
-    event["account"] = ACCOUNT
+    event = cloudtrail_event("authorize-sg-ingress-ssh-world.json" if rule_id
+                             else "authorize-sg-ingress-ssh-world-legacy.json", "deploy-bot", key_id)
     detail = event["detail"]
-    as_deploy_bot(detail, key_id)
     permission = detail["requestParameters"]["ipPermissions"]["items"][0]
     detail["requestParameters"]["groupId"] = group_id
     permission["fromPort"] = permission["toPort"] = port
@@ -65,47 +43,29 @@ def ingress_event(group_id, key_id, rule_id=None, port=22, cidr="0.0.0.0/0"):
     return event
 
 
-def cloudwatch_logs_event(records):
-    payload = {"messageType": "DATA_MESSAGE", "owner": ACCOUNT, "logGroup": "aws-cloudtrail-logs",
-               "logStream": f"{ACCOUNT}_CloudTrail_{REGION}", "subscriptionFilters": ["tourniquet"],
-               "logEvents": [{"id": str(i), "timestamp": 1742696071412 + i, "message": json.dumps(r)}
-                             for i, r in enumerate(records)]}
-    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+class ExposureFixes(CallerWorldTestCase):
+    def build_world(self, moto):
+        ec2 = moto.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+        self.web = open_group(ec2, vpc, "web", [22, 443])
+        self.rdp = ec2.create_security_group(GroupName="rdp", Description="rdp", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=self.rdp, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+        ct = moto.client("cloudtrail")
+        trail(moto.client("s3"), ct, "audit", bucket="audit-logs")
+        ct.start_logging(Name="audit")
+        ct.stop_logging(Name="audit")
 
-
-class ExposureFixes(MotoTestCase):
     def setUp(self):
-        moto = self.moto
-        with moto.fresh_account(RESPONDER_POLICY, responder="responder") as account:
-            self.bot_key, self.bot_other_key = moto.user_with_keys("deploy-bot", 2)
-            ec2 = moto.client("ec2")
-            vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-            self.web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
-            ec2.authorize_security_group_ingress(GroupId=self.web, IpPermissions=[
-                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
-                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-            self.rdp = ec2.create_security_group(GroupName="rdp", Description="rdp", VpcId=vpc)["GroupId"]
-            ec2.authorize_security_group_ingress(GroupId=self.rdp, IpPermissions=[
-                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
-                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
-            moto.client("s3").create_bucket(Bucket="audit-logs")
-            ct = moto.client("cloudtrail")
-            ct.create_trail(Name="audit", S3BucketName="audit-logs")
-            ct.start_logging(Name="audit")
-            ct.stop_logging(Name="audit")
-        self.key, self.secret = account.responder
-        self.ec2 = moto.client("ec2", *account.admin)
-        self.iam = moto.client("iam", *account.admin)
-        self.cloudtrail = moto.client("cloudtrail", *account.admin)
+        super().setUp()
+        self.bot_key, self.bot_other_key = self.bot_keys
+        self.ec2 = self.moto.client("ec2", *self.admin)
+        self.cloudtrail = self.moto.client("cloudtrail", *self.admin)
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
 
     # --- helpers ---
-
-    def invoke(self, event, extra=None):
-        code, out, err = self.moto.invoke_as((self.key, self.secret), event, extra)
-        self.assertNotIn(self.secret, out + err)
-        return code, out, err
 
     def rules(self, group_id):
         rules = self.ec2.describe_security_group_rules(
@@ -125,8 +85,8 @@ class ExposureFixes(MotoTestCase):
         group = self.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
         return {t["Key"]: t["Value"] for t in group.get("Tags", [])}
 
-    def reports(self, out, playbook):
-        return [r for r in json.loads(out)["reports"] if r["playbook"] == playbook]
+    def reports(self, response, playbook):
+        return [r for r in response["reports"] if r["playbook"] == playbook]
 
     def key_status(self):
         return {k["AccessKeyId"]: k["Status"]
@@ -136,52 +96,52 @@ class ExposureFixes(MotoTestCase):
 
     def test_ssh_to_the_world_is_revoked_by_rule_id_and_443_stays(self):
         event = ingress_event(self.web, self.bot_key, rule_id=self.rule_id(self.web, 22, "0.0.0.0/0"))
-        code, out, err = self.invoke(event)
-        self.assertEqual(code, 0, out + err)
-        [report] = self.reports(out, "exposure-fix")
-        self.assertEqual(report["status"], "contained", out)
+        code, response, err = self.invoke(event)
+        self.assertEqual(code, 0, err)
+        [report] = self.reports(response, "exposure-fix")
+        self.assertEqual(report["status"], "contained", response)
         self.assertEqual(report["target"], self.web)
         self.assertEqual(self.open_ports(self.web), [(443, "0.0.0.0/0")])
         self.assertEqual(self.tags(self.web)["tourniquet:incident-id"], report["incidentId"])
         self.assertEqual(self.key_status()[self.bot_key], "Active")  # opening a port is not a stolen key
 
-        code, out, err = self.invoke(event)  # replay
-        self.assertEqual(code, 0, out + err)
-        [again] = self.reports(out, "exposure-fix")
-        self.assertEqual(again["status"], "contained", out)
+        code, response, err = self.invoke(event)  # replay
+        self.assertEqual(code, 0, err)
+        [again] = self.reports(response, "exposure-fix")
+        self.assertEqual(again["status"], "contained", response)
         self.assertEqual([a["outcome"] for a in again["actions"]], ["already"])
         self.assertEqual(self.open_ports(self.web), [(443, "0.0.0.0/0")])
 
     def test_older_event_shape_is_revoked_by_ip_permissions(self):
-        code, out, err = self.invoke(ingress_event(self.web, self.bot_key))
-        self.assertEqual(code, 0, out + err)
-        self.assertEqual(self.reports(out, "exposure-fix")[0]["status"], "contained", out)
+        code, response, err = self.invoke(ingress_event(self.web, self.bot_key))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.reports(response, "exposure-fix")[0]["status"], "contained", response)
         self.assertEqual(self.open_ports(self.web), [(443, "0.0.0.0/0")])
 
     def test_https_to_the_world_is_left_alone(self):
         event = ingress_event(self.web, self.bot_key, rule_id=self.rule_id(self.web, 443, "0.0.0.0/0"), port=443)
-        code, out, err = self.invoke(event)
-        self.assertEqual(code, 0, out + err)
-        self.assertEqual(self.reports(out, "exposure-fix")[0]["status"], "ignored", out)
+        code, response, err = self.invoke(event)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.reports(response, "exposure-fix")[0]["status"], "ignored", response)
         self.assertEqual(self.open_ports(self.web), [(22, "0.0.0.0/0"), (443, "0.0.0.0/0")])
 
     def test_a_failed_call_changed_nothing_and_is_ignored(self):
         event = ingress_event(self.web, self.bot_key)
         event["detail"]["errorCode"] = "Client.UnauthorizedOperation"
         event["detail"]["errorMessage"] = "You are not authorized to perform this operation."
-        code, out, err = self.invoke(event)
-        self.assertEqual(code, 0, out + err)
-        report = self.reports(out, "exposure-fix")[0]
-        self.assertEqual(report["status"], "ignored", out)
+        code, response, err = self.invoke(event)
+        self.assertEqual(code, 0, err)
+        report = self.reports(response, "exposure-fix")[0]
+        self.assertEqual(report["status"], "ignored", response)
         self.assertIn("Client.UnauthorizedOperation", report["reason"])
         self.assertEqual(self.open_ports(self.web), [(22, "0.0.0.0/0"), (443, "0.0.0.0/0")])
 
     def test_dry_run_changes_nothing(self):
         event = ingress_event(self.web, self.bot_key, rule_id=self.rule_id(self.web, 22, "0.0.0.0/0"))
-        code, out, err = self.invoke(event, {"TOURNIQUET_DRY_RUN": "true"})
-        self.assertEqual(code, 0, out + err)
-        report = self.reports(out, "exposure-fix")[0]
-        self.assertEqual(report["status"], "dry-run", out)
+        code, response, err = self.invoke(event, {"TOURNIQUET_DRY_RUN": "true"})
+        self.assertEqual(code, 0, err)
+        report = self.reports(response, "exposure-fix")[0]
+        self.assertEqual(report["status"], "dry-run", response)
         self.assertEqual({a["outcome"] for a in report["actions"]}, {"planned"})
         self.assertIn("DryRun", report["actions"][0]["detail"])
         self.assertEqual(self.open_ports(self.web), [(22, "0.0.0.0/0"), (443, "0.0.0.0/0")])
@@ -197,11 +157,11 @@ class ExposureFixes(MotoTestCase):
         failed["errorCode"] = "InvalidPermission.Duplicate"
         unrelated = copy.deepcopy(ssh)
         unrelated.update({"eventName": "DescribeInstances", "requestParameters": {}, "responseElements": None})
-        code, out, err = self.invoke(cloudwatch_logs_event([ssh, unrelated, rdp, failed]))
-        self.assertEqual(code, 0, out + err)
-        reports = self.reports(out, "exposure-fix")
+        code, response, err = self.invoke(cloudwatch_logs_event([ssh, unrelated, rdp, failed]))
+        self.assertEqual(code, 0, err)
+        reports = self.reports(response, "exposure-fix")
         statuses = sorted(r["status"] for r in reports)
-        self.assertEqual(statuses, ["contained", "contained", "ignored"], out)
+        self.assertEqual(statuses, ["contained", "contained", "ignored"], response)
         ignored = [r for r in reports if r["status"] == "ignored"][0]
         self.assertIn("DescribeInstances", ignored["reason"])
         self.assertIn("InvalidPermission.Duplicate", ignored["reason"])
@@ -213,49 +173,42 @@ class ExposureFixes(MotoTestCase):
         not_json = base64.b64encode(gzip.compress(b"{not json")).decode()
         for data, code_name in (("%%% not base64 %%%", "NotBase64"), (not_gzip, "NotGzip"), (not_json, "NotJson")):
             with self.subTest(code_name):
-                code, out, err = self.invoke({"awslogs": {"data": data}})
-                self.assertEqual(code, 2, out + err)
-                self.assertIn(code_name, out)
-                self.assertIn("InvalidEvent", json.loads(out)["errorType"])
+                code, response, err = self.invoke({"awslogs": {"data": data}})
+                self.assertEqual(code, 2, err)
+                self.assertIn(code_name, json.dumps(response))
+                self.assertIn("InvalidEvent", response["errorType"])
 
     # --- trails ---
 
     def stop_logging_event(self, name):
-        event = copy.deepcopy(load_sample("stop-logging.json"))
-        event["account"] = ACCOUNT
-        as_deploy_bot(event["detail"], self.bot_key)
+        event = cloudtrail_event("stop-logging.json", "deploy-bot", self.bot_key)
         event["detail"]["requestParameters"]["name"] = name
         return event
 
     def test_stop_logging_restarts_the_trail_and_contains_the_caller(self):
         self.assertFalse(self.cloudtrail.get_trail_status(Name="audit")["IsLogging"])
         event = self.stop_logging_event(f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/audit")
-        code, out, err = self.invoke(event)
-        self.assertEqual(code, 0, out + err)
-        [trail] = self.reports(out, "exposure-fix")
-        [caller] = self.reports(out, "credential-containment")
-        self.assertEqual(trail["status"], "contained", out)
+        code, response, err = self.invoke(event)
+        self.assertEqual(code, 0, err)
+        [trail] = self.reports(response, "exposure-fix")
+        [caller] = self.reports(response, "credential-containment")
+        self.assertEqual(trail["status"], "contained", response)
         self.assertEqual(trail["target"], "audit")
-        self.assertEqual(caller["status"], "contained", out)
+        self.assertEqual(caller["status"], "contained", response)
         self.assertTrue(self.cloudtrail.get_trail_status(Name="audit")["IsLogging"])
         self.assertEqual(self.key_status(), {self.bot_key: "Inactive", self.bot_other_key: "Active"})
         self.assertEqual(self.iam.list_user_policies(UserName="deploy-bot")["PolicyNames"], [POLICY_NAME])
 
-        code, out, err = self.invoke(event)  # replay
-        self.assertEqual(code, 0, out + err)
-        [trail] = self.reports(out, "exposure-fix")
+        code, response, err = self.invoke(event)  # replay
+        self.assertEqual(code, 0, err)
+        [trail] = self.reports(response, "exposure-fix")
         self.assertEqual([a["outcome"] for a in trail["actions"]], ["already"])
 
     def test_a_refused_restart_is_reported_and_retried(self):
-        self.moto.open_auth()
-        self.moto.client("iam").put_user_policy(
-            UserName="responder", PolicyName="responder-policy", PolicyDocument=json.dumps({
-                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
-                    a for a in EXPOSURE_ACTIONS + CREDENTIAL_ACTIONS if a != "cloudtrail:StartLogging"]}]}))
-        self.moto.enforce_auth()
-        code, out, err = self.invoke(self.stop_logging_event("audit"), {"AWS_LAMBDA_LOG_FORMAT": "JSON"})
-        self.assertEqual(code, 1, out + err)  # Lambda retries; a replay converges
-        self.assertIn("exposure-fix audit: incomplete", json.loads(out)["errorMessage"])
+        self.take_away("cloudtrail:StartLogging")
+        code, response, err = self.invoke(self.stop_logging_event("audit"), {"AWS_LAMBDA_LOG_FORMAT": "JSON"})
+        self.assertEqual(code, 1, err)  # Lambda retries; a replay converges
+        self.assertIn("exposure-fix audit: incomplete", response["errorMessage"])
         logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
         trail = [json.loads(line["report"]) for line in logs
                  if line.get("message") == "playbook finished" and '"exposure-fix"' in line.get("report", "")][0]
@@ -283,10 +236,10 @@ class ExposureFixes(MotoTestCase):
                 "default": {"status": 500, "body": json.dumps({"__type": "InternalFailure"})}}
             urllib.request.urlopen(urllib.request.Request(url + "/_script", data=json.dumps(script).encode(),
                                                           method="POST"), timeout=5).read()
-            code, out, err = self.invoke(self.stop_logging_event("audit"), {"AWS_ENDPOINT_URL_CLOUDTRAIL": url})
-            self.assertEqual(code, 0, out + err)
-            [trail] = self.reports(out, "exposure-fix")
-            self.assertEqual([a["outcome"] for a in trail["actions"]], ["done"], out)
+            code, response, err = self.invoke(self.stop_logging_event("audit"), {"AWS_ENDPOINT_URL_CLOUDTRAIL": url})
+            self.assertEqual(code, 0, err)
+            [trail] = self.reports(response, "exposure-fix")
+            self.assertEqual([a["outcome"] for a in trail["actions"]], ["done"], response)
             requests = json.loads(urllib.request.urlopen(url + "/_log", timeout=5).read())
             self.assertEqual(len(requests), 4, requests)
         finally:
@@ -294,27 +247,25 @@ class ExposureFixes(MotoTestCase):
             fault.wait()
 
     def test_trail_admins_may_stop_logging(self):
-        code, out, err = self.invoke(self.stop_logging_event("audit"), {"TOURNIQUET_TRAIL_ADMINS": "deploy-bot"})
-        self.assertEqual(code, 0, out + err)
-        self.assertEqual(json.loads(out)["status"], "ignored", out)
+        code, response, err = self.invoke(self.stop_logging_event("audit"), {"TOURNIQUET_TRAIL_ADMINS": "deploy-bot"})
+        self.assertEqual(code, 0, err)
+        self.assertEqual(response["status"], "ignored", response)
         self.assertFalse(self.cloudtrail.get_trail_status(Name="audit")["IsLogging"])
         self.assertEqual(self.key_status()[self.bot_key], "Active")
 
     def test_a_deleted_trail_is_escalated_and_the_caller_contained(self):
-        event = copy.deepcopy(load_sample("delete-trail.json"))
-        event["account"] = ACCOUNT
-        as_deploy_bot(event["detail"], self.bot_key)
-        code, out, err = self.invoke(event)
-        self.assertEqual(code, 0, out + err)
-        [trail] = self.reports(out, "exposure-fix")
-        self.assertEqual(trail["status"], "escalate", out)
+        event = cloudtrail_event("delete-trail.json", "deploy-bot", self.bot_key)
+        code, response, err = self.invoke(event)
+        self.assertEqual(code, 0, err)
+        [trail] = self.reports(response, "exposure-fix")
+        self.assertEqual(trail["status"], "escalate", response)
         self.assertIn("create it again", trail["reason"])
         self.assertEqual(self.key_status()[self.bot_key], "Inactive")
 
     def test_dry_run_lists_the_restart_and_changes_nothing(self):
-        code, out, err = self.invoke(self.stop_logging_event("audit"), {"TOURNIQUET_DRY_RUN": "true"})
-        self.assertEqual(code, 0, out + err)
-        self.assertEqual({r["status"] for r in json.loads(out)["reports"]}, {"dry-run"}, out)
+        code, response, err = self.invoke(self.stop_logging_event("audit"), {"TOURNIQUET_DRY_RUN": "true"})
+        self.assertEqual(code, 0, err)
+        self.assertEqual({r["status"] for r in response["reports"]}, {"dry-run"}, response)
         self.assertFalse(self.cloudtrail.get_trail_status(Name="audit")["IsLogging"])
         self.assertEqual(self.key_status()[self.bot_key], "Active")
 

@@ -11,24 +11,21 @@ moto serves one call at a time and slows as its state grows (DescribeSnapshots a
 by tag scan everything), so moto is reset every TQ_FAULT_BATCH (20) runs: run 100 meets the moto run 1 met.
 A summary per playbook (invocations needed, faults served) is printed, and written to $TQ_FAULT_SUMMARY if set.
 """
-import base64
 import collections
 import concurrent.futures
-import copy
-import gzip
 import json
 import os
 import sys
-import tempfile
 import time
 import unittest
 import uuid
 
-from moto_support import ACCOUNT, REGION, MotoTestCase, generated_policy, run_tourniquet
+from moto_support import MotoTestCase, generated_policy, invoke
 from proxy_support import AwsProxy
-from worlds import SAMPLE
+from worlds import (acl_of, cloudtrail_event, cloudwatch_logs_event, credential_finding, instance_finding,
+                    instance_in_subnet, instance_on_interface, join_auto_scaling_group, open_group,
+                    port_probe_finding, trail)
 
-SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 # Every option that makes a playbook do more is on, so that all of it runs under faults.
 OPTIONS = {"TOURNIQUET_REMOVE_CONSOLE_ACCESS": "true", "TOURNIQUET_QUARANTINE_GROUP": "quarantine"}
 SESSIONS_POLICY = "tourniquet-revoke-older-sessions"
@@ -52,11 +49,6 @@ def tags_of(resource):
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
-def sample(relative):
-    with open(os.path.join(SOURCE, "events", relative)) as f:
-        return json.load(f)
-
-
 def report_of(response, playbook):
     reports = [r for r in response["reports"] if r["playbook"] == playbook]
     assert len(reports) == 1, f"one {playbook} report expected: {response}"
@@ -71,7 +63,6 @@ class FaultRunsTest(MotoTestCase):
         super().setUpClass()
         cls.policy = generated_policy(**OPTIONS)
         cls.proxy = AwsProxy(cls.moto.url, slow_ms=SLOW_MS, seed=8)
-        cls.tmp = tempfile.TemporaryDirectory()
 
     @classmethod
     def fresh_moto(cls):
@@ -91,7 +82,6 @@ class FaultRunsTest(MotoTestCase):
     @classmethod
     def tearDownClass(cls):
         cls.proxy.stop()
-        cls.tmp.cleanup()
         lines = [f"fault runs, {FAULT_SHARE:.0%} of calls faulted:"]
         for name, s in cls.summaries.items():
             needed = ", ".join(f"{k} invocation{'s' if k > 1 else ''}: {v}" for k, v in sorted(s["needed"].items()))
@@ -108,21 +98,15 @@ class FaultRunsTest(MotoTestCase):
             "TOURNIQUET_LOCAL_TIMEOUT_MS": "30000", "AWS_LAMBDA_LOG_FORMAT": "JSON",
             "AWS_MAX_ATTEMPTS": os.environ.get("TQ_FAULT_MAX_ATTEMPTS", "3"), **OPTIONS}, **(extra or {})))
 
-    def write_event(self, event):
-        path = os.path.join(self.tmp.name, f"event-{uuid.uuid4().hex}.json")
-        with open(path, "w") as f:
-            json.dump(event, f)
-        return path
-
-    def converge(self, path, env):
+    def converge(self, event, env):
         """Invokes as Lambda would (the first time and two retries) until exit 0; returns (invocations, response)."""
         why = []
         for invocation in range(1, MAX_INVOCATIONS + 1):
-            code, out, err = run_tourniquet(["invoke", path], env, timeout=90)
+            code, response, err = invoke(event, env, timeout=90)
             crashed = [m for m in CRASH_MARKS if m in err]
             self.assertFalse(crashed or code not in (0, 1), f"invocation {invocation} crashed (exit {code}):\n{err[-3000:]}")
             if code == 0:
-                return invocation, json.loads(out)
+                return invocation, response
             # The error says what was and was not done: what a failed run is judged by.
             why.append(next((l for l in err.splitlines() if l.startswith("tourniquet invoke:")), err[-2000:])[:2000])
             if os.environ.get("TQ_FAULT_LOG"):  # why invocations fail, for whoever tunes this
@@ -141,8 +125,7 @@ class FaultRunsTest(MotoTestCase):
 
         def one(run):
             world = make_world(run)
-            path = self.write_event(make_event(world))
-            invocations, response = self.converge(path, self.env())
+            invocations, response = self.converge(make_event(world), self.env())
             check(world, response)
             return invocations
 
@@ -170,29 +153,15 @@ class FaultRunsTest(MotoTestCase):
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
         web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
         ssh = ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=vpc)["GroupId"]
-        eni = ec2.create_network_interface(SubnetId=subnet, Groups=[web, ssh])["NetworkInterface"]["NetworkInterfaceId"]
-        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-                                     NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": eni}])[
-            "Instances"][0]["InstanceId"]
+        instance, eni = instance_on_interface(ec2, subnet, [web, ssh], InstanceType="t3.micro")
         volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
         ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
-        group = f"asg-{run}-{uuid.uuid4().hex[:6]}"
-        ec2.create_launch_template(LaunchTemplateName=group, LaunchTemplateData={"ImageId": "ami-12c6146b"})
-        autoscaling.create_auto_scaling_group(AutoScalingGroupName=group, LaunchTemplate={"LaunchTemplateName": group},
-                                              MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=subnet)
-        autoscaling.attach_instances(InstanceIds=[instance], AutoScalingGroupName=group)
-        acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
-            "NetworkAcls"][0]["NetworkAclId"]
+        join_auto_scaling_group(autoscaling, ec2, instance, subnet, f"asg-{run}-{uuid.uuid4().hex[:6]}")
         return {"vpc": vpc, "instance": instance, "interfaces": {eni: sorted([web, ssh])},
-                "finding": uuid.uuid4().hex, "acl": acl}
+                "finding": uuid.uuid4().hex, "acl": acl_of(ec2, subnet)}
 
     def instance_event(self, world):
-        with open(SAMPLE) as f:
-            event = json.load(f)
-        event["account"] = event["detail"]["accountId"] = ACCOUNT
-        event["detail"]["id"] = world["finding"]
-        event["detail"]["resource"]["instanceDetails"]["instanceId"] = world["instance"]
-        return event
+        return instance_finding(world["instance"], id=world["finding"])
 
     def check_instance(self, world, response):
         ec2 = self.ec2
@@ -261,29 +230,13 @@ class FaultRunsTest(MotoTestCase):
                          {f"tourniquet:block:{n[0]}": c for c, n in by_cidr.items()}, "the tags and the rules disagree")
 
     def probe_world(self, run):
-        ec2 = self.ec2
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)[
-            "Instances"][0]["InstanceId"]
-        acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
-            "NetworkAcls"][0]["NetworkAclId"]
+        vpc, subnet, instance = instance_in_subnet(self.ec2, "10.0.0.0/16", "10.0.1.0/24")
         addresses = [f"203.0.113.{(run * 3 + i) % 250 + 1}" for i in range(3)]
-        return {"vpc": vpc, "subnet": subnet, "instance": instance, "acl": acl, "addresses": addresses}
+        return {"vpc": vpc, "subnet": subnet, "instance": instance, "acl": acl_of(self.ec2, subnet),
+                "addresses": addresses}
 
     def probe_event(self, world):
-        event = sample("guardduty/recon-ec2-port-probe-unprotected-port.json")
-        event["account"] = event["detail"]["accountId"] = ACCOUNT
-        event["detail"]["id"] = uuid.uuid4().hex
-        details = event["detail"]["resource"]["instanceDetails"]
-        details["instanceId"] = world["instance"]
-        details["networkInterfaces"][0].update(subnetId=world["subnet"], vpcId=world["vpc"])
-        probes = event["detail"]["service"]["action"]["portProbeAction"]["portProbeDetails"]
-        template = probes[0]
-        probes[:] = [copy.deepcopy(template) for _ in world["addresses"]]
-        for probe, address in zip(probes, world["addresses"]):
-            probe["remoteIpDetails"]["ipAddressV4"] = address
-        return event
+        return port_probe_finding(world["instance"], world["subnet"], world["vpc"], world["addresses"])
 
     def check_probe(self, world, response):
         self.assertEqual(report_of(response, "network-block")["status"], "blocked", response)
@@ -302,11 +255,8 @@ class FaultRunsTest(MotoTestCase):
         return {"user": user, "stolen": keys[0], "other": keys[1]}
 
     def credential_event(self, world):
-        event = sample("guardduty/unauthorizedaccess-iamuser-malicious-ip-caller-custom.json")
-        event["account"] = event["detail"]["accountId"] = ACCOUNT
-        event["detail"]["id"] = uuid.uuid4().hex
-        event["detail"]["resource"]["accessKeyDetails"].update(userName=world["user"], accessKeyId=world["stolen"])
-        return event
+        return credential_finding("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json", world["user"],
+                                  world["stolen"])
 
     def check_caller_contained(self, user, stolen, other):
         iam = self.iam
@@ -333,30 +283,19 @@ class FaultRunsTest(MotoTestCase):
         world = self.credential_world(run)
         ec2 = self.ec2
         vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-        world["group"] = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
-        ec2.authorize_security_group_ingress(GroupId=world["group"], IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-            for port in (22, 443)])
+        world["group"] = open_group(ec2, vpc, "web", [22, 443])
         world["trail"] = f"audit-{run}-{uuid.uuid4().hex[:6]}"
-        self.s3.create_bucket(Bucket=world["trail"])
-        self.cloudtrail.create_trail(Name=world["trail"], S3BucketName=world["trail"])
+        trail(self.s3, self.cloudtrail, world["trail"])
         return world  # the trail was never started: as good as stopped
 
     def exposure_event(self, world):
         """A CloudWatch Logs batch of two records by the same user: SSH opened to the world, the trail stopped."""
-        identity = {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "accountId": ACCOUNT, "userName": world["user"],
-                    "arn": f"arn:aws:iam::{ACCOUNT}:user/{world['user']}", "accessKeyId": world["stolen"]}
-        ingress = sample("cloudtrail/authorize-sg-ingress-ssh-world-legacy.json")["detail"]
+        caller = world["user"], world["stolen"]
+        ingress = cloudtrail_event("authorize-sg-ingress-ssh-world-legacy.json", *caller)["detail"]
         ingress["requestParameters"]["groupId"] = world["group"]
-        stop = sample("cloudtrail/stop-logging.json")["detail"]
+        stop = cloudtrail_event("stop-logging.json", *caller)["detail"]
         stop["requestParameters"]["name"] = world["trail"]
-        for record in (ingress, stop):
-            record.update(userIdentity=identity, recipientAccountId=ACCOUNT, awsRegion=REGION)
-        payload = {"messageType": "DATA_MESSAGE", "owner": ACCOUNT, "logGroup": "trail", "logStream": "s",
-                   "subscriptionFilters": ["tourniquet"],
-                   "logEvents": [{"id": str(i), "timestamp": 1742696071412 + i, "message": json.dumps(r)}
-                                 for i, r in enumerate((ingress, stop))]}
-        return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+        return cloudwatch_logs_event([ingress, stop])
 
     def check_exposure(self, world, response):
         fixes = [r for r in response["reports"] if r["playbook"] == "exposure-fix"]
@@ -380,68 +319,68 @@ class FaultRunsTest(MotoTestCase):
 
     def test_snapshots_whose_answer_was_lost_are_not_taken_twice(self):
         world = self.instance_world(0)
-        path = self.write_event(self.instance_event(world))
+        event = self.instance_event(world)
         self.fault_once("drop-after", "CreateSnapshots")  # CreateSnapshots happens; its answer is lost
         # Not sent again blind: the next pass of the same invocation reads the snapshots, finds them and is done.
-        code, out, err = run_tourniquet(["invoke", path], self.env())
+        code, response, err = invoke(event, self.env())
         self.assertEqual(code, 0, err)
         self.assertEqual(self.proxy.stats()["faults"], {"drop-after": 1})
-        report = report_of(json.loads(out), "instance-containment")
+        report = report_of(response, "instance-containment")
         self.assertEqual(report["details"]["passes"], [{"pass": 1, "status": "incomplete",
                                                         "failed": [f"snapshot-volumes {world['instance']}: ConnectionError"]}])
         self.assertIn("must not be done twice", err)
-        self.check_instance(world, json.loads(out))  # exactly one snapshot per volume
+        self.check_instance(world, response)  # exactly one snapshot per volume
 
     def test_a_throttled_isolation_is_finished_by_another_pass(self):
         world = self.instance_world(0)
-        path = self.write_event(self.instance_event(world))
+        event = self.instance_event(world)
         # The untrack call is throttled on all three attempts: the isolation behind it cannot go out.
         self.fault_once("ec2-throttle", "ModifyNetworkInterfaceAttribute", times=3)
-        code, out, err = run_tourniquet(["invoke", path], self.env({"TOURNIQUET_MAX_PASSES": "1"}))
+        code, response, err = invoke(event, self.env({"TOURNIQUET_MAX_PASSES": "1"}))
         self.assertEqual(code, 1, "with one pass the invocation is left incomplete: " + err)
         self.assertIn("RequestLimitExceeded", err)
 
         world = self.instance_world(1)
-        path = self.write_event(self.instance_event(world))
+        event = self.instance_event(world)
         self.fault_once("ec2-throttle", "ModifyNetworkInterfaceAttribute", times=3)
-        code, out, err = run_tourniquet(["invoke", path], self.env())
+        code, response, err = invoke(event, self.env())
         self.assertEqual(code, 0, "the second pass of the same invocation isolates: " + err)
         self.assertEqual(self.proxy.stats()["faults"], {"ec2-throttle": 3})
-        report = report_of(json.loads(out), "instance-containment")
+        report = report_of(response, "instance-containment")
         self.assertEqual([p["pass"] for p in report["details"]["passes"]], [1])
         self.assertTrue(any("RequestLimitExceeded" in f for f in report["details"]["passes"][0]["failed"]), report)
-        self.check_instance(world, json.loads(out))
+        self.check_instance(world, response)
 
     def test_a_rule_whose_answer_was_lost_is_in_place_not_failed(self):
         world = self.instance_world(0)
-        path = self.write_event(self.instance_event(world))
+        event = self.instance_event(world)
         # The untrack group's first rule is added, its answer lost; the retry is refused as a duplicate.
         self.fault_once("drop-after", "AuthorizeSecurityGroupIngress")
-        code, out, err = run_tourniquet(["invoke", path], self.env({"TOURNIQUET_MAX_PASSES": "1"}))
+        code, response, err = invoke(event, self.env({"TOURNIQUET_MAX_PASSES": "1"}))
         self.assertEqual(code, 0, "a duplicate of a rule just added is that rule in place: " + err)
         self.assertEqual(self.proxy.stats()["faults"], {"drop-after": 1})
-        report = report_of(json.loads(out), "instance-containment")
+        report = report_of(response, "instance-containment")
         details = [a.get("detail", "") for a in report["actions"] if a["outcome"] == "already"]
         self.assertTrue(any("in place already: InvalidPermission.Duplicate" in d for d in details), report)
-        self.check_instance(world, json.loads(out))
+        self.check_instance(world, response)
 
     def test_a_deny_whose_answer_was_lost_is_adopted_not_orphaned(self):
         world = self.probe_world(7)
-        path = self.write_event(self.probe_event(world))
+        event = self.probe_event(world)
         # The first create (the claim on a rule number) happens, its answer is lost, and the retry is refused
         # as a duplicate: the deny must still end up complete, recorded, and under one number.
         self.fault_once("drop-after", "CreateNetworkAclEntry")
-        invocations, response = self.converge(path, self.env())
+        invocations, response = self.converge(event, self.env())
         self.assertEqual(self.proxy.stats()["faults"], {"drop-after": 1})
         self.check_probe(world, response)
 
     def test_an_untrack_call_landing_late_cannot_leave_the_interface_open(self):
         world = self.instance_world(0)
-        path = self.write_event(self.instance_event(world))
+        event = self.instance_event(world)
         # The first interface call (the untrack) reaches EC2 only after the client gave up on it, retried it,
         # and isolated the interface: it lands last and opens the interface again.
         self.fault_once("slow", "ModifyNetworkInterfaceAttribute")
-        code, out, err = run_tourniquet(["invoke", path], self.env({"TOURNIQUET_MAX_PASSES": "1"}))
+        code, response, err = invoke(event, self.env({"TOURNIQUET_MAX_PASSES": "1"}))
         self.assertEqual(code, 1, "one pass cannot know where the late call lands: " + err)
         self.assertIn("IsolationUnverified", err)
         time.sleep(RETRY_DELAY_S)
@@ -449,21 +388,21 @@ class FaultRunsTest(MotoTestCase):
             {"Name": "vpc-id", "Values": [world["vpc"]]}, {"Name": "tag:tourniquet:role", "Values": ["untrack"]}])[
             "SecurityGroups"][0]["GroupId"]
         self.assertEqual(self.interface_groups(world), [untrack], "the late untrack call did land last")
-        invocations, response = self.converge(path, self.env())
+        invocations, response = self.converge(event, self.env())
         self.assertEqual(invocations, 1)
         self.check_instance(world, response)
 
     def test_the_next_pass_waits_for_a_late_untrack_call_and_isolates_again(self):
         world = self.instance_world(1)
-        path = self.write_event(self.instance_event(world))
+        event = self.instance_event(world)
         self.fault_once("slow", "ModifyNetworkInterfaceAttribute")
-        code, out, err = run_tourniquet(["invoke", path], self.env())
+        code, response, err = invoke(event, self.env())
         self.assertEqual(code, 0, "the second pass waits out the lost call, reads the interface, isolates it: " + err)
-        report = report_of(json.loads(out), "instance-containment")
+        report = report_of(response, "instance-containment")
         self.assertEqual(report["details"]["passes"][0]["failed"],
                          [f"read-instance {next(iter(world['interfaces']))}: IsolationUnverified"], report)
         time.sleep(RETRY_DELAY_S)  # nothing is left in flight to land later still
-        self.check_instance(world, json.loads(out))
+        self.check_instance(world, response)
 
     def interface_groups(self, world):
         return [g["GroupId"] for g in self.ec2.describe_network_interfaces(

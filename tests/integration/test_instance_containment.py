@@ -1,11 +1,10 @@
 """Instance containment end to end: the real `tourniquet invoke` against moto_server with its signature and
 IAM policy checks on, acting as a principal that holds exactly the policy `tourniquet policy` prints."""
 import json
-import tempfile
 import unittest
 
-from moto_support import MEMBER_ACCOUNT, run_tourniquet
-from worlds import MEMBER_ROLE_NAME, InstanceWorldTestCase, MemberInstance, instance_finding, write_event
+from moto_support import MEMBER_ACCOUNT, invoke, run_tourniquet
+from worlds import MEMBER_ROLE_NAME, InstanceWorldTestCase, MemberInstance, instance_finding
 
 
 class InstanceContainmentTest(InstanceWorldTestCase):
@@ -14,17 +13,13 @@ class InstanceContainmentTest(InstanceWorldTestCase):
         # From here on every call is checked: inspection goes through the admin user.
         self.ec2 = self.moto.client("ec2", *self.admin)
         self.autoscaling = self.moto.client("autoscaling", *self.admin)
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
 
     def finding(self, instance=None, **detail):
         event = instance_finding(instance or self.world.instance, **detail)
-        return write_event(self.tmp.name, event), event["detail"]["id"]
+        return event, event["detail"]["id"]
 
-    def invoke(self, path, extra_env=None, args=()):
-        env = self.moto.env_for(*self.responder, extra_env)
-        code, out, err = run_tourniquet(["invoke", path, *args], env)
-        return code, (json.loads(out) if out.strip().startswith("{") else None), err
+    def invoke(self, event, extra_env=None, args=()):
+        return invoke(event, self.moto.env_for(*self.responder, extra_env), args)
 
     def snapshots(self, finding_id):
         return self.ec2.describe_snapshots(OwnerIds=["self"], Filters=[
@@ -39,8 +34,8 @@ class InstanceContainmentTest(InstanceWorldTestCase):
             "SecurityGroups"]
 
     def test_a_finding_contains_the_instance_and_replays_change_nothing(self):
-        path, finding_id = self.finding()
-        code, response, err = self.invoke(path)
+        event, finding_id = self.finding()
+        code, response, err = self.invoke(event)
         self.assertEqual(code, 0, err)
         report = response["reports"][0]
         self.assertEqual(report["status"], "contained", report)
@@ -82,7 +77,7 @@ class InstanceContainmentTest(InstanceWorldTestCase):
         self.assertLess(order.index("untrack-interface"), order.index("isolate-interface"))
 
         for _ in range(3):
-            code, replay, err = self.invoke(path)
+            code, replay, err = self.invoke(event)
             self.assertEqual(code, 0, err)
             outcomes = {a["outcome"] for a in replay["reports"][0]["actions"]}
             self.assertEqual(outcomes, {"already"}, replay)
@@ -90,8 +85,8 @@ class InstanceContainmentTest(InstanceWorldTestCase):
         self.assertEqual(len(self.managed_groups()), 2, "a replay made new groups")
 
     def test_release_puts_back_each_interfaces_groups(self):
-        path, finding_id = self.finding()
-        self.assertEqual(self.invoke(path)[0], 0)
+        event, finding_id = self.finding()
+        self.assertEqual(self.invoke(event)[0], 0)
         code, out, err = run_tourniquet(["release", self.world.instance], self.moto.env_for(*self.responder))
         self.assertEqual(code, 0, err + out)
         self.assertEqual(json.loads(out)["status"], "released")
@@ -102,8 +97,8 @@ class InstanceContainmentTest(InstanceWorldTestCase):
 
     def test_exempt_sample_and_dry_run_change_nothing(self):
         self.ec2.create_tags(Resources=[self.world.instance], Tags=[{"Key": "incident-response", "Value": "exempt"}])
-        path, finding_id = self.finding()
-        code, response, err = self.invoke(path, {"TOURNIQUET_EXEMPT_TAG": "incident-response=exempt"})
+        event, finding_id = self.finding()
+        code, response, err = self.invoke(event, {"TOURNIQUET_EXEMPT_TAG": "incident-response=exempt"})
         self.assertEqual(code, 0, err)
         self.assertEqual(response["reports"][0]["status"], "ignored")
         self.assertIn("exemption tag", response["reports"][0]["reason"])
@@ -112,7 +107,7 @@ class InstanceContainmentTest(InstanceWorldTestCase):
         code, response, err = self.invoke(sample)
         self.assertEqual((code, response["reports"][0]["status"]), (0, "ignored"), err)
 
-        code, response, err = self.invoke(path, args=["--dry-run"])
+        code, response, err = self.invoke(event, args=["--dry-run"])
         self.assertEqual(code, 0, err)
         report = response["reports"][0]
         self.assertEqual(report["status"], "dry-run")
@@ -123,8 +118,8 @@ class InstanceContainmentTest(InstanceWorldTestCase):
         self.assertNotIn("tourniquet:status", {t["Key"] for t in self.world.describe(self.ec2).get("Tags", [])})
 
     def test_a_missing_instance_is_a_failure_that_names_it(self):
-        path, _ = self.finding(instance="i-0000000000000dead")
-        code, response, err = self.invoke(path)
+        event, _ = self.finding(instance="i-0000000000000dead")
+        code, response, err = self.invoke(event)
         self.assertEqual(code, 1, err)
         self.assertIn("i-0000000000000dead", err)
 
@@ -132,8 +127,8 @@ class InstanceContainmentTest(InstanceWorldTestCase):
         self.moto.open_auth()
         member = MemberInstance(self.moto, self.policy)
         self.moto.enforce_auth()
-        path, _ = self.finding(instance=member.instance, account=MEMBER_ACCOUNT)
-        code, response, err = self.invoke(path, {"TOURNIQUET_MEMBER_ROLE_NAME": MEMBER_ROLE_NAME})
+        event, _ = self.finding(instance=member.instance, account=MEMBER_ACCOUNT)
+        code, response, err = self.invoke(event, {"TOURNIQUET_MEMBER_ROLE_NAME": MEMBER_ROLE_NAME})
         self.assertEqual(code, 0, err)
         self.assertEqual(response["reports"][0]["status"], "contained")
         self.moto.open_auth()

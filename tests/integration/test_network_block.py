@@ -1,23 +1,13 @@
-"""Network block against moto_server with its signature and IAM checks on: Tourniquet runs as a user whose
-policy lists exactly the calls the network-block and block-expiry playbooks make. Events are written at test
-time from the samples in events/, with the ids of the instance, subnets and ACLs made here."""
-import copy
+"""Network block against moto_server with its signature and IAM checks on: Tourniquet runs as a user holding
+exactly the policy `tourniquet policy` prints. Events are written at test time from the samples in events/, with
+the ids of the instance, subnets and ACLs made here."""
+import concurrent.futures
 import json
-import os
-import subprocess
-import tempfile
 import time
 import unittest
 
-from moto_support import ACCOUNT, MotoTestCase, run_tourniquet
-
-SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-EVENTS = os.path.join(SOURCE, "events")
-
-# What the playbooks declare (handlers/network_block.cpp), and nothing more.
-POLICY = [{"Effect": "Allow", "Resource": "*", "Action": [
-    "ec2:DescribeInstances", "ec2:DescribeNetworkAcls", "ec2:DescribeVpcs", "ec2:CreateNetworkAclEntry",
-    "ec2:DeleteNetworkAclEntry", "ec2:CreateTags", "ec2:DeleteTags"]}]
+from moto_support import ACCOUNT, MotoTestCase, generated_policy, invoke, policy_keeping
+from worlds import acl_of, load_event, port_probe_finding
 
 
 def preferred_rule_number(address, low, high):
@@ -30,21 +20,21 @@ def preferred_rule_number(address, low, high):
     return low + h % (high - low + 1)
 
 
-def sample(relative):
-    with open(os.path.join(EVENTS, relative)) as f:
-        return json.load(f)
-
-
 class NetworkBlock(MotoTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.policy = generated_policy(TOURNIQUET_ACCOUNT_ID=ACCOUNT)
+
     def setUp(self):
         moto = self.moto
-        with moto.fresh_account(POLICY) as account:
+        with moto.fresh_account(self.policy) as account:
             self.key, self.admin_key = account
             ec2 = self.ec2 = moto.client("ec2", *self.admin_key)
             self.vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
             self.subnet_a = ec2.create_subnet(VpcId=self.vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
             self.subnet_b = ec2.create_subnet(VpcId=self.vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
-            self.acl_a = self.acl_of(self.subnet_a)
+            self.acl_a = acl_of(ec2, self.subnet_a)
             # Subnet B gets its own ACL, allowing all at 100 as the default one does.
             self.acl_b = ec2.create_network_acl(VpcId=self.vpc)["NetworkAcl"]["NetworkAclId"]
             for egress in (False, True):
@@ -57,16 +47,8 @@ class NetworkBlock(MotoTestCase):
             image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
             self.instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=self.subnet_a,
                                               InstanceType="t3.micro")["Instances"][0]["InstanceId"]
-        self.tmp = tempfile.TemporaryDirectory()
-
-    def tearDown(self):
-        self.tmp.cleanup()
 
     # --- helpers ---
-
-    def acl_of(self, subnet):
-        acls = self.ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
-        return acls["NetworkAcls"][0]["NetworkAclId"]
 
     def acl(self, acl_id):
         return self.ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"][0]
@@ -83,46 +65,26 @@ class NetworkBlock(MotoTestCase):
         return {t["Key"]: t["Value"] for t in self.acl(acl_id).get("Tags", [])
                 if t["Key"].startswith("tourniquet:block:")}
 
-    def write(self, name, event):
-        path = os.path.join(self.tmp.name, name)
-        with open(path, "w") as f:
-            json.dump(event, f)
-        return path
+    def port_probe(self, addresses, instance=None):
+        return port_probe_finding(instance or self.instance, self.subnet_a, self.vpc, addresses)
 
-    def port_probe(self, addresses, name="probe.json", instance=None):
-        event = sample("guardduty/recon-ec2-port-probe-unprotected-port.json")
-        details = event["detail"]["resource"]["instanceDetails"]
-        details["instanceId"] = instance or self.instance
-        details["networkInterfaces"][0]["subnetId"] = self.subnet_a
-        details["networkInterfaces"][0]["vpcId"] = self.vpc
-        probes = event["detail"]["service"]["action"]["portProbeAction"]["portProbeDetails"]
-        template = probes[0]
-        probes.clear()
-        for address in addresses:
-            probe = copy.deepcopy(template)
-            key = "ipAddressV6" if ":" in address else "ipAddressV4"
-            probe["remoteIpDetails"].pop("ipAddressV4", None)
-            probe["remoteIpDetails"][key] = address
-            probes.append(probe)
-        return self.write(name, event)
-
-    def block_request(self, addresses, name, **target):
-        event = sample("custom/block-addresses.json")
+    def block_request(self, addresses, **target):
+        event = load_event("custom/block-addresses.json")
         detail = event["detail"]
         detail["addresses"] = addresses
         detail.pop("instanceId")
         detail.update(target)
-        return self.write(name, event)
+        return event
 
     def env(self, **extra):
         settings = {"TOURNIQUET_ACCOUNT_ID": ACCOUNT}
         settings.update(extra)
         return self.moto.env_for(*self.key, settings)
 
-    def invoke(self, path, env=None, expect_code=0):
-        code, out, err = run_tourniquet(["invoke", path], env or self.env())
-        self.assertEqual(code, expect_code, out + err)
-        return json.loads(out), err
+    def invoke(self, event, env=None, expect_code=0):
+        code, response, err = invoke(event, env or self.env())
+        self.assertEqual(code, expect_code, err)
+        return response, err
 
     def report(self, response, playbook="network-block"):
         reports = [r for r in response["reports"] if r["playbook"] == playbook]
@@ -136,8 +98,8 @@ class NetworkBlock(MotoTestCase):
 
     def test_port_probe_blocks_every_address_both_ways_and_a_replay_adds_nothing(self):
         addresses = ["192.0.2.10", "198.51.100.62", "203.0.113.199"]
-        path = self.port_probe(addresses)
-        response, _ = self.invoke(path)
+        event = self.port_probe(addresses)
+        response, _ = self.invoke(event)
         report = self.report(response)
         self.assertEqual(report["status"], "blocked", report)
         rows = self.rows(report)
@@ -164,7 +126,7 @@ class NetworkBlock(MotoTestCase):
             self.assertEqual(incident, report["incidentId"])
 
         before = self.acl(self.acl_a)
-        response, _ = self.invoke(path)
+        response, _ = self.invoke(event)
         report = self.report(response)
         self.assertEqual(report["status"], "blocked")
         for address in addresses:
@@ -182,16 +144,13 @@ class NetworkBlock(MotoTestCase):
         addresses = [a for a in (f"203.0.113.{i}" for i in range(1, 255))
                      if preferred_rule_number(a, 71, 80) == wanted][:8]
         self.assertEqual(len(addresses), 8)
-        paths = [self.block_request([a], f"block-{i}.json", networkAclIds=[self.acl_a])
-                 for i, a in enumerate(addresses)]
-        binary = os.environ["TOURNIQUET_BIN"]
-        processes = [subprocess.Popen([binary, "invoke", p], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True) for p in paths]
-        outputs = [p.communicate(timeout=120) for p in processes]
+        events = [self.block_request([a], networkAclIds=[self.acl_a]) for a in addresses]
+        with concurrent.futures.ThreadPoolExecutor(len(events)) as pool:
+            outputs = list(pool.map(lambda event: invoke(event, env, timeout=120), events))
         lost = []
-        for process, (out, err) in zip(processes, outputs):
-            self.assertEqual(process.returncode, 0, out + err)
-            report = self.report(json.loads(out))
+        for code, response, err in outputs:
+            self.assertEqual(code, 0, err)
+            report = self.report(response)
             self.assertEqual(report["status"], "blocked", report)
             lost.append(sum(1 for a in report["actions"] if "superseded" in a.get("detail", "")
                             and "inbound" in a.get("detail", "")))
@@ -218,9 +177,9 @@ class NetworkBlock(MotoTestCase):
                                               RuleAction="deny", Egress=egress, CidrBlock="192.0.2.72/32")
             foreign[(72, egress)] = "192.0.2.72/32"
         window = "71-73"
-        first = self.block_request(["203.0.113.1"], "first.json", networkAclIds=[self.acl_a])
-        second = self.block_request(["203.0.113.2"], "second.json", networkAclIds=[self.acl_a])
-        third = self.block_request(["203.0.113.3"], "third.json", networkAclIds=[self.acl_a])
+        first = self.block_request(["203.0.113.1"], networkAclIds=[self.acl_a])
+        second = self.block_request(["203.0.113.2"], networkAclIds=[self.acl_a])
+        third = self.block_request(["203.0.113.3"], networkAclIds=[self.acl_a])
         # The first block is due to expire sooner: it is the one to go.
         self.invoke(first, self.env(TOURNIQUET_BLOCK_RULE_RANGE=window, TOURNIQUET_BLOCK_TTL_SECONDS="3600"))
         self.invoke(second, self.env(TOURNIQUET_BLOCK_RULE_RANGE=window))
@@ -242,14 +201,14 @@ class NetworkBlock(MotoTestCase):
         self.assertNotIn("tourniquet:block:72", tags)
 
         # A window holding only foreign rules and this request's own address: a failure that says why.
-        only = self.block_request(["203.0.113.3", "203.0.113.4"], "only.json", networkAclIds=[self.acl_a])
-        code, out, err = run_tourniquet(["invoke", only], self.env(TOURNIQUET_BLOCK_RULE_RANGE="72-72"))
+        only = self.block_request(["203.0.113.3", "203.0.113.4"], networkAclIds=[self.acl_a])
+        code, _, err = invoke(only, self.env(TOURNIQUET_BLOCK_RULE_RANGE="72-72"))
         self.assertNotEqual(code, 0)
         self.assertIn("72-72", err)
 
     def test_expiry_removes_what_is_due_and_nothing_else(self):
-        short = self.block_request(["203.0.113.21", "2001:db8::21"], "short.json", networkAclIds=[self.acl_a])
-        long = self.block_request(["203.0.113.22"], "long.json", networkAclIds=[self.acl_a])
+        short = self.block_request(["203.0.113.21", "2001:db8::21"], networkAclIds=[self.acl_a])
+        long = self.block_request(["203.0.113.22"], networkAclIds=[self.acl_a])
         self.invoke(short, self.env(TOURNIQUET_BLOCK_TTL_SECONDS="1"))
         self.invoke(long, self.env())
         # Someone else's deny in the window, and a number whose record is due but which another rule took.
@@ -262,8 +221,8 @@ class NetworkBlock(MotoTestCase):
         self.assertEqual(len(before), 8)
         time.sleep(2.1)
 
-        path = self.write("schedule.json", sample("scheduled/expire-blocks.json"))
-        response, _ = self.invoke(path)
+        event = load_event("scheduled/expire-blocks.json")
+        response, _ = self.invoke(event)
         report = self.report(response, "block-expiry")
         self.assertEqual(report["status"], "expired", report)
         expired = sorted((e["cidr"], e["outcome"]) for e in report["details"]["expired"])
@@ -276,7 +235,7 @@ class NetworkBlock(MotoTestCase):
         tags = self.block_tags(self.acl_a)
         self.assertEqual([v.split("|")[0] for v in tags.values()], ["203.0.113.22/32"])
 
-        response, _ = self.invoke(path)
+        response, _ = self.invoke(event)
         report = self.report(response, "block-expiry")
         self.assertEqual(report["details"]["expired"], [])
         self.assertEqual(self.denies(self.acl_a), after)
@@ -284,13 +243,13 @@ class NetworkBlock(MotoTestCase):
     def test_ipv6_addresses_are_blocked_as_128s_in_every_subnet_of_the_instance(self):
         eni = self.ec2.create_network_interface(SubnetId=self.subnet_b)["NetworkInterface"]["NetworkInterfaceId"]
         self.ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=self.instance, DeviceIndex=1)
-        event = sample("guardduty/unauthorizedaccess-ec2-rdp-brute-force-ipv6.json")
+        event = load_event("guardduty/unauthorizedaccess-ec2-rdp-brute-force-ipv6.json")
         details = event["detail"]["resource"]["instanceDetails"]
         details["instanceId"] = self.instance
         for interface, subnet in zip(details["networkInterfaces"], (self.subnet_a, self.subnet_b)):
             interface["subnetId"] = subnet
             interface["vpcId"] = self.vpc
-        response, _ = self.invoke(self.write("rdp.json", event))
+        response, _ = self.invoke(event)
         report = self.report(response)
         self.assertEqual(report["status"], "blocked", report)
         self.assertEqual(sorted(report["details"]["networkAclIds"]), sorted([self.acl_a, self.acl_b]))
@@ -302,9 +261,9 @@ class NetworkBlock(MotoTestCase):
             self.assertEqual(denies[(row["ruleNumber"], True)], "2001:db8:4006:812::200e/128")
 
     def test_private_metadata_and_malformed_addresses_are_refused_with_the_reason(self):
-        path = self.port_probe(["192.168.7.7", "169.254.169.254", "fd00:ec2::254", "10.0.5.5", "not-an-address",
+        event = self.port_probe(["192.168.7.7", "169.254.169.254", "fd00:ec2::254", "10.0.5.5", "not-an-address",
                                 "203.0.113.50"])
-        response, _ = self.invoke(path)
+        response, _ = self.invoke(event)
         report = self.report(response)
         self.assertEqual(report["status"], "blocked", report)
         rows = {r["address"]: r for r in report["details"]["addresses"]}
@@ -317,36 +276,36 @@ class NetworkBlock(MotoTestCase):
         self.assertEqual(sorted(set(self.denies(self.acl_a).values())), ["203.0.113.50/32"])
 
         # With private ranges allowed, the VPC's own range is still refused.
-        response, _ = self.invoke(path, self.env(TOURNIQUET_BLOCK_PRIVATE="true"))
+        response, _ = self.invoke(event, self.env(TOURNIQUET_BLOCK_PRIVATE="true"))
         rows = {r["address"]: r for r in self.report(response)["details"]["addresses"]}
         self.assertEqual(rows["192.168.7.7"]["outcome"], "blocked")
         self.assertIn("VPC's own range", rows["10.0.5.5"]["reason"])
         self.assertEqual(rows["169.254.169.254"]["outcome"], "skipped")
 
         # Nothing left to block: answered, not failed.
-        response, _ = self.invoke(self.port_probe(["127.0.0.1"], "loopback.json"))
+        response, _ = self.invoke(self.port_probe(["127.0.0.1"]))
         self.assertEqual(self.report(response)["status"], "ignored")
 
         # In a request, a malformed address refuses the whole event, naming the field and the text.
-        bad = self.block_request(["203.0.113.60", "203.0.113.999"], "bad.json", networkAclIds=[self.acl_a])
-        code, out, err = run_tourniquet(["invoke", bad], self.env())
-        self.assertEqual(code, 2, out + err)
-        self.assertIn("$.detail.addresses[1]", out + err)
-        self.assertIn("203.0.113.999", out + err)
+        bad = self.block_request(["203.0.113.60", "203.0.113.999"], networkAclIds=[self.acl_a])
+        code, response, err = invoke(bad, self.env())
+        self.assertEqual(code, 2, err)
+        self.assertIn("$.detail.addresses[1]", json.dumps(response) + err)
+        self.assertIn("203.0.113.999", json.dumps(response) + err)
         self.assertNotIn("203.0.113.60/32", self.denies(self.acl_a).values())
 
     def test_requests_by_subnet_and_a_finding_for_a_terminated_instance(self):
-        response, _ = self.invoke(self.block_request(["198.51.100.0/24"], "subnets.json", subnetIds=[self.subnet_b]))
+        response, _ = self.invoke(self.block_request(["198.51.100.0/24"], subnetIds=[self.subnet_b]))
         row = self.rows(self.report(response))[("198.51.100.0/24", self.acl_b)]
         self.assertEqual(row["outcome"], "blocked", row)
         self.assertEqual(set(self.denies(self.acl_b).values()), {"198.51.100.0/24"})
         # An address inside a block already denied is reported as such.
-        response, _ = self.invoke(self.block_request(["198.51.100.7"], "inside.json", subnetIds=[self.subnet_b]))
+        response, _ = self.invoke(self.block_request(["198.51.100.7"], subnetIds=[self.subnet_b]))
         row = self.rows(self.report(response))[("198.51.100.7", self.acl_b)]
         self.assertEqual(row["outcome"], "already", row)
 
         # The instance is gone: the subnets the finding named are still protected.
-        response, _ = self.invoke(self.port_probe(["203.0.113.77"], "gone.json", instance="i-0000000000000dead"))
+        response, _ = self.invoke(self.port_probe(["203.0.113.77"], instance="i-0000000000000dead"))
         report = self.report(response)
         self.assertEqual(report["status"], "blocked", report)
         self.assertIn("is gone", json.dumps(report["details"]["notes"]))
@@ -354,13 +313,15 @@ class NetworkBlock(MotoTestCase):
 
     def test_without_permission_the_report_says_what_failed(self):
         self.moto.open_auth()
-        key = self.moto.user_with_policy("reader", [{"Effect": "Allow", "Resource": "*", "Action": [
-            "ec2:DescribeInstances", "ec2:DescribeNetworkAcls", "ec2:DescribeVpcs"]}])
+        # A reader: the generated policy's read actions (the network-block playbook's reads among them), no more.
+        reads = ("Describe", "Get", "List")
+        key = self.moto.user_with_policy("reader", policy_keeping(
+            self.policy, lambda action: action.split(":")[1].startswith(reads)))
         self.moto.enforce_auth()
         env = self.moto.env_for(*key, {"TOURNIQUET_ACCOUNT_ID": ACCOUNT})
-        code, out, err = run_tourniquet(["invoke", self.port_probe(["203.0.113.88"])], env)
+        code, response, err = invoke(self.port_probe(["203.0.113.88"]), env)
         self.assertNotEqual(code, 0)
-        self.assertIn("incomplete", out + err)
+        self.assertIn("incomplete", json.dumps(response) + err)
         self.assertEqual(self.denies(self.acl_a), {})
 
 

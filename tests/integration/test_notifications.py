@@ -3,11 +3,10 @@
 subscribed to the topic receives what a person would. A notification that fails is reported and logged but
 never fails the containment."""
 import json
-import tempfile
 import unittest
 
-from moto_support import ACCOUNT, MotoTestCase, generated_policy, run_tourniquet
-from worlds import MEMBER_ROLE_NAME, InstanceWorld, instance_finding, write_event
+from moto_support import ACCOUNT, MotoTestCase, generated_policy, invoke, policy_keeping
+from worlds import MEMBER_ROLE_NAME, InstanceWorld, incident_topic, instance_finding
 
 TOPIC_ENV = {"TOURNIQUET_SNS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:incidents"}
 
@@ -32,26 +31,17 @@ class NotificationTest(MotoTestCase):
         moto = self.moto
         with moto.fresh_account(self.policy) as account:
             self.world = InstanceWorld(moto)
-            sns, sqs = moto.client("sns"), moto.client("sqs")
-            self.topic = sns.create_topic(Name="incidents")["TopicArn"]
-            self.queue = sqs.create_queue(QueueName="incidents")["QueueUrl"]
-            queue = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]
-            sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=queue["QueueArn"])
+            self.topic, self.queue = incident_topic(moto.client("sns"), moto.client("sqs"))
         self.responder = account.responder
         self.sqs = moto.client("sqs", *account.admin)
         self.sns = moto.client("sns", *account.admin)
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
 
     def finding(self):
-        event = instance_finding(self.world.instance)
-        return write_event(self.tmp.name, event), event
+        return instance_finding(self.world.instance)
 
-    def invoke(self, path, principal=None, topic=None):
-        env = self.moto.env_for(*(principal or self.responder), {
-            "TOURNIQUET_SNS_TOPIC_ARN": topic or self.topic, "AWS_LAMBDA_LOG_FORMAT": "JSON"})
-        code, out, err = run_tourniquet(["invoke", path], env)
-        return code, (json.loads(out) if out.strip().startswith("{") else None), err
+    def invoke(self, event, principal=None, topic=None):
+        return invoke(event, self.moto.env_for(*(principal or self.responder), {
+            "TOURNIQUET_SNS_TOPIC_ARN": topic or self.topic, "AWS_LAMBDA_LOG_FORMAT": "JSON"}))
 
     def received(self):
         messages = []
@@ -64,8 +54,8 @@ class NotificationTest(MotoTestCase):
                 self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
 
     def test_a_containment_is_announced_once_with_its_report(self):
-        path, event = self.finding()
-        code, response, err = self.invoke(path)
+        event = self.finding()
+        code, response, err = self.invoke(event)
         self.assertEqual(code, 0, err)
         # The sample calls for two playbooks: the instance is contained and its remote address blocked.
         reports = {r["playbook"]: r for r in response["reports"]}
@@ -100,7 +90,7 @@ class NotificationTest(MotoTestCase):
         self.assertEqual(doc["incidentId"], report["incidentId"])
 
         # A replay finds everything in place: nothing new to tell anyone.
-        code, replay, err = self.invoke(path)
+        code, replay, err = self.invoke(event)
         self.assertEqual(code, 0, err)
         self.assertNotIn("notifications", replay)
         self.assertEqual(self.received(), [])
@@ -108,8 +98,7 @@ class NotificationTest(MotoTestCase):
 
     def test_a_failed_notification_does_not_fail_the_containment(self):
         self.sns.delete_topic(TopicArn=self.topic)
-        path, _ = self.finding()
-        code, response, err = self.invoke(path)
+        code, response, err = self.invoke(self.finding())
         self.assertEqual(code, 0, err)
         self.assertEqual(response["reports"][0]["status"], "contained")
         self.assertEqual(response["status"], "done", "the invocation succeeds all the same")
@@ -125,13 +114,11 @@ class NotificationTest(MotoTestCase):
         self.assertEqual(emf_lines(err)[0]["NotificationsFailed"], 1)
 
     def test_a_principal_without_sns_publish_still_contains(self):
-        without = [dict(s, Action=[a for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
-                                   if a != "sns:Publish"]) for s in self.policy]
+        without = policy_keeping(self.policy, lambda action: action != "sns:Publish")
         self.moto.open_auth()
         limited = self.moto.user_with_policy("limited", without)
         self.moto.enforce_auth()
-        path, _ = self.finding()
-        code, response, err = self.invoke(path, principal=limited)
+        code, response, err = self.invoke(self.finding(), principal=limited)
         self.assertEqual(code, 0, err)
         self.assertEqual(response["reports"][0]["status"], "contained")
         self.assertEqual(response["notifications"][0]["outcome"], "failed")
@@ -139,8 +126,7 @@ class NotificationTest(MotoTestCase):
         self.assertEqual(self.received(), [])
 
     def test_a_topic_elsewhere_is_a_configuration_error(self):
-        path, _ = self.finding()
-        code, _, err = self.invoke(path, topic="arn:aws:sns:eu-west-1:123456789012:incidents")
+        code, _, err = self.invoke(self.finding(), topic="arn:aws:sns:eu-west-1:123456789012:incidents")
         self.assertEqual(code, 2, err)
         self.assertIn("TOURNIQUET_SNS_TOPIC_ARN", err)
 

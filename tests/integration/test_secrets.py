@@ -5,13 +5,12 @@ Tourniquet wrote — standard output and error of each command, and what the run
 API — is searched for the secret keys, the session tokens and the request signatures."""
 import json
 import re
-import tempfile
 import unittest
 
-from moto_support import ACCOUNT, MEMBER_ACCOUNT, MotoTestCase, generated_policy, run_tourniquet
+from moto_support import ACCOUNT, MEMBER_ACCOUNT, MotoTestCase, generated_policy, invoke, run_tourniquet
 from proxy_support import AwsProxy
 from runtime_harness import RuntimeApiServer, RuntimeProcess, tourniquet_bin
-from worlds import MEMBER_ROLE_NAME, InstanceWorld, MemberInstance, instance_finding, write_event
+from worlds import MEMBER_ROLE_NAME, InstanceWorld, MemberInstance, instance_finding
 
 SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 DEBUG = {"AWS_LAMBDA_LOG_LEVEL": "DEBUG"}
@@ -40,12 +39,7 @@ class SecretsTest(MotoTestCase):
         self.proxy = AwsProxy(moto.url)
         self.proxy.configure(log_bodies=True)
         self.addCleanup(self.proxy.stop)
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
         self.output = []  # everything Tourniquet wrote
-
-    def finding(self, instance, account=ACCOUNT):
-        return write_event(self.tmp.name, instance_finding(instance, account))
 
     def env(self, principal=None, **extra):
         key, secret = principal or self.responder
@@ -53,9 +47,15 @@ class SecretsTest(MotoTestCase):
             "AWS_ENDPOINT_URL": self.proxy.url, "TOURNIQUET_MEMBER_ROLE_NAME": "tourniquet-member",
             "TOURNIQUET_SNS_TOPIC_ARN": self.topic, "TOURNIQUET_ACCOUNT_ID": ACCOUNT}, **DEBUG, **extra))
 
-    def run_command(self, args, env):
-        code, out, err = run_tourniquet(args, env)
-        self.output.append(f"$ tourniquet {' '.join(args)} (exit {code})\n{out}\n{err}")
+    def invoke(self, event, env, args=()):
+        # invoke() fails on a standard output that is not one JSON document: the response holds all of it.
+        code, response, err = invoke(event, env, args)
+        self.output.append(f"$ tourniquet invoke - {' '.join(args)} (exit {code})\n{json.dumps(response)}\n{err}")
+        return code, response, err
+
+    def release(self, instance, env):
+        code, out, err = run_tourniquet(["release", instance], env)
+        self.output.append(f"$ tourniquet release {instance} (exit {code})\n{out}\n{err}")
         return code, out, err
 
     def secrets(self):
@@ -71,23 +71,23 @@ class SecretsTest(MotoTestCase):
         return found, signatures
 
     def test_no_scenario_prints_a_secret_key_token_or_signature(self):
-        own = self.finding(self.world.instance)
-        self.assertEqual(self.run_command(["invoke", own], self.env(AWS_LAMBDA_LOG_FORMAT="JSON"))[0], 0)
-        self.assertEqual(self.run_command(["invoke", own], self.env(AWS_LAMBDA_LOG_FORMAT="Text"))[0], 0)
-        self.assertEqual(self.run_command(["invoke", own, "--dry-run"], self.env())[0], 0)
-        self.assertEqual(self.run_command(["release", self.world.instance], self.env())[0], 0)
-        cross = self.finding(self.member_instance, MEMBER_ACCOUNT)
-        code, out, err = self.run_command(["invoke", cross], self.env(AWS_LAMBDA_LOG_FORMAT="JSON"))
+        own = instance_finding(self.world.instance)
+        self.assertEqual(self.invoke(own, self.env(AWS_LAMBDA_LOG_FORMAT="JSON"))[0], 0)
+        self.assertEqual(self.invoke(own, self.env(AWS_LAMBDA_LOG_FORMAT="Text"))[0], 0)
+        self.assertEqual(self.invoke(own, self.env(), ["--dry-run"])[0], 0)
+        self.assertEqual(self.release(self.world.instance, self.env())[0], 0)
+        cross = instance_finding(self.member_instance, MEMBER_ACCOUNT)
+        code, response, err = self.invoke(cross, self.env(AWS_LAMBDA_LOG_FORMAT="JSON"))
         self.assertEqual(code, 0, err)
-        self.assertEqual(json.loads(out)["reports"][0]["status"], "contained")
+        self.assertEqual(response["reports"][0]["status"], "contained")
         # Failures carry the services' error messages: a wrong secret, a principal denied everything.
-        self.assertEqual(self.run_command(["invoke", self.finding(self.world.instance)],
-                                          self.env((self.responder[0], "wrong" + self.responder[1][5:])))[0], 1)
+        self.assertEqual(self.invoke(instance_finding(self.world.instance),
+                                     self.env((self.responder[0], "wrong" + self.responder[1][5:])))[0], 1)
         self.known_secrets.add("wrong" + self.responder[1][5:])
-        self.assertEqual(self.run_command(["invoke", self.finding(self.world.instance)], self.env(self.stranger))[0], 1)
+        self.assertEqual(self.invoke(instance_finding(self.world.instance), self.env(self.stranger))[0], 1)
         # Retries print what they retry at debug level.
         self.proxy.configure(fault_share=0.3, seed=3)
-        self.run_command(["invoke", self.finding(self.world.instance)], self.env(TOURNIQUET_RETRY_BASE_MS="5"))
+        self.invoke(instance_finding(self.world.instance), self.env(TOURNIQUET_RETRY_BASE_MS="5"))
         self.proxy.configure(fault_share=0.0)
         self.assertTrue(any("retrying AWS call" in o for o in self.output), "the faulty run retried nothing")
 
@@ -97,11 +97,7 @@ class SecretsTest(MotoTestCase):
                     "TOURNIQUET_MEMBER_ROLE_NAME": "tourniquet-member", "TOURNIQUET_SNS_TOPIC_ARN": self.topic}
         with RuntimeApiServer() as api, RuntimeProcess(tourniquet_bin(), api.endpoint, log_level="DEBUG",
                                                        env=loop_env) as process:
-            with open(cross) as f:
-                cross_event = f.read()
-            with open(self.finding(self.world.instance)) as f:
-                own_event = f.read()
-            api.enqueue(cross_event, own_event)
+            api.enqueue(json.dumps(cross), json.dumps(instance_finding(self.world.instance)))
             posts = api.posts(min_posts=2, timeout=60)
             self.assertEqual([p["kind"] for p in posts], ["response", "response"], posts)
             process.stop()
