@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "handlers/entry.h"
+#include "handlers/guardrails.h"
 #include "handlers/policy.h"
 #include "handlers/responder.h"
 #include "runtime/local_invoke.h"
@@ -64,12 +65,25 @@ int run_policy(arguments args) {
   return tq::runtime::exit_ok;
 }
 
+// `tourniquet guardrails`: the service control policy that keeps everyone else away from Tourniquet.
+int run_guardrails(arguments args) {
+  if (!args.empty()) return tq::runtime::usage_error("guardrails takes no arguments");
+  auto settings = tq::handlers::guardrail_settings_from_environment(tq::process_environment());
+  if (!settings) return tq::runtime::usage_error("configuration error: " + settings.err().describe());
+  auto policy = tq::handlers::guardrail_policy(*settings);
+  if (!policy) return tq::runtime::usage_error("configuration error: " + policy.err().describe());
+  std::puts(policy->dump().c_str());
+  return tq::runtime::exit_ok;
+}
+
 constexpr command commands[] = {
     {"invoke", "invoke FILE|- [--dry-run]",
      "run the handler once on the event in FILE (- reads standard input) and print its response", run_invoke},
     {"release", "release TARGET [--dry-run]",
      "put back what containment changed: an instance's recorded security groups (TARGET i-…)", run_release},
     {"policy", "policy", "print the least-privilege IAM policy the playbooks need", run_policy},
+    {"guardrails", "guardrails",
+     "print the service control policy that denies everyone else changes to Tourniquet", run_guardrails},
 };
 
 void print_help() {

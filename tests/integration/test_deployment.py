@@ -65,6 +65,73 @@ class DeploymentTest(unittest.TestCase):
         self.assertIn("OnFailure", properties["EventInvokeConfig"]["DestinationConfig"])
         self.assertEqual(properties["Environment"]["Variables"]["TOURNIQUET_DRY_RUN"], {"Ref": "DryRun"})
 
+    def test_block_requests_arrive_on_their_own_bus(self):
+        resources = load_template("template.yaml")["Resources"]
+        bus = resources["BlockBus"]
+        self.assertEqual(bus["Type"], "AWS::Events::EventBus")
+        self.assertEqual(bus["Properties"]["Name"], {"Ref": "BlockBusName"})
+        rule = resources["BlockRequests"]["Properties"]
+        self.assertEqual(rule["EventBusName"], {"Ref": "BlockBus"}, "Block Addresses must not listen on the default bus")
+        self.assertEqual(rule["EventPattern"], {"source": ["tourniquet"], "detail-type": ["Block Addresses"]})
+        # Every other rule listens on the default bus, for AWS's own events.
+        others = [name for name, r in resources.items() if r["Type"] == "AWS::Events::Rule" and name != "BlockRequests"]
+        self.assertTrue(others)
+        for name in others:
+            self.assertNotIn("EventBusName", resources[name]["Properties"], name)
+
+    def test_the_bus_admits_only_the_named_principals_or_this_account(self):
+        statements = load_template("template.yaml")["Resources"]["BlockBus"]["Properties"]["Policy"]["Statement"]
+        condition, named, default = statements["Fn::If"]
+        self.assertEqual(condition, "NamedBlockPrincipals")
+        principals = {"Fn::Split": [",", {"Ref": "BlockRequestPrincipals"}]}
+        allow, deny_others = named
+        self.assertEqual((allow["Effect"], allow["Action"], allow["Principal"]), ("Allow", "events:PutEvents", {"AWS": principals}))
+        self.assertEqual((deny_others["Effect"], deny_others["Action"], deny_others["Principal"]), ("Deny", "events:PutEvents", "*"))
+        self.assertEqual(deny_others["Condition"], {"ArnNotLike": {"aws:PrincipalArn": principals}})
+        [deny_other_accounts] = default
+        self.assertEqual((deny_other_accounts["Effect"], deny_other_accounts["Action"]), ("Deny", "events:PutEvents"))
+        self.assertEqual(deny_other_accounts["Condition"],
+                         {"StringNotEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}})
+        for statement in named + default:
+            self.assertIn("event-bus/${BlockBusName}", statement["Resource"]["Fn::Sub"])
+
+    def test_only_tourniquets_own_rules_may_invoke_the_function(self):
+        resources = load_template("template.yaml")["Resources"]
+        rules = {name for name, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
+        permissions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::Permission"}
+        self.assertTrue(permissions)
+        sources = set()
+        for name, permission in permissions.items():
+            self.assertEqual(permission["Principal"], "events.amazonaws.com", name)
+            self.assertEqual(permission["Action"], "lambda:InvokeFunction", name)
+            self.assertEqual(permission["SourceAccount"], {"Ref": "AWS::AccountId"}, name)
+            [rule, attribute] = permission["SourceArn"]["Fn::GetAtt"]
+            self.assertIn(rule, rules, name)
+            self.assertEqual(attribute, "Arn", name)
+            sources.add(rule)
+        self.assertIn("BlockRequests", sources)
+        # Each rule's permission is there, and none other; the state machine invokes with its role.
+        self.assertEqual(sources, rules)
+
+    def test_rules_and_roles_carry_the_names_the_guardrails_protect(self):
+        code, out, err = run_tourniquet(["guardrails"], {k: v for k, v in os.environ.items()
+                                                        if not k.startswith("TOURNIQUET_")})
+        self.assertEqual(code, 0, err)
+        statements = {s["Sid"]: s for s in json.loads(out)["Statement"]}
+        resources = load_template("template.yaml")["Resources"]
+        self.assertEqual(resources["Responder"]["Properties"]["FunctionName"], "tourniquet")
+        self.assertIn("arn:*:lambda:*:*:function:tourniquet", statements["TourniquetFunction"]["Resource"])
+        for name, r in resources.items():
+            if r["Type"] == "AWS::Events::Rule":
+                self.assertTrue(r["Properties"]["Name"].startswith("tourniquet-"), name)
+        self.assertIn("arn:*:events:*:*:rule/tourniquet-*", statements["TourniquetRules"]["Resource"])
+        bus_name = load_template("template.yaml")["Parameters"]["BlockBusName"]["Default"]
+        self.assertIn(f"arn:*:events:*:*:event-bus/{bus_name}", statements["TourniquetRules"]["Resource"])
+        self.assertEqual(resources["Responder"]["Properties"]["RolePath"], "/tourniquet/")
+        self.assertEqual(resources["Orchestrator"]["Properties"]["RolePath"], "/tourniquet/")
+        self.assertEqual(resources["EventsToStepFunctions"]["Properties"]["Path"], "/tourniquet/")
+        self.assertIn("arn:*:iam::*:role/tourniquet/*", statements["TourniquetRoles"]["Resource"])
+
     def test_the_state_machine_is_valid_asl(self):
         with open(os.path.join(PACKAGING, "state-machine.asl.json")) as f:
             definition = json.load(f)
