@@ -56,6 +56,10 @@ std::string_view api_version(service s) {
       return "2010-03-31";
     case service::cloudtrail:
       return "2013-11-01";
+    case service::guardduty:
+    case service::lambda:
+    case service::securityhub:
+      return "";  // REST-JSON: each operation's URI carries its own version, if any
   }
   return "";
 }
