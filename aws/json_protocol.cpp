@@ -17,6 +17,18 @@ std::string string_field(const nlohmann::json& doc, std::initializer_list<const 
   return {};
 }
 
+// "ValidationException:http://internal.amazon.com/..." in the header; "aws.protocoltests#FooError" in either.
+std::string error_code_of(const http_response& response, const nlohmann::json& doc,
+                          error_code_source source) {
+  const std::string_view header = response.header("x-amzn-ErrorType");
+  const std::string from_header(header.substr(0, header.find(':')));
+  std::string code;
+  if (source == error_code_source::header_first) code = from_header;
+  if (code.empty()) code = string_field(doc, {"__type", "code", "Code"});
+  if (code.empty()) code = from_header;
+  return code;
+}
+
 }  // namespace
 
 std::string_view json_target_prefix(service s) {
@@ -28,8 +40,12 @@ std::string_view json_target_prefix(service s) {
   }
 }
 
-std::string json_call_name(const json_call& call) {
+std::string call_name(const json_call& call) {
   return std::string(service_name(call.target)) + ":" + call.action;
+}
+
+std::string json_call_name(const json_call& call) {
+  return call_name(call);
 }
 
 http_request json_request(const json_call& call, const endpoint& e) {
@@ -44,7 +60,8 @@ http_request json_request(const json_call& call, const endpoint& e) {
   return request;
 }
 
-result<nlohmann::json> parse_json_response(const http_response& response, std::string_view where) {
+result<nlohmann::json> parse_json_response(const http_response& response, std::string_view where,
+                                           error_code_source source) {
   const bool http_ok = response.status >= 200 && response.status < 300;
   const bool server_side = response.status >= 500;
   nlohmann::json doc = nlohmann::json::parse(response.body, nullptr, false);
@@ -59,18 +76,16 @@ result<nlohmann::json> parse_json_response(const http_response& response, std::s
     }
     return doc;
   }
-  if (doc.is_discarded() || !doc.is_object()) {
+  const bool code_in_header = !response.header("x-amzn-ErrorType").empty();
+  if ((doc.is_discarded() || !doc.is_object()) && !code_in_header) {
     auto as_xml = parse_response(response, where);  // an XML error document, or "HTTP<status>"
     if (!as_xml.ok()) return std::move(as_xml).err();
     return error{"HTTP" + std::to_string(response.status), "an error answer without an error",
                  std::string(where)};
   }
+  if (doc.is_discarded() || !doc.is_object()) doc = nlohmann::json::object();  // the header names it
   error e;
-  e.code = string_field(doc, {"__type", "code", "Code"});
-  if (e.code.empty()) {
-    const std::string_view header = response.header("x-amzn-ErrorType");
-    e.code = std::string(header.substr(0, header.find(':')));
-  }
+  e.code = error_code_of(response, doc, source);
   if (const size_t hash = e.code.rfind('#'); hash != std::string::npos) e.code.erase(0, hash + 1);
   if (e.code.empty()) e.code = "HTTP" + std::to_string(response.status);
   e.message = string_field(doc, {"message", "Message"});
