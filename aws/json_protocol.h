@@ -7,7 +7,6 @@
 #include <string>
 #include <string_view>
 
-#include "aws/client.h"
 #include "aws/endpoints.h"
 #include "aws/http.h"
 #include "runtime/result.h"
@@ -18,6 +17,8 @@ struct json_call {
   service target = service::cloudtrail;
   std::string action;                              // "StartLogging"
   nlohmann::json body = nlohmann::json::object();  // {"Name": "trail"}
+  // False for a call that must not happen twice: resent only after an answer proving it was not done.
+  bool idempotent = true;
 };
 
 // "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" for CloudTrail; empty for the query services.

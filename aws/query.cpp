@@ -114,6 +114,16 @@ std::string form_body(const query_call& call) {
   return body;
 }
 
+http_request query_request(const query_call& call, const endpoint& e) {
+  http_request request;
+  request.method = "POST";
+  request.url = e.url + "/";
+  request.headers.push_back({"Host", host_of(e.url)});
+  request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
+  request.body = form_body(call);
+  return request;
+}
+
 std::string call_name(const query_call& call) {
   return std::string(service_name(call.target)) + ":" + call.action;
 }
