@@ -43,12 +43,12 @@ TEST(rest_json_requests, post_with_a_body_is_json_to_the_endpoint_plus_path) {
 }
 
 TEST(rest_json_requests, get_without_a_body_has_no_content_type_and_an_encoded_query) {
-  rest_json_call list{service::lambda, "ListFunctions", "GET", "/2015-03-31/functions/"};
+  rest_json_call list{service::lambda, "ListFunctions", "GET", "/2015-03-31/functions"};
   list.query = {{"MasterRegion", "ALL"}, {"Marker", "a b/c+d&e=f"}};
   const http_request r = rest_json_request(list, lambda_local);
   EXPECT_EQ(r.method, "GET");
   EXPECT_EQ(r.url,
-            "http://127.0.0.1:5000/2015-03-31/functions/?MasterRegion=ALL&Marker=a%20b%2Fc%2Bd%26e%3Df");
+            "http://127.0.0.1:5000/2015-03-31/functions?MasterRegion=ALL&Marker=a%20b%2Fc%2Bd%26e%3Df");
   EXPECT_EQ(header_value(r, "Host"), "127.0.0.1:5000");
   EXPECT_EQ(header_value(r, "Content-Type"), "");
   EXPECT_EQ(r.body, "");
