@@ -188,11 +188,14 @@ std::vector<result<api_answer>> client::send_all(std::span<const api_call> calls
   while (!pending.empty()) {
     const clock::time_point now = clock::now();
     if (now >= rules.give_up_at) {
-      for (const auto& p : pending) {
-        answers[p.index] = gave_up(p,
-                                   error{"DeadlineExceeded", "no time left before the invocation's deadline",
-                                         call_name(calls[p.index]), true},
-                                   "the deadline is too close");
+      // A call waiting for its retry keeps what the service last said, the better account of its failure.
+      for (auto& p : pending) {
+        answers[p.index] =
+            gave_up(p,
+                    p.previous ? std::move(*p.previous)
+                               : error{"DeadlineExceeded", "no time left before the invocation's deadline",
+                                       call_name(calls[p.index]), true},
+                    "the deadline is too close");
       }
       break;
     }
