@@ -7,6 +7,8 @@ template <class... F>
 struct overloaded : F... {
   using F::operator()...;
 };
+template <class... F>
+overloaded(F...) -> overloaded<F...>;  // clang before 17 (the fuzz build) does not deduce it
 
 template <class T>
 result<api_answer> as_answer(result<T> parsed) {
