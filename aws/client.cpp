@@ -16,6 +16,94 @@ std::time_t parse_iso8601(const std::string& text) {
   return timegm(&tm);
 }
 
+using clock = std::chrono::steady_clock;
+
+// One call of a batch on its way through its attempts.
+struct pending_call {
+  size_t index;
+  int attempt = 1;
+  int spent = 0;  // retry quota its retries took, given back when it succeeds
+  clock::time_point next_at;
+  std::optional<error> previous;  // the answer before this attempt, for a more telling final error
+  int timeouts = 0;               // attempts that got no answer in time
+};
+
+// What deciding about a failed attempt needs from the client.
+struct retry_rules {
+  const retry_settings& settings;
+  const std::function<double()>& unit_random;
+  retry_quota& quota;
+  call_statistics& statistics;
+  clock::time_point give_up_at;  // the invocation's deadline less the margin kept for the report
+};
+
+error gave_up(const pending_call& p, error e, std::string_view why) {
+  e.message +=
+      " (gave up after " + std::to_string(p.attempt) + (p.attempt == 1 ? " attempt: " : " attempts: ");
+  e.message += std::string(why) + ")";
+  return e;
+}
+
+error no_endpoint(const api_call& call) {
+  return error{"NoEndpoint", "no endpoint is configured for " + std::string(service_name(service_of(call))),
+               call_name(call)};
+}
+
+clock::time_point earliest_due(const std::vector<pending_call>& pending) {
+  clock::time_point earliest = clock::time_point::max();
+  for (const auto& p : pending) earliest = std::min(earliest, p.next_at);
+  return earliest;
+}
+
+// Moves the calls due by `now` out of `pending`, keeping the order of the rest.
+std::vector<pending_call> take_due(std::vector<pending_call>& pending, clock::time_point now) {
+  std::vector<pending_call> due;
+  std::vector<pending_call> waiting;
+  for (auto& p : pending) (p.next_at <= now ? due : waiting).push_back(std::move(p));
+  pending = std::move(waiting);
+  return due;
+}
+
+// After a failed attempt: the call's final error, or nothing when the call is to be sent again (then `p`
+// says when).
+std::optional<error> retry_or_give_up(pending_call& p, error failure, bool idempotent, bool cut_by_deadline,
+                                      const retry_rules& rules, std::string_view where) {
+  const bool timed_out = failure.code == "RequestTimeout";
+  if (is_throttling_code(failure.code)) ++rules.statistics.throttles;
+  if (timed_out) ++rules.statistics.unanswered;
+  if (timed_out && cut_by_deadline) {
+    // The attempt was cut short by the deadline, not by the service: what the service said before is
+    // the better account of why the call did not succeed.
+    return gave_up(p, p.previous ? std::move(*p.previous) : std::move(failure),
+                   "the invocation's deadline came first");
+  }
+  if (!failure.retryable) return failure;
+  // A call that must not happen twice is sent again only when it surely was not done
+  if (!idempotent && !is_throttling_code(failure.code)) {
+    return gave_up(p, std::move(failure), "it may have been done, and must not be done twice");
+  }
+  if (p.attempt >= rules.settings.max_attempts) {
+    return gave_up(p, std::move(failure), "the attempts allowed are used up");
+  }
+  if (timed_out) ++p.timeouts;
+  if (!rules.quota.acquire(timed_out)) return gave_up(p, std::move(failure), "the retry quota is spent");
+  const auto delay = backoff_delay(rules.settings, p.attempt, rules.unit_random);
+  const clock::time_point after = clock::now();
+  if (after + delay >= rules.give_up_at) {
+    return gave_up(p, std::move(failure), "the invocation's deadline is too close for another");
+  }
+  log::debug("retrying AWS call", {{"call", std::string(where)},
+                                   {"code", failure.code},
+                                   {"attempt", std::to_string(p.attempt + 1)},
+                                   {"delayMs", std::to_string(delay.count())}});
+  ++rules.statistics.retries;
+  p.spent += timed_out ? retry_quota::timeout_retry_cost : retry_quota::retry_cost;
+  ++p.attempt;
+  p.next_at = after + delay;
+  p.previous = std::move(failure);
+  return std::nullopt;
+}
+
 }  // namespace
 
 deadline deadline_from(std::chrono::system_clock::time_point wall_deadline) {
@@ -33,8 +121,8 @@ result<client_settings> client_settings_from_environment(const env_reader& env) 
   if (!region) region = env("AWS_DEFAULT_REGION");
   if (!region) return error{"InvalidConfiguration", "AWS_REGION is not set", "AWS_REGION"};
   s.region = *region;
-  for (service svc :
-       {service::ec2, service::iam, service::sts, service::autoscaling, service::sns, service::cloudtrail}) {
+  for (service svc : {service::ec2, service::iam, service::sts, service::autoscaling, service::sns,
+                      service::cloudtrail, service::guardduty, service::lambda, service::securityhub}) {
     auto e = resolve_endpoint(svc, s.region, env);
     if (!e) return std::move(e).err();
     s.endpoints.emplace(svc, std::move(*e));
@@ -71,15 +159,9 @@ client client::with_credentials(credentials creds) const {
   return other;
 }
 
-http_request client::signed_request(const query_call& call) const {
-  const endpoint& e = m_settings->endpoints.at(call.target);
-  http_request request;
-  request.method = "POST";
-  request.url = e.url + "/";
-  request.headers.push_back({"Host", host_of(e.url)});
-  request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
-  request.body = form_body(call);
-  request.fresh_connection = !call.idempotent;  // No hidden resend by libcurl
+http_request client::signed_request(const api_call& call, const endpoint& e) const {
+  http_request request = unsigned_request(call, e);
+  request.fresh_connection = !is_idempotent(call);  // No hidden resend by libcurl
   sigv4::signing_params params;
   params.credentials = {m_credentials.access_key_id, m_credentials.secret_access_key,
                         m_credentials.session_token};
@@ -90,129 +172,100 @@ http_request client::signed_request(const query_call& call) const {
   return request;
 }
 
+std::vector<result<api_answer>> client::send_all(std::span<const api_call> calls, deadline until) const {
+  const retry_rules rules{m_settings->retry, m_settings->unit_random, *m_quota, *m_statistics,
+                          until - m_settings->retry.deadline_margin};
+  std::vector<std::optional<result<api_answer>>> answers(calls.size());
+  std::vector<pending_call> pending;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    if (m_settings->endpoints.contains(service_of(calls[i]))) {
+      pending.push_back({i, 1, 0, clock::now()});
+    } else {
+      answers[i] = no_endpoint(calls[i]);
+    }
+  }
+
+  while (!pending.empty()) {
+    const clock::time_point now = clock::now();
+    if (now >= rules.give_up_at) {
+      // A call waiting for its retry keeps what the service last said, the better account of its failure.
+      for (auto& p : pending) {
+        answers[p.index] =
+            gave_up(p,
+                    p.previous ? std::move(*p.previous)
+                               : error{"DeadlineExceeded", "no time left before the invocation's deadline",
+                                       call_name(calls[p.index]), true},
+                    "the deadline is too close");
+      }
+      break;
+    }
+    if (const clock::time_point earliest = earliest_due(pending); earliest > now) {
+      std::this_thread::sleep_until(std::min(earliest, rules.give_up_at));
+      continue;
+    }
+
+    std::vector<pending_call> due = take_due(pending, now);
+    std::vector<http_request> requests;
+    requests.reserve(due.size());
+    for (const auto& p : due) {
+      const api_call& call = calls[p.index];
+      requests.push_back(signed_request(call, m_settings->endpoints.at(service_of(call))));
+    }
+    const auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(rules.give_up_at - now);
+    const bool cut_by_deadline = budget < rules.settings.attempt_timeout;
+    auto responses = m_transport->send_all(requests, std::min(rules.settings.attempt_timeout, budget));
+    m_statistics->attempts += static_cast<long>(requests.size());
+
+    for (size_t i = 0; i < due.size(); ++i) {
+      pending_call& p = due[i];
+      const api_call& call = calls[p.index];
+      const std::string where = call_name(call);
+      result<api_answer> answer = responses[i].ok()
+                                      ? read_answer(call, *responses[i], where)
+                                      : result<api_answer>(std::move(responses[i]).err().within(where));
+      if (answer.ok()) {
+        m_quota->release_after_success(p.spent);
+        answer->unanswered_attempts = p.timeouts;
+        if (answer->is_xml()) answer->xml().unanswered_attempts = p.timeouts;
+        answers[p.index] = std::move(answer);
+      } else if (auto final_error = retry_or_give_up(p, std::move(answer).err(), is_idempotent(call),
+                                                     cut_by_deadline, rules, where)) {
+        answers[p.index] = std::move(*final_error);
+      } else {
+        pending.push_back(std::move(p));
+      }
+    }
+  }
+
+  std::vector<result<api_answer>> out;
+  out.reserve(answers.size());
+  for (auto& a : answers) out.push_back(std::move(*a));
+  return out;
+}
+
 result<xml_response> client::call(const query_call& call, deadline until) const {
   return std::move(call_all(std::span(&call, 1), until).front());
 }
 
 std::vector<result<xml_response>> client::call_all(std::span<const query_call> calls, deadline until) const {
-  using clock = std::chrono::steady_clock;
-  struct pending_call {
-    size_t index;
-    int attempt = 1;
-    int spent = 0;
-    clock::time_point next_at;
-    std::optional<error> previous;  // the answer before this attempt, for a more telling final error
-    int timeouts = 0;               // attempts that got no answer in time
-  };
-  const retry_settings& retry = m_settings->retry;
-  const clock::time_point give_up_at = until - retry.deadline_margin;
-
-  std::vector<std::optional<result<xml_response>>> answers(calls.size());
-  std::vector<pending_call> pending;
-  for (size_t i = 0; i < calls.size(); ++i) pending.push_back({i, 1, 0, clock::now()});
-
-  auto finish = [&](const pending_call& p, error e, std::string_view why) {
-    e.message +=
-        " (gave up after " + std::to_string(p.attempt) + (p.attempt == 1 ? " attempt: " : " attempts: ");
-    e.message += std::string(why) + ")";
-    answers[p.index] = std::move(e);
-  };
-
-  while (!pending.empty()) {
-    clock::time_point now = clock::now();
-    if (now >= give_up_at) {
-      for (const auto& p : pending) {
-        finish(p,
-               error{"DeadlineExceeded", "no time left before the invocation's deadline",
-                     call_name(calls[p.index]), true},
-               "the deadline is too close");
-      }
-      break;
-    }
-    clock::time_point earliest = clock::time_point::max();
-    for (const auto& p : pending) earliest = std::min(earliest, p.next_at);
-    if (earliest > now) {
-      std::this_thread::sleep_until(std::min(earliest, give_up_at));
-      continue;
-    }
-
-    std::vector<pending_call> due;
-    std::vector<pending_call> waiting;
-    for (auto& p : pending) (p.next_at <= now ? due : waiting).push_back(p);
-    std::vector<http_request> requests;
-    requests.reserve(due.size());
-    for (const auto& p : due) requests.push_back(signed_request(calls[p.index]));
-
-    const auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(give_up_at - now);
-    const bool cut_by_deadline = budget < retry.attempt_timeout;
-    auto responses = m_transport->send_all(requests, std::min(retry.attempt_timeout, budget));
-    m_statistics->attempts += static_cast<long>(requests.size());
-
-    pending = std::move(waiting);
-    for (size_t i = 0; i < due.size(); ++i) {
-      pending_call p = due[i];
-      const std::string where = call_name(calls[p.index]);
-      result<xml_response> answer = responses[i].ok()
-                                        ? parse_response(*responses[i], where)
-                                        : result<xml_response>(std::move(responses[i]).err().within(where));
-      if (answer.ok()) {
-        m_quota->release_after_success(p.spent);
-        answer->unanswered_attempts = p.timeouts;
-        answers[p.index] = std::move(answer);
-        continue;
-      }
-      error failure = std::move(answer).err();
-      if (is_throttling_code(failure.code)) ++m_statistics->throttles;
-      if (failure.code == "RequestTimeout") ++m_statistics->unanswered;
-      if (failure.code == "RequestTimeout" && cut_by_deadline) {
-        // The attempt was cut short by the deadline, not by the service: what the service said before is
-        // the better account of why the call did not succeed.
-        finish(p, p.previous ? std::move(*p.previous) : std::move(failure),
-               "the invocation's deadline came first");
-        continue;
-      }
-      if (!failure.retryable) {
-        answers[p.index] = std::move(failure);
-        continue;
-      }
-      // A call that must not happen twice is sent again only when it surely was not done
-      if (!calls[p.index].idempotent && !is_throttling_code(failure.code)) {
-        finish(p, std::move(failure), "it may have been done, and must not be done twice");
-        continue;
-      }
-      if (p.attempt >= retry.max_attempts) {
-        finish(p, std::move(failure), "the attempts allowed are used up");
-        continue;
-      }
-      const bool timed_out = failure.code == "RequestTimeout";
-      if (timed_out) ++p.timeouts;
-      if (!m_quota->acquire(timed_out)) {
-        finish(p, std::move(failure), "the retry quota is spent");
-        continue;
-      }
-      const auto delay = backoff_delay(retry, p.attempt, m_settings->unit_random);
-      const clock::time_point after = clock::now();
-      if (after + delay >= give_up_at) {
-        finish(p, std::move(failure), "the invocation's deadline is too close for another");
-        continue;
-      }
-      log::debug("retrying AWS call", {{"call", where},
-                                       {"code", failure.code},
-                                       {"attempt", std::to_string(p.attempt + 1)},
-                                       {"delayMs", std::to_string(delay.count())}});
-      ++m_statistics->retries;
-      p.spent += timed_out ? retry_quota::timeout_retry_cost : retry_quota::retry_cost;
-      ++p.attempt;
-      p.next_at = after + delay;
-      p.previous = std::move(failure);
-      pending.push_back(p);
+  const std::vector<api_call> batch(calls.begin(), calls.end());
+  std::vector<result<xml_response>> out;
+  out.reserve(batch.size());
+  for (auto& answer : send_all(batch, until)) {
+    if (answer.ok()) {
+      out.push_back(std::move(answer->xml()));
+    } else {
+      out.push_back(std::move(answer).err());
     }
   }
-
-  std::vector<result<xml_response>> out;
-  out.reserve(answers.size());
-  for (auto& a : answers) out.push_back(std::move(*a));
   return out;
+}
+
+result<nlohmann::json> client::call_json(const json_call& call, deadline until) const {
+  const api_call one = call;
+  auto answer = std::move(send_all(std::span(&one, 1), until).front());
+  if (!answer.ok()) return std::move(answer).err();
+  return std::move(answer->json());
 }
 
 result<client> role_sessions::client_for(const client& base, const std::string& role_arn, deadline until) {

@@ -1,16 +1,17 @@
-// The AWS client: signs query-protocol calls with SigV4, sends independent calls together (one round trip
-// for a batch), retries what may succeed later within the invocation's deadline, and parses the answers.
+// The AWS client: signs calls of every protocol (query, JSON 1.1, REST-JSON) with SigV4, sends independent
+// calls together (one round trip for a batch), retries what may succeed later within the invocation's
+// deadline, and parses the answers.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "aws/api_call.h"
 #include "aws/credentials.h"
 #include "aws/endpoints.h"
 #include "aws/http.h"
@@ -20,8 +21,6 @@
 #include "runtime/environment.h"
 
 namespace tq::aws {
-
-struct json_call;  // aws/json_protocol.h
 
 using deadline = std::chrono::steady_clock::time_point;
 
@@ -57,10 +56,13 @@ class client {
   client(std::shared_ptr<http_transport> transport, std::shared_ptr<const client_settings> settings,
          credentials creds);
 
+  // Sends the calls together, whatever their protocols, and answers in the same order; each is retried on
+  // its own (the SDKs' standard mode, the shared retry quota, never past `until`).
+  std::vector<result<api_answer>> send_all(std::span<const api_call> calls, deadline until) const;
+
+  // The same, for callers that know their calls' protocol.
   result<xml_response> call(const query_call& call, deadline until) const;
-  // Sends the calls together and answers in the same order; each is retried on its own.
   std::vector<result<xml_response>> call_all(std::span<const query_call> calls, deadline until) const;
-  // A JSON-protocol call (CloudTrail), signed and retried by the same rules; defined in json_protocol.cpp.
   result<nlohmann::json> call_json(const json_call& call, deadline until) const;
 
   // The same transport, settings and retry quota, acting as another principal (an assumed role).
@@ -71,7 +73,7 @@ class client {
   call_statistics statistics() const { return *m_statistics; }
 
  private:
-  http_request signed_request(const query_call& call) const;
+  http_request signed_request(const api_call& call, const endpoint& e) const;
 
   std::shared_ptr<http_transport> m_transport;
   std::shared_ptr<const client_settings> m_settings;

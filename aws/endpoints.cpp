@@ -18,6 +18,12 @@ std::string_view override_suffix(service s) {
       return "SNS";
     case service::cloudtrail:
       return "CLOUDTRAIL";
+    case service::guardduty:
+      return "GUARDDUTY";
+    case service::lambda:
+      return "LAMBDA";
+    case service::securityhub:
+      return "SECURITYHUB";
   }
   return "";
 }
@@ -44,6 +50,12 @@ std::string_view service_name(service s) {
       return "sns";
     case service::cloudtrail:
       return "cloudtrail";
+    case service::guardduty:
+      return "guardduty";
+    case service::lambda:
+      return "lambda";
+    case service::securityhub:
+      return "securityhub";
   }
   return "";
 }

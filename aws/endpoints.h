@@ -1,5 +1,5 @@
 // Where each service is reached and how requests to it are signed: partitions (aws, aws-cn, aws-us-gov),
-// IAM's global endpoint, STS's regional ones, and the SDKs' AWS_ENDPOINT_URL[_SERVICE] overrides.
+// IAM's global endpoint, the regional ones of the others, and the SDKs' AWS_ENDPOINT_URL[_SERVICE] overrides.
 #pragma once
 
 #include <string>
@@ -10,14 +10,8 @@
 
 namespace tq::aws {
 
-enum class service {
-  ec2,
-  iam,
-  sts,
-  autoscaling,
-  sns,
-  cloudtrail
-};  // cloudtrail speaks JSON (json_protocol.h)
+// By protocol: query (query.h), JSON 1.1 (json_protocol.h), REST-JSON (rest_json.h).
+enum class service { ec2, iam, sts, autoscaling, sns, cloudtrail, guardduty, lambda, securityhub };
 
 std::string_view service_name(service s);  // the signing name: "ec2", "iam", ...
 

@@ -56,6 +56,10 @@ std::string_view api_version(service s) {
       return "2010-03-31";
     case service::cloudtrail:
       return "2013-11-01";
+    case service::guardduty:
+    case service::lambda:
+    case service::securityhub:
+      return "";  // REST-JSON: each operation's URI carries its own version, if any
   }
   return "";
 }
@@ -108,6 +112,16 @@ std::string form_body(const query_call& call) {
   }
   if (call.dry_run) body += "&DryRun=true";
   return body;
+}
+
+http_request query_request(const query_call& call, const endpoint& e) {
+  http_request request;
+  request.method = "POST";
+  request.url = e.url + "/";
+  request.headers.push_back({"Host", host_of(e.url)});
+  request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
+  request.body = form_body(call);
+  return request;
 }
 
 std::string call_name(const query_call& call) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aws/endpoints.h"
+#include "aws/http.h"
 
 namespace tq::aws {
 
@@ -53,6 +54,9 @@ std::string percent_encode(std::string_view text);
 
 // The form body: Action=...&Version=...&params (in the order added).
 std::string form_body(const query_call& call);
+
+// The unsigned request: a form POST to the endpoint's root.
+http_request query_request(const query_call& call, const endpoint& e);
 
 // "ec2:DescribeInstances", for errors and logs.
 std::string call_name(const query_call& call);

@@ -2,6 +2,7 @@
 // it and creates the principals; their keys arrive in the environment).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "aws/client.h"
@@ -13,6 +14,27 @@ std::string variable(const char* name) {
   const char* value = std::getenv(name);
   return value ? value : "";
 }
+
+// The real curl transport, counting how many batches went out and the largest of them.
+class counting_transport : public http_transport {
+ public:
+  explicit counting_transport(std::shared_ptr<http_transport> inner) : m_inner(std::move(inner)) {}
+
+  std::vector<result<http_response>> send_all(std::span<const http_request> requests,
+                                              std::chrono::milliseconds timeout) override {
+    ++m_round_trips;
+    m_largest_batch = std::max(m_largest_batch, requests.size());
+    return m_inner->send_all(requests, timeout);
+  }
+
+  int round_trips() const { return m_round_trips; }
+  size_t largest_batch() const { return m_largest_batch; }
+
+ private:
+  std::shared_ptr<http_transport> m_inner;
+  int m_round_trips = 0;
+  size_t m_largest_batch = 0;
+};
 
 class against_moto : public ::testing::Test {
  protected:
@@ -98,6 +120,44 @@ TEST_F(against_moto, assumes_a_role_in_another_account_and_acts_there) {
   auto again = sessions.client_for(base, variable("MEMBER_ROLE_ARN"), soon());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->identity().access_key_id, member->identity().access_key_id);
+}
+
+TEST_F(against_moto, calls_of_every_protocol_go_out_together_and_are_answered_each_in_its_own) {
+  auto counter = std::make_shared<counting_transport>(m_transport);
+  const client c(counter, m_settings, credentials{variable("USER_KEY"), variable("USER_SECRET"), ""});
+  rest_json_call reserve{service::lambda, "PutFunctionConcurrency", "PUT",
+                         "/2017-10-31/functions/" + uri_label(variable("FUNCTION_NAME")) + "/concurrency"};
+  reserve.body = {{"ReservedConcurrentExecutions", 0}};
+  // Outside the responder's policy: refused alone, without holding up the others.
+  rest_json_call disable{service::guardduty, "UpdateDetector", "POST",
+                         "/detector/" + uri_label(variable("DETECTOR_ID"))};
+  disable.body = {{"enable", false}};
+  const std::vector<api_call> calls = {
+      query_call{service::ec2, "DescribeInstances", {}},
+      json_call{service::cloudtrail, "GetTrailStatus", {{"Name", variable("TRAIL_NAME")}}},
+      reserve,
+      disable,
+  };
+  auto answers = c.send_all(calls, soon());
+  ASSERT_EQ(answers.size(), calls.size());
+
+  ASSERT_TRUE(answers[0].ok()) << answers[0].err().describe();
+  ASSERT_TRUE(answers[0]->is_xml());
+  EXPECT_FALSE(answers[0]->xml().request_id.empty());
+  ASSERT_TRUE(answers[1].ok()) << answers[1].err().describe();
+  ASSERT_FALSE(answers[1]->is_xml());
+  EXPECT_FALSE(answers[1]->json().value("IsLogging", true));
+  ASSERT_TRUE(answers[2].ok()) << answers[2].err().describe();
+  EXPECT_EQ(answers[2]->json().value("ReservedConcurrentExecutions", -1), 0);
+  ASSERT_FALSE(answers[3].ok());
+  EXPECT_EQ(answers[3].err().code, "AccessDenied") << answers[3].err().describe();
+  EXPECT_FALSE(answers[3].err().retryable);
+  EXPECT_EQ(answers[3].err().where, "guardduty:UpdateDetector");
+
+  EXPECT_EQ(counter->round_trips(), 1) << "one batch, whatever the protocols";
+  EXPECT_EQ(counter->largest_batch(), calls.size());
+  EXPECT_EQ(c.statistics().attempts, static_cast<long>(calls.size()));
+  EXPECT_EQ(c.statistics().retries, 0);
 }
 
 }  // namespace

@@ -164,5 +164,38 @@ TEST_F(retries, a_batch_runs_concurrently_and_retries_each_call_alone) {
       << "the six calls went out together";
 }
 
+TEST_F(retries, a_lambda_function_being_updated_is_waited_for) {
+  script(
+      {{{"status", 409},
+        {"body", R"({"Type":"User","__type":"ResourceConflictException","message":"update in progress"})"}},
+       {{"status", 200}, {"body", R"({"Tags":{}})"}}});
+  client c = make_client(3, std::chrono::milliseconds(10));
+  const rest_json_call tag{
+      service::lambda,
+      "TagResource",
+      "POST",
+      "/2017-03-31/tags/" + uri_label("arn:aws:lambda:us-east-1:123456789012:function:fn"),
+      {},
+      {{"Tags", {{"tourniquet:incident", "i-1"}}}}};
+  auto answers = c.send_all(std::vector<api_call>{tag}, deadline_in(std::chrono::seconds(10)));
+  ASSERT_TRUE(answers[0].ok()) << answers[0].err().describe();
+  EXPECT_TRUE(answers[0]->json().contains("Tags"));
+  EXPECT_EQ(attempt_times().size(), 2u);
+  EXPECT_EQ(c.statistics().retries, 1);
+}
+
+TEST_F(retries, a_rest_call_that_must_not_happen_twice_is_not_resent_after_a_server_error) {
+  script({{{"status", 500}, {"body", R"({"__type":"InternalServerErrorException","message":"oops"})"}}});
+  client c = make_client(3, std::chrono::milliseconds(10));
+  rest_json_call create{service::securityhub, "CreateActionTarget", "POST", "/actionTargets"};
+  create.body = {{"Name", "Contain"}, {"Description", "Contain the resource"}, {"Id", "TourniquetContain"}};
+  create.idempotent = false;
+  auto answers = c.send_all(std::vector<api_call>{create}, deadline_in(std::chrono::seconds(10)));
+  ASSERT_FALSE(answers[0].ok());
+  EXPECT_EQ(answers[0].err().code, "InternalServerErrorException");
+  EXPECT_NE(answers[0].err().message.find("must not be done twice"), std::string::npos);
+  EXPECT_EQ(attempt_times().size(), 1u);
+}
+
 }  // namespace
 }  // namespace tq::aws

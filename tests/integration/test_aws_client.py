@@ -1,18 +1,34 @@
 """Runs the client's server tests: retries against the fault server, signed calls against moto with its
 signature and IAM checks on. The C++ side is aws_retry_test and aws_client_moto_test."""
+import io
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+import zipfile
 
 from moto_support import MotoTestCase, build_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# The responder's calls in aws_client_moto_test; it checks that one outside them (DescribeVpcs) is refused.
+# The responder's calls in aws_client_moto_test; it checks that ones outside them (DescribeVpcs,
+# UpdateDetector) are refused.
 RESPONDER_POLICY = [{"Effect": "Allow", "Resource": "*", "Action": [
-    "ec2:DescribeInstances", "iam:GetUser", "sts:GetCallerIdentity", "sts:AssumeRole"]}]
+    "ec2:DescribeInstances", "iam:GetUser", "sts:GetCallerIdentity", "sts:AssumeRole",
+    "cloudtrail:GetTrailStatus", "lambda:PutFunctionConcurrency"]}]
+
+
+def make_function(moto, name):
+    """A Lambda function in moto (never invoked, so no container is needed)."""
+    role = moto.client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": []}))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return None\n")
+    moto.client("lambda").create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="index.handler",
+                                          Code={"ZipFile": code.getvalue()})
 
 
 def run_gtest(name, env):
@@ -50,9 +66,14 @@ class ClientAgainstMoto(MotoTestCase):
                                              ["ec2:DescribeVpcs", "sts:GetCallerIdentity"])
             moto.client("ec2", setup["AccessKeyId"], setup["SecretAccessKey"], setup["SessionToken"]).create_vpc(
                 CidrBlock="10.9.0.0/16")
+            moto.client("s3").create_bucket(Bucket="audit-logs")
+            moto.client("cloudtrail").create_trail(Name="audit", S3BucketName="audit-logs")
+            detector = moto.client("guardduty").create_detector(Enable=True)["DetectorId"]
+            make_function(moto, "web-api")
         key, secret = account.responder
         env = dict(os.environ, MOTO_URL=moto.url, USER_KEY=key, USER_SECRET=secret,
-                   MEMBER_ROLE_ARN="arn:aws:iam::210987654321:role/tourniquet-member", AWS_LAMBDA_LOG_LEVEL="DEBUG")
+                   MEMBER_ROLE_ARN="arn:aws:iam::210987654321:role/tourniquet-member", AWS_LAMBDA_LOG_LEVEL="DEBUG",
+                   TRAIL_NAME="audit", DETECTOR_ID=detector, FUNCTION_NAME="web-api")
         code, output = run_gtest("aws_client_moto_test", env)
         self.assertEqual(code, 0, output)
         self.assertIn("PASSED", output)

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "aws/client.h"
 #include "aws/endpoints.h"
 #include "aws/query.h"
 #include "aws/retry.h"
@@ -89,6 +90,40 @@ TEST(endpoints, overrides_follow_the_sdks_and_must_be_urls) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.err().where, "AWS_ENDPOINT_URL_EC2");
   EXPECT_FALSE(resolve_endpoint(service::ec2, "", fixed_environment({})).ok());
+}
+
+TEST(endpoints, rest_json_services_are_regional_and_have_their_own_overrides) {
+  const env_reader none = fixed_environment({});
+  struct expected_endpoint {
+    service target;
+    const char* url;
+    const char* signing_name;
+    const char* variable;
+  };
+  for (const auto& [target, url, signing_name, variable] : {
+           expected_endpoint{service::guardduty, "https://guardduty.eu-west-1.amazonaws.com", "guardduty",
+                             "AWS_ENDPOINT_URL_GUARDDUTY"},
+           expected_endpoint{service::lambda, "https://lambda.eu-west-1.amazonaws.com", "lambda",
+                             "AWS_ENDPOINT_URL_LAMBDA"},
+           expected_endpoint{service::securityhub, "https://securityhub.eu-west-1.amazonaws.com",
+                             "securityhub", "AWS_ENDPOINT_URL_SECURITYHUB"},
+       }) {
+    auto e = resolve_endpoint(target, "eu-west-1", none);
+    ASSERT_TRUE(e.ok()) << signing_name;
+    EXPECT_EQ(e->url, url);
+    EXPECT_EQ(e->signing_name, signing_name);
+    EXPECT_EQ(e->signing_region, "eu-west-1");
+    const auto env = fixed_environment(
+        {{"AWS_ENDPOINT_URL", "http://127.0.0.1:5000"}, {variable, "http://127.0.0.1:7000/"}});
+    EXPECT_EQ(resolve_endpoint(target, "eu-west-1", env)->url, "http://127.0.0.1:7000") << variable;
+  }
+  EXPECT_EQ(resolve_endpoint(service::lambda, "cn-north-1", none)->url,
+            "https://lambda.cn-north-1.amazonaws.com.cn");
+  auto settings = client_settings_from_environment(fixed_environment({{"AWS_REGION", "us-east-2"}}));
+  ASSERT_TRUE(settings.ok());
+  for (service s : {service::guardduty, service::lambda, service::securityhub}) {
+    EXPECT_TRUE(settings->endpoints.contains(s)) << service_name(s);
+  }
 }
 
 TEST(responses, ec2_success_is_read_through_items) {
