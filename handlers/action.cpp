@@ -33,10 +33,6 @@ const std::vector<const action_kind*>& declared_actions() {
   return kind_index();
 }
 
-std::string iam_action_of(const aws::query_call& call) {
-  return std::string(aws::service_name(call.target)) + ":" + call.action;
-}
-
 std::string_view outcome_name(outcome o) {
   switch (o) {
     case outcome::done:
@@ -156,7 +152,7 @@ struct plan_run {
       states[i] = dry_run ? call_state::succeeded : call_state::failed;
       return true;
     }
-    if (dry_run && p.call.target != aws::service::ec2) {
+    if (dry_run && aws::service_of(p.call) != aws::service::ec2) {
       record.result = outcome::planned;
       states[i] = call_state::succeeded;
       return true;
@@ -164,7 +160,7 @@ struct plan_run {
     return false;
   }
 
-  void record_answer(size_t i, result<aws::xml_response> answer) {
+  void record_answer(size_t i, result<aws::api_answer> answer) {
     action_record& record = out.records[i];
     const auto& already_if = plan[i].already_if;
     if (answer.ok()) {
@@ -213,18 +209,18 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
       run.leave_cycle_undone();
       break;
     }
-    std::vector<aws::query_call> batch;
+    std::vector<aws::api_call> batch;
     std::vector<size_t> sent;
     for (size_t i : due) {
       if (run.settled_locally(i)) continue;
       batch.push_back(plan[i].call);
-      batch.back().dry_run = dry_run;
+      if (auto* query = std::get_if<aws::query_call>(&batch.back())) query->dry_run = dry_run;
       sent.push_back(i);
     }
     if (batch.empty()) continue;
 
     const auto started = std::chrono::steady_clock::now();
-    auto answers = client.call_all(batch, until);
+    auto answers = client.send_all(batch, until);
     ++run.out.round_trips;
     const auto finished = std::chrono::steady_clock::now();
     for (size_t k = 0; k < sent.size(); ++k) {

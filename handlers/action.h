@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "aws/api_call.h"
 #include "aws/client.h"
 #include "aws/query.h"
 #include "runtime/result.h"
@@ -35,7 +36,9 @@ const action_kind& declare_action(std::string_view playbook, std::string_view na
 const std::vector<const action_kind*>& declared_actions();
 
 // "ec2:ModifyNetworkInterfaceAttribute" for a call, as IAM names it.
-std::string iam_action_of(const aws::query_call& call);
+inline std::string iam_action_of(const aws::api_call& call) {
+  return aws::call_name(call);
+}
 
 enum class outcome { done, already, planned, skipped, failed };
 std::string_view outcome_name(outcome o);
@@ -43,8 +46,8 @@ std::string_view outcome_name(outcome o);
 // One intended API call.
 struct planned_call {
   const action_kind* kind = nullptr;
-  std::string target;  // what it acts on: "eni-0a1b", "i-0123", "AKIA…"
-  aws::query_call call;
+  std::string target;         // what it acts on: "eni-0a1b", "i-0123", "AKIA…"
+  aws::api_call call;         // in whichever protocol its service speaks
   std::string detail;         // for the report: "sg-1,sg-2 -> sg-untrack"
   std::vector<size_t> needs;  // indices (in the same plan) of calls that must have succeeded first
   std::vector<size_t> after;  // indices of calls that must have finished first, whatever their outcome
@@ -54,6 +57,9 @@ struct planned_call {
   // Error codes that mean the intended state is there already: an attempt whose answer was lost did land
   // (InvalidPermission.Duplicate after a retried authorize). The call then counts as already done.
   std::vector<std::string_view> already_if = {};
+
+  // The call as a query-protocol call (EC2, IAM, STS, Auto Scaling, SNS): what most plans hold.
+  const aws::query_call& query() const { return std::get<aws::query_call>(call); }
 };
 
 // What became of one action, for the response, the logs and the tags.
@@ -73,16 +79,17 @@ struct action_record {
 nlohmann::ordered_json to_json(const action_record& r);
 
 struct execution {
-  std::vector<action_record> records;                     // in plan order
-  std::vector<std::optional<aws::xml_response>> answers;  // the parsed answer of each call that succeeded
-  long round_trips = 0;                                   // batches sent, one after another
+  std::vector<action_record> records;                   // in plan order
+  std::vector<std::optional<aws::api_answer>> answers;  // the parsed answer of each call that succeeded
+  long round_trips = 0;                                 // batches sent, one after another
   bool all_succeeded() const;
 };
 
 // Carries out a plan. Calls depend on each other only through `needs`: every call whose needs have all
 // succeeded goes out in one batch, so a plan pays one round trip per level of dependency. A call whose
-// needs did not all succeed is skipped and says why. In a dry run, EC2 calls go out with DryRun=true
-// (DryRunOperation means allowed: outcome planned); other services' calls are only listed.
+// needs did not all succeed is skipped and says why. Calls of every protocol go out in the same batch. In a
+// dry run, EC2 calls go out with DryRun=true (DryRunOperation means allowed: outcome planned); other
+// services' calls are only listed.
 execution execute_plan(const std::vector<planned_call>& plan, const aws::client& client, aws::deadline until,
                        bool dry_run);
 

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "handlers/config.h"
+#include "handlers/incident.h"
 
 namespace tq::handlers {
 namespace {
@@ -65,7 +66,7 @@ std::vector<std::string> joined(std::vector<std::string> first, const std::vecto
 // Tourniquet's tags record incidents and find its groups, and the exemption tag turns it away: only
 // Tourniquet and the break-glass roles may write them. A DeleteTags naming no key deletes every tag.
 void add_tag_statements(json& statements, const guardrail_settings& s, const json& not_tourniquet) {
-  std::vector<std::string> keys = {"tourniquet:*"};
+  std::vector<std::string> keys = {std::string(tag_prefix) + "*"};
   if (s.exempt_tag_key) keys.push_back(*s.exempt_tag_key);
   json condition = not_tourniquet;
   condition["ForAnyValue:StringLike"] = {{"aws:TagKeys", keys}};
@@ -81,7 +82,7 @@ void add_tag_statements(json& statements, const guardrail_settings& s, const jso
 
 void add_group_statement(json& statements, const json& not_tourniquet) {
   json condition = not_tourniquet;
-  condition["Null"] = {{"aws:ResourceTag/tourniquet:role", "false"}};
+  condition["Null"] = {{std::string("aws:ResourceTag/") + tag_role, "false"}};
   statements.push_back(deny("TourniquetGroupRules",
                             {"ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
                              "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress",

@@ -201,7 +201,7 @@ result<credential_state> credential_state_from_reads(const credential_settings& 
                                                      const execution& run) {
   credential_state state;
   for (size_t i = 0; i < reads.size(); ++i) {
-    const std::string& action = reads[i].call.action;
+    const std::string& action = reads[i].query().action;
     const action_record& record = run.records[i];
     if (!run.answers[i]) {
       if (is_no_such_entity(record) && (action == "GetUser" || action == "GetRole")) {
@@ -216,7 +216,7 @@ result<credential_state> credential_state_from_reads(const credential_settings& 
       return error{"ReadFailed", "no answer to " + aws::call_name(reads[i].call),
                    aws::call_name(reads[i].call)};
     }
-    const pugi::xml_node result = run.answers[i]->result();
+    const pugi::xml_node result = run.answers[i]->xml().result();
     if (action == "GetCallerIdentity") {
       state.self = identity_from_arn(text_of(result, "Arn"));
       if (state.self.account_id.empty()) state.self.account_id = text_of(result, "Account");

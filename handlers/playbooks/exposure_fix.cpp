@@ -175,7 +175,7 @@ result<group_state> group_state_from_reads(const std::string& group_id, const ex
     if (failure) return *failure;
     return error{"ReadFailed", "no answer to ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroups"};
   }
-  for (pugi::xml_node g : items_of(reads.answers[0]->result().child("securityGroupInfo"))) {
+  for (pugi::xml_node g : items_of(reads.answers[0]->xml().result().child("securityGroupInfo"))) {
     if (text_of(g, "groupId") != group_id) continue;
     for (pugi::xml_node t : items_of(g.child("tagSet"))) state.tags[text_of(t, "key")] = text_of(t, "value");
   }
@@ -184,7 +184,7 @@ result<group_state> group_state_from_reads(const std::string& group_id, const ex
     return error{"ReadFailed", "no answer to ec2:DescribeSecurityGroupRules",
                  "ec2:DescribeSecurityGroupRules"};
   }
-  for (pugi::xml_node r : items_of(reads.answers[1]->result().child("securityGroupRuleSet"))) {
+  for (pugi::xml_node r : items_of(reads.answers[1]->xml().result().child("securityGroupRuleSet"))) {
     if (text_of(r, "isEgress") == "true" || text_of(r, "groupId") != group_id) continue;
     live_rule rule;
     rule.id = text_of(r, "securityGroupRuleId");
@@ -299,13 +299,13 @@ std::string trail_reference(const cloudtrail_event& event, std::string_view acco
   return text.substr(trail + std::string_view(":trail/").size());
 }
 
-planned_json_call plan_trail_status_read(const std::string& trail) {
+planned_call plan_trail_status_read(const std::string& trail) {
   return {&restart_logging, trail, aws::json_call{service::cloudtrail, "GetTrailStatus", {{"Name", trail}}},
           ""};
 }
 
-std::vector<planned_json_call> plan_logging_restart(const std::string& trail, bool is_logging,
-                                                    std::vector<action_record>& already) {
+std::vector<planned_call> plan_logging_restart(const std::string& trail, bool is_logging,
+                                               std::vector<action_record>& already) {
   if (is_logging) {
     already.push_back(already_record(restart_logging, trail, "logging"));
     return {};
@@ -315,30 +315,6 @@ std::vector<planned_json_call> plan_logging_restart(const std::string& trail, bo
 }
 
 namespace {
-
-struct json_outcome {
-  action_record record;
-  std::optional<nlohmann::json> answer;
-};
-
-json_outcome run_json(const planned_json_call& p, const aws::client& client, aws::deadline until,
-                      bool dry_run) {
-  json_outcome out{{std::string(p.kind->name), p.target, outcome::planned, p.detail, std::nullopt, {}},
-                   std::nullopt};
-  if (dry_run) return out;  // CloudTrail has no DryRun: listed only
-  const auto started = std::chrono::steady_clock::now();
-  auto answer = client.call_json(p.call, until);
-  out.record.finished = std::chrono::steady_clock::now();
-  out.record.duration = std::chrono::duration_cast<std::chrono::milliseconds>(out.record.finished - started);
-  if (answer.ok()) {
-    out.record.result = outcome::done;
-    out.answer = std::move(*answer);
-  } else {
-    out.record.result = outcome::failed;
-    out.record.failure = std::move(answer).err();
-  }
-  return out;
-}
 
 playbook_report fix_world_ingress(const cloudtrail_event& event, const playbook_context& ctx,
                                   const exposure_settings& settings, std::string incident) {
@@ -427,26 +403,25 @@ playbook_report fix_trail(const cloudtrail_event& event, const exposure_rule& ru
                                            " and Tourniquet runs in " + ctx.client.settings().region +
                                            ": start logging there by hand");
   }
-  const auto status = run_json(plan_trail_status_read(trail), ctx.client, ctx.until, false);
-  if (!status.answer) {
-    if (status.record.failure && status.record.failure->code == "TrailNotFoundException") {
+  const execution status = execute_plan({plan_trail_status_read(trail)}, ctx.client, ctx.until, false);
+  report.round_trips += status.round_trips;
+  const action_record& read = status.records.front();
+  if (!status.answers.front()) {
+    if (read.failure && read.failure->code == "TrailNotFoundException") {
       return escalate(std::move(report), "trail " + trail + " was stopped by " + caller_of(event) +
                                              " and no longer exists: create it again");
     }
-    report.actions.push_back(status.record);
+    report.actions.push_back(read);
     report.status = report_status::failed;
-    report.reason = status.record.failure ? status.record.failure->describe() : "no answer to GetTrailStatus";
+    report.reason = read.failure ? read.failure->describe() : "no answer to GetTrailStatus";
     return report;
   }
-  ++report.round_trips;
-  auto logging = status.answer->find("IsLogging");
-  const bool is_logging = logging != status.answer->end() && logging->is_boolean() && logging->get<bool>();
+  const nlohmann::json& answer = status.answers.front()->json();
+  auto logging = answer.find("IsLogging");
+  const bool is_logging = logging != answer.end() && logging->is_boolean() && logging->get<bool>();
   std::vector<action_record> already;
-  for (const auto& p : plan_logging_restart(trail, is_logging, already)) {
-    const auto done = run_json(p, ctx.client, ctx.until, ctx.dry_run);
-    if (done.record.result != outcome::planned) ++report.round_trips;
-    report.actions.push_back(done.record);
-  }
+  append(report,
+         execute_plan(plan_logging_restart(trail, is_logging, already), ctx.client, ctx.until, ctx.dry_run));
   report.actions.insert(report.actions.end(), already.begin(), already.end());
   report.status = ctx.dry_run           ? report_status::dry_run
                   : report.incomplete() ? report_status::incomplete

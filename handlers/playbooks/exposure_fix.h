@@ -96,14 +96,6 @@ std::vector<planned_call> plan_ingress_revocation(const std::vector<ingress_rule
 
 // --- Trails ---------------------------------------------------------------------------------------------
 
-// One intended JSON-protocol call (CloudTrail); executed one by one, outside execute_plan.
-struct planned_json_call {
-  const action_kind* kind = nullptr;
-  std::string target;
-  aws::json_call call;
-  std::string detail;
-};
-
 // Whether the caller may stop or delete trails (TOURNIQUET_TRAIL_ADMINS, by name or ARN).
 bool is_trail_admin(const user_identity& user, const exposure_settings& settings);
 
@@ -111,10 +103,11 @@ bool is_trail_admin(const user_identity& user, const exposure_settings& settings
 // ARN otherwise; "" when the record names none.
 std::string trail_reference(const cloudtrail_event& event, std::string_view account_id);
 
-planned_json_call plan_trail_status_read(const std::string& trail);
+// CloudTrail's JSON-protocol calls, planned and executed like every other call.
+planned_call plan_trail_status_read(const std::string& trail);
 // StartLogging unless the trail is logging already.
-std::vector<planned_json_call> plan_logging_restart(const std::string& trail, bool is_logging,
-                                                    std::vector<action_record>& already);
+std::vector<planned_call> plan_logging_restart(const std::string& trail, bool is_logging,
+                                               std::vector<action_record>& already);
 
 // --- The playbook ---------------------------------------------------------------------------------------
 

@@ -185,7 +185,7 @@ result<instance_state> state_from_reads(const instance_finding& finding, const i
   instance_state state;
   state.instance_id = finding.instance_id;
   pugi::xml_node instance;
-  for (pugi::xml_node reservation : items_of(reads.answers[0]->result().child("reservationSet"))) {
+  for (pugi::xml_node reservation : items_of(reads.answers[0]->xml().result().child("reservationSet"))) {
     for (pugi::xml_node i : items_of(reservation.child("instancesSet"))) {
       if (text_of(i, "instanceId") == finding.instance_id) instance = i;
     }
@@ -209,13 +209,14 @@ result<instance_state> state_from_reads(const instance_finding& finding, const i
   }
   if (reads.answers[1]) {
     state.termination_protected =
-        text_of(reads.answers[1]->result(), "disableApiTermination/value") == "true";
+        text_of(reads.answers[1]->xml().result(), "disableApiTermination/value") == "true";
   }
   if (reads.answers[2]) {
-    state.shutdown_behavior = text_of(reads.answers[2]->result(), "instanceInitiatedShutdownBehavior/value");
+    state.shutdown_behavior =
+        text_of(reads.answers[2]->xml().result(), "instanceInitiatedShutdownBehavior/value");
   }
   if (!reads.answers[3]) return *reads.records[3].failure;  // without the groups there is no safe plan
-  for (pugi::xml_node g : items_of(reads.answers[3]->result().child("securityGroupInfo"))) {
+  for (pugi::xml_node g : items_of(reads.answers[3]->xml().result().child("securityGroupInfo"))) {
     const std::string role = tag_value(g.child("tagSet"), tag_role);
     managed_group group = group_from_xml(g);
     auto& by_vpc = role == untrack_role ? state.untrack_groups : state.isolation_groups;
@@ -224,19 +225,19 @@ result<instance_state> state_from_reads(const instance_finding& finding, const i
   state.autoscaling_read = reads.answers[4].has_value();
   state.snapshots_read = reads.answers[5].has_value();
   if (reads.answers[4]) {
-    for (pugi::xml_node m : items_of(reads.answers[4]->result().child("AutoScalingInstances"))) {
+    for (pugi::xml_node m : items_of(reads.answers[4]->xml().result().child("AutoScalingInstances"))) {
       state.autoscaling_group = text_of(m, "AutoScalingGroupName");
     }
   }
   if (reads.answers[5]) {
-    for (pugi::xml_node s : items_of(reads.answers[5]->result().child("snapshotSet"))) {
+    for (pugi::xml_node s : items_of(reads.answers[5]->xml().result().child("snapshotSet"))) {
       state.finding_snapshot_ids.push_back(text_of(s, "snapshotId"));
     }
   }
   if (!settings.isolation_group_ids.empty()) {
     if (!reads.answers[6]) return *reads.records[6].failure;
     // A configured group wins over one Tourniquet made in the same VPC; its rules are the owner's business.
-    for (pugi::xml_node g : items_of(reads.answers[6]->result().child("securityGroupInfo"))) {
+    for (pugi::xml_node g : items_of(reads.answers[6]->xml().result().child("securityGroupInfo"))) {
       managed_group group = group_from_xml(g);
       state.isolation_groups[group.vpc_id] = std::move(group);
     }
@@ -549,7 +550,7 @@ status ensure_groups(const instance_finding& finding, const instance_settings& s
         continue;
       }
       managed_group g;
-      g.id = text_of(created.answers[i]->result(), "groupId");
+      g.id = text_of(created.answers[i]->xml().result(), "groupId");
       g.vpc_id = creation[i].target;
       g.egress_all_v4 = true;  // a new group allows all IPv4 egress
       (creation[i].detail.starts_with(untrack_role) ? state.untrack_groups : state.isolation_groups)

@@ -750,7 +750,7 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
     bool found = false;
     std::vector<std::string> live;
     if (run.answers[0]) {
-      for (pugi::xml_node reservation : items_of(run.answers[0]->result().child("reservationSet"))) {
+      for (pugi::xml_node reservation : items_of(run.answers[0]->xml().result().child("reservationSet"))) {
         for (pugi::xml_node i : items_of(reservation.child("instancesSet"))) {
           found |= text_of(i, "instanceId") == *target.instance_id;
           for (pugi::xml_node n : items_of(i.child("networkInterfaceSet"))) {
@@ -786,7 +786,7 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   if (!vpcs.empty()) reads.push_back(read_vpcs_call(vpcs));
   execution run = read(std::move(reads));
   if (!run.answers[0]) return *run.records[0].failure;
-  out.acls = acls_from_xml(run.answers[0]->result());
+  out.acls = acls_from_xml(run.answers[0]->xml().result());
   if (!target.network_acl_ids.empty()) {
     for (const auto& id : target.network_acl_ids) {
       if (std::none_of(out.acls.begin(), out.acls.end(), [&](const acl_state& a) { return a.id == id; })) {
@@ -806,7 +806,7 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   }
 
   std::map<std::string, std::vector<cidr_block>> cidrs;
-  if (run.answers.size() > 1 && run.answers[1]) cidrs = vpc_cidrs_from_xml(run.answers[1]->result());
+  if (run.answers.size() > 1 && run.answers[1]) cidrs = vpc_cidrs_from_xml(run.answers[1]->xml().result());
   std::vector<std::string> missing;
   for (const auto& acl : out.acls) {
     if (!cidrs.contains(acl.vpc_id) &&
@@ -818,7 +818,8 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
     execution vpc_run = read({read_vpcs_call(missing)});
     // Without the VPC's ranges the never-block check is incomplete: stop rather than risk blocking the VPC.
     if (!vpc_run.answers[0]) return *vpc_run.records[0].failure;
-    for (auto& [id, list] : vpc_cidrs_from_xml(vpc_run.answers[0]->result())) cidrs[id] = std::move(list);
+    for (auto& [id, list] : vpc_cidrs_from_xml(vpc_run.answers[0]->xml().result()))
+      cidrs[id] = std::move(list);
   }
   for (auto& acl : out.acls) {
     if (!cidrs.contains(acl.vpc_id)) {
@@ -840,7 +841,7 @@ result<std::vector<acl_state>> reread(const std::vector<acl_state>& previous,
     report.actions.push_back(run.records[0]);
     return *run.records[0].failure;
   }
-  std::vector<acl_state> fresh = acls_from_xml(run.answers[0]->result());
+  std::vector<acl_state> fresh = acls_from_xml(run.answers[0]->xml().result());
   for (auto& acl : fresh) {
     for (const auto& old : previous) {
       if (old.id != acl.id) continue;
@@ -1134,7 +1135,7 @@ playbook_report expire_blocks(const playbook_context& ctx) {
     report.failure = read.records[0].failure;
     return report;
   }
-  const std::vector<acl_state> acls = acls_from_xml(read.answers[0]->result());
+  const std::vector<acl_state> acls = acls_from_xml(read.answers[0]->xml().result());
   const std::int64_t now = epoch_now();
   expiry_plan plan = plan_expiry(acls, now);
   execution removed = execute_plan(plan.calls, ctx.client, ctx.until, ctx.dry_run);

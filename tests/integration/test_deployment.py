@@ -9,7 +9,7 @@ import unittest
 
 from cfnlint.decode import decode_str
 
-from moto_support import generated_policy, policy_actions
+from moto_support import generated_policy, policy_actions, run_tourniquet
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 PACKAGING = os.path.join(SOURCE, "packaging")

@@ -57,10 +57,10 @@ execution run_of(const std::vector<planned_call>& reads, const std::map<std::str
   run.answers.resize(reads.size());
   for (size_t i = 0; i < reads.size(); ++i) {
     run.records[i].action = std::string(reads[i].kind->name);
-    auto body = bodies.find(reads[i].call.action);
+    auto body = bodies.find(reads[i].query().action);
     if (body != bodies.end()) {
       run.records[i].result = outcome::done;
-      run.answers[i] = answer(body->second);
+      run.answers[i] = aws::api_answer{answer(body->second)};
     } else {
       run.records[i].result = outcome::failed;
       run.records[i].failure = failure("NoSuchEntity");
@@ -132,7 +132,7 @@ credential_state user_state(const std::string& key_status) {
 
 const planned_call* find_call(const std::vector<planned_call>& plan, std::string_view action) {
   for (const auto& p : plan) {
-    if (p.call.action == action) return &p;
+    if (p.query().action == action) return &p;
   }
   return nullptr;
 }
@@ -215,7 +215,7 @@ TEST(credential_reads, iam_user_reads_identity_user_and_keys_and_what_the_option
   ASSERT_EQ(reads.size(), 3u);
   EXPECT_EQ(aws::call_name(reads[0].call), "sts:GetCallerIdentity");
   EXPECT_EQ(aws::call_name(reads[1].call), "iam:GetUser");
-  EXPECT_EQ(reads[1].call.params.get("UserName"), "deploy-bot");
+  EXPECT_EQ(reads[1].query().params.get("UserName"), "deploy-bot");
   EXPECT_EQ(aws::call_name(reads[2].call), "iam:ListAccessKeys");
 
   reads = plan_credential_reads(user_target(), {true, "quarantine"});
@@ -226,7 +226,7 @@ TEST(credential_reads, iam_user_reads_identity_user_and_keys_and_what_the_option
   reads = plan_credential_reads(role_target(), {true, "quarantine"});
   ASSERT_EQ(reads.size(), 2u);
   EXPECT_EQ(aws::call_name(reads[1].call), "iam:GetRole");
-  EXPECT_EQ(reads[1].call.params.get("RoleName"), "web-server-role");
+  EXPECT_EQ(reads[1].query().params.get("RoleName"), "web-server-role");
 }
 
 TEST(credential_reads, state_from_real_answer_documents) {
@@ -312,19 +312,19 @@ TEST(credential_plan, iam_user_deactivates_only_the_named_key_and_denies_older_s
   ASSERT_EQ(plan.size(), 3u);
   const auto* update = find_call(plan, "UpdateAccessKey");
   ASSERT_NE(update, nullptr);
-  EXPECT_EQ(update->call.params.get("AccessKeyId"), "AKIAFIRSTKEY00000001");
-  EXPECT_EQ(update->call.params.get("UserName"), "deploy-bot");
-  EXPECT_EQ(update->call.params.get("Status"), "Inactive");
+  EXPECT_EQ(update->query().params.get("AccessKeyId"), "AKIAFIRSTKEY00000001");
+  EXPECT_EQ(update->query().params.get("UserName"), "deploy-bot");
+  EXPECT_EQ(update->query().params.get("Status"), "Inactive");
   for (const auto& p : plan) {
-    for (const auto& [name, value] : p.call.params.entries())
+    for (const auto& [name, value] : p.query().params.entries())
       EXPECT_NE(value, "AKIASECONDKEY0000002") << name;
-    EXPECT_NE(p.call.action, "DeleteAccessKey");
+    EXPECT_NE(p.query().action, "DeleteAccessKey");
   }
 
   const auto* deny = find_call(plan, "PutUserPolicy");
   ASSERT_NE(deny, nullptr);
-  EXPECT_EQ(deny->call.params.get("PolicyName"), revoke_sessions_policy_name);
-  const auto document = nlohmann::json::parse(deny->call.params.get("PolicyDocument"));
+  EXPECT_EQ(deny->query().params.get("PolicyName"), revoke_sessions_policy_name);
+  const auto document = nlohmann::json::parse(deny->query().params.get("PolicyDocument"));
   const auto& statement = document.at("Statement").at(0);
   EXPECT_EQ(statement.at("Effect"), "Deny");
   EXPECT_EQ(statement.at("Action"), "*");
@@ -333,8 +333,8 @@ TEST(credential_plan, iam_user_deactivates_only_the_named_key_and_denies_older_s
 
   const auto* tag = find_call(plan, "TagUser");
   ASSERT_NE(tag, nullptr);
-  EXPECT_EQ(tag->call.params.get("Tags.member.1.Key"), "tourniquet:incident-id");
-  EXPECT_EQ(tag->call.params.get("Tags.member.1.Value"), "tq-abc");
+  EXPECT_EQ(tag->query().params.get("Tags.member.1.Key"), "tourniquet:incident-id");
+  EXPECT_EQ(tag->query().params.get("Tags.member.1.Value"), "tq-abc");
   EXPECT_TRUE(already.empty());
 }
 
@@ -344,7 +344,7 @@ TEST(credential_plan, replay_finds_the_key_inactive_and_the_tag_in_place_but_ref
   std::vector<action_record> already;
   const auto plan = plan_credential_containment(user_target(), state, {}, "tq-abc", now, already);
   ASSERT_EQ(plan.size(), 1u);
-  EXPECT_EQ(plan[0].call.action, "PutUserPolicy");
+  EXPECT_EQ(plan[0].query().action, "PutUserPolicy");
   const auto* key = find_record(already, "deactivate-key");
   ASSERT_NE(key, nullptr);
   EXPECT_EQ(key->result, outcome::already);
@@ -378,10 +378,10 @@ TEST(credential_plan, assumed_role_gets_the_deny_and_the_tag_on_the_role) {
   const auto plan =
       plan_credential_containment(role_target(), state, {true, "quarantine"}, "tq-r", now, already);
   ASSERT_EQ(plan.size(), 2u);
-  EXPECT_EQ(plan[0].call.action, "PutRolePolicy");
-  EXPECT_EQ(plan[0].call.params.get("RoleName"), "web-server-role");
-  EXPECT_EQ(plan[0].call.params.get("PolicyName"), revoke_sessions_policy_name);
-  EXPECT_EQ(plan[1].call.action, "TagRole");
+  EXPECT_EQ(plan[0].query().action, "PutRolePolicy");
+  EXPECT_EQ(plan[0].query().params.get("RoleName"), "web-server-role");
+  EXPECT_EQ(plan[0].query().params.get("PolicyName"), revoke_sessions_policy_name);
+  EXPECT_EQ(plan[1].query().action, "TagRole");
   EXPECT_EQ(find_call(plan, "UpdateAccessKey"), nullptr);     // ASIA keys cannot be deactivated
   EXPECT_EQ(find_call(plan, "DeleteLoginProfile"), nullptr);  // user options do not apply to roles
 }
@@ -398,7 +398,7 @@ TEST(credential_plan, console_access_and_quarantine_only_when_asked) {
   plan = plan_credential_containment(user_target(), state, {true, "quarantine"}, "tq-abc", now, already);
   ASSERT_NE(find_call(plan, "DeleteLoginProfile"), nullptr);
   ASSERT_NE(find_call(plan, "AddUserToGroup"), nullptr);
-  EXPECT_EQ(find_call(plan, "AddUserToGroup")->call.params.get("GroupName"), "quarantine");
+  EXPECT_EQ(find_call(plan, "AddUserToGroup")->query().params.get("GroupName"), "quarantine");
 
   state.has_login_profile = false;
   state.in_quarantine_group = true;

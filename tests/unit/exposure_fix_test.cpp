@@ -85,8 +85,8 @@ group_state live_group() {
   execution reads;
   reads.records.resize(2);
   reads.answers.resize(2);
-  reads.answers[0] = answer(groups_answer);
-  reads.answers[1] = answer(rules_answer);
+  reads.answers[0] = aws::api_answer{answer(groups_answer)};
+  reads.answers[1] = aws::api_answer{answer(rules_answer)};
   auto state = group_state_from_reads("sg-1", reads);
   EXPECT_TRUE(state.ok()) << state.err().describe();
   return state.ok() ? *state : group_state{};
@@ -178,18 +178,18 @@ TEST(exposure_ingress, revokes_by_rule_id_and_leaves_443) {
   const auto plan = plan_ingress_revocation({rule("tcp", 22, 22, "0.0.0.0/0", "sgr-ssh")}, live_group(),
                                             "tq-1", "event-1", now, already);
   ASSERT_EQ(plan.size(), 2u);
-  EXPECT_EQ(plan[0].call.action, "RevokeSecurityGroupIngress");
-  EXPECT_EQ(plan[0].call.params.get("GroupId"), "sg-1");
-  EXPECT_EQ(plan[0].call.params.get("SecurityGroupRuleId.1"), "sgr-ssh");
-  EXPECT_EQ(plan[0].call.params.get("SecurityGroupRuleId.2"), "");
-  EXPECT_EQ(plan[0].call.params.get("IpPermissions.1.IpProtocol"), "");
+  EXPECT_EQ(plan[0].query().action, "RevokeSecurityGroupIngress");
+  EXPECT_EQ(plan[0].query().params.get("GroupId"), "sg-1");
+  EXPECT_EQ(plan[0].query().params.get("SecurityGroupRuleId.1"), "sgr-ssh");
+  EXPECT_EQ(plan[0].query().params.get("SecurityGroupRuleId.2"), "");
+  EXPECT_EQ(plan[0].query().params.get("IpPermissions.1.IpProtocol"), "");
   for (const auto& p : plan) {
-    for (const auto& [name, value] : p.call.params.entries()) EXPECT_NE(value, "sgr-https") << name;
+    for (const auto& [name, value] : p.query().params.entries()) EXPECT_NE(value, "sgr-https") << name;
   }
-  EXPECT_EQ(plan[1].call.action, "CreateTags");
+  EXPECT_EQ(plan[1].query().action, "CreateTags");
   EXPECT_EQ(plan[1].needs, std::vector<size_t>{0});
-  EXPECT_EQ(plan[1].call.params.get("Tag.1.Key"), "tourniquet:incident-id");
-  EXPECT_EQ(plan[1].call.params.get("Tag.1.Value"), "tq-1");
+  EXPECT_EQ(plan[1].query().params.get("Tag.1.Key"), "tourniquet:incident-id");
+  EXPECT_EQ(plan[1].query().params.get("Tag.1.Value"), "tq-1");
   EXPECT_TRUE(already.empty());
 }
 
@@ -198,7 +198,7 @@ TEST(exposure_ingress, revokes_by_ip_permissions_for_the_older_shape) {
   const auto plan = plan_ingress_revocation({rule("tcp", 3389, 3389, "::/0")}, live_group(), "tq-1",
                                             "event-1", now, already);
   ASSERT_EQ(plan.size(), 2u);
-  const auto& params = plan[0].call.params;
+  const auto& params = plan[0].query().params;
   EXPECT_EQ(params.get("SecurityGroupRuleId.1"), "");
   EXPECT_EQ(params.get("IpPermissions.1.IpProtocol"), "tcp");
   EXPECT_EQ(params.get("IpPermissions.1.FromPort"), "3389");
@@ -260,8 +260,8 @@ TEST(exposure_trail, restart_only_when_not_logging) {
   EXPECT_EQ(already[0].result, outcome::already);
   const auto plan = plan_logging_restart("audit", false, already);
   ASSERT_EQ(plan.size(), 1u);
-  EXPECT_EQ(aws::json_call_name(plan[0].call), "cloudtrail:StartLogging");
-  EXPECT_EQ(plan[0].call.body, nlohmann::json({{"Name", "audit"}}));
+  EXPECT_EQ(iam_action_of(plan[0].call), "cloudtrail:StartLogging");
+  EXPECT_EQ(std::get<aws::json_call>(plan[0].call).body, nlohmann::json({{"Name", "audit"}}));
 }
 
 // --- batches ---
@@ -335,10 +335,10 @@ TEST(exposure_permissions, every_planned_call_is_declared_by_its_kind) {
   EXPECT_EQ(plan.size(), 5u);
   for (const auto& p : plan) EXPECT_TRUE(declared(p.kind, iam_action_of(p.call))) << iam_action_of(p.call);
 
-  std::vector<planned_json_call> json_plan{plan_trail_status_read("audit")};
+  std::vector<planned_call> json_plan{plan_trail_status_read("audit")};
   for (auto& p : plan_logging_restart("audit", false, already)) json_plan.push_back(std::move(p));
   for (const auto& p : json_plan)
-    EXPECT_TRUE(declared(p.kind, aws::json_call_name(p.call))) << aws::json_call_name(p.call);
+    EXPECT_TRUE(declared(p.kind, iam_action_of(p.call))) << iam_action_of(p.call);
 
   int kinds = 0;
   for (const action_kind* kind : declared_actions()) {

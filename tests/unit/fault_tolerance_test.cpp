@@ -28,7 +28,7 @@ instance_state fresh_state() {
 
 bool plans(const std::vector<planned_call>& plan, std::string_view action) {
   return std::any_of(plan.begin(), plan.end(),
-                     [&](const planned_call& p) { return p.call.action == action; });
+                     [&](const planned_call& p) { return p.query().action == action; });
 }
 
 const action_record* record_of(const std::vector<action_record>& records, std::string_view action) {
@@ -43,10 +43,11 @@ TEST(fault_tolerance, snapshots_are_not_taken_when_the_existing_ones_could_not_b
   instance_state state = fresh_state();
   std::vector<action_record> already;
   const auto first = plan_containment(finding, state, cfg, already);
-  const auto create = std::find_if(first.begin(), first.end(),
-                                   [](const planned_call& p) { return p.call.action == "CreateSnapshots"; });
+  const auto create = std::find_if(first.begin(), first.end(), [](const planned_call& p) {
+    return p.query().action == "CreateSnapshots";
+  });
   ASSERT_NE(create, first.end());
-  EXPECT_FALSE(create->call.idempotent) << "CreateSnapshots must never be sent twice blindly";
+  EXPECT_FALSE(create->query().idempotent) << "CreateSnapshots must never be sent twice blindly";
 
   state.snapshots_read = false;
   already.clear();
@@ -108,12 +109,12 @@ TEST(fault_tolerance, an_unrecorded_inbound_deny_of_the_block_is_completed_and_r
   EXPECT_EQ(plan.intents[0].step, block_step::repair);
   EXPECT_EQ(plan.intents[0].rule_number, 89);
   ASSERT_EQ(plan.calls.size(), 2u);
-  EXPECT_EQ(plan.calls[0].call.action, "CreateNetworkAclEntry");
-  EXPECT_EQ(plan.calls[0].call.params.get("RuleNumber"), "89");
-  EXPECT_EQ(plan.calls[0].call.params.get("Egress"), "true");
-  EXPECT_EQ(plan.calls[1].call.action, "CreateTags");
+  EXPECT_EQ(plan.calls[0].query().action, "CreateNetworkAclEntry");
+  EXPECT_EQ(plan.calls[0].query().params.get("RuleNumber"), "89");
+  EXPECT_EQ(plan.calls[0].query().params.get("Egress"), "true");
+  EXPECT_EQ(plan.calls[1].query().action, "CreateTags");
   EXPECT_EQ(plan.calls[1].needs, std::vector<size_t>{0});
-  EXPECT_NE(plan.calls[1].call.params.get("Tag.1.Value").find("203.0.113.3/32|"), std::string_view::npos);
+  EXPECT_NE(plan.calls[1].query().params.get("Tag.1.Value").find("203.0.113.3/32|"), std::string_view::npos);
 }
 
 // Both entries went through, the record did not: recorded now, so that the deny expires.
@@ -123,8 +124,8 @@ TEST(fault_tolerance, an_unrecorded_deny_pair_of_the_block_gets_its_record) {
   const auto plan =
       plan_blocks(acl, {{"203.0.113.3", cidr("203.0.113.3/32")}}, block_window(), 1'750'000'000, "tq-1");
   ASSERT_EQ(plan.calls.size(), 1u);
-  EXPECT_EQ(plan.calls[0].call.action, "CreateTags");
-  EXPECT_EQ(plan.calls[0].call.params.get("Tag.1.Key"), "tourniquet:block:80");
+  EXPECT_EQ(plan.calls[0].query().action, "CreateTags");
+  EXPECT_EQ(plan.calls[0].query().params.get("Tag.1.Key"), "tourniquet:block:80");
 }
 
 // A deny of another block, or of this block with a narrower protocol, is someone else's: left alone.

@@ -82,11 +82,12 @@ TEST(instance_plan, untracks_then_isolates_every_interface_with_its_vpcs_groups)
     const auto& untrack = plan[untracks[k]];
     const auto& isolate = plan[isolations[k]];
     EXPECT_EQ(untrack.target, isolate.target);
-    EXPECT_EQ(untrack.call.action, "ModifyNetworkInterfaceAttribute");
+    EXPECT_EQ(untrack.query().action, "ModifyNetworkInterfaceAttribute");
     const std::string vpc = untrack.target == "eni-1" ? "vpc-a" : "vpc-b";
-    EXPECT_EQ(untrack.call.params.get("SecurityGroupId.1"), "sg-untrack-" + vpc);
-    EXPECT_EQ(isolate.call.params.get("SecurityGroupId.1"), "sg-iso-" + vpc);
-    EXPECT_TRUE(isolate.call.params.get("SecurityGroupId.2").empty()) << "isolation leaves exactly one group";
+    EXPECT_EQ(untrack.query().params.get("SecurityGroupId.1"), "sg-untrack-" + vpc);
+    EXPECT_EQ(isolate.query().params.get("SecurityGroupId.1"), "sg-iso-" + vpc);
+    EXPECT_TRUE(isolate.query().params.get("SecurityGroupId.2").empty())
+        << "isolation leaves exactly one group";
     // Isolation waits for the untrack call (so tracked flows are cut) but not for its success.
     EXPECT_NE(std::find(isolate.after.begin(), isolate.after.end(), untracks[k]), isolate.after.end());
     EXPECT_TRUE(isolate.needs.empty());
@@ -117,18 +118,18 @@ TEST(instance_plan, evidence_calls_carry_what_investigators_need) {
   std::vector<action_record> already;
   const auto plan = plan_containment(finding, fresh_state(), instance_settings{}, already);
   const auto& snapshot = plan[indices_of(plan, "snapshot-volumes").at(0)];
-  EXPECT_EQ(snapshot.call.action, "CreateSnapshots");
-  EXPECT_EQ(snapshot.call.params.get("InstanceSpecification.InstanceId"), "i-0abc");
-  EXPECT_EQ(snapshot.call.params.get("TagSpecification.1.Tag.2.Value"), "f-1234");
+  EXPECT_EQ(snapshot.query().action, "CreateSnapshots");
+  EXPECT_EQ(snapshot.query().params.get("InstanceSpecification.InstanceId"), "i-0abc");
+  EXPECT_EQ(snapshot.query().params.get("TagSpecification.1.Tag.2.Value"), "f-1234");
   const auto& keep = plan[indices_of(plan, "keep-volumes").at(0)];
-  EXPECT_EQ(keep.call.params.get("BlockDeviceMapping.1.DeviceName"), "/dev/xvda");
-  EXPECT_EQ(keep.call.params.get("BlockDeviceMapping.2.DeviceName"), "/dev/sdg");
-  EXPECT_EQ(keep.call.params.get("BlockDeviceMapping.2.Ebs.DeleteOnTermination"), "false");
+  EXPECT_EQ(keep.query().params.get("BlockDeviceMapping.1.DeviceName"), "/dev/xvda");
+  EXPECT_EQ(keep.query().params.get("BlockDeviceMapping.2.DeviceName"), "/dev/sdg");
+  EXPECT_EQ(keep.query().params.get("BlockDeviceMapping.2.Ebs.DeleteOnTermination"), "false");
   const auto& detach = plan[indices_of(plan, "detach-from-autoscaling").at(0)];
-  EXPECT_EQ(detach.call.params.get("ShouldDecrementDesiredCapacity"), "false");
+  EXPECT_EQ(detach.query().params.get("ShouldDecrementDesiredCapacity"), "false");
   const auto& record = plan[indices_of(plan, "record-prior-state").at(0)];
   bool recorded_eni1 = false;
-  for (const auto& [k, v] : record.call.params.entries()) {
+  for (const auto& [k, v] : record.query().params.entries()) {
     if (v == "tourniquet:prior-groups:eni-1") recorded_eni1 = true;
   }
   EXPECT_TRUE(recorded_eni1);
@@ -162,9 +163,9 @@ TEST(instance_plan, missing_groups_are_created_per_vpc_and_calls_naming_them_wai
   const auto creation = plan_group_creation(s, "tq-1");
   ASSERT_EQ(creation.size(), 2u);
   for (const auto& c : creation) {
-    EXPECT_EQ(c.call.action, "CreateSecurityGroup");
-    EXPECT_EQ(c.call.params.get("VpcId"), "vpc-b");
-    EXPECT_EQ(c.call.params.get("TagSpecification.1.Tag.1.Key"), tag_role);
+    EXPECT_EQ(c.query().action, "CreateSecurityGroup");
+    EXPECT_EQ(c.query().params.get("VpcId"), "vpc-b");
+    EXPECT_EQ(c.query().params.get("TagSpecification.1.Tag.1.Key"), tag_role);
   }
   std::vector<action_record> already;
   const auto plan = plan_containment(finding, s, instance_settings{}, already);
@@ -186,8 +187,8 @@ TEST(instance_plan, group_rules_open_the_untrack_group_both_ways_and_close_the_i
   auto find = [&](std::string_view action, std::string_view group,
                   std::string_view cidr) -> const planned_call* {
     for (const auto& r : rules) {
-      const auto& p = r.call.params;
-      if (r.call.action == action && p.get("GroupId") == group &&
+      const auto& p = r.query().params;
+      if (r.query().action == action && p.get("GroupId") == group &&
           p.get("IpPermissions.1.IpProtocol") == "-1" &&
           std::string(p.get("IpPermissions.1.IpRanges.1.CidrIp")) +
                   std::string(p.get("IpPermissions.1.Ipv6Ranges.1.CidrIpv6")) ==
@@ -217,9 +218,9 @@ TEST(instance_plan, release_restores_the_recorded_groups) {
   const auto plan = plan_release(contained_state(), "2026-11-22T00:00:00Z", already);
   const auto restores = indices_of(plan, "restore-interface");
   ASSERT_EQ(restores.size(), 2u);
-  EXPECT_EQ(plan[restores[0]].call.params.get("SecurityGroupId.1"), "sg-web");
-  EXPECT_EQ(plan[restores[0]].call.params.get("SecurityGroupId.2"), "sg-ssh");
-  EXPECT_EQ(plan[restores[1]].call.params.get("SecurityGroupId.1"), "sg-db");
+  EXPECT_EQ(plan[restores[0]].query().params.get("SecurityGroupId.1"), "sg-web");
+  EXPECT_EQ(plan[restores[0]].query().params.get("SecurityGroupId.2"), "sg-ssh");
+  EXPECT_EQ(plan[restores[1]].query().params.get("SecurityGroupId.1"), "sg-db");
   const auto status = indices_of(plan, "record-status");
   ASSERT_EQ(status.size(), 1u);
   EXPECT_GT(level_of(plan, status[0]), level_of(plan, restores[0]));

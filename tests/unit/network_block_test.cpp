@@ -67,19 +67,19 @@ std::vector<address_to_block> addresses(std::initializer_list<std::string_view> 
 std::vector<const planned_call*> calls_named(const block_plan& p, std::string_view action) {
   std::vector<const planned_call*> out;
   for (const auto& c : p.calls) {
-    if (c.call.action == action) out.push_back(&c);
+    if (c.query().action == action) out.push_back(&c);
   }
   return out;
 }
 
 int rule_of(const planned_call& c) {
-  return std::stoi(std::string(c.call.params.get("RuleNumber")));
+  return std::stoi(std::string(c.query().params.get("RuleNumber")));
 }
 
 // The rule number a call acts on: its RuleNumber, or the number in the tag key it writes.
 int rule_of_or_zero(const planned_call& c) {
-  if (!c.call.params.get("RuleNumber").empty()) return rule_of(c);
-  const std::string key(c.call.params.get("Tag.1.Key"));
+  if (!c.query().params.get("RuleNumber").empty()) return rule_of(c);
+  const std::string key(c.query().params.get("Tag.1.Key"));
   return key.starts_with("tourniquet:block:") ? std::stoi(key.substr(17)) : 0;
 }
 
@@ -445,26 +445,26 @@ TEST(PlanBlocks, CreatesInboundFirstThenOutboundAndTagInsideTheWindow) {
     EXPECT_EQ(intent.expires, now + 86400);
     ASSERT_TRUE(intent.claim_index.has_value());
     const planned_call& claim = p.calls[*intent.claim_index];
-    EXPECT_EQ(claim.call.action, "CreateNetworkAclEntry");
-    EXPECT_EQ(claim.call.params.get("Egress"), "false");  // the inbound entry is the lock on the number
-    EXPECT_EQ(claim.call.params.get("RuleAction"), "deny");
-    EXPECT_EQ(claim.call.params.get("Protocol"), "-1");
+    EXPECT_EQ(claim.query().action, "CreateNetworkAclEntry");
+    EXPECT_EQ(claim.query().params.get("Egress"), "false");  // the inbound entry is the lock on the number
+    EXPECT_EQ(claim.query().params.get("RuleAction"), "deny");
+    EXPECT_EQ(claim.query().params.get("Protocol"), "-1");
     EXPECT_TRUE(claim.needs.empty());
     ASSERT_EQ(intent.other_indices.size(), 2u);
     const planned_call& outbound = p.calls[intent.other_indices[0]];
-    EXPECT_EQ(outbound.call.params.get("Egress"), "true");
+    EXPECT_EQ(outbound.query().params.get("Egress"), "true");
     EXPECT_EQ(outbound.needs, std::vector<size_t>{*intent.claim_index});
     EXPECT_EQ(rule_of(outbound), intent.rule_number);
     const planned_call& tag = p.calls[intent.other_indices[1]];
-    EXPECT_EQ(tag.call.action, "CreateTags");
+    EXPECT_EQ(tag.query().action, "CreateTags");
     EXPECT_EQ(tag.needs, std::vector<size_t>{*intent.claim_index});
-    EXPECT_EQ(tag.call.params.get("Tag.1.Key"), "tourniquet:block:" + std::to_string(intent.rule_number));
+    EXPECT_EQ(tag.query().params.get("Tag.1.Key"), "tourniquet:block:" + std::to_string(intent.rule_number));
   }
   EXPECT_NE(p.intents[0].rule_number, p.intents[1].rule_number);
-  EXPECT_EQ(p.calls[*p.intents[0].claim_index].call.params.get("CidrBlock"), "203.0.113.7/32");
-  EXPECT_EQ(p.calls[*p.intents[1].claim_index].call.params.get("Ipv6CidrBlock"), "2001:db8::1/128");
-  EXPECT_EQ(p.calls[*p.intents[1].claim_index].call.params.get("CidrBlock"), "");
-  EXPECT_EQ(p.calls[p.intents[0].other_indices[1]].call.params.get("Tag.1.Value"),
+  EXPECT_EQ(p.calls[*p.intents[0].claim_index].query().params.get("CidrBlock"), "203.0.113.7/32");
+  EXPECT_EQ(p.calls[*p.intents[1].claim_index].query().params.get("Ipv6CidrBlock"), "2001:db8::1/128");
+  EXPECT_EQ(p.calls[*p.intents[1].claim_index].query().params.get("CidrBlock"), "");
+  EXPECT_EQ(p.calls[p.intents[0].other_indices[1]].query().params.get("Tag.1.Value"),
             "203.0.113.7/32|1750000000|1750086400|tq-1");
 }
 
@@ -520,10 +520,10 @@ TEST(PlanBlocks, ARepeatLaterPushesTheExpiryBack) {
   add_ours(acl, 75, "203.0.113.7/32", now + 3600);  // 23 of its 24 hours gone
   const block_plan p = plan_blocks(acl, addresses({"203.0.113.7"}), window(71, 90), now, "tq-new");
   ASSERT_EQ(p.calls.size(), 1u);
-  EXPECT_EQ(p.calls[0].call.action, "CreateTags");
-  EXPECT_EQ(p.calls[0].call.params.get("Tag.1.Key"), "tourniquet:block:75");
+  EXPECT_EQ(p.calls[0].query().action, "CreateTags");
+  EXPECT_EQ(p.calls[0].query().params.get("Tag.1.Key"), "tourniquet:block:75");
   // The first incident and creation time stay; only the expiry moves.
-  EXPECT_EQ(p.calls[0].call.params.get("Tag.1.Value"), "203.0.113.7/32|1750000000|1750086400|tq-old");
+  EXPECT_EQ(p.calls[0].query().params.get("Tag.1.Value"), "203.0.113.7/32|1750000000|1750086400|tq-old");
   EXPECT_EQ(p.intents[0].step, block_step::already);
   EXPECT_EQ(p.intents[0].expires, now + 86400);
 }
@@ -545,7 +545,7 @@ TEST(PlanBlocks, AFullWindowEvictsTheOldestOfOursAndNeverAForeignRule) {
   ASSERT_EQ(deletes.size(), 2u);
   std::vector<size_t> delete_indices;
   for (size_t i = 0; i < p.calls.size(); ++i) {
-    if (p.calls[i].call.action == "DeleteNetworkAclEntry") delete_indices.push_back(i);
+    if (p.calls[i].query().action == "DeleteNetworkAclEntry") delete_indices.push_back(i);
   }
   for (const auto* d : deletes) EXPECT_EQ(rule_of(*d), 73);
   EXPECT_EQ(p.calls[*intent.claim_index].needs, delete_indices);  // the number is reused once it is free
@@ -592,7 +592,7 @@ TEST(PlanBlocks, RepairsOurOwnHalfBlock) {
   ASSERT_EQ(p.calls.size(), 1u);
   EXPECT_EQ(p.intents[0].step, block_step::repair);
   EXPECT_EQ(rule_of(p.calls[0]), 76);
-  EXPECT_EQ(p.calls[0].call.params.get("Egress"), "true");
+  EXPECT_EQ(p.calls[0].query().params.get("Egress"), "true");
 
   // If another rule took the missing slot, a fresh pair goes elsewhere and the other rule stays.
   acl.entries.push_back(entry(76, true, false, "192.0.2.9/32"));
@@ -639,8 +639,8 @@ TEST(PlanExpiry, RemovesWhatIsDueAndNothingElse) {
   ASSERT_EQ(p.intents.size(), 4u);
   std::set<std::pair<int, std::string>> deleted;
   for (const auto& c : p.calls) {
-    EXPECT_EQ(c.call.action, "DeleteNetworkAclEntry");
-    deleted.insert({rule_of(c), std::string(c.call.params.get("Egress"))});
+    EXPECT_EQ(c.query().action, "DeleteNetworkAclEntry");
+    deleted.insert({rule_of(c), std::string(c.query().params.get("Egress"))});
   }
   EXPECT_EQ(deleted, (std::set<std::pair<int, std::string>>{
                          {71, "false"}, {71, "true"}, {73, "false"}, {73, "true"}}));
@@ -655,9 +655,9 @@ TEST(PlanExpiry, RemovesWhatIsDueAndNothingElse) {
 
   // The tag is removed by key and value: a record rewritten meanwhile (a new block on the number) stays.
   const planned_call forget = plan_forget(acl.id, acl.blocks.at(71));
-  EXPECT_EQ(forget.call.action, "DeleteTags");
-  EXPECT_EQ(forget.call.params.get("Tag.1.Key"), "tourniquet:block:71");
-  EXPECT_EQ(forget.call.params.get("Tag.1.Value"), acl.blocks.at(71).tag_value);
+  EXPECT_EQ(forget.query().action, "DeleteTags");
+  EXPECT_EQ(forget.query().params.get("Tag.1.Key"), "tourniquet:block:71");
+  EXPECT_EQ(forget.query().params.get("Tag.1.Value"), acl.blocks.at(71).tag_value);
 }
 
 // --- Permissions -----------------------------------------------------------------------------------------
@@ -691,7 +691,7 @@ TEST(NetworkBlockPermissions, EveryPlannedCallIsDeclaredByItsKind) {
   std::set<std::string> seen;
   for (const auto& c : all) {
     expect_declared(c);
-    seen.insert(c.call.action);
+    seen.insert(c.query().action);
   }
   // The plans above exercise every kind of call the playbooks make.
   EXPECT_EQ(seen, (std::set<std::string>{"DescribeInstances", "DescribeNetworkAcls", "DescribeVpcs",
