@@ -33,6 +33,13 @@ const std::vector<const action_kind*>& declared_actions() {
   return kind_index();
 }
 
+bool declares(const action_kind& kind, const aws::api_call& call) {
+  const std::string needed = iam_action_of(call);
+  // AWS answers sts:GetCallerIdentity for any principal: no policy names it.
+  if (needed == "sts:GetCallerIdentity") return true;
+  return std::find(kind.permissions.begin(), kind.permissions.end(), needed) != kind.permissions.end();
+}
+
 std::string_view outcome_name(outcome o) {
   switch (o) {
     case outcome::done:
@@ -140,11 +147,23 @@ struct plan_run {
     return due;
   }
 
-  // Settles without sending what need not go out: a call naming something that does not exist yet, and in a
-  // dry run a call of a service without DryRun. Returns whether `i` still has to be sent.
+  // Settles without sending what need not or must not go out: a call its kind does not declare, a call
+  // naming something that does not exist yet, and in a dry run a call of a service without DryRun. Returns
+  // whether `i` is settled (else it still has to be sent).
   bool settled_locally(size_t i) {
     const planned_call& p = plan[i];
     action_record& record = out.records[i];
+    if (!declares(*p.kind, p.call)) {
+      // The deployed policy is generated from the declarations: such a call would be denied in production
+      // while passing wherever permissions are looser. A planner bug, refused the same everywhere.
+      record.result = outcome::failed;
+      record.failure = error{"UndeclaredAction",
+                             iam_action_of(p.call) + " is not among the permissions action " +
+                                 std::string(p.kind->name) + " declares",
+                             iam_action_of(p.call) + " " + p.target, false};
+      states[i] = call_state::failed;
+      return true;
+    }
     if (!p.blocked_because.empty()) {
       record.result = dry_run ? outcome::planned : outcome::skipped;
       record.unfinished = !dry_run;

@@ -40,6 +40,10 @@ inline std::string iam_action_of(const aws::api_call& call) {
   return aws::call_name(call);
 }
 
+// Whether `kind` declares the IAM action `call` needs. execute_plan never sends a call its kind does not
+// declare: the generated policy is all the deployed role holds.
+bool declares(const action_kind& kind, const aws::api_call& call);
+
 enum class outcome { done, already, planned, skipped, failed };
 std::string_view outcome_name(outcome o);
 

@@ -412,39 +412,6 @@ TEST(credential_plan, console_access_and_quarantine_only_when_asked) {
 
 // --- permissions ---
 
-void expect_declared(const std::vector<planned_call>& plan) {
-  for (const auto& p : plan) {
-    ASSERT_NE(p.kind, nullptr);
-    const std::string action = iam_action_of(p.call);
-    if (action == "sts:GetCallerIdentity") continue;  // needs no permission: AWS answers it for anyone
-    const auto& allowed = p.kind->permissions;
-    EXPECT_NE(std::find(allowed.begin(), allowed.end(), action), allowed.end())
-        << action << " is not declared by " << p.kind->name;
-  }
-}
-
-TEST(credential_permissions, every_planned_call_is_declared_by_its_kind) {
-  const credential_settings all{true, "quarantine"};
-  expect_declared(plan_credential_reads(user_target(), all));
-  expect_declared(plan_credential_reads(role_target(), all));
-  credential_state state = user_state("Active");
-  state.has_login_profile = true;
-  state.in_quarantine_group = false;
-  std::vector<action_record> already;
-  const auto user_plan = plan_credential_containment(user_target(), state, all, "tq", now, already);
-  EXPECT_EQ(user_plan.size(), 5u);
-  expect_declared(user_plan);
-  expect_declared(plan_credential_containment(role_target(), state, all, "tq", now, already));
-
-  int kinds = 0;
-  for (const action_kind* kind : declared_actions()) {
-    if (kind->playbook != credential_playbook) continue;
-    ++kinds;
-    EXPECT_FALSE(kind->permissions.empty()) << kind->name;
-  }
-  EXPECT_GE(kinds, 8);
-}
-
 // --- settings ---
 
 TEST(credential_settings_test, defaults_off_and_bad_values_name_the_variable) {

@@ -319,36 +319,6 @@ TEST(exposure_batch, a_stopped_trail_also_contains_its_caller) {
   EXPECT_TRUE(allowed.jobs.empty()) << "a trail admin may stop logging";
 }
 
-// --- permissions ---
-
-TEST(exposure_permissions, every_planned_call_is_declared_by_its_kind) {
-  auto declared = [](const action_kind* kind, const std::string& action) {
-    return std::find(kind->permissions.begin(), kind->permissions.end(), action) != kind->permissions.end();
-  };
-  std::vector<planned_call> plan = plan_group_reads("sg-1");
-  std::vector<action_record> already;
-  for (auto& p :
-       plan_ingress_revocation({rule("tcp", 22, 22, "0.0.0.0/0", "sgr-ssh"), rule("tcp", 3389, 3389, "::/0")},
-                               live_group(), "tq", "e", now, already)) {
-    plan.push_back(std::move(p));
-  }
-  EXPECT_EQ(plan.size(), 5u);
-  for (const auto& p : plan) EXPECT_TRUE(declared(p.kind, iam_action_of(p.call))) << iam_action_of(p.call);
-
-  std::vector<planned_call> json_plan{plan_trail_status_read("audit")};
-  for (auto& p : plan_logging_restart("audit", false, already)) json_plan.push_back(std::move(p));
-  for (const auto& p : json_plan)
-    EXPECT_TRUE(declared(p.kind, iam_action_of(p.call))) << iam_action_of(p.call);
-
-  int kinds = 0;
-  for (const action_kind* kind : declared_actions()) {
-    if (kind->playbook != exposure_playbook) continue;
-    ++kinds;
-    EXPECT_FALSE(kind->permissions.empty()) << kind->name;
-  }
-  EXPECT_EQ(kinds, 4);
-}
-
 // --- settings ---
 
 TEST(exposure_settings_test, admin_ports_and_trail_admins) {

@@ -660,49 +660,5 @@ TEST(PlanExpiry, RemovesWhatIsDueAndNothingElse) {
   EXPECT_EQ(forget.query().params.get("Tag.1.Value"), acl.blocks.at(71).tag_value);
 }
 
-// --- Permissions -----------------------------------------------------------------------------------------
-
-void expect_declared(const planned_call& c) {
-  ASSERT_NE(c.kind, nullptr);
-  const std::string action = iam_action_of(c.call);
-  EXPECT_TRUE(std::find(c.kind->permissions.begin(), c.kind->permissions.end(), action) !=
-              c.kind->permissions.end())
-      << c.kind->name << " does not declare " << action;
-}
-
-TEST(NetworkBlockPermissions, EveryPlannedCallIsDeclaredByItsKind) {
-  std::vector<planned_call> all{read_instance_call("i-1"), read_acls_call({"subnet-1"}, {}),
-                                read_acls_call({}, {"acl-1"}), read_vpcs_call({"vpc-1"}),
-                                read_tagged_acls_call()};
-  acl_state acl = default_acl();
-  add_ours(acl, 71, "203.0.113.1/32", now - 10);
-  add_ours(acl, 72, "203.0.113.2/32", now + 10);
-  add_ours(acl, 73, "203.0.113.3/32", now + 10, true, false);
-  for (const auto& p :
-       {plan_blocks(acl, addresses({"198.51.100.1", "203.0.113.2", "203.0.113.3"}), window(71, 73),
-                    now + 86000, "tq"),
-        plan_blocks(default_acl(), addresses({"198.51.100.1", "2001:db8::1"}), window(71, 90), now, "tq")}) {
-    all.insert(all.end(), p.calls.begin(), p.calls.end());
-  }
-  const expiry_plan e = plan_expiry({acl}, now);
-  all.insert(all.end(), e.calls.begin(), e.calls.end());
-  all.push_back(plan_forget(acl.id, acl.blocks.at(71)));
-
-  std::set<std::string> seen;
-  for (const auto& c : all) {
-    expect_declared(c);
-    seen.insert(c.query().action);
-  }
-  // The plans above exercise every kind of call the playbooks make.
-  EXPECT_EQ(seen, (std::set<std::string>{"DescribeInstances", "DescribeNetworkAcls", "DescribeVpcs",
-                                         "CreateNetworkAclEntry", "DeleteNetworkAclEntry", "CreateTags",
-                                         "DeleteTags"}));
-  for (const action_kind* kind : declared_actions()) {
-    if (kind->playbook == network_block_playbook || kind->playbook == block_expiry_playbook) {
-      EXPECT_FALSE(kind->permissions.empty()) << kind->name;
-    }
-  }
-}
-
 }  // namespace
 }  // namespace tq::handlers

@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "aws/client.h"
+#include "handlers/action.h"
 #include "handlers/playbook.h"
 #include "handlers/playbooks/credential_containment.h"
 #include "handlers/playbooks/instance_containment.h"
@@ -80,6 +82,51 @@ TEST(registry, only_the_playbook_a_target_belongs_to_releases_it) {
     EXPECT_FALSE(p->releases("sg-0123")) << p->name();
   }
   EXPECT_EQ(releasers, std::vector<std::string_view>{instance_playbook});
+}
+
+TEST(registry, every_declared_action_belongs_to_a_listed_playbook_and_names_iam_actions) {
+  const auto playbooks = make_playbooks(fixed_environment({})).value();
+  std::set<std::string_view> names;
+  for (const auto& p : playbooks) names.insert(p->name());
+  std::set<std::string_view> with_actions;
+  for (const action_kind* kind : declared_actions()) {
+    EXPECT_TRUE(names.contains(kind->playbook) || kind->playbook == "observability")
+        << kind->name << " is declared for " << kind->playbook << ", which is not in the list";
+    EXPECT_FALSE(kind->permissions.empty()) << kind->name << " declares no permission";
+    for (std::string_view permission : kind->permissions) {
+      const auto colon = permission.find(':');
+      EXPECT_TRUE(colon != std::string_view::npos && colon > 0 && colon + 1 < permission.size())
+          << kind->name << ": '" << permission << "' is not service:Action";
+    }
+    with_actions.insert(kind->playbook);
+  }
+  for (std::string_view name : names) EXPECT_TRUE(with_actions.contains(name)) << name << " declares nothing";
+}
+
+// The engine sends no call its kind does not declare: the generated policy is all the deployed role holds,
+// so such a call would fail in production while passing wherever permissions are looser. It fails at once,
+// never reaching the network (nothing listens where the client points).
+TEST(registry, a_call_its_kind_does_not_declare_is_never_sent) {
+  static const action_kind& reads_only =
+      declare_action("instance-containment", "test-reads-only", {"ec2:DescribeInstances"});
+  auto settings = aws::client_settings_from_environment(
+      fixed_environment({{"AWS_REGION", "us-east-1"}, {"AWS_ENDPOINT_URL", "http://127.0.0.1:9"}}));
+  const aws::client client(aws::make_curl_transport({}),
+                           std::make_shared<aws::client_settings>(std::move(*settings)),
+                           aws::credentials{"AKIDEXAMPLE", "secret", "", std::nullopt});
+  aws::query_call terminate{aws::service::ec2, "TerminateInstances", {}};
+  terminate.params.add("InstanceId.1", "i-0abc");
+  const execution run = execute_plan({planned_call{&reads_only, "i-0abc", terminate}}, client,
+                                     aws::deadline_in(std::chrono::seconds(5)), false);
+  ASSERT_EQ(run.records.size(), 1u);
+  EXPECT_EQ(run.records[0].result, outcome::failed);
+  ASSERT_TRUE(run.records[0].failure.has_value());
+  EXPECT_EQ(run.records[0].failure->code, "UndeclaredAction");
+  EXPECT_FALSE(run.records[0].failure->retryable);
+  EXPECT_EQ(run.round_trips, 0) << "nothing was sent";
+  EXPECT_TRUE(declares(reads_only, aws::query_call{aws::service::ec2, "DescribeInstances", {}}));
+  EXPECT_TRUE(declares(reads_only, aws::query_call{aws::service::sts, "GetCallerIdentity", {}}))
+      << "AWS answers GetCallerIdentity for anyone";
 }
 
 TEST(routing, a_compromised_instance_is_contained_and_its_server_blocked) {
