@@ -50,7 +50,7 @@ execution parsed_reads(const std::vector<aws::http_response>& responses) {
   for (const auto& r : responses) {
     auto parsed = aws::parse_response(r, "bench");
     if (parsed)
-      reads.answers.emplace_back(std::move(*parsed));
+      reads.answers.emplace_back(aws::api_answer{std::move(*parsed)});
     else
       reads.answers.emplace_back(std::nullopt);
   }
@@ -71,7 +71,7 @@ BENCHMARK(parse_describe_instances)->Unit(benchmark::kMicrosecond);
 
 // Everything between the read batch's answers and the plan: six answers parsed, the state built from them.
 void parse_reads_and_build_state(benchmark::State& state) {
-  const config cfg;
+  const instance_settings cfg;
   for (auto _ : state) {
     const execution reads = parsed_reads(answers().responses);
     auto built = state_from_reads(answers().finding, cfg, reads);
@@ -86,7 +86,7 @@ BENCHMARK(parse_reads_and_build_state)->Unit(benchmark::kMicrosecond);
 
 // The plan for a two-interface instance whose VPC already has the groups: record, untrack, isolate, evidence.
 void plan_containment_two_interfaces(benchmark::State& state) {
-  const config cfg;
+  const instance_settings cfg;
   const execution reads = parsed_reads(answers().responses);
   auto built = state_from_reads(answers().finding, cfg, reads);
   if (!built) {
