@@ -90,104 +90,136 @@ struct resolved_acls {
   std::vector<std::string> notes;
 };
 
-// Instance -> subnets -> network ACLs -> their VPCs' CIDR blocks.
-result<resolved_acls> resolve_acls(const block_target& target, const playbook_context& ctx,
-                                   playbook_report& report) {
-  resolved_acls out;
-  std::vector<std::string> subnets = target.subnet_ids;
-  std::vector<std::string> vpcs;
-  auto read = [&](std::vector<planned_call> calls) {
-    execution run = execute_plan(calls, ctx.client, ctx.until, false);
-    report.round_trips += run.round_trips;
-    for (const auto& r : run.records) {
-      if (r.result == outcome::failed) report.actions.push_back(r);
-    }
-    return run;
-  };
+// Sends reads; their failures go into the report.
+execution read_network(std::vector<planned_call> calls, const playbook_context& ctx,
+                       playbook_report& report) {
+  execution run = execute_plan(calls, ctx.client, ctx.until, false);
+  report.round_trips += run.round_trips;
+  for (const auto& r : run.records) {
+    if (r.result == outcome::failed) report.actions.push_back(r);
+  }
+  return run;
+}
 
-  if (target.instance_id) {
-    execution run = execute_plan({read_instance_call(*target.instance_id)}, ctx.client, ctx.until, false);
-    report.round_trips += run.round_trips;
-    bool found = false;
-    std::vector<std::string> live;
-    if (run.answers[0]) {
-      for (pugi::xml_node reservation : items_of(run.answers[0]->result().child("reservationSet"))) {
-        for (pugi::xml_node i : items_of(reservation.child("instancesSet"))) {
-          found |= text_of(i, "instanceId") == *target.instance_id;
-          for (pugi::xml_node n : items_of(i.child("networkInterfaceSet"))) {
-            const std::string subnet = text_of(n, "subnetId");
-            if (!subnet.empty() && std::find(live.begin(), live.end(), subnet) == live.end())
-              live.push_back(subnet);
-            const std::string vpc = text_of(n, "vpcId");
-            if (!vpc.empty() && std::find(vpcs.begin(), vpcs.end(), vpc) == vpcs.end()) vpcs.push_back(vpc);
-          }
+// Where the target's addresses are blocked: the subnets, and the VPCs when the instance was read.
+struct target_network {
+  std::vector<std::string> subnets;
+  std::vector<std::string> vpcs;
+  std::optional<std::string> note;
+};
+
+// The subnets and VPCs of the target's instance as it is now; the subnets the finding named when it is gone.
+result<target_network> read_instance_network(const block_target& target, const playbook_context& ctx,
+                                             playbook_report& report) {
+  target_network out{target.subnet_ids, {}, std::nullopt};
+  execution run = execute_plan({read_instance_call(*target.instance_id)}, ctx.client, ctx.until, false);
+  report.round_trips += run.round_trips;
+  bool found = false;
+  std::vector<std::string> live;
+  if (run.answers[0]) {
+    for (pugi::xml_node reservation : items_of(run.answers[0]->result().child("reservationSet"))) {
+      for (pugi::xml_node i : items_of(reservation.child("instancesSet"))) {
+        found |= text_of(i, "instanceId") == *target.instance_id;
+        for (pugi::xml_node n : items_of(i.child("networkInterfaceSet"))) {
+          const std::string subnet = text_of(n, "subnetId");
+          if (!subnet.empty() && std::find(live.begin(), live.end(), subnet) == live.end())
+            live.push_back(subnet);
+          const std::string vpc = text_of(n, "vpcId");
+          if (!vpc.empty() && std::find(out.vpcs.begin(), out.vpcs.end(), vpc) == out.vpcs.end())
+            out.vpcs.push_back(vpc);
         }
       }
-    } else if (!run.records[0].failure->code.starts_with("InvalidInstanceID")) {
-      report.actions.push_back(run.records[0]);
-      return *run.records[0].failure;
     }
-    if (found && !live.empty()) {
-      subnets = std::move(live);
-    } else if (!target.subnet_ids.empty()) {
-      // A terminated instance has no interfaces left, but its subnets still hold the attacker's other
-      // targets.
-      out.notes.push_back("instance " + *target.instance_id +
-                          " is gone or has no interfaces: using the subnets the finding named");
-    } else {
-      return error{"InstanceNotFound",
-                   "instance " + *target.instance_id + " does not exist in account " + target.account_id +
-                       " or has no network interfaces",
-                   "ec2:DescribeInstances"};
-    }
+  } else if (!run.records[0].failure->code.starts_with("InvalidInstanceID")) {
+    report.actions.push_back(run.records[0]);
+    return *run.records[0].failure;
   }
+  if (found && !live.empty()) {
+    out.subnets = std::move(live);
+  } else if (!target.subnet_ids.empty()) {
+    // A terminated instance has no interfaces left, but its subnets still hold the attacker's other targets.
+    out.note = "instance " + *target.instance_id +
+               " is gone or has no interfaces: using the subnets the finding named";
+  } else {
+    return error{"InstanceNotFound",
+                 "instance " + *target.instance_id + " does not exist in account " + target.account_id +
+                     " or has no network interfaces",
+                 "ec2:DescribeInstances"};
+  }
+  return out;
+}
 
-  std::vector<planned_call> reads{read_acls_call(
-      target.network_acl_ids.empty() ? subnets : std::vector<std::string>{}, target.network_acl_ids)};
-  if (!vpcs.empty()) reads.push_back(read_vpcs_call(vpcs));
-  execution run = read(std::move(reads));
-  if (!run.answers[0]) return *run.records[0].failure;
-  out.acls = acls_from_xml(run.answers[0]->result());
+// An error naming the first ACL asked for (or the first subnet's ACL) that the read did not return.
+std::optional<error> missing_acl(const block_target& target, const std::vector<std::string>& subnets,
+                                 const std::vector<acl_state>& acls) {
   if (!target.network_acl_ids.empty()) {
     for (const auto& id : target.network_acl_ids) {
-      if (std::none_of(out.acls.begin(), out.acls.end(), [&](const acl_state& a) { return a.id == id; })) {
+      if (std::none_of(acls.begin(), acls.end(), [&](const acl_state& a) { return a.id == id; })) {
         return error{"NetworkAclNotFound", "network ACL " + id + " does not exist",
                      "ec2:DescribeNetworkAcls"};
       }
     }
-  } else {
-    for (const auto& subnet : subnets) {
-      const bool found = std::any_of(out.acls.begin(), out.acls.end(), [&](const acl_state& a) {
-        return std::find(a.subnet_ids.begin(), a.subnet_ids.end(), subnet) != a.subnet_ids.end();
-      });
-      if (!found)
-        return error{"NetworkAclNotFound", "no network ACL is associated with subnet " + subnet,
-                     "ec2:DescribeNetworkAcls"};
-    }
+    return std::nullopt;
   }
+  for (const auto& subnet : subnets) {
+    const bool found = std::any_of(acls.begin(), acls.end(), [&](const acl_state& a) {
+      return std::find(a.subnet_ids.begin(), a.subnet_ids.end(), subnet) != a.subnet_ids.end();
+    });
+    if (!found)
+      return error{"NetworkAclNotFound", "no network ACL is associated with subnet " + subnet,
+                   "ec2:DescribeNetworkAcls"};
+  }
+  return std::nullopt;
+}
 
-  std::map<std::string, std::vector<cidr_block>> cidrs;
-  if (run.answers.size() > 1 && run.answers[1]) cidrs = vpc_cidrs_from_xml(run.answers[1]->result());
+// Gives each ACL its VPC's CIDR blocks: those already read in `cidrs`, the rest read now.
+std::optional<error> add_vpc_cidrs(std::vector<acl_state>& acls,
+                                   std::map<std::string, std::vector<cidr_block>> cidrs,
+                                   const playbook_context& ctx, playbook_report& report) {
   std::vector<std::string> missing;
-  for (const auto& acl : out.acls) {
+  for (const auto& acl : acls) {
     if (!cidrs.contains(acl.vpc_id) &&
         std::find(missing.begin(), missing.end(), acl.vpc_id) == missing.end()) {
       missing.push_back(acl.vpc_id);
     }
   }
   if (!missing.empty()) {
-    execution vpc_run = read({read_vpcs_call(missing)});
+    execution vpc_run = read_network({read_vpcs_call(missing)}, ctx, report);
     // Without the VPC's ranges the never-block check is incomplete: stop rather than risk blocking the VPC.
     if (!vpc_run.answers[0]) return *vpc_run.records[0].failure;
     for (auto& [id, list] : vpc_cidrs_from_xml(vpc_run.answers[0]->result())) cidrs[id] = std::move(list);
   }
-  for (auto& acl : out.acls) {
+  for (auto& acl : acls) {
     if (!cidrs.contains(acl.vpc_id)) {
       return error{"VpcNotFound", "VPC " + acl.vpc_id + " of " + acl.id + " could not be read",
                    "ec2:DescribeVpcs"};
     }
     acl.vpc_cidrs = cidrs.at(acl.vpc_id);
   }
+  return std::nullopt;
+}
+
+// Instance -> subnets -> network ACLs -> their VPCs' CIDR blocks.
+result<resolved_acls> resolve_acls(const block_target& target, const playbook_context& ctx,
+                                   playbook_report& report) {
+  resolved_acls out;
+  target_network network{target.subnet_ids, {}, std::nullopt};
+  if (target.instance_id) {
+    auto live = read_instance_network(target, ctx, report);
+    if (!live) return std::move(live).err();
+    network = std::move(*live);
+    if (network.note) out.notes.push_back(*network.note);
+  }
+  std::vector<planned_call> reads{read_acls_call(
+      target.network_acl_ids.empty() ? network.subnets : std::vector<std::string>{}, target.network_acl_ids)};
+  if (!network.vpcs.empty()) reads.push_back(read_vpcs_call(network.vpcs));
+  execution run = read_network(std::move(reads), ctx, report);
+  if (!run.answers[0]) return *run.records[0].failure;
+  out.acls = acls_from_xml(run.answers[0]->result());
+  if (auto missing = missing_acl(target, network.subnets, out.acls)) return *missing;
+  std::map<std::string, std::vector<cidr_block>> cidrs;
+  if (run.answers.size() > 1 && run.answers[1]) cidrs = vpc_cidrs_from_xml(run.answers[1]->result());
+  if (auto failed = add_vpc_cidrs(out.acls, std::move(cidrs), ctx, report)) return *failed;
   return out;
 }
 
