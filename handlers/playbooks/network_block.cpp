@@ -15,6 +15,13 @@ using aws::items_of;
 using aws::text_of;
 using namespace network_block_internal;
 
+// "i-0abc", or the subnets or ACLs given.
+std::string target_name(const block_target& target) {
+  return target.instance_id
+             ? *target.instance_id
+             : join_list(target.network_acl_ids.empty() ? target.subnet_ids : target.network_acl_ids);
+}
+
 }  // namespace
 
 // --- Targets --------------------------------------------------------------------------------------------
@@ -50,40 +57,9 @@ block_target block_target_of(const block_request& request) {
   return t;
 }
 
-// --- Blocking -------------------------------------------------------------------------------------------
+// --- Reading the network ACLs --------------------------------------------------------------------------
 
 namespace {
-
-// One line of the response per address (and network ACL).
-struct address_row {
-  std::string given;
-  std::string cidr;
-  std::string acl_id;
-  outcome result = outcome::planned;
-  int rule_number = 0;
-  std::int64_t expires = 0;
-  std::string detail;
-  std::optional<error> failure;
-};
-
-nlohmann::ordered_json to_json(const address_row& row) {
-  nlohmann::ordered_json j;
-  j["address"] = row.given;
-  if (!row.cidr.empty()) j["cidr"] = row.cidr;
-  if (!row.acl_id.empty()) j["networkAclId"] = row.acl_id;
-  j["outcome"] = row.result == outcome::done ? "blocked" : outcome_name(row.result);
-  if (row.rule_number > 0) j["ruleNumber"] = row.rule_number;
-  if (row.expires > 0) j["expiresAt"] = rfc3339(row.expires);
-  if (!row.detail.empty()) j["reason"] = row.detail;
-  if (row.failure) j["error"] = row.failure->describe();
-  return j;
-}
-
-// Codes after which the address is planned again on a fresh read of the ACL, within the invocation.
-bool worth_another_round(const error& e) {
-  return e.code == entry_exists_code || e.code == entry_limit_code ||
-         e.code == "InvalidNetworkAclEntry.NotFound";
-}
 
 struct resolved_acls {
   std::vector<acl_state> acls;
@@ -91,8 +67,7 @@ struct resolved_acls {
 };
 
 // Sends reads; their failures go into the report.
-execution read_network(std::vector<planned_call> calls, const playbook_context& ctx,
-                       playbook_report& report) {
+execution send_reads(std::vector<planned_call> calls, const playbook_context& ctx, playbook_report& report) {
   execution run = execute_plan(calls, ctx.client, ctx.until, false);
   report.round_trips += run.round_trips;
   for (const auto& r : run.records) {
@@ -184,7 +159,7 @@ std::optional<error> add_vpc_cidrs(std::vector<acl_state>& acls,
     }
   }
   if (!missing.empty()) {
-    execution vpc_run = read_network({read_vpcs_call(missing)}, ctx, report);
+    execution vpc_run = send_reads({read_vpcs_call(missing)}, ctx, report);
     // Without the VPC's ranges the never-block check is incomplete: stop rather than risk blocking the VPC.
     if (!vpc_run.answers[0]) return *vpc_run.records[0].failure;
     for (auto& [id, list] : vpc_cidrs_from_xml(vpc_run.answers[0]->result())) cidrs[id] = std::move(list);
@@ -213,7 +188,7 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   std::vector<planned_call> reads{read_acls_call(
       target.network_acl_ids.empty() ? network.subnets : std::vector<std::string>{}, target.network_acl_ids)};
   if (!network.vpcs.empty()) reads.push_back(read_vpcs_call(network.vpcs));
-  execution run = read_network(std::move(reads), ctx, report);
+  execution run = send_reads(std::move(reads), ctx, report);
   if (!run.answers[0]) return *run.records[0].failure;
   out.acls = acls_from_xml(run.answers[0]->result());
   if (auto missing = missing_acl(target, network.subnets, out.acls)) return *missing;
@@ -224,9 +199,9 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
 }
 
 // Re-reads the given ACLs, keeping what the first read learnt (VPC ranges, the entry limit).
-result<std::vector<acl_state>> reread(const std::vector<acl_state>& previous,
-                                      const std::vector<std::string>& ids, const playbook_context& ctx,
-                                      playbook_report& report) {
+result<std::vector<acl_state>> reread_acls(const std::vector<acl_state>& previous,
+                                           const std::vector<std::string>& ids, const playbook_context& ctx,
+                                           playbook_report& report) {
   execution run = execute_plan({read_acls_call({}, ids)}, ctx.client, ctx.until, false);
   report.round_trips += run.round_trips;
   if (!run.answers[0]) {
@@ -246,30 +221,45 @@ result<std::vector<acl_state>> reread(const std::vector<acl_state>& previous,
 
 }  // namespace
 
-playbook_report block_addresses(const block_target& target, const playbook_context& ctx,
-                                const network_block_settings& settings) {
-  playbook_report report;
-  report.playbook = std::string(network_block_playbook);
-  report.target = target.instance_id ? *target.instance_id
-                                     : join_list(target.network_acl_ids.empty() ? target.subnet_ids
-                                                                                : target.network_acl_ids);
-  report.incident_id = target.incident_id;
-  report.details["source"] = target.source;
-  auto elapsed_ms = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                 ctx.arrived)
-        .count();
-  };
-  std::vector<address_row> rows;
-  auto finish = [&](report_status status) {
-    report.details["addresses"] = nlohmann::ordered_json::array();
-    for (const auto& row : rows) report.details["addresses"].push_back(to_json(row));
-    report.status = status;
-    report.total_ms = elapsed_ms();
-    return report;
-  };
+// --- Blocking -------------------------------------------------------------------------------------------
 
-  // Addresses first: a malformed one or one that must never be blocked is refused before any call.
+namespace {
+
+// One line of the response per address (and network ACL).
+struct address_row {
+  std::string given;
+  std::string cidr;
+  std::string acl_id;
+  outcome result = outcome::planned;
+  int rule_number = 0;
+  std::int64_t expires = 0;
+  std::string detail;
+  std::optional<error> failure;
+};
+
+nlohmann::ordered_json to_json(const address_row& row) {
+  nlohmann::ordered_json j;
+  j["address"] = row.given;
+  if (!row.cidr.empty()) j["cidr"] = row.cidr;
+  if (!row.acl_id.empty()) j["networkAclId"] = row.acl_id;
+  j["outcome"] = row.result == outcome::done ? "blocked" : outcome_name(row.result);
+  if (row.rule_number > 0) j["ruleNumber"] = row.rule_number;
+  if (row.expires > 0) j["expiresAt"] = rfc3339(row.expires);
+  if (!row.detail.empty()) j["reason"] = row.detail;
+  if (row.failure) j["error"] = row.failure->describe();
+  return j;
+}
+
+// Codes after which the address is planned again on a fresh read of the ACL, within the invocation.
+bool worth_another_round(const error& e) {
+  return e.code == entry_exists_code || e.code == entry_limit_code ||
+         e.code == "InvalidNetworkAclEntry.NotFound";
+}
+
+// Addresses first: a malformed one or one that must never be blocked is refused before any call.
+std::vector<address_to_block> refuse_bad_addresses(const block_target& target,
+                                                   const network_block_settings& settings,
+                                                   std::vector<address_row>& rows, playbook_report& report) {
   std::vector<address_to_block> candidates;
   for (const auto& given : target.addresses) {
     auto parsed = parse_cidr(given);
@@ -278,7 +268,6 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
       report.actions.push_back(skipped_record(deny_address, given, parsed.err().message));
       continue;
     }
-    const std::string note = parsed->host_bits_cleared ? "taken as " + parsed->block.text() : "";
     if (auto why = never_block_reason(parsed->block, settings, {})) {
       rows.push_back(
           {given, parsed->block.text(), "", outcome::skipped, 0, 0, "never blocked: " + *why, std::nullopt});
@@ -290,28 +279,18 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
       candidates.push_back({given, parsed->block});
     }
   }
-  if (candidates.empty()) {
-    report.reason = "no address may be blocked";
-    return finish(report_status::ignored);
-  }
+  return candidates;
+}
 
-  auto resolved = resolve_acls(target, ctx, report);
-  if (!resolved) {
-    report.reason = resolved.err().describe();
-    report.failure = resolved.err();
-    for (const auto& c : candidates) {
-      rows.push_back({c.given, c.block.text(), "", outcome::failed, 0, 0,
-                      "the network ACLs could not be read", resolved.err()});
-    }
-    return finish(report_status::failed);
-  }
-  if (!resolved->notes.empty()) report.details["notes"] = resolved->notes;
-  std::vector<acl_state> acls = std::move(resolved->acls);
-  report.details["networkAclIds"] = nlohmann::ordered_json::array();
-  for (const auto& acl : acls) report.details["networkAclIds"].push_back(acl.id);
+// Addresses to block, by network ACL id.
+using addresses_by_acl = std::map<std::string, std::vector<address_to_block>>;
 
-  // What is left to do, per ACL; the VPC's own ranges are refused here.
-  std::map<std::string, std::vector<address_to_block>> todo;
+// What is left to do, per ACL; the VPC's own ranges are refused here.
+addresses_by_acl refuse_vpc_ranges(const std::vector<acl_state>& acls,
+                                   const std::vector<address_to_block>& candidates,
+                                   const network_block_settings& settings, std::vector<address_row>& rows,
+                                   playbook_report& report) {
+  addresses_by_acl todo;
   for (const auto& acl : acls) {
     for (const auto& c : candidates) {
       if (auto why = never_block_reason(c.block, settings, acl.vpc_cidrs)) {
@@ -324,188 +303,321 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
       }
     }
   }
-  // The outcome of each (ACL, address) once settled; `blocked` remembers what this invocation created.
-  std::map<std::pair<std::string, std::string>, address_row> settled;
-  std::vector<std::pair<std::string, std::string>> order;  // of first settling, for the response
-  std::set<std::pair<std::string, std::string>> blocked_here;
+  return todo;
+}
 
-  for (int round = 1; !todo.empty(); ++round) {
-    if (round > settings.max_rounds) {
-      for (const auto& [acl_id, list] : todo) {
-        for (const auto& a : list) {
-          if (!settled.contains({acl_id, a.given})) order.push_back({acl_id, a.given});
-          settled[{acl_id, a.given}] = {
-              a.given,
-              a.block.text(),
-              acl_id,
-              outcome::failed,
-              0,
-              0,
-              "the rule numbers kept being taken by concurrent changes; gave up after " +
-                  std::to_string(settings.max_rounds) + " attempts",
-              std::nullopt};
-        }
+// One round over every ACL with addresses left: its calls, each address's intent (with its ACL), what the
+// calls did, and what the next round re-reads and plans again.
+struct block_round {
+  std::vector<planned_call> calls;
+  std::vector<std::pair<std::string, block_intent>> intents;
+  execution run;
+  addresses_by_acl again;
+  std::set<std::string> reread_ids;
+};
+
+// (network ACL id, address as given)
+using acl_address = std::pair<std::string, std::string>;
+
+// Rounds of plan -> execute -> settle -> re-read, until every address is settled in every ACL: a rule
+// number taken by a concurrent invocation between our read and our call sends the address to another round.
+class block_rounds {
+ public:
+  block_rounds(const block_target& target, const playbook_context& ctx,
+               const network_block_settings& settings, playbook_report& report, std::vector<acl_state> acls,
+               addresses_by_acl todo)
+      : m_target(target),
+        m_ctx(ctx),
+        m_settings(settings),
+        m_report(report),
+        m_acls(std::move(acls)),
+        m_todo(std::move(todo)) {}
+
+  void run() {
+    for (int round = 1; !m_todo.empty(); ++round) {
+      if (round > m_settings.max_rounds) {
+        give_up();
+        break;
       }
-      break;
+      block_round r = plan_round(round - 1);
+      r.run = execute_plan(r.calls, m_ctx.client, m_ctx.until, m_ctx.dry_run);
+      for (const auto& [acl_id, intent] : r.intents) settle(acl_id, intent, r);
+      append(m_report, r.run);
+      if (m_ctx.dry_run || r.reread_ids.empty()) break;
+      if (!reread(r)) break;
     }
+  }
+
+  // One row per (ACL, address), in the order they were first settled.
+  void take_rows(std::vector<address_row>& rows) {
+    for (const auto& key : m_order) rows.push_back(std::move(m_settled[key]));
+  }
+
+ private:
+  block_round plan_round(int attempt) const {
+    block_round r;
     const std::int64_t now = epoch_now();
-    std::vector<planned_call> calls;
-    std::vector<std::pair<std::string, block_intent>> intents;
-    for (const auto& acl : acls) {
-      auto pending = todo.find(acl.id);
-      if (pending == todo.end()) continue;
-      block_plan p = plan_blocks(acl, pending->second, settings, now, target.incident_id, round - 1);
-      const size_t offset = calls.size();
+    for (const auto& acl : m_acls) {
+      auto pending = m_todo.find(acl.id);
+      if (pending == m_todo.end()) continue;
+      block_plan p = plan_blocks(acl, pending->second, m_settings, now, m_target.incident_id, attempt);
+      const size_t offset = r.calls.size();
       for (auto& call : p.calls) {
         for (auto& i : call.needs) i += offset;
         for (auto& i : call.after) i += offset;
-        calls.push_back(std::move(call));
+        r.calls.push_back(std::move(call));
       }
       for (auto& intent : p.intents) {
         if (intent.claim_index) *intent.claim_index += offset;
         for (auto& i : intent.other_indices) i += offset;
-        intents.emplace_back(acl.id, std::move(intent));
+        r.intents.emplace_back(acl.id, std::move(intent));
       }
     }
-    execution run = execute_plan(calls, ctx.client, ctx.until, ctx.dry_run);
+    return r;
+  }
 
-    std::map<std::string, std::vector<address_to_block>> again;
-    std::set<std::string> reread_ids;
-    for (auto& [acl_id, intent] : intents) {
-      address_row row{intent.address.given,
-                      intent.address.block.text(),
-                      acl_id,
-                      outcome::done,
-                      intent.rule_number,
-                      intent.expires,
-                      intent.detail,
-                      std::nullopt};
-      const auto key = std::make_pair(acl_id, intent.address.given);
-      std::vector<size_t> mine = intent.other_indices;
-      if (intent.claim_index) mine.insert(mine.begin(), *intent.claim_index);
-      std::optional<error> hard, soft;
-      for (size_t i : mine) {
-        const auto& f = run.records[i].failure;
-        if (!f) continue;
-        (worth_another_round(*f) ? soft : hard) = f;
+  void give_up() {
+    for (const auto& [acl_id, list] : m_todo) {
+      for (const auto& a : list) {
+        const acl_address key{acl_id, a.given};
+        if (!m_settled.contains(key)) m_order.push_back(key);
+        m_settled[key] = {a.given,
+                          a.block.text(),
+                          acl_id,
+                          outcome::failed,
+                          0,
+                          0,
+                          "the rule numbers kept being taken by concurrent changes; gave up after " +
+                              std::to_string(m_settings.max_rounds) + " attempts",
+                          std::nullopt};
       }
-      switch (intent.step) {
-        case block_step::no_room:
-        case block_step::shadowed:
-          row.result = outcome::failed;
-          row.rule_number = intent.step == block_step::shadowed ? intent.rule_number : 0;
-          row.expires = 0;
-          report.actions.push_back({std::string(deny_address.name),
-                                    intent.address.given + " in " + acl_id,
-                                    outcome::failed,
-                                    intent.detail,
-                                    error{"BlockNotPossible", intent.detail, acl_id},
-                                    {}});
-          break;
-        case block_step::already:
-          row.result = blocked_here.contains(key) ? outcome::done : outcome::already;
-          if (!mine.empty() && run.records[mine.front()].result == outcome::failed) {
-            row.result = outcome::failed;
-            row.failure = run.records[mine.front()].failure;
-            row.detail += " (recording the new expiry failed)";
-          }
-          if (settled.contains(key) && settled[key].result == outcome::done) {
-            row = settled[key];
-          }
-          if (mine.empty() && row.result == outcome::already) {
-            report.actions.push_back(
-                already_record(deny_address, intent.address.given + " in " + acl_id, intent.detail));
-          }
-          break;
-        default:
-          if (ctx.dry_run) {
-            row.result = hard ? outcome::failed : outcome::planned;
-            row.failure = hard;
-            break;
-          }
-          if (hard) {
-            row.result = outcome::failed;
-            row.failure = hard;
-            const bool claimed =
-                intent.claim_index && run.records[*intent.claim_index].result == outcome::done;
-            if (claimed && run.records[mine.back()].action == record_block.name &&
-                run.records[mine.back()].result == outcome::failed) {
-              row.detail =
-                  "the deny is in place but its tag could not be written: it will not expire by itself";
-            }
-          } else if (soft) {
-            row.result = outcome::failed;  // until a later round settles it
-            row.failure = soft;
-            // Someone took the number (or the ACL filled up) between our read and our call: read again.
-            again[acl_id].push_back(intent.address);
-            if (soft->code == entry_limit_code) {
-              for (auto& acl : acls) acl.entry_limit_reached |= acl.id == acl_id;
-            }
-            for (size_t i : mine) {
-              run.records[i].result = outcome::skipped;
-              run.records[i].detail =
-                  calls[i].detail + " (superseded: " + soft->code + "; planned again on a fresh read)";
-              run.records[i].failure.reset();
-            }
-          } else {
-            // Created: checked on the fresh read below, since a concurrent change could have undone it.
-            blocked_here.insert(key);
-            again[acl_id].push_back(intent.address);
-          }
-          reread_ids.insert(acl_id);
-      }
-      if (intent.evicted && row.result == outcome::done) {
-        row.detail = "replaced " + intent.evicted->block.text() + " (due to expire " +
-                     rfc3339(intent.evicted->expires) + ")";
-      }
-      if (!settled.contains(key)) order.push_back(key);
-      settled[key] = row;
     }
-    append(report, run);
-    if (ctx.dry_run || reread_ids.empty()) break;
+  }
 
-    // The fresh read: what we created and can see denied is settled; the rest is planned again.
-    auto fresh = reread(acls, std::vector<std::string>(reread_ids.begin(), reread_ids.end()), ctx, report);
+  // The outcome of one address in one ACL once the round's calls ran.
+  void settle(const std::string& acl_id, const block_intent& intent, block_round& r) {
+    address_row row{intent.address.given,
+                    intent.address.block.text(),
+                    acl_id,
+                    outcome::done,
+                    intent.rule_number,
+                    intent.expires,
+                    intent.detail,
+                    std::nullopt};
+    const acl_address key{acl_id, intent.address.given};
+    std::vector<size_t> mine = intent.other_indices;
+    if (intent.claim_index) mine.insert(mine.begin(), *intent.claim_index);
+    switch (intent.step) {
+      case block_step::no_room:
+      case block_step::shadowed:
+        settle_refused(row, intent);
+        break;
+      case block_step::already:
+        settle_already(row, key, intent, mine, r.run);
+        break;
+      default:
+        settle_written(row, key, intent, mine, r);
+    }
+    if (intent.evicted && row.result == outcome::done) {
+      row.detail = "replaced " + intent.evicted->block.text() + " (due to expire " +
+                   rfc3339(intent.evicted->expires) + ")";
+    }
+    if (!m_settled.contains(key)) m_order.push_back(key);
+    m_settled[key] = row;
+  }
+
+  // No room in the window, or an allow before it: nothing was sent for this address.
+  void settle_refused(address_row& row, const block_intent& intent) {
+    row.result = outcome::failed;
+    row.rule_number = intent.step == block_step::shadowed ? intent.rule_number : 0;
+    row.expires = 0;
+    m_report.actions.push_back({std::string(deny_address.name),
+                                intent.address.given + " in " + row.acl_id,
+                                outcome::failed,
+                                intent.detail,
+                                error{"BlockNotPossible", intent.detail, row.acl_id},
+                                {}});
+  }
+
+  // Denied already: by an earlier round of this invocation (blocked), or before it (already).
+  void settle_already(address_row& row, const acl_address& key, const block_intent& intent,
+                      const std::vector<size_t>& mine, const execution& run) {
+    row.result = m_blocked_here.contains(key) ? outcome::done : outcome::already;
+    if (!mine.empty() && run.records[mine.front()].result == outcome::failed) {
+      row.result = outcome::failed;
+      row.failure = run.records[mine.front()].failure;
+      row.detail += " (recording the new expiry failed)";
+    }
+    if (m_settled.contains(key) && m_settled[key].result == outcome::done) {
+      row = m_settled[key];
+    }
+    if (mine.empty() && row.result == outcome::already) {
+      m_report.actions.push_back(
+          already_record(deny_address, intent.address.given + " in " + row.acl_id, intent.detail));
+    }
+  }
+
+  // A create, repair or eviction was sent: failed for good (hard), lost a race (soft: another round), or
+  // done, which the re-read then checks.
+  void settle_written(address_row& row, const acl_address& key, const block_intent& intent,
+                      const std::vector<size_t>& mine, block_round& r) {
+    std::optional<error> hard, soft;
+    for (size_t i : mine) {
+      const auto& f = r.run.records[i].failure;
+      if (!f) continue;
+      (worth_another_round(*f) ? soft : hard) = f;
+    }
+    if (m_ctx.dry_run) {
+      row.result = hard ? outcome::failed : outcome::planned;
+      row.failure = hard;
+      return;
+    }
+    if (hard) {
+      row.result = outcome::failed;
+      row.failure = hard;
+      const bool claimed = intent.claim_index && r.run.records[*intent.claim_index].result == outcome::done;
+      if (claimed && r.run.records[mine.back()].action == record_block.name &&
+          r.run.records[mine.back()].result == outcome::failed) {
+        row.detail = "the deny is in place but its tag could not be written: it will not expire by itself";
+      }
+    } else if (soft) {
+      row.result = outcome::failed;  // until a later round settles it
+      row.failure = soft;
+      supersede(row.acl_id, intent, mine, *soft, r);
+    } else {
+      // Created: checked on the fresh read below, since a concurrent change could have undone it.
+      m_blocked_here.insert(key);
+      r.again[row.acl_id].push_back(intent.address);
+    }
+    r.reread_ids.insert(row.acl_id);
+  }
+
+  // Someone took the number (or the ACL filled up) between our read and our call: read again, plan again.
+  void supersede(const std::string& acl_id, const block_intent& intent, const std::vector<size_t>& mine,
+                 const error& soft, block_round& r) {
+    r.again[acl_id].push_back(intent.address);
+    if (soft.code == entry_limit_code) {
+      for (auto& acl : m_acls) acl.entry_limit_reached |= acl.id == acl_id;
+    }
+    for (size_t i : mine) {
+      r.run.records[i].result = outcome::skipped;
+      r.run.records[i].detail =
+          r.calls[i].detail + " (superseded: " + soft.code + "; planned again on a fresh read)";
+      r.run.records[i].failure.reset();
+    }
+  }
+
+  // The fresh read: what we created and can see denied is settled; the rest is planned again. False when
+  // the read failed (what it would have checked is then failed, unless this invocation created it).
+  bool reread(const block_round& r) {
+    auto fresh = reread_acls(m_acls, std::vector<std::string>(r.reread_ids.begin(), r.reread_ids.end()),
+                             m_ctx, m_report);
     if (!fresh) {
-      for (const auto& [acl_id, list] : again) {
+      for (const auto& [acl_id, list] : r.again) {
         for (const auto& a : list) {
-          auto& row = settled[{acl_id, a.given}];
-          if (!blocked_here.contains({acl_id, a.given})) {
+          auto& row = m_settled[{acl_id, a.given}];
+          if (!m_blocked_here.contains({acl_id, a.given})) {
             row.result = outcome::failed;
             row.failure = fresh.err();
           }
         }
       }
-      break;
+      return false;
     }
     for (auto& acl : *fresh) {
-      for (auto& old : acls) {
+      for (auto& old : m_acls) {
         if (old.id == acl.id) old = acl;
       }
     }
-    todo.clear();
+    requeue(r.again);
+    return true;
+  }
+
+  void requeue(const addresses_by_acl& again) {
+    m_todo.clear();
     for (const auto& entry : again) {
       const std::string& acl_id = entry.first;  // not a structured binding: clang 14 cannot capture those
       const auto& list = entry.second;
       const acl_state& acl =
-          *std::find_if(acls.begin(), acls.end(), [&](const acl_state& a) { return a.id == acl_id; });
+          *std::find_if(m_acls.begin(), m_acls.end(), [&](const acl_state& a) { return a.id == acl_id; });
       for (const auto& a : list) {
         const bool denied = effective_deny(acl, a.block, false) && effective_deny(acl, a.block, true);
-        if (blocked_here.contains({acl_id, a.given}) && denied) continue;
-        if (blocked_here.contains({acl_id, a.given})) {
-          settled[{acl_id, a.given}].detail = "undone by a concurrent change; tried again";
+        if (m_blocked_here.contains({acl_id, a.given}) && denied) continue;
+        if (m_blocked_here.contains({acl_id, a.given})) {
+          m_settled[{acl_id, a.given}].detail = "undone by a concurrent change; tried again";
         }
-        todo[acl_id].push_back(a);
+        m_todo[acl_id].push_back(a);
       }
     }
   }
-  for (const auto& key : order) rows.push_back(std::move(settled[key]));
+
+  const block_target& m_target;
+  const playbook_context& m_ctx;
+  const network_block_settings& m_settings;
+  playbook_report& m_report;
+  std::vector<acl_state> m_acls;
+  addresses_by_acl m_todo;  // what is left to do, per ACL
+  // The outcome of each (ACL, address) once settled, and the order of first settling, for the response.
+  std::map<acl_address, address_row> m_settled;
+  std::vector<acl_address> m_order;
+  std::set<acl_address> m_blocked_here;  // what this invocation created
+};
+
+long elapsed_ms(const playbook_context& ctx) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx.arrived)
+      .count();
+}
+
+playbook_report finished(playbook_report& report, const std::vector<address_row>& rows,
+                         const playbook_context& ctx, report_status status) {
+  report.details["addresses"] = nlohmann::ordered_json::array();
+  for (const auto& row : rows) report.details["addresses"].push_back(to_json(row));
+  report.status = status;
+  report.total_ms = elapsed_ms(ctx);
+  return report;
+}
+
+}  // namespace
+
+playbook_report block_addresses(const block_target& target, const playbook_context& ctx,
+                                const network_block_settings& settings) {
+  playbook_report report;
+  report.playbook = std::string(network_block_playbook);
+  report.target = target_name(target);
+  report.incident_id = target.incident_id;
+  report.details["source"] = target.source;
+  std::vector<address_row> rows;
+  const std::vector<address_to_block> candidates = refuse_bad_addresses(target, settings, rows, report);
+  if (candidates.empty()) {
+    report.reason = "no address may be blocked";
+    return finished(report, rows, ctx, report_status::ignored);
+  }
+
+  auto resolved = resolve_acls(target, ctx, report);
+  if (!resolved) {
+    report.reason = resolved.err().describe();
+    report.failure = resolved.err();
+    for (const auto& c : candidates) {
+      rows.push_back({c.given, c.block.text(), "", outcome::failed, 0, 0,
+                      "the network ACLs could not be read", resolved.err()});
+    }
+    return finished(report, rows, ctx, report_status::failed);
+  }
+  if (!resolved->notes.empty()) report.details["notes"] = resolved->notes;
+  report.details["networkAclIds"] = nlohmann::ordered_json::array();
+  for (const auto& acl : resolved->acls) report.details["networkAclIds"].push_back(acl.id);
+
+  addresses_by_acl todo = refuse_vpc_ranges(resolved->acls, candidates, settings, rows, report);
+  block_rounds rounds(target, ctx, settings, report, std::move(resolved->acls), std::move(todo));
+  rounds.run();
+  rounds.take_rows(rows);
 
   bool failed = false;
   for (const auto& row : rows) failed |= row.result == outcome::failed;
   if (failed) report.reason = "some addresses could not be blocked";
-  if (ctx.dry_run) return finish(report_status::dry_run);
-  return finish(failed || report.incomplete() ? report_status::incomplete : report_status::blocked);
+  if (ctx.dry_run) return finished(report, rows, ctx, report_status::dry_run);
+  return finished(report, rows, ctx,
+                  failed || report.incomplete() ? report_status::incomplete : report_status::blocked);
 }
 
 // --- The playbook ---------------------------------------------------------------------------------------
@@ -539,9 +651,7 @@ class network_block final : public playbook {
  private:
   void add(block_target target, std::string region, routing& out) const {
     job j{name(), 0, target.account_id, std::move(region), {}, target.incident_id, target.source, {}};
-    j.target = target.instance_id
-                   ? *target.instance_id
-                   : join_list(target.network_acl_ids.empty() ? target.subnet_ids : target.network_acl_ids);
+    j.target = target_name(target);
     j.input = std::move(target);
     out.jobs.push_back(std::move(j));
   }
