@@ -63,8 +63,11 @@ std::vector<never_block_range> built_in_never_block(bool block_private) {
 network_block_settings::network_block_settings()
     : finding_types(default_block_finding_types()), never_block(built_in_never_block(false)) {}
 
-result<network_block_settings> network_block_settings_from_environment(const env_reader& env) {
-  network_block_settings s;
+namespace {
+
+// Each reads one group of variables into `s`; an error names the variable that is wrong.
+
+std::optional<error> read_finding_filter(const env_reader& env, network_block_settings& s) {
   if (auto types = env("TOURNIQUET_BLOCK_FINDING_TYPES")) {
     s.finding_types = split_list(*types);
     for (const auto& t : s.finding_types) {
@@ -76,25 +79,31 @@ result<network_block_settings> network_block_settings_from_environment(const env
   auto severity = parse_number(env, "TOURNIQUET_BLOCK_MIN_SEVERITY", 0.0, 10.0, s.min_severity);
   if (!severity) return std::move(severity).err();
   s.min_severity = *severity;
+  return std::nullopt;
+}
 
-  if (auto window = env("TOURNIQUET_BLOCK_RULE_RANGE")) {
-    const size_t dash = window->find('-');
-    auto low = parse_int(std::string_view(*window).substr(0, dash));
-    auto high =
-        dash == std::string::npos ? std::nullopt : parse_int(std::string_view(*window).substr(dash + 1));
-    if (!low || !high || *low < 1 || *high > 32766 || *low > *high) {
-      return invalid_setting("TOURNIQUET_BLOCK_RULE_RANGE",
-                             "expected LOW-HIGH within 1-32766, got '" + *window + "'");
-    }
-    if (*high - *low + 1 > max_window_size) {
-      return invalid_setting("TOURNIQUET_BLOCK_RULE_RANGE",
-                             "at most " + std::to_string(max_window_size) +
-                                 " rule numbers (one tag each; an ACL holds 50 tags), got '" + *window + "'");
-    }
-    s.rule_low = static_cast<int>(*low);
-    s.rule_high = static_cast<int>(*high);
+std::optional<error> read_rule_window(const env_reader& env, network_block_settings& s) {
+  auto window = env("TOURNIQUET_BLOCK_RULE_RANGE");
+  if (!window) return std::nullopt;
+  const size_t dash = window->find('-');
+  auto low = parse_int(std::string_view(*window).substr(0, dash));
+  auto high =
+      dash == std::string::npos ? std::nullopt : parse_int(std::string_view(*window).substr(dash + 1));
+  if (!low || !high || *low < 1 || *high > 32766 || *low > *high) {
+    return invalid_setting("TOURNIQUET_BLOCK_RULE_RANGE",
+                           "expected LOW-HIGH within 1-32766, got '" + *window + "'");
   }
+  if (*high - *low + 1 > max_window_size) {
+    return invalid_setting("TOURNIQUET_BLOCK_RULE_RANGE",
+                           "at most " + std::to_string(max_window_size) +
+                               " rule numbers (one tag each; an ACL holds 50 tags), got '" + *window + "'");
+  }
+  s.rule_low = static_cast<int>(*low);
+  s.rule_high = static_cast<int>(*high);
+  return std::nullopt;
+}
 
+std::optional<error> read_ttl(const env_reader& env, network_block_settings& s) {
   const bool hours_set = env("TOURNIQUET_BLOCK_TTL_HOURS").has_value();
   const bool seconds_set = env("TOURNIQUET_BLOCK_TTL_SECONDS").has_value();
   if (hours_set && seconds_set) {
@@ -112,7 +121,10 @@ result<network_block_settings> network_block_settings_from_environment(const env
     if (!seconds) return std::move(seconds).err();
     s.ttl = std::chrono::seconds(static_cast<std::int64_t>(*seconds));
   }
+  return std::nullopt;
+}
 
+std::optional<error> read_never_block(const env_reader& env, network_block_settings& s) {
   auto allow_private = parse_bool(env, "TOURNIQUET_BLOCK_PRIVATE", false);
   if (!allow_private) return std::move(allow_private).err();
   s.block_private = *allow_private;
@@ -124,6 +136,10 @@ result<network_block_settings> network_block_settings_from_environment(const env
       s.never_block.push_back({parsed->block, "TOURNIQUET_NEVER_BLOCK"});
     }
   }
+  return std::nullopt;
+}
+
+std::optional<error> read_expiry_accounts(const env_reader& env, network_block_settings& s) {
   if (auto accounts = env("TOURNIQUET_BLOCK_EXPIRY_ACCOUNTS")) {
     for (const auto& a : split_list(*accounts)) {
       if (a.size() != 12 || !std::all_of(a.begin(), a.end(), ::isdigit)) {
@@ -132,6 +148,17 @@ result<network_block_settings> network_block_settings_from_environment(const env
       }
       s.expiry_accounts.push_back(a);
     }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+result<network_block_settings> network_block_settings_from_environment(const env_reader& env) {
+  network_block_settings s;
+  for (auto read :
+       {&read_finding_filter, &read_rule_window, &read_ttl, &read_never_block, &read_expiry_accounts}) {
+    if (auto wrong = read(env, s)) return std::move(*wrong);
   }
   return s;
 }
