@@ -60,6 +60,55 @@ planned_call plan_forget(const std::string& acl_id, const block_record& record) 
 
 // --- The playbook ---------------------------------------------------------------------------------------
 
+namespace {
+
+// A record goes once none of its entries is left: then the number is free and the tag says nothing.
+// `of_intent[k]` is the index of intent k's DeleteTags in `calls`, SIZE_MAX when it is kept.
+struct forgetting {
+  std::vector<planned_call> calls;
+  std::vector<size_t> of_intent;
+};
+
+forgetting plan_forgetting(const expiry_plan& plan, const execution& removed) {
+  forgetting out{{}, std::vector<size_t>(plan.intents.size(), SIZE_MAX)};
+  for (size_t k = 0; k < plan.intents.size(); ++k) {
+    const auto& intent = plan.intents[k];
+    const bool gone = std::all_of(intent.delete_indices.begin(), intent.delete_indices.end(), [&](size_t i) {
+      const auto& f = removed.records[i].failure;
+      return removed.records[i].result != outcome::failed ||
+             (f && f->code == "InvalidNetworkAclEntry.NotFound");
+    });
+    if (!gone) continue;
+    out.of_intent[k] = out.calls.size();
+    out.calls.push_back(plan_forget(intent.acl_id, intent.record));
+  }
+  return out;
+}
+
+// One line of the response per expired record; `failed` is set when one of them is still there.
+nlohmann::ordered_json expired_rows(const expiry_plan& plan, const forgetting& forget,
+                                    const execution& forgotten, bool dry_run, bool& failed) {
+  nlohmann::ordered_json expired = nlohmann::ordered_json::array();
+  for (size_t k = 0; k < plan.intents.size(); ++k) {
+    const auto& intent = plan.intents[k];
+    nlohmann::ordered_json j;
+    j["networkAclId"] = intent.acl_id;
+    j["ruleNumber"] = intent.record.rule_number;
+    j["cidr"] = intent.record.block.text();
+    j["createdAt"] = rfc3339(intent.record.created);
+    j["expiredAt"] = rfc3339(intent.record.expires);
+    if (!intent.record.incident.empty()) j["incidentId"] = intent.record.incident;
+    const size_t call = forget.of_intent[k];
+    const bool ok = call != SIZE_MAX && forgotten.records[call].result != outcome::failed;
+    j["outcome"] = dry_run ? "planned" : ok ? "removed" : "failed";
+    failed |= !ok;
+    expired.push_back(std::move(j));
+  }
+  return expired;
+}
+
+}  // namespace
+
 playbook_report expire_blocks(const playbook_context& ctx) {
   playbook_report report;
   report.playbook = std::string(block_expiry_playbook);
@@ -83,41 +132,13 @@ playbook_report expire_blocks(const playbook_context& ctx) {
   expiry_plan plan = plan_expiry(acls, now);
   execution removed = execute_plan(plan.calls, ctx.client, ctx.until, ctx.dry_run);
   append(report, removed);
-
-  // A record goes once none of its entries is left: then the number is free and the tag says nothing.
-  std::vector<planned_call> forget;
-  std::vector<size_t> forget_of(plan.intents.size(), SIZE_MAX);
-  for (size_t k = 0; k < plan.intents.size(); ++k) {
-    const auto& intent = plan.intents[k];
-    const bool gone = std::all_of(intent.delete_indices.begin(), intent.delete_indices.end(), [&](size_t i) {
-      const auto& f = removed.records[i].failure;
-      return removed.records[i].result != outcome::failed ||
-             (f && f->code == "InvalidNetworkAclEntry.NotFound");
-    });
-    if (!gone) continue;
-    forget_of[k] = forget.size();
-    forget.push_back(plan_forget(intent.acl_id, intent.record));
-  }
-  execution forgotten = execute_plan(forget, ctx.client, ctx.until, ctx.dry_run);
+  const forgetting forget = plan_forgetting(plan, removed);
+  execution forgotten = execute_plan(forget.calls, ctx.client, ctx.until, ctx.dry_run);
   append(report, forgotten);
   report.actions.insert(report.actions.end(), plan.left_alone.begin(), plan.left_alone.end());
 
-  nlohmann::ordered_json expired = nlohmann::ordered_json::array();
   bool failed = false;
-  for (size_t k = 0; k < plan.intents.size(); ++k) {
-    const auto& intent = plan.intents[k];
-    nlohmann::ordered_json j;
-    j["networkAclId"] = intent.acl_id;
-    j["ruleNumber"] = intent.record.rule_number;
-    j["cidr"] = intent.record.block.text();
-    j["createdAt"] = rfc3339(intent.record.created);
-    j["expiredAt"] = rfc3339(intent.record.expires);
-    if (!intent.record.incident.empty()) j["incidentId"] = intent.record.incident;
-    const bool ok = forget_of[k] != SIZE_MAX && forgotten.records[forget_of[k]].result != outcome::failed;
-    j["outcome"] = ctx.dry_run ? "planned" : ok ? "removed" : "failed";
-    failed |= !ok;
-    expired.push_back(std::move(j));
-  }
+  nlohmann::ordered_json expired = expired_rows(plan, forget, forgotten, ctx.dry_run, failed);
   std::size_t kept = 0;
   for (const auto& acl : acls) {
     for (const auto& [n, record] : acl.blocks) kept += record.expires > now ? 1 : 0;
