@@ -29,7 +29,7 @@ std::string_view status_name(report_status s);  // "dry-run" for dry_run, else t
 
 struct playbook_report {
   std::string playbook;  // "instance-containment"
-  report_status status = report_status::failed;
+  report_status status = report_status::incomplete;  // until the playbook says how it ended
   std::string reason;  // why it was ignored or failed, for a person
   std::string target;  // "i-0123…"
   std::string incident_id;
