@@ -809,6 +809,63 @@ class instance_containment final : public playbook {
 
 }  // namespace
 
+namespace {
+
+// A finding type, "ThreatPurpose:ResourceTypeAffected/ThreatFamilyName.DetectionMechanism!Artifact"
+// (GuardDuty user guide, "Finding format"): "Backdoor", "EC2" or "Runtime", "C&CActivity".
+struct finding_type_parts {
+  std::string_view purpose;
+  std::string_view resource;
+  std::string_view family;
+};
+
+finding_type_parts parse_finding_type(std::string_view type) {
+  finding_type_parts parts;
+  const size_t colon = type.find(':');
+  const size_t slash = type.find('/');
+  if (colon == std::string_view::npos || slash == std::string_view::npos || slash < colon) return parts;
+  parts.purpose = type.substr(0, colon);
+  parts.resource = type.substr(colon + 1, slash - colon - 1);
+  parts.family = type.substr(slash + 1, type.find_first_of(".!", slash + 1) - slash - 1);
+  return parts;
+}
+
+// Families whose name says what the instance itself did: it ran Tor, called a C&C server, mined, sent spam,
+// swept ports, flooded others, or sent data out (GuardDuty's finding type descriptions).
+bool family_names_the_instance_acting(std::string_view family) {
+  for (std::string_view acting :
+       {"TorClient", "TorRelay", "C&CActivity", "BitcoinTool", "DGADomainRequest", "DNSDataExfiltration",
+        "BlackholeTraffic", "DropPoint", "DenialOfService", "Spambot", "PortSweep"}) {
+    if (family == acting) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+actor_verdict who_acted(const guardduty_finding& finding) {
+  const finding_type_parts type = parse_finding_type(finding.type);
+  const std::string_view role = finding.resource_role;
+  const std::string_view direction = finding.connection_direction.value_or("");
+  if (type.resource == "Runtime") return {actor_role::actor, "runtime monitoring saw a process on it"};
+  if (type.family == "MaliciousFile") return {actor_role::actor, "malware was found on it"};
+  if (family_names_the_instance_acting(type.family)) return {actor_role::actor, "its finding type names it"};
+  if (finding.action_type == "DNS_REQUEST") return {actor_role::actor, "it sent the DNS request"};
+  if (finding.action_type == "NETWORK_CONNECTION" && direction == "OUTBOUND")
+    return {actor_role::actor, "it opened the outbound connection"};
+  if (type.family.ends_with("BruteForce")) {
+    // The one family whose resourceRole GuardDuty defines: ACTOR means the instance attacks others.
+    if (role == "ACTOR") return {actor_role::actor, "it brute-forces others (resourceRole ACTOR)"};
+    if (role == "TARGET") return {actor_role::target, "it is brute-forced (resourceRole TARGET)"};
+  }
+  if (finding.action_type == "NETWORK_CONNECTION" && direction == "INBOUND" && role == "TARGET")
+    return {actor_role::target, "the connection came in to it (INBOUND, resourceRole TARGET)"};
+  if (finding.action_type == "PORT_PROBE" && role == "TARGET")
+    return {actor_role::target, "it was probed (PORT_PROBE, resourceRole TARGET)"};
+  if (role == "ACTOR") return {actor_role::actor, "resourceRole ACTOR"};
+  return {actor_role::unknown, "neither the action nor the type says; the type says it is compromised"};
+}
+
 std::optional<std::string> instance_routing_refusal(const guardduty_finding& finding,
                                                     const instance_settings& settings) {
   char severity[16];
@@ -819,10 +876,10 @@ std::optional<std::string> instance_routing_refusal(const guardduty_finding& fin
   if (finding.severity < settings.min_severity) {
     return "severity " + std::string(severity) + " is under TOURNIQUET_MIN_SEVERITY";
   }
-  if (finding.resource_role == "TARGET") {
+  if (const actor_verdict verdict = who_acted(finding); verdict.role == actor_role::target) {
     // The instance is what was attacked (a brute force against it, a probe): isolating it would do the
     // attacker's work. Blocking the attacker's addresses is the answer to those.
-    return "the instance is the target of the activity, not its actor";
+    return "the instance is the target of the activity, not its actor: " + std::string(verdict.reason);
   }
   if (!finding.instance) return "the finding names no instance";
   return std::nullopt;

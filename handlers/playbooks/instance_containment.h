@@ -39,6 +39,19 @@ struct instance_settings {
 
 result<instance_settings> instance_settings_from_environment(const env_reader& env);
 
+// Who the instance was in what a finding saw: the one that acted (compromised: isolate it), the one acted
+// upon (attacked from outside: block the peer, leave the victim alone), or unknown. Decided on the action
+// and the type, because GuardDuty's resourceRole means something only for some types (brute force) and its
+// own sample findings mark an instance talking to a C&C server as TARGET. The table is in the README.
+enum class actor_role { actor, target, unknown };
+
+struct actor_verdict {
+  actor_role role = actor_role::unknown;
+  std::string_view reason;  // which row of the table decided, for the report
+};
+
+actor_verdict who_acted(const guardduty_finding& finding);
+
 // Why a finding about an instance does not isolate it; nullopt when it does.
 std::optional<std::string> instance_routing_refusal(const guardduty_finding& finding,
                                                     const instance_settings& settings);

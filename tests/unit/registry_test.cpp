@@ -116,6 +116,15 @@ TEST(routing, the_target_of_a_brute_force_is_not_isolated_but_its_attacker_is_bl
   EXPECT_FALSE(passed_over_report(r, f).has_value()) << "the finding was taken, by the network block";
 }
 
+TEST(routing, an_instance_talking_out_is_isolated_even_when_marked_target) {
+  auto f = finding("backdoor-ec2-cc-activity.json");
+  f.resource_role = "TARGET";  // as GuardDuty's own sample findings mark it
+  EXPECT_TRUE(routes_to(route(f), instance_playbook)) << reasons(route(f));
+  const auto malware = finding("execution-ec2-malicious-file.json");
+  ASSERT_EQ(malware.resource_role, "TARGET");
+  EXPECT_TRUE(routes_to(route(malware), instance_playbook)) << reasons(route(malware));
+}
+
 TEST(routing, severity_and_type_gates_name_their_variable) {
   auto f = finding("backdoor-ec2-cc-activity.json");
   f.severity = 5;
