@@ -102,7 +102,10 @@ class InstanceContainmentTest(InstanceWorldTestCase):
 
     def test_exempt_sample_and_dry_run_change_nothing(self):
         self.ec2.create_tags(Resources=[self.world.instance], Tags=[{"Key": "incident-response", "Value": "exempt"}])
-        path, finding_id = self.finding()
+        # An exemption counts only when the finding saw it too (test_instance_trust: one added after detection).
+        event = instance_finding(self.world.instance)
+        event["detail"]["resource"]["instanceDetails"]["tags"].append({"key": "incident-response", "value": "exempt"})
+        path, finding_id = write_event(self.tmp.name, event), event["detail"]["id"]
         code, response, err = self.invoke(path, {"TOURNIQUET_EXEMPT_TAG": "incident-response=exempt"})
         self.assertEqual(code, 0, err)
         self.assertEqual(response["reports"][0]["status"], "ignored")

@@ -87,10 +87,21 @@ class InstanceWorldTestCase(MotoTestCase):
         self.responder, self.admin = account
 
 
-def instance_finding(instance, account=ACCOUNT, **detail):
-    """The sample GuardDuty finding (an EC2 instance querying a command and control server) about `instance` in
-    `account`, with a fresh finding id so incidents do not collide; `detail` overrides fields of its detail."""
-    with open(SAMPLE) as f:
+def launch_on_interface(ec2, subnet, groups):
+    """Another instance, launched on a ready-made interface in `subnet` with `groups` (see InstanceWorld for
+    why); returns (instance id, interface id)."""
+    interface = ec2.create_network_interface(SubnetId=subnet, Groups=groups)["NetworkInterface"][
+        "NetworkInterfaceId"]
+    instance = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="t3.micro", NetworkInterfaces=[
+        {"DeviceIndex": 0, "NetworkInterfaceId": interface}])["Instances"][0]["InstanceId"]
+    return instance, interface
+
+
+def instance_finding(instance, account=ACCOUNT, sample=SAMPLE, **detail):
+    """The sample GuardDuty finding (an EC2 instance querying a command and control server, or the file
+    `sample`) about `instance` in `account`, with a fresh finding id so incidents do not collide; `detail`
+    overrides fields of its detail."""
+    with open(sample) as f:
         event = json.load(f)
     event["account"] = event["detail"]["accountId"] = account
     event["detail"]["id"] = uuid.uuid4().hex
