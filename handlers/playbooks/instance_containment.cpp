@@ -739,9 +739,11 @@ status ensure_groups(const instance_finding& finding, const instance_settings& s
       for (size_t i = 0; i < creation.size(); ++i) {
         auto& record = created.records[i];
         if (!record.failure || record.failure->code != "InvalidGroup.Duplicate") continue;
-        const auto& found =
+        auto& found =
             creation[i].detail.starts_with(untrack_role) ? state.untrack_groups : state.isolation_groups;
         if (!found.contains(creation[i].target)) continue;
+        // Made just now, by a lost attempt or a concurrent run: its default egress is no tampering.
+        found.at(creation[i].target).created_now = true;
         record.result = outcome::already;
         record.detail += " (in place already: InvalidGroup.Duplicate)";
         record.failure.reset();
@@ -804,7 +806,8 @@ void report_group_assertions(const std::vector<planned_call>& plan, const execut
     log::warn("configured isolation group not used", {{"group", refused.id}, {"reason", refused.reason}});
   }
   for (size_t i = 0; i < plan.size(); ++i) {
-    if (plan[i].kind == &revoke_stray_rule && run.records[i].result != outcome::failed) {
+    const outcome result = run.records[i].result;
+    if (plan[i].kind == &revoke_stray_rule && (result == outcome::done || result == outcome::already)) {
       report.details["removedRules"][plan[i].target].push_back(plan[i].detail);
       log::warn("stray rule removed from a managed group",
                 {{"group", plan[i].target}, {"rule", plan[i].detail}});
