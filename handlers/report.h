@@ -28,10 +28,10 @@ enum class report_status {
 std::string_view status_name(report_status s);  // "dry-run" for dry_run, else the enumerator's name
 
 struct playbook_report {
-  std::string playbook;  // "instance-containment"
+  std::string playbook;                              // "instance-containment"
   report_status status = report_status::incomplete;  // until the playbook says how it ended
-  std::string reason;  // why it was ignored or failed, for a person
-  std::string target;  // "i-0123…"
+  std::string reason;                                // why it was ignored or failed, for a person
+  std::string target;                                // "i-0123…"
   std::string incident_id;
   std::vector<action_record> actions;
   nlohmann::ordered_json details = nlohmann::ordered_json::object();
