@@ -24,6 +24,11 @@ const action_kind& set_group_rules =
     declare_action(instance_playbook, "set-group-rules",
                    {"ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
                     "ec2:RevokeSecurityGroupEgress"});
+const action_kind& revoke_stray_rule =
+    declare_action(instance_playbook, "revoke-stray-rule",
+                   {"ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"});
+const action_kind& find_exposed_interfaces =
+    declare_action(instance_playbook, "find-exposed-interfaces", {"ec2:DescribeNetworkInterfaces"});
 const action_kind& record_prior_state =
     declare_action(instance_playbook, "record-prior-state", {"ec2:CreateTags"});
 const action_kind& untrack_interface =
@@ -62,33 +67,57 @@ std::string missing(std::string_view group_id) {
              : "";
 }
 
+void add_rules_from_xml(pugi::xml_node permissions, rule_direction direction, std::vector<group_rule>& out) {
+  for (pugi::xml_node permission : items_of(permissions)) {
+    const group_rule base{direction, text_of(permission, "ipProtocol"), text_of(permission, "fromPort"),
+                          text_of(permission, "toPort")};
+    const auto add = [&](const char* list, const char* field, rule_peer peer) {
+      for (pugi::xml_node item : items_of(permission.child(list))) {
+        group_rule rule = base;
+        rule.peer = peer;
+        rule.peer_id = text_of(item, field);
+        out.push_back(std::move(rule));
+      }
+    };
+    add("ipRanges", "cidrIp", rule_peer::cidr_v4);
+    add("ipv6Ranges", "cidrIpv6", rule_peer::cidr_v6);
+    add("groups", "groupId", rule_peer::group);
+    add("prefixListIds", "prefixListId", rule_peer::prefix_list);
+  }
+}
+
 managed_group group_from_xml(pugi::xml_node g) {
   managed_group group;
   group.id = text_of(g, "groupId");
   group.vpc_id = text_of(g, "vpcId");
-  for (pugi::xml_node rule : items_of(g.child("ipPermissions"))) {
-    const bool all = text_of(rule, "ipProtocol") == "-1";
-    for (pugi::xml_node range : items_of(rule.child("ipRanges"))) {
-      const std::string cidr = text_of(range, "cidrIp");
-      group.ingress_cidrs.push_back(cidr);
-      if (all && cidr == "0.0.0.0/0") group.ingress_all_v4 = true;
-    }
-    for (pugi::xml_node range : items_of(rule.child("ipv6Ranges"))) {
-      const std::string cidr = text_of(range, "cidrIpv6");
-      group.ingress_cidrs.push_back(cidr);
-      if (all && cidr == "::/0") group.ingress_all_v6 = true;
-    }
-  }
-  for (pugi::xml_node rule : items_of(g.child("ipPermissionsEgress"))) {
-    if (text_of(rule, "ipProtocol") != "-1") continue;
-    for (pugi::xml_node range : items_of(rule.child("ipRanges"))) {
-      if (text_of(range, "cidrIp") == "0.0.0.0/0") group.egress_all_v4 = true;
-    }
-    for (pugi::xml_node range : items_of(rule.child("ipv6Ranges"))) {
-      if (text_of(range, "cidrIpv6") == "::/0") group.egress_all_v6 = true;
-    }
-  }
+  add_rules_from_xml(g.child("ipPermissions"), rule_direction::ingress, group.rules);
+  add_rules_from_xml(g.child("ipPermissionsEgress"), rule_direction::egress, group.rules);
   return group;
+}
+
+// Whether two rules let the same traffic through; an all-traffic rule has no ports.
+bool same_rule(const group_rule& a, const group_rule& b) {
+  if (a.direction != b.direction || a.protocol != b.protocol || a.peer != b.peer || a.peer_id != b.peer_id)
+    return false;
+  return a.protocol == "-1" || (a.from_port == b.from_port && a.to_port == b.to_port);
+}
+
+// A configured group wins over one Tourniquet made in the same VPC when it is closed. Its rules are its
+// owner's business, so an open one is not repaired but passed over, and Tourniquet's own group used.
+void use_configured_groups(pugi::xml_node answer, const instance_settings& settings, instance_state& state) {
+  const auto wanted = isolation_rules(settings.forensics_cidrs);
+  for (pugi::xml_node g : items_of(answer.child("securityGroupInfo"))) {
+    managed_group group = group_from_xml(g);
+    const auto strays = stray_rules(group, wanted);
+    if (strays.empty()) {
+      state.isolation_groups[group.vpc_id] = std::move(group);
+      continue;
+    }
+    std::string why = "configured isolation group " + group.id + " is not closed (" + describe(strays[0]);
+    if (strays.size() > 1) why += " and " + std::to_string(strays.size() - 1) + " more";
+    state.refused_groups.push_back(
+        {group.id, group.vpc_id, why + "): Tourniquet's own group is used instead"});
+  }
 }
 
 std::string tag_value(pugi::xml_node tag_set, std::string_view key) {
@@ -98,22 +127,56 @@ std::string tag_value(pugi::xml_node tag_set, std::string_view key) {
   return {};
 }
 
-// IpPermissions.1 allowing all protocols from (or to) `v4` and/or `v6`.
-// One rule, all traffic to or from one range, per call: EC2 refuses a whole call when one of its rules is
-// there already (or, revoking, is gone), so only a call of one rule can take that answer for "done".
-planned_call rule_change(std::string_view action, const std::string& group, const std::string& cidr,
-                         std::string detail) {
-  query_call call{service::ec2, std::string(action), {}};
-  call.params.add("GroupId", group).add("IpPermissions.1.IpProtocol", "-1");
-  if (cidr.find(':') != std::string::npos) {
-    call.params.add("IpPermissions.1.Ipv6Ranges.1.CidrIpv6", cidr);
-  } else {
-    call.params.add("IpPermissions.1.IpRanges.1.CidrIp", cidr);
+// One rule per call: EC2 refuses a whole call when one of its rules is there already (or, revoking, is
+// gone), so only a call of one rule can take that answer for "done".
+query_call rule_call(std::string_view verb, const std::string& group, const group_rule& rule) {
+  const bool ingress = rule.direction == rule_direction::ingress;
+  query_call call{
+      service::ec2, std::string(verb) + (ingress ? "SecurityGroupIngress" : "SecurityGroupEgress"), {}};
+  call.params.add("GroupId", group).add("IpPermissions.1.IpProtocol", rule.protocol);
+  if (!rule.from_port.empty()) call.params.add("IpPermissions.1.FromPort", rule.from_port);
+  if (!rule.to_port.empty()) call.params.add("IpPermissions.1.ToPort", rule.to_port);
+  switch (rule.peer) {
+    case rule_peer::cidr_v4:
+      call.params.add("IpPermissions.1.IpRanges.1.CidrIp", rule.peer_id);
+      break;
+    case rule_peer::cidr_v6:
+      call.params.add("IpPermissions.1.Ipv6Ranges.1.CidrIpv6", rule.peer_id);
+      break;
+    case rule_peer::group:
+      call.params.add("IpPermissions.1.Groups.1.GroupId", rule.peer_id);
+      break;
+    case rule_peer::prefix_list:
+      call.params.add("IpPermissions.1.PrefixListIds.1.PrefixListId", rule.peer_id);
+      break;
   }
-  planned_call p{&set_group_rules, group, std::move(call), std::move(detail) + " " + cidr, {}, {},
+  return call;
+}
+
+planned_call authorize_rule(const std::string& group, const group_rule& rule, std::string_view role) {
+  planned_call p{&set_group_rules,
+                 group,
+                 rule_call("Authorize", group, rule),
+                 std::string(role) + ": allow " + describe(rule),
+                 {},
+                 {},
                  missing(group)};
-  p.already_if = {action.starts_with("Revoke") ? "InvalidPermission.NotFound"
-                                               : "InvalidPermission.Duplicate"};
+  p.already_if = {"InvalidPermission.Duplicate"};
+  return p;
+}
+
+// A stray rule of a group found in place is tampering (or a mistake) and is reported as a repair; the
+// default egress rule of a group made by this run is expected.
+planned_call revoke_rule(const managed_group& group, const group_rule& rule, std::string_view role) {
+  const action_kind& kind = group.created_now ? set_group_rules : revoke_stray_rule;
+  planned_call p{&kind,
+                 group.id,
+                 rule_call("Revoke", group.id, rule),
+                 std::string(role) + ": remove " + describe(rule),
+                 {},
+                 {},
+                 missing(group.id)};
+  p.already_if = {"InvalidPermission.NotFound"};
   return p;
 }
 
@@ -236,11 +299,7 @@ result<instance_state> state_from_reads(const instance_finding& finding, const i
   }
   if (!settings.isolation_group_ids.empty()) {
     if (!reads.answers[6]) return *reads.records[6].failure;
-    // A configured group wins over one Tourniquet made in the same VPC; its rules are the owner's business.
-    for (pugi::xml_node g : items_of(reads.answers[6]->xml().result().child("securityGroupInfo"))) {
-      managed_group group = group_from_xml(g);
-      state.isolation_groups[group.vpc_id] = std::move(group);
-    }
+    use_configured_groups(reads.answers[6]->xml().result(), settings, state);
   }
   return state;
 }
@@ -273,32 +332,58 @@ std::vector<planned_call> plan_group_creation(const instance_state& state, std::
   return plan;
 }
 
+std::string describe(const group_rule& rule) {
+  const bool ingress = rule.direction == rule_direction::ingress;
+  std::string traffic = rule.protocol == "-1" ? "all traffic" : rule.protocol;
+  if (rule.protocol != "-1" && !rule.from_port.empty()) traffic += " " + rule.from_port + "-" + rule.to_port;
+  return std::string(ingress ? "ingress " : "egress ") + traffic + (ingress ? " from " : " to ") +
+         rule.peer_id;
+}
+
+group_rule all_traffic(rule_direction direction, std::string cidr) {
+  const rule_peer peer = cidr.find(':') != std::string::npos ? rule_peer::cidr_v6 : rule_peer::cidr_v4;
+  return group_rule{direction, "-1", "", "", peer, std::move(cidr)};
+}
+
+std::vector<group_rule> untrack_rules() {
+  return {all_traffic(rule_direction::ingress, "0.0.0.0/0"), all_traffic(rule_direction::ingress, "::/0"),
+          all_traffic(rule_direction::egress, "0.0.0.0/0"), all_traffic(rule_direction::egress, "::/0")};
+}
+
+std::vector<group_rule> isolation_rules(const std::vector<std::string>& forensics_cidrs) {
+  std::vector<group_rule> rules;
+  for (const auto& cidr : forensics_cidrs) rules.push_back(all_traffic(rule_direction::ingress, cidr));
+  return rules;
+}
+
+std::vector<group_rule> stray_rules(const managed_group& group, const std::vector<group_rule>& wanted) {
+  std::vector<group_rule> strays;
+  for (const auto& rule : group.rules) {
+    const bool is_wanted =
+        std::any_of(wanted.begin(), wanted.end(), [&](const group_rule& w) { return same_rule(rule, w); });
+    if (!is_wanted) strays.push_back(rule);
+  }
+  return strays;
+}
+
 std::vector<planned_call> plan_group_rules(const instance_state& state, const instance_settings& settings) {
   std::vector<planned_call> plan;
-  const auto change = [&](bool wanted, std::string_view action, const std::string& group, const char* cidr,
-                          const char* what) {
-    if (wanted) plan.push_back(rule_change(action, group, cidr, what));
-  };
-  for (const auto& [vpc, g] : state.untrack_groups) {
-    change(!g.ingress_all_v4, "AuthorizeSecurityGroupIngress", g.id, "0.0.0.0/0",
-           "untrack: allow all inbound");
-    change(!g.ingress_all_v6, "AuthorizeSecurityGroupIngress", g.id, "::/0", "untrack: allow all inbound");
-    change(!g.egress_all_v4, "AuthorizeSecurityGroupEgress", g.id, "0.0.0.0/0",
-           "untrack: allow all outbound");
-    change(!g.egress_all_v6, "AuthorizeSecurityGroupEgress", g.id, "::/0", "untrack: allow all outbound");
-  }
-  for (const auto& [vpc, g] : state.isolation_groups) {
-    const bool configured =
-        std::find(settings.isolation_group_ids.begin(), settings.isolation_group_ids.end(), g.id) !=
-        settings.isolation_group_ids.end();
-    if (configured) continue;
-    change(g.egress_all_v4, "RevokeSecurityGroupEgress", g.id, "0.0.0.0/0", "isolation: no outbound");
-    change(g.egress_all_v6, "RevokeSecurityGroupEgress", g.id, "::/0", "isolation: no outbound");
-    for (const auto& cidr : settings.forensics_cidrs) {
-      const bool open =
-          std::find(g.ingress_cidrs.begin(), g.ingress_cidrs.end(), cidr) != g.ingress_cidrs.end();
-      change(!open, "AuthorizeSecurityGroupIngress", g.id, cidr.c_str(), "isolation: forensics access");
+  const auto assert_rules = [&](const managed_group& g, const std::vector<group_rule>& wanted,
+                                std::string_view role) {
+    for (const auto& rule : stray_rules(g, wanted)) plan.push_back(revoke_rule(g, rule, role));
+    for (const auto& rule : wanted) {
+      const bool present = std::any_of(g.rules.begin(), g.rules.end(),
+                                       [&](const group_rule& r) { return same_rule(r, rule); });
+      if (!present) plan.push_back(authorize_rule(g.id, rule, role));
     }
+  };
+  const auto wanted_untrack = untrack_rules();
+  const auto wanted_isolation = isolation_rules(settings.forensics_cidrs);
+  for (const auto& [vpc, g] : state.untrack_groups) assert_rules(g, wanted_untrack, untrack_role);
+  for (const auto& [vpc, g] : state.isolation_groups) {
+    const auto& configured = settings.isolation_group_ids;
+    if (std::find(configured.begin(), configured.end(), g.id) != configured.end()) continue;
+    assert_rules(g, wanted_isolation, isolation_role);
   }
   return plan;
 }
@@ -336,13 +421,53 @@ std::optional<size_t> plan_record(const instance_finding& finding, const instanc
   return plan.size() - 1;
 }
 
+// The calls of a plan that assert each group's rules, by group id: every change, and the revokes alone.
+struct group_assertions {
+  std::map<std::string, std::vector<size_t>> changes;
+  std::map<std::string, std::vector<size_t>> revokes;
+
+  static std::vector<size_t> of(const std::map<std::string, std::vector<size_t>>& calls,
+                                const std::string& group) {
+    auto found = calls.find(group);
+    return found == calls.end() ? std::vector<size_t>{} : found->second;
+  }
+};
+
+// Step 0: the groups' rules, asserted first. When nothing was tampered with there are none, and isolation
+// keeps its round trips.
+group_assertions plan_assertions(const instance_state& state, const instance_settings& settings,
+                                 std::vector<planned_call>& plan) {
+  group_assertions out;
+  for (auto& call : plan_group_rules(state, settings)) {
+    out.changes[call.target].push_back(plan.size());
+    if (call.query().action.starts_with("Revoke")) out.revokes[call.target].push_back(plan.size());
+    plan.push_back(std::move(call));
+  }
+  return out;
+}
+
+// Beside the repair, for the report: which interfaces sat in an isolation group while it was open.
+void plan_exposure_lookups(const instance_state& state, const group_assertions& assertions,
+                           std::vector<planned_call>& plan) {
+  for (const auto& [vpc, g] : state.isolation_groups) {
+    if (g.created_now || group_assertions::of(assertions.revokes, g.id).empty()) continue;
+    query_call call{service::ec2, "DescribeNetworkInterfaces", {}};
+    call.params.add_filter(1, "group-id", {g.id});
+    plan.push_back(
+        {&find_exposed_interfaces, g.id, std::move(call), "interfaces isolated while it was open"});
+  }
+}
+
 // Step 1 too, beside the record: untrack every interface at once. Step 2: isolate each once its untrack
 // call is answered. Returns the indices of the isolation calls.
 std::vector<size_t> plan_isolation(const instance_state& state, std::optional<size_t> record_index,
-                                   std::vector<planned_call>& plan, std::vector<action_record>& already) {
+                                   const group_assertions& assertions, std::vector<planned_call>& plan,
+                                   std::vector<action_record>& already) {
   // Isolation waits for the untrack call to finish but not to succeed: an interface whose
   // untrack failed is still better isolated than left open. The prior groups are also in the report and
-  // the log, so a failed record costs the release convenience, never the containment.
+  // the log, so a failed record costs the release convenience, never the containment. Neither move is made
+  // before the stray rules of the isolation group are gone: not into an open group, and not into the untrack
+  // group for an isolation that could not follow.
   std::vector<size_t> isolation_indices;
   for (const auto& eni : state.interfaces) {
     const std::string untrack = state.untrack_groups.contains(eni.vpc_id)
@@ -355,28 +480,20 @@ std::vector<size_t> plan_isolation(const instance_state& state, std::optional<si
       already.push_back(already_record(isolate_interface, eni.id, "only in " + isolation));
       continue;
     }
+    const std::vector<size_t> closed = group_assertions::of(assertions.revokes, isolation);
     std::vector<size_t> after;
     if (record_index) after.push_back(*record_index);
     if (!only_group(eni, untrack)) {
+      std::vector<size_t> untrack_after = group_assertions::of(assertions.changes, untrack);
       after.push_back(plan.size());
-      plan.push_back({&untrack_interface,
-                      eni.id,
-                      set_interface_groups(eni.id, {untrack}),
-                      join_list(eni.group_ids) + " -> " + untrack,
-                      {},
-                      {},
+      plan.push_back({&untrack_interface, eni.id, set_interface_groups(eni.id, {untrack}),
+                      join_list(eni.group_ids) + " -> " + untrack, closed, std::move(untrack_after),
                       missing(untrack)});
     }
     isolation_indices.push_back(plan.size());
-    plan.push_back({&isolate_interface,
-                    eni.id,
-                    set_interface_groups(eni.id, {isolation}),
-                    "-> " + isolation,
-                    {},
-                    after,
-                    missing(isolation)});
+    plan.push_back({&isolate_interface, eni.id, set_interface_groups(eni.id, {isolation}), "-> " + isolation,
+                    closed, after, missing(isolation)});
   }
-
   return isolation_indices;
 }
 
@@ -462,8 +579,11 @@ std::vector<planned_call> plan_containment(const instance_finding& finding, cons
                                            const instance_settings& settings,
                                            std::vector<action_record>& already) {
   std::vector<planned_call> plan;
+  const group_assertions assertions = plan_assertions(state, settings, plan);
+  plan_exposure_lookups(state, assertions, plan);
   const std::optional<size_t> record_index = plan_record(finding, state, plan, already);
-  const std::vector<size_t> isolation_indices = plan_isolation(state, record_index, plan, already);
+  const std::vector<size_t> isolation_indices =
+      plan_isolation(state, record_index, assertions, plan, already);
   plan_evidence(finding, state, settings, isolation_indices, plan, already);
   return plan;
 }
@@ -481,10 +601,52 @@ std::vector<planned_call> plan_status(const instance_state& state, bool complete
   return {planned_call{&record_status, state.instance_id, create_tags(state.instance_id, tags), status}};
 }
 
+std::vector<std::string> recorded_groups(const instance_state& state) {
+  std::vector<std::string> groups;
+  for (const auto& [key, value] : state.tags) {
+    if (!key.starts_with(tag_prior_groups_prefix)) continue;
+    for (auto& g : split_list(value)) {
+      if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(std::move(g));
+    }
+  }
+  return groups;
+}
+
+namespace {
+
+// Why the recorded groups cannot go back on this interface: a group since deleted, or one of another VPC
+// (a record rewritten to attach the interface to a group of the attacker's choosing elsewhere).
+std::optional<std::string> unrestorable(const std::vector<std::string>& groups, const interface_state& eni,
+                                        const instance_state& state) {
+  for (const auto& g : groups) {
+    auto vpc = state.recorded_group_vpcs.find(g);
+    if (vpc == state.recorded_group_vpcs.end()) return "recorded group " + g + " no longer exists";
+    if (vpc->second != eni.vpc_id) {
+      return "recorded group " + g + " sits in " + vpc->second + ", not in the interface's " + eni.vpc_id;
+    }
+  }
+  return std::nullopt;
+}
+
+// A record naming an interface the instance does not have is never acted on: release only restores this
+// instance's own interfaces.
+void note_foreign_records(const instance_state& state, std::vector<action_record>& already) {
+  for (const auto& [key, value] : state.tags) {
+    if (!key.starts_with(tag_prior_groups_prefix)) continue;
+    const std::string eni = key.substr(std::string_view(tag_prior_groups_prefix).size());
+    const bool own = std::any_of(state.interfaces.begin(), state.interfaces.end(),
+                                 [&](const interface_state& i) { return i.id == eni; });
+    if (!own) already.push_back(skipped_record(restore_interface, eni, "not an interface of this instance"));
+  }
+}
+
+}  // namespace
+
 std::vector<planned_call> plan_release(const instance_state& state, std::string_view now_rfc3339,
                                        std::vector<action_record>& already) {
   std::vector<planned_call> plan;
   std::vector<size_t> restores;
+  bool refused = false;
   for (const auto& eni : state.interfaces) {
     auto recorded = state.tags.find(tag_prior_groups_prefix + eni.id);
     if (recorded == state.tags.end()) {
@@ -496,13 +658,22 @@ std::vector<planned_call> plan_release(const instance_state& state, std::string_
       already.push_back(already_record(restore_interface, eni.id, "in " + recorded->second));
       continue;
     }
+    if (auto why = unrestorable(groups, eni, state)) {
+      already.push_back(unfinished_record(restore_interface, eni.id, "not restored: " + *why));
+      refused = true;
+      continue;
+    }
     restores.push_back(plan.size());
     plan.push_back({&restore_interface, eni.id, set_interface_groups(eni.id, groups),
                     join_list(eni.group_ids) + " -> " + recorded->second});
   }
+  note_foreign_records(state, already);
   auto status = state.tags.find(tag_status);
   if (status != state.tags.end() && status->second == "released") {
     already.push_back(already_record(record_status, state.instance_id, "released"));
+  } else if (refused) {
+    already.push_back(unfinished_record(record_status, state.instance_id,
+                                        "not marked released: an interface is still isolated"));
   } else {
     plan.push_back({&record_status, state.instance_id,
                     create_tags(state.instance_id,
@@ -525,8 +696,9 @@ result<instance_state> read_state(const instance_finding& finding, const instanc
   return state_from_reads(finding, settings, reads);
 }
 
-// Creates the groups a VPC lacks, then gives them their rules. A group another invocation created at the
-// same moment answers InvalidGroup.Duplicate: the state is read again and that group used.
+// Creates the groups a VPC lacks (their rules are asserted with the containment plan). A group another
+// invocation created at the same moment answers InvalidGroup.Duplicate: the state is read again and that
+// group used.
 status ensure_groups(const instance_finding& finding, const instance_settings& settings,
                      instance_state& state, const playbook_context& ctx, playbook_report& report) {
   const aws::client& client = ctx.client;
@@ -537,7 +709,10 @@ status ensure_groups(const instance_finding& finding, const instance_settings& s
     if (dry_run) {
       for (const auto& p : creation) {
         const bool untrack = p.detail.starts_with(untrack_role);
-        managed_group g{placeholder_group(untrack ? untrack_role : isolation_role, p.target), p.target};
+        managed_group g{placeholder_group(untrack ? untrack_role : isolation_role, p.target),
+                        p.target,
+                        {all_traffic(rule_direction::egress, "0.0.0.0/0")},
+                        true};
         (untrack ? state.untrack_groups : state.isolation_groups).emplace(p.target, g);
       }
     }
@@ -552,7 +727,8 @@ status ensure_groups(const instance_finding& finding, const instance_settings& s
       managed_group g;
       g.id = text_of(created.answers[i]->xml().result(), "groupId");
       g.vpc_id = creation[i].target;
-      g.egress_all_v4 = true;  // a new group allows all IPv4 egress
+      g.rules = {all_traffic(rule_direction::egress, "0.0.0.0/0")};  // a new group allows all IPv4 egress
+      g.created_now = true;
       (creation[i].detail.starts_with(untrack_role) ? state.untrack_groups : state.isolation_groups)
           .emplace(g.vpc_id, std::move(g));
     }
@@ -564,9 +740,11 @@ status ensure_groups(const instance_finding& finding, const instance_settings& s
       for (size_t i = 0; i < creation.size(); ++i) {
         auto& record = created.records[i];
         if (!record.failure || record.failure->code != "InvalidGroup.Duplicate") continue;
-        const auto& found =
+        auto& found =
             creation[i].detail.starts_with(untrack_role) ? state.untrack_groups : state.isolation_groups;
         if (!found.contains(creation[i].target)) continue;
+        // Made just now, by a lost attempt or a concurrent run: its default egress is no tampering.
+        found.at(creation[i].target).created_now = true;
         record.result = outcome::already;
         record.detail += " (in place already: InvalidGroup.Duplicate)";
         record.failure.reset();
@@ -574,8 +752,22 @@ status ensure_groups(const instance_finding& finding, const instance_settings& s
     }
     append(report, created);
   }
-  const auto rules = plan_group_rules(state, settings);
-  if (!rules.empty()) append(report, execute_plan(rules, client, until, dry_run));
+  return {};
+}
+
+// Release's second read: where each recorded group is, if it still exists. By filter, which (unlike a list
+// of ids) answers for the groups found when one is gone.
+status read_recorded_groups(instance_state& state, const playbook_context& ctx, playbook_report& report) {
+  const std::vector<std::string> groups = recorded_groups(state);
+  if (groups.empty()) return {};
+  query_call call{service::ec2, "DescribeSecurityGroups", {}};
+  call.params.add_filter(1, "group-id", groups);
+  const execution read =
+      execute_plan({{&read_instance, state.instance_id, std::move(call)}}, ctx.client, ctx.until, false);
+  report.round_trips += read.round_trips;
+  if (!read.answers[0]) return *read.records[0].failure;
+  for (pugi::xml_node g : items_of(read.answers[0]->xml().result().child("securityGroupInfo")))
+    state.recorded_group_vpcs[text_of(g, "groupId")] = text_of(g, "vpcId");
   return {};
 }
 
@@ -586,19 +778,48 @@ playbook_report failed_report(playbook_report report, const error& why) {
   return report;
 }
 
-// Why Tourniquet must leave this instance alone, if it must.
+// Why Tourniquet must leave this instance alone, if it must. The exemption tag counts only when the
+// finding's own view of the instance carried it: whoever holds the instance's role can often tag the
+// instance, and malware that sees itself detected would exempt itself. A tag written since is reported.
 std::optional<std::string> instance_exemption(const instance_finding& finding, const instance_state& state,
-                                              const config& cfg) {
+                                              const config& cfg, playbook_report& report) {
   if (cfg.exempt_instances.contains(finding.instance_id)) {
     return "the instance is exempt (TOURNIQUET_EXEMPT_INSTANCES)";
   }
-  if (cfg.exempt_tag) {
-    auto tag = state.tags.find(cfg.exempt_tag->key);
-    if (tag != state.tags.end() && tag->second == cfg.exempt_tag->value) {
-      return "the instance carries the exemption tag " + cfg.exempt_tag->key + "=" + cfg.exempt_tag->value;
+  if (!cfg.exempt_tag) return std::nullopt;
+  auto tag = state.tags.find(cfg.exempt_tag->key);
+  if (tag == state.tags.end() || tag->second != cfg.exempt_tag->value) return std::nullopt;
+  const std::string tag_text = cfg.exempt_tag->key + "=" + cfg.exempt_tag->value;
+  if (finding.exempt_in_finding) return "the instance carries the exemption tag " + tag_text;
+  report.details["exemptionRefused"] =
+      "exemption tag added after detection: " + tag_text + " is on the instance but not in the finding";
+  log::warn("exemption tag added after detection: contained anyway",
+            {{"instance", finding.instance_id}, {"tag", tag_text}});
+  return std::nullopt;
+}
+
+// What the report says of the groups: configured groups passed over, stray rules removed (each also a WARN
+// line), and the interfaces found sitting in an isolation group while it was open.
+void report_group_assertions(const std::vector<planned_call>& plan, const execution& run,
+                             const instance_state& state, playbook_report& report) {
+  for (const auto& refused : state.refused_groups) {
+    report.details["refusedGroups"][refused.id] = refused.reason;
+    log::warn("configured isolation group not used", {{"group", refused.id}, {"reason", refused.reason}});
+  }
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const outcome result = run.records[i].result;
+    if (plan[i].kind == &revoke_stray_rule && (result == outcome::done || result == outcome::already)) {
+      report.details["removedRules"][plan[i].target].push_back(plan[i].detail);
+      log::warn("stray rule removed from a managed group",
+                {{"group", plan[i].target}, {"rule", plan[i].detail}});
+    }
+    if (plan[i].kind != &find_exposed_interfaces || !run.answers[i]) continue;
+    for (pugi::xml_node n : items_of(run.answers[i]->xml().result().child("networkInterfaceSet"))) {
+      report.details["exposedWhileOpen"][plan[i].target].push_back(
+          nlohmann::ordered_json{{"interface", text_of(n, "networkInterfaceId")},
+                                 {"instance", text_of(n, "attachment/instanceId")}});
     }
   }
-  return std::nullopt;
 }
 
 // The prior-groups record is the only copy of what each interface had: once they are isolated no later
@@ -656,11 +877,12 @@ playbook_report contain_instance(const instance_finding& finding, const playbook
     return r;
   };
   if (ctx.cfg.exempt_instances.contains(finding.instance_id)) {
-    return ignored(report.playbook, finding.instance_id, *instance_exemption(finding, {}, ctx.cfg));
+    return ignored(report.playbook, finding.instance_id,
+                   "the instance is exempt (TOURNIQUET_EXEMPT_INSTANCES)");
   }
   auto state = read_state(finding, settings, ctx.client, ctx.until, report);
   if (!state) return finish(failed_report(std::move(report), state.err()));
-  if (auto why = instance_exemption(finding, *state, ctx.cfg))
+  if (auto why = instance_exemption(finding, *state, ctx.cfg, report))
     return ignored(report.playbook, finding.instance_id, *why);
   if (state->state_name == "terminated" || state->state_name == "shutting-down") {
     report.status = report_status::failed;
@@ -681,6 +903,7 @@ playbook_report contain_instance(const instance_finding& finding, const playbook
   append(report, run);
   report.actions.insert(report.actions.end(), already.begin(), already.end());
   account_for_isolation(plan, run, ctx.arrived, report);
+  report_group_assertions(plan, run, *state, report);
 
   if (!ctx.dry_run) {
     std::vector<action_record> status_already;
@@ -709,6 +932,9 @@ playbook_report release_instance(const std::string& instance_id, const playbook_
     return report;
   }
   report.incident_id = incident->second;
+  if (auto groups = read_recorded_groups(*state, ctx, report); !groups.ok()) {
+    return failed_report(std::move(report), groups.err());
+  }
   std::vector<action_record> already;
   const auto plan = plan_release(*state, rfc3339_now(), already);
   append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
@@ -775,13 +1001,20 @@ result<instance_settings> instance_settings_from_environment(const env_reader& e
 
 namespace {
 
+bool exempt_in_finding(const guardduty_finding& finding, const config& cfg) {
+  if (!cfg.exempt_tag || !finding.instance) return false;
+  const auto& tags = finding.instance->tags;
+  return std::find(tags.begin(), tags.end(), std::pair{cfg.exempt_tag->key, cfg.exempt_tag->value}) !=
+         tags.end();
+}
+
 class instance_containment final : public playbook {
  public:
   explicit instance_containment(instance_settings settings) : m_settings(std::move(settings)) {}
 
   std::string_view name() const override { return instance_playbook; }
 
-  void route(const decoded_event& event, const config&, routing& out) const override {
+  void route(const decoded_event& event, const config& cfg, routing& out) const override {
     const auto* finding = std::get_if<guardduty_finding>(&event);
     if (finding == nullptr || finding->resource_type != "Instance") return;
     if (auto why = instance_routing_refusal(*finding, m_settings)) {
@@ -789,7 +1022,7 @@ class instance_containment final : public playbook {
       return;
     }
     const instance_finding target{finding->id, finding->type, finding->account_id,
-                                  finding->instance->instance_id};
+                                  finding->instance->instance_id, exempt_in_finding(*finding, cfg)};
     out.jobs.push_back(job{name(), 0, finding->account_id, finding->region, target.instance_id,
                            incident_id_for(target.account_id, target.finding_id), finding->type, target});
   }
@@ -810,6 +1043,63 @@ class instance_containment final : public playbook {
 
 }  // namespace
 
+namespace {
+
+// A finding type, "ThreatPurpose:ResourceTypeAffected/ThreatFamilyName.DetectionMechanism!Artifact"
+// (GuardDuty user guide, "Finding format"): "Backdoor", "EC2" or "Runtime", "C&CActivity".
+struct finding_type_parts {
+  std::string_view purpose;
+  std::string_view resource;
+  std::string_view family;
+};
+
+finding_type_parts parse_finding_type(std::string_view type) {
+  finding_type_parts parts;
+  const size_t colon = type.find(':');
+  const size_t slash = type.find('/');
+  if (colon == std::string_view::npos || slash == std::string_view::npos || slash < colon) return parts;
+  parts.purpose = type.substr(0, colon);
+  parts.resource = type.substr(colon + 1, slash - colon - 1);
+  parts.family = type.substr(slash + 1, type.find_first_of(".!", slash + 1) - slash - 1);
+  return parts;
+}
+
+// Families whose name says what the instance itself did: it ran Tor, called a C&C server, mined, sent spam,
+// swept ports, flooded others, or sent data out (GuardDuty's finding type descriptions).
+bool family_names_the_instance_acting(std::string_view family) {
+  for (std::string_view acting :
+       {"TorClient", "TorRelay", "C&CActivity", "BitcoinTool", "DGADomainRequest", "DNSDataExfiltration",
+        "BlackholeTraffic", "DropPoint", "DenialOfService", "Spambot", "PortSweep"}) {
+    if (family == acting) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+actor_verdict who_acted(const guardduty_finding& finding) {
+  const finding_type_parts type = parse_finding_type(finding.type);
+  const std::string_view role = finding.resource_role;
+  const std::string_view direction = finding.connection_direction.value_or("");
+  if (type.resource == "Runtime") return {actor_role::actor, "runtime monitoring saw a process on it"};
+  if (type.family == "MaliciousFile") return {actor_role::actor, "malware was found on it"};
+  if (family_names_the_instance_acting(type.family)) return {actor_role::actor, "its finding type names it"};
+  if (finding.action_type == "DNS_REQUEST") return {actor_role::actor, "it sent the DNS request"};
+  if (finding.action_type == "NETWORK_CONNECTION" && direction == "OUTBOUND")
+    return {actor_role::actor, "it opened the outbound connection"};
+  if (type.family.ends_with("BruteForce")) {
+    // The one family whose resourceRole GuardDuty defines: ACTOR means the instance attacks others.
+    if (role == "ACTOR") return {actor_role::actor, "it brute-forces others (resourceRole ACTOR)"};
+    if (role == "TARGET") return {actor_role::target, "it is brute-forced (resourceRole TARGET)"};
+  }
+  if (finding.action_type == "NETWORK_CONNECTION" && direction == "INBOUND" && role == "TARGET")
+    return {actor_role::target, "the connection came in to it (INBOUND, resourceRole TARGET)"};
+  if (finding.action_type == "PORT_PROBE" && role == "TARGET")
+    return {actor_role::target, "it was probed (PORT_PROBE, resourceRole TARGET)"};
+  if (role == "ACTOR") return {actor_role::actor, "resourceRole ACTOR"};
+  return {actor_role::unknown, "neither the action nor the type says; the type says it is compromised"};
+}
+
 std::optional<std::string> instance_routing_refusal(const guardduty_finding& finding,
                                                     const instance_settings& settings) {
   char severity[16];
@@ -820,10 +1110,10 @@ std::optional<std::string> instance_routing_refusal(const guardduty_finding& fin
   if (finding.severity < settings.min_severity) {
     return "severity " + std::string(severity) + " is under TOURNIQUET_MIN_SEVERITY";
   }
-  if (finding.resource_role == "TARGET") {
+  if (const actor_verdict verdict = who_acted(finding); verdict.role == actor_role::target) {
     // The instance is what was attacked (a brute force against it, a probe): isolating it would do the
     // attacker's work. Blocking the attacker's addresses is the answer to those.
-    return "the instance is the target of the activity, not its actor";
+    return "the instance is the target of the activity, not its actor: " + std::string(verdict.reason);
   }
   if (!finding.instance) return "the finding names no instance";
   return std::nullopt;

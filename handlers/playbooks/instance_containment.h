@@ -39,6 +39,19 @@ struct instance_settings {
 
 result<instance_settings> instance_settings_from_environment(const env_reader& env);
 
+// Who the instance was in what a finding saw: the one that acted (compromised: isolate it), the one acted
+// upon (attacked from outside: block the peer, leave the victim alone), or unknown. Decided on the action
+// and the type, because GuardDuty's resourceRole means something only for some types (brute force) and its
+// own sample findings mark an instance talking to a C&C server as TARGET. The table is in the README.
+enum class actor_role { actor, target, unknown };
+
+struct actor_verdict {
+  actor_role role = actor_role::unknown;
+  std::string_view reason;  // which row of the table decided, for the report
+};
+
+actor_verdict who_acted(const guardduty_finding& finding);
+
 // Why a finding about an instance does not isolate it; nullopt when it does.
 std::optional<std::string> instance_routing_refusal(const guardduty_finding& finding,
                                                     const instance_settings& settings);
@@ -49,6 +62,9 @@ struct instance_finding {
   std::string finding_type;
   std::string account_id;
   std::string instance_id;
+  // Whether the finding's own view of the instance (instanceDetails.tags) carried TOURNIQUET_EXEMPT_TAG: a
+  // tag present live but not then was written after detection, perhaps by the attacker, and is not honoured.
+  bool exempt_in_finding = false;
 };
 
 struct interface_state {
@@ -64,16 +80,46 @@ struct volume_state {
   bool delete_on_termination = false;
 };
 
+// What a security group rule lets through: one protocol and port range, one direction, one peer.
+enum class rule_direction { ingress, egress };
+enum class rule_peer { cidr_v4, cidr_v6, group, prefix_list };
+
+struct group_rule {
+  rule_direction direction = rule_direction::ingress;
+  std::string protocol = "-1";  // "tcp", "udp", "icmp", a number, or "-1" (all traffic, any port)
+  std::string from_port;        // as EC2 lists it; "" when the protocol has no ports
+  std::string to_port;
+  rule_peer peer = rule_peer::cidr_v4;
+  std::string peer_id;  // "0.0.0.0/0", "::/0", "sg-…", "pl-…"
+  bool operator==(const group_rule&) const = default;
+};
+
+// "ingress tcp 22-22 from 0.0.0.0/0", "egress all traffic to sg-0abc": for the report and the logs.
+std::string describe(const group_rule& rule);
+
+// All traffic one way with one range: the rules the untrack group is made of.
+group_rule all_traffic(rule_direction direction, std::string cidr);
+
 struct managed_group {
   std::string id;
   std::string vpc_id;
-  // Which "all traffic" rules it has: the untrack group needs all four, the isolation group none of the
-  // egress ones and only the forensics CIDRs for ingress.
-  bool ingress_all_v4 = false;
-  bool ingress_all_v6 = false;
-  bool egress_all_v4 = false;
-  bool egress_all_v6 = false;
-  std::vector<std::string> ingress_cidrs;  // every CIDR any ingress rule allows
+  std::vector<group_rule> rules;  // every rule, as read; asserted before any interface is moved into it
+  bool created_now = false;       // made by this run: its default egress rule is expected, not tampering
+};
+
+// What an untrack or isolation group must allow, exactly: untrack all traffic both ways with 0.0.0.0/0 and
+// ::/0; isolation ingress from TOURNIQUET_FORENSICS_CIDRS only.
+std::vector<group_rule> untrack_rules();
+std::vector<group_rule> isolation_rules(const std::vector<std::string>& forensics_cidrs);
+
+// The rules of `group` that `wanted` does not hold: what makes it open. Empty means it is exactly closed.
+std::vector<group_rule> stray_rules(const managed_group& group, const std::vector<group_rule>& wanted);
+
+// A configured isolation group (TOURNIQUET_ISOLATION_GROUP_IDS) that was not used, and why.
+struct refused_group {
+  std::string id;
+  std::string vpc_id;
+  std::string reason;
 };
 
 // The live state the plan is made from, re-read at every invocation.
@@ -93,6 +139,10 @@ struct instance_state {
   bool snapshots_read = true;
   std::map<std::string, managed_group> untrack_groups;    // by VPC
   std::map<std::string, managed_group> isolation_groups;  // by VPC
+  std::vector<refused_group>
+      refused_groups;  // configured isolation groups found open: Tourniquet's used instead
+  // For release: the VPC of each group an interface's record names that still exists (read by group id).
+  std::map<std::string, std::string> recorded_group_vpcs;
 };
 
 // Pure planners: (finding, state, settings) -> intended calls. Tests check them without I/O.
@@ -101,12 +151,20 @@ std::vector<planned_call> plan_state_reads(const instance_finding& finding,
 result<instance_state> state_from_reads(const instance_finding& finding, const instance_settings& settings,
                                         const execution& reads);
 std::vector<planned_call> plan_group_creation(const instance_state& state, std::string_view incident_id);
+// Makes every managed group exactly what it must be: authorizes what it lacks and revokes, one rule per
+// call, every rule it must not have. Configured isolation groups are never changed (their owner's), only
+// used when closed.
 std::vector<planned_call> plan_group_rules(const instance_state& state, const instance_settings& settings);
+// Containment, led by the rules of plan_group_rules: no interface is moved before the stray rules of its
+// isolation group are revoked, so none is moved into an open group, nor left in the untrack group for one.
 std::vector<planned_call> plan_containment(const instance_finding& finding, const instance_state& state,
                                            const instance_settings& settings,
                                            std::vector<action_record>& already);
 std::vector<planned_call> plan_status(const instance_state& state, bool complete,
                                       std::string_view now_rfc3339, std::vector<action_record>& already);
+// The groups named by the instance's prior-groups record: read before release, to restore only groups that
+// exist in the interface's own VPC.
+std::vector<std::string> recorded_groups(const instance_state& state);
 std::vector<planned_call> plan_release(const instance_state& state, std::string_view now_rfc3339,
                                        std::vector<action_record>& already);
 

@@ -104,10 +104,34 @@ def scenario_network_block(moto):
     return run
 
 
-# Each playbook adds its scenario here: a function (moto) that builds its world with the checks off and
-# returns run(env) -> True when the playbook did its whole job.
+def scenario_opened_isolation_group(moto):
+    """An instance isolated after someone opened Tourniquet's isolation group: the stray rule is revoked
+    before the instance moves in, and the interfaces that sat in the group while it was open are looked up."""
+    ec2 = moto.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.2.1.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, NetworkInterfaces=[
+        {"DeviceIndex": 0, "NetworkInterfaceId": eni}])["Instances"][0]["InstanceId"]
+    isolation = ec2.create_security_group(
+        GroupName=f"tourniquet-isolation-{vpc}", Description="isolation", VpcId=vpc, TagSpecifications=[
+            {"ResourceType": "security-group", "Tags": [{"Key": "tourniquet:role", "Value": "isolation"}]}])["GroupId"]
+    ec2.revoke_security_group_egress(GroupId=isolation, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_ingress(GroupId=isolation, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    event = instance_finding(instance)
+
+    def run(env):
+        return succeeds(event, env)
+    return run
+
+
+# Each playbook adds its scenario here: a function (moto) that builds its world with the checks
+# off and returns run(env) -> True when the playbook did its whole job.
 SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
-             scenario_exposure_fix, scenario_notification]
+             scenario_exposure_fix, scenario_notification,
+             scenario_opened_isolation_group]
 
 
 class PolicyTest(MotoTestCase):

@@ -195,10 +195,11 @@ def guardduty_finding(sample, account=ACCOUNT, **detail):
     return event
 
 
-def instance_finding(instance, account=ACCOUNT, **detail):
-    """The sample GuardDuty finding (an EC2 instance querying a command and control server) about `instance` in
-    `account`, with a fresh finding id so incidents do not collide; `detail` overrides fields of its detail."""
-    event = guardduty_finding(os.path.basename(SAMPLE), account, **detail)
+def instance_finding(instance, account=ACCOUNT, sample=SAMPLE, **detail):
+    """The sample GuardDuty finding (an EC2 instance querying a command and control server, or the file
+    `sample`) about `instance` in `account`, with a fresh finding id so incidents do not collide; `detail`
+    overrides fields of its detail."""
+    event = guardduty_finding(os.path.basename(sample), account, **detail)
     event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance
     return event
 

@@ -21,8 +21,8 @@ instance_state fresh_state() {
   s.interfaces = {{"eni-1", "vpc-a", "subnet-1", {"sg-web"}}};
   s.volumes = {{"vol-1", "/dev/xvda", true}};
   s.autoscaling_group = "web-asg";
-  s.untrack_groups["vpc-a"] = {"sg-untrack", "vpc-a", true, true, true, true, {"0.0.0.0/0", "::/0"}};
-  s.isolation_groups["vpc-a"] = {"sg-iso", "vpc-a", false, false, false, false, {}};
+  s.untrack_groups["vpc-a"] = {"sg-untrack", "vpc-a", untrack_rules()};
+  s.isolation_groups["vpc-a"] = {"sg-iso", "vpc-a", {}};
   return s;
 }
 

@@ -14,10 +14,14 @@ namespace {
 const instance_finding finding{"f-1234", "Backdoor:EC2/C&CActivity.B", "123456789012", "i-0abc"};
 
 managed_group untrack_group(std::string vpc) {
-  return {"sg-untrack-" + vpc, vpc, true, true, true, true, {"0.0.0.0/0", "::/0"}};
+  return {"sg-untrack-" + vpc, vpc, untrack_rules()};
 }
 managed_group isolation_group(std::string vpc) {
-  return {"sg-iso-" + vpc, vpc, false, false, false, false, {}};
+  return {"sg-iso-" + vpc, vpc, {}};
+}
+// A group as CreateSecurityGroup leaves it: all IPv4 egress allowed.
+managed_group new_group(std::string id, std::string vpc) {
+  return {std::move(id), std::move(vpc), {all_traffic(rule_direction::egress, "0.0.0.0/0")}, true};
 }
 
 // An instance as found before any containment: two interfaces in two VPCs, three volumes, in an ASG.
@@ -51,6 +55,7 @@ instance_state contained_state() {
             {"tourniquet:prior-groups:eni-1", "sg-web,sg-ssh"},
             {"tourniquet:prior-groups:eni-2", "sg-db"},
             {tag_status, "contained"}};
+  s.recorded_group_vpcs = {{"sg-web", "vpc-a"}, {"sg-ssh", "vpc-a"}, {"sg-db", "vpc-b"}};
   return s;
 }
 
@@ -176,9 +181,8 @@ TEST(instance_plan, missing_groups_are_created_per_vpc_and_calls_naming_them_wai
 
 TEST(instance_plan, group_rules_open_the_untrack_group_both_ways_and_close_the_isolation_group) {
   instance_state s = fresh_state();
-  s.untrack_groups["vpc-a"] = {"sg-u", "vpc-a", false, false,
-                               true,   false,   {}};  // a new group: IPv4 egress only
-  s.isolation_groups["vpc-a"] = {"sg-i", "vpc-a", false, false, true, false, {}};
+  s.untrack_groups["vpc-a"] = new_group("sg-u", "vpc-a");
+  s.isolation_groups["vpc-a"] = new_group("sg-i", "vpc-a");
   instance_settings cfg;
   cfg.forensics_cidrs = {"10.99.0.0/24", "fd00:99::/64"};
   const auto rules = plan_group_rules(s, cfg);
@@ -226,13 +230,44 @@ TEST(instance_plan, release_restores_the_recorded_groups) {
   EXPECT_GT(level_of(plan, status[0]), level_of(plan, restores[0]));
 }
 
+TEST(release_plan, refuses_a_recorded_group_that_is_gone_or_in_another_vpc_saying_which) {
+  instance_state s = contained_state();
+  s.recorded_group_vpcs.erase("sg-ssh");     // deleted since
+  s.recorded_group_vpcs["sg-db"] = "vpc-x";  // a group of another VPC, put in the record
+  std::vector<action_record> already;
+  const auto plan = plan_release(s, "2026-11-22T00:00:00Z", already);
+  EXPECT_TRUE(plan.empty()) << "nothing is restored, and the incident is not marked released";
+  std::string said;
+  for (const auto& r : already) {
+    if (r.unfinished) said += r.target + ": " + r.detail + "; ";
+  }
+  EXPECT_NE(said.find("eni-1: not restored: recorded group sg-ssh no longer exists"), std::string::npos)
+      << said;
+  EXPECT_NE(
+      said.find("eni-2: not restored: recorded group sg-db sits in vpc-x, not in the interface's vpc-b"),
+      std::string::npos)
+      << said;
+  EXPECT_NE(said.find("not marked released"), std::string::npos) << said;
+}
+
+TEST(release_plan, never_restores_groups_onto_an_interface_of_another_instance) {
+  instance_state s = contained_state();
+  s.tags["tourniquet:prior-groups:eni-of-another-instance"] = "sg-web";
+  std::vector<action_record> already;
+  const auto plan = plan_release(s, "2026-11-22T00:00:00Z", already);
+  for (const auto& call : plan) EXPECT_NE(call.target, "eni-of-another-instance");
+  EXPECT_EQ(indices_of(plan, "restore-interface").size(), 2u);
+  const bool noted = std::any_of(already.begin(), already.end(), [](const action_record& r) {
+    return r.target == "eni-of-another-instance" && r.result == outcome::skipped;
+  });
+  EXPECT_TRUE(noted);
+}
+
 TEST(instance_plan, replays_share_one_incident_id) {
   EXPECT_EQ(incident_id_for("123456789012", "f-1"), incident_id_for("123456789012", "f-1"));
   EXPECT_NE(incident_id_for("123456789012", "f-1"), incident_id_for("123456789012", "f-2"));
   EXPECT_NE(incident_id_for("123456789012", "f-1"), incident_id_for("210987654321", "f-1"));
 }
 
-// Every call a plan makes is allowed by the permissions its action declares, so the generated policy
-// (`tourniquet policy`) is enough for what the code does.
 }  // namespace
 }  // namespace tq::handlers

@@ -163,6 +163,33 @@ TEST(routing, the_target_of_a_brute_force_is_not_isolated_but_its_attacker_is_bl
   EXPECT_FALSE(passed_over_report(r, f).has_value()) << "the finding was taken, by the network block";
 }
 
+TEST(routing, an_exemption_counts_only_as_the_finding_saw_the_instance) {
+  const auto playbooks = make_playbooks(fixed_environment({})).value();
+  config cfg;
+  cfg.exempt_tag = aws::tag{"incident-response", "exempt"};
+  auto exempt_in_finding = [&](const guardduty_finding& f) {
+    const auto r = route_event(playbooks, f, cfg);
+    for (const auto& j : r.jobs) {
+      if (j.playbook == instance_playbook) return std::any_cast<instance_finding>(j.input).exempt_in_finding;
+    }
+    ADD_FAILURE() << "not routed to instance containment: " << reasons(r);
+    return false;
+  };
+  auto f = finding("backdoor-ec2-cc-activity.json");
+  EXPECT_FALSE(exempt_in_finding(f)) << "a tag the finding did not carry exempts nothing";
+  f.instance->tags.emplace_back("incident-response", "exempt");
+  EXPECT_TRUE(exempt_in_finding(f));
+}
+
+TEST(routing, an_instance_talking_out_is_isolated_even_when_marked_target) {
+  auto f = finding("backdoor-ec2-cc-activity.json");
+  f.resource_role = "TARGET";  // as GuardDuty's own sample findings mark it
+  EXPECT_TRUE(routes_to(route(f), instance_playbook)) << reasons(route(f));
+  const auto malware = finding("execution-ec2-malicious-file.json");
+  ASSERT_EQ(malware.resource_role, "TARGET");
+  EXPECT_TRUE(routes_to(route(malware), instance_playbook)) << reasons(route(malware));
+}
+
 TEST(routing, severity_and_type_gates_name_their_variable) {
   auto f = finding("backdoor-ec2-cc-activity.json");
   f.severity = 5;
