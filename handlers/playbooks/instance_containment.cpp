@@ -1080,7 +1080,8 @@ bool family_names_the_instance_acting(std::string_view family) {
 actor_verdict who_acted(const guardduty_finding& finding) {
   const finding_type_parts type = parse_finding_type(finding.type);
   const std::string_view role = finding.resource_role;
-  const std::string_view direction = finding.connection_direction.value_or("");
+  const std::string_view direction =
+      finding.connection_direction ? std::string_view(*finding.connection_direction) : std::string_view();
   if (type.resource == "Runtime") return {actor_role::actor, "runtime monitoring saw a process on it"};
   if (type.family == "MaliciousFile") return {actor_role::actor, "malware was found on it"};
   if (family_names_the_instance_acting(type.family)) return {actor_role::actor, "its finding type names it"};
