@@ -17,9 +17,9 @@ namespace {
 
 using namespace tq;
 
-const handlers::config& fuzz_config() {
-  static const handlers::config cfg = [] {
-    auto made = handlers::config_from_environment(
+const handlers::instance_settings& fuzz_config() {
+  static const handlers::instance_settings cfg = [] {
+    auto made = handlers::instance_settings_from_environment(
         fixed_environment({{"TOURNIQUET_ISOLATION_GROUP_IDS", "sg-0aaa,sg-0bbb"},
                            {"TOURNIQUET_FORENSICS_CIDRS", "10.9.0.0/16"}}));
     if (!made) __builtin_trap();
@@ -79,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto read = aws::parse_response(answer, aws::call_name(plan[i].call));
     if (read) {
       reads.records[i].result = handlers::outcome::done;
-      reads.answers[i] = std::move(*read);
+      reads.answers[i] = aws::api_answer{std::move(*read)};
     } else {
       reads.records[i].result = handlers::outcome::failed;
       reads.records[i].failure = std::move(read).err();
