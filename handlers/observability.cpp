@@ -143,6 +143,10 @@ std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_
     // Runs of the playbook in this invocation: more than one means AWS failed it for a while
     metrics.push_back(metric("Passes", "Count"));
     doc["Passes"] = 1 + (r.details.contains("passes") ? static_cast<long>(r.details["passes"].size()) : 0L);
+    if (r.forged) {
+      metrics.push_back(metric("Forged", "Count"));
+      doc["Forged"] = 1;
+    }
     if (r.isolated_after_ms >= 0) {
       metrics.push_back(metric("ContainmentMs", "Milliseconds"));
       doc["ContainmentMs"] = r.isolated_after_ms;
@@ -173,6 +177,7 @@ std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_
 }
 
 bool worth_notifying(const playbook_report& report) {
+  if (report.forged) return true;  // nothing was done, but someone invoked the function with a false finding
   if (report.status == report_status::ignored || report.status == report_status::dry_run) return false;
   if (report.status == report_status::failed || report.status == report_status::escalate) return true;
   for (const auto& a : report.actions) {
