@@ -194,8 +194,9 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   std::vector<planned_call> reads{read_acls_call(
       target.network_acl_ids.empty() ? network.subnets : std::vector<std::string>{}, target.network_acl_ids)};
   if (!network.vpcs.empty()) reads.push_back(read_vpcs_call(network.vpcs));
-  // Without an instance to read, this is the first batch; the call is only there while no verdict is.
-  const auto confirm_at = ctx.confirmation ? ctx.confirmation->add_to(reads) : std::nullopt;
+  // Without an instance to read, this is the first batch, and GetFindings rides in it.
+  const auto confirm_at =
+      ctx.confirmation && !target.instance_id ? ctx.confirmation->add_to(reads) : std::nullopt;
   execution run = send_reads(std::move(reads), ctx, report);
   if (confirm_at) ctx.confirmation->absorb(run, *confirm_at);
   if (!run.answers[0]) return *run.records[0].failure;
