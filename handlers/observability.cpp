@@ -64,8 +64,9 @@ event_facts facts_of(const decoded_event& event) {
   return {};
 }
 
-std::string verb_for(report_status status) {
-  switch (status) {
+std::string verb_for(const playbook_report& report) {
+  if (report.forged) return "refused a forged finding about";
+  switch (report.status) {
     case report_status::incomplete:
       return "partly contained";
     case report_status::failed:
@@ -73,7 +74,7 @@ std::string verb_for(report_status status) {
     case report_status::escalate:
       return "needs a person for";
     default:
-      return std::string(status_name(status));
+      return std::string(status_name(report.status));
   }
 }
 
@@ -190,7 +191,7 @@ std::string notification_subject(const playbook_report& report, const decoded_ev
   const event_facts facts = facts_of(event);
   std::string label = printable(facts.label);
   std::string target = printable(report.target);
-  const std::string head = "Tourniquet " + printable(verb_for(report.status)) + " ";
+  const std::string head = "Tourniquet " + printable(verb_for(report)) + " ";
   const std::string tail = facts.account.empty() ? "" : " in " + printable(facts.account);
   auto compose = [&] { return head + target + (label.empty() ? "" : " (" + label + ")") + tail; };
   // Shortens `part` by what the subject is over the limit, keeping at least 12 characters of it.
