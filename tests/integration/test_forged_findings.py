@@ -7,7 +7,8 @@ import json
 import unittest
 
 from moto_support import ACCOUNT, free_port, generated_policy, invoke
-from worlds import MEMBER_ROLE_NAME, InstanceWorld, InstanceWorldTestCase, incident_topic, instance_finding
+from worlds import (MEMBER_ROLE_NAME, CallerWorldTestCase, InstanceWorld, InstanceWorldTestCase, credential_finding,
+                    incident_topic, instance_finding)
 
 TOPIC_ENV = {"TOURNIQUET_SNS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:incidents"}
 
@@ -120,6 +121,27 @@ class ForgedFindingsTest(InstanceWorldTestCase):
         self.assertEqual(code, 0, err)
         self.assertEqual(response["reports"][0]["status"], "contained")
         self.assertEqual([r for r in self.guardduty.requests() if r["operation"] == "GetFindings"], [])
+
+
+class ForgedCredentialFindingsTest(CallerWorldTestCase):
+    """The defenders' own key named in a finding GuardDuty never made: it stays active."""
+
+    def key_status(self):
+        keys = self.iam.list_access_keys(UserName="deploy-bot")["AccessKeyMetadata"]
+        return {k["AccessKeyId"]: k["Status"] for k in keys}
+
+    def test_a_forged_finding_about_a_key_leaves_it_active(self):
+        event = credential_finding("unauthorizedaccess-iamuser-malicious-ip-caller-custom.json", "deploy-bot",
+                                   self.bot_keys[0])
+        before = self.key_status()
+        self.guardduty.add_detector(detector_id=event["detail"]["service"]["detectorId"])
+        code, response, err = invoke(event, self.moto.env_for(*self.responder), store_finding=False)
+        self.assertEqual(code, 0, err)
+        [report] = [r for r in response["reports"] if r["playbook"] == "credential-containment"]
+        self.assertEqual(report["status"], "ignored", report)
+        self.assertTrue(report["forged"], report)
+        self.assertEqual(self.key_status(), before, "the key is untouched")
+        self.assertIn("finding not confirmed by GuardDuty", err)
 
 
 if __name__ == "__main__":
