@@ -22,9 +22,10 @@ std::vector<const action_kind*>& kind_index() {
 }  // namespace
 
 const action_kind& declare_action(std::string_view playbook, std::string_view name,
-                                  std::vector<std::string_view> permissions, std::string_view enabled_by) {
-  const action_kind& kind =
-      kind_storage().emplace_back(action_kind{playbook, name, std::move(permissions), enabled_by});
+                                  std::vector<std::string_view> permissions, std::string_view enabled_by,
+                                  bool on_by_default) {
+  const action_kind& kind = kind_storage().emplace_back(
+      action_kind{playbook, name, std::move(permissions), enabled_by, on_by_default});
   kind_index().push_back(&kind);
   return kind;
 }

@@ -27,12 +27,14 @@ struct action_kind {
   // For an optional action, the variable that turns it on: its permissions are in the policy only when that
   // variable is set (to anything but false), so the deployed role holds nothing an option does not use.
   std::string_view enabled_by = {};
+  // Whether the option is on when its variable is unset (a safeguard one may turn off, rather than an extra).
+  bool on_by_default = false;
 };
 
 // Registers a kind for `tourniquet policy` and the registry-wide tests; call at namespace scope.
 const action_kind& declare_action(std::string_view playbook, std::string_view name,
-                                  std::vector<std::string_view> permissions,
-                                  std::string_view enabled_by = {});
+                                  std::vector<std::string_view> permissions, std::string_view enabled_by = {},
+                                  bool on_by_default = false);
 const std::vector<const action_kind*>& declared_actions();
 
 // "ec2:ModifyNetworkInterfaceAttribute" for a call, as IAM names it.

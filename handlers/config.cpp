@@ -133,6 +133,9 @@ result<config> config_from_environment(const env_reader& env) {
                            "expected a whole number, got '" + *env("TOURNIQUET_MAX_PASSES") + "'");
   }
   c.max_passes = static_cast<int>(*passes);
+  auto confirm = parse_bool(env, "TOURNIQUET_CONFIRM_FINDINGS", c.confirm_findings);
+  if (!confirm) return std::move(confirm).err();
+  c.confirm_findings = *confirm;
   return c;
 }
 

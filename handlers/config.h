@@ -22,6 +22,8 @@ struct config {
   std::string member_role_name;             // TOURNIQUET_MEMBER_ROLE_NAME: assumed in other accounts
   std::string account_id;                   // TOURNIQUET_ACCOUNT_ID: else taken from the function's ARN
   int max_passes = 3;  // TOURNIQUET_MAX_PASSES: runs of a playbook per invocation (1..10)
+  bool confirm_findings =
+      true;  // TOURNIQUET_CONFIRM_FINDINGS: read each finding from GuardDuty before acting
 };
 
 result<config> config_from_environment(const env_reader& env);

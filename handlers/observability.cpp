@@ -64,8 +64,9 @@ event_facts facts_of(const decoded_event& event) {
   return {};
 }
 
-std::string verb_for(report_status status) {
-  switch (status) {
+std::string verb_for(const playbook_report& report) {
+  if (report.forged) return "refused a forged finding about";
+  switch (report.status) {
     case report_status::incomplete:
       return "partly contained";
     case report_status::failed:
@@ -73,7 +74,7 @@ std::string verb_for(report_status status) {
     case report_status::escalate:
       return "needs a person for";
     default:
-      return std::string(status_name(status));
+      return std::string(status_name(report.status));
   }
 }
 
@@ -143,6 +144,10 @@ std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_
     // Runs of the playbook in this invocation: more than one means AWS failed it for a while
     metrics.push_back(metric("Passes", "Count"));
     doc["Passes"] = 1 + (r.details.contains("passes") ? static_cast<long>(r.details["passes"].size()) : 0L);
+    if (r.forged) {
+      metrics.push_back(metric("Forged", "Count"));
+      doc["Forged"] = 1;
+    }
     if (r.isolated_after_ms >= 0) {
       metrics.push_back(metric("ContainmentMs", "Milliseconds"));
       doc["ContainmentMs"] = r.isolated_after_ms;
@@ -173,6 +178,7 @@ std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_
 }
 
 bool worth_notifying(const playbook_report& report) {
+  if (report.forged) return true;  // nothing was done, but someone invoked the function with a false finding
   if (report.status == report_status::ignored || report.status == report_status::dry_run) return false;
   if (report.status == report_status::failed || report.status == report_status::escalate) return true;
   for (const auto& a : report.actions) {
@@ -185,7 +191,7 @@ std::string notification_subject(const playbook_report& report, const decoded_ev
   const event_facts facts = facts_of(event);
   std::string label = printable(facts.label);
   std::string target = printable(report.target);
-  const std::string head = "Tourniquet " + printable(verb_for(report.status)) + " ";
+  const std::string head = "Tourniquet " + printable(verb_for(report)) + " ";
   const std::string tail = facts.account.empty() ? "" : " in " + printable(facts.account);
   auto compose = [&] { return head + target + (label.empty() ? "" : " (" + label + ")") + tail; };
   // Shortens `part` by what the subject is over the limit, keeping at least 12 characters of it.

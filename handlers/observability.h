@@ -39,14 +39,15 @@ struct invocation_figures {
 };
 
 // One EMF document per report, each its own log line: dimension sets [Playbook] and [] (all playbooks).
-// Metrics ActionsDone, ActionsFailed, ContainmentMs (when measured); the invocation's Retries, Throttles,
-// ColdStart and NotificationsFailed ride on the first report's document only, so that sums stay true.
+// Metrics ActionsDone, ActionsFailed, Forged (a finding GuardDuty did not confirm), ContainmentMs (when
+// measured); the invocation's Retries, Throttles, ColdStart and NotificationsFailed ride on the first
+// report's document only, so that sums stay true.
 std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_report>& reports,
                                                      const invocation_figures& figures,
                                                      std::chrono::system_clock::time_point now);
 
-// Whether a report is news for a person: something was done or failed. Replays that found everything in
-// place, ignored events and dry runs are not.
+// Whether a report is news for a person: something was done or failed, or the finding was forged. Replays
+// that found everything in place, other ignored events and dry runs are not.
 bool worth_notifying(const playbook_report& report);
 
 // "Tourniquet contained i-0abc (Backdoor:EC2/C&CActivity.B) in 123456789012": printable ASCII, at most 100

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,8 @@
 
 namespace tq::handlers {
 
+class finding_confirmation;
+
 // What every playbook's run is handed: a client acting in the job's account, the shared configuration,
 // the invocation's deadline, whether this is a dry run, and when the event arrived (for timings).
 struct playbook_context {
@@ -32,6 +35,9 @@ struct playbook_context {
   std::chrono::steady_clock::time_point arrived;
   std::string account_id;      // the account acted in
   std::string own_account_id;  // the function's own account
+  // GuardDuty's word on the finding being handled (handlers/confirmation.h): null when confirmation is off
+  // or the event is no finding. Playbooks add its call to their first reads and act on its copy.
+  finding_confirmation* confirmation = nullptr;
 };
 
 // One piece of work an event calls for. A route may hand work to another playbook by naming it (a stopped
@@ -79,6 +85,10 @@ using playbook_list = std::vector<std::unique_ptr<const playbook>>;
 result<playbook_list> make_playbooks(const env_reader& env);
 
 const playbook* find_playbook(const playbook_list& playbooks, std::string_view name);
+
+// Why no playbook may act on `finding` whatever it is about (a sample, archived); nullopt when one may. The
+// router asks it of the event, and a playbook again of GuardDuty's confirmed copy.
+std::optional<std::string> finding_refusal(const guardduty_finding& finding);
 
 // Every playbook's route, in list order. Sample and archived findings are passed over before any playbook
 // looks at them: acting on them could only make things worse.

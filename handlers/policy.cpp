@@ -3,6 +3,7 @@
 #include <set>
 
 #include "handlers/action.h"
+#include "handlers/config.h"
 
 namespace tq::handlers {
 
@@ -10,8 +11,10 @@ std::vector<std::string> declared_permissions(const env_reader& env) {
   std::set<std::string> all;
   for (const action_kind* kind : declared_actions()) {
     if (!kind->enabled_by.empty()) {
+      // Set to anything but a false word is on (a topic ARN, a group name); unset is the option's default.
       const auto value = env(kind->enabled_by);
-      if (!value || *value == "false" || *value == "0") continue;
+      const auto as_bool = parse_bool(env, kind->enabled_by, true);
+      if (value ? (as_bool.ok() && !*as_bool) : !kind->on_by_default) continue;
     }
     for (auto permission : kind->permissions) all.emplace(permission);
   }

@@ -58,16 +58,17 @@ const playbook* find_playbook(const playbook_list& playbooks, std::string_view n
   return nullptr;
 }
 
+std::optional<std::string> finding_refusal(const guardduty_finding& finding) {
+  if (finding.sample) return "a sample finding (made by CreateSampleFindings), not a real one";
+  if (finding.archived) return "the finding is archived";
+  return std::nullopt;
+}
+
 routing route_event(const playbook_list& playbooks, const decoded_event& event, const config& cfg) {
   routing out;
   if (const auto* finding = std::get_if<guardduty_finding>(&event)) {
-    if (finding->sample) {
-      out.passed.push_back(
-          {router_name, 0, "a sample finding (made by CreateSampleFindings), not a real one"});
-      return out;
-    }
-    if (finding->archived) {
-      out.passed.push_back({router_name, 0, "the finding is archived"});
+    if (auto why = finding_refusal(*finding)) {
+      out.passed.push_back({router_name, 0, std::move(*why)});
       return out;
     }
   }

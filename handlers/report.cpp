@@ -51,6 +51,7 @@ nlohmann::ordered_json playbook_report::to_json() const {
   if (!reason.empty()) j["reason"] = reason;
   if (failure)
     j["error"] = {{"code", failure->code}, {"where", failure->where}, {"retryable", failure->retryable}};
+  if (forged) j["forged"] = true;
   if (!target.empty()) j["target"] = target;
   if (!incident_id.empty()) j["incidentId"] = incident_id;
   std::map<std::string, int> counts;

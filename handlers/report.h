@@ -39,6 +39,9 @@ struct playbook_report {
   long round_trips = 0;         // sequential batches of AWS calls
   long total_ms = 0;
   std::optional<error> failure;  // why it failed before it could act (no client for the account), when so
+  // Set when GuardDuty does not confirm the finding the playbook was handed: someone invoked the function
+  // with a false finding, an incident of its own (notified and counted though nothing was done).
+  bool forged = false;
 
   // True when an action failed or was left undone for a failure, or the playbook failed: not finished.
   bool incomplete() const;

@@ -72,20 +72,32 @@ result<aws::client> responder::client_for(const std::string& account, const invo
 }
 
 playbook_report responder::run_job(const playbook& runner, const job& work, const invocation_context& context,
-                                   std::chrono::steady_clock::time_point arrived) {
+                                   std::chrono::steady_clock::time_point arrived,
+                                   finding_confirmation* confirmation) {
   const aws::deadline until = aws::deadline_from(context.deadline);
   auto client = client_for(work.account_id, context, until);  // inside the pass: a pass may get it later
   if (!client) return could_not_start(std::string(runner.name()), work.target, std::move(client).err());
   const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
   const playbook_context ctx{
-      *client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or("")};
-  return runner.run(work, ctx);
+      *client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or(""), confirmation};
+  playbook_report report = runner.run(work, ctx);
+  if (report.forged) {
+    // Whoever invoked the function with this finding could invoke it again: an incident in its own right.
+    log::error("finding not confirmed by GuardDuty",
+               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
+  }
+  return report;
 }
 
 std::vector<playbook_report> responder::run(const decoded_event& event, const invocation_context& context,
                                             std::chrono::steady_clock::time_point arrived) {
   const aws::deadline until = aws::deadline_from(context.deadline);
   const routing routed = route_event(m_playbooks, event, m_config);
+  // One per invocation, so that the playbooks of one finding ask GuardDuty once between them.
+  std::optional<finding_confirmation> confirmation;
+  if (const auto* finding = std::get_if<guardduty_finding>(&event); finding && m_config.confirm_findings)
+    confirmation.emplace(*finding);
+  finding_confirmation* confirming = confirmation ? &*confirmation : nullptr;
   std::vector<playbook_report> reports;
   for (const job& work : routed.jobs) {
     const playbook* runner = find_playbook(m_playbooks, work.playbook);
@@ -96,7 +108,8 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
                                   "no playbook of that name is in the list"));
       continue;
     }
-    reports.push_back(with_passes([&] { return run_job(*runner, work, context, arrived); }, until));
+    reports.push_back(
+        with_passes([&] { return run_job(*runner, work, context, arrived, confirming); }, until));
   }
   if (auto passed = passed_over_report(routed, event)) reports.push_back(std::move(*passed));
   return reports;

@@ -12,6 +12,7 @@
 
 #include "aws/client.h"
 #include "handlers/config.h"
+#include "handlers/confirmation.h"
 #include "handlers/entry.h"
 #include "handlers/event.h"
 #include "handlers/observability.h"
@@ -46,7 +47,7 @@ class responder {
                                    std::chrono::steady_clock::time_point arrived);
   // One pass of one job, in the job's account.
   playbook_report run_job(const playbook& runner, const job& work, const invocation_context& context,
-                          std::chrono::steady_clock::time_point arrived);
+                          std::chrono::steady_clock::time_point arrived, finding_confirmation* confirmation);
   // The client for `account`: the function's own, or the member role assumed there.
   result<aws::client> client_for(const std::string& account, const invocation_context& context,
                                  aws::deadline until);

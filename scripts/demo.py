@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 from moto_support import ACCOUNT, Moto  # noqa: E402
 from runtime_harness import RuntimeApiServer, RuntimeProcess  # noqa: E402
+from standin_support import GuardDutyStandIn, set_finding_arn  # noqa: E402
 
 BOLD, DIM, RED, GREEN, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m") if sys.stdout.isatty() \
     else ("", "", "", "", "")
@@ -99,7 +100,9 @@ def show_response(label, record):
 def main():
     binary = os.path.abspath(sys.argv[1])
     moto = Moto()
+    guardduty = GuardDutyStandIn()  # GuardDuty, which Tourniquet asks to confirm every finding
     try:
+        moto.attach_guardduty(guardduty)
         moto.reset()
         ec2, autoscaling = moto.client("ec2"), moto.client("autoscaling")
         import subprocess
@@ -146,6 +149,13 @@ def main():
         key_finding["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
         key_finding["detail"]["resource"]["accessKeyDetails"].update({"accessKeyId": stolen, "userName": "deploy-bot",
                                                                       "userType": "IAMUser"})
+        for real in (finding, key_finding):  # what GuardDuty published, and holds
+            set_finding_arn(real["detail"])
+            guardduty.put_finding(real["detail"])
+        # Someone allowed to invoke the function hands it a finding GuardDuty never made.
+        forged = json.loads(json.dumps(finding))
+        forged["detail"]["id"] = uuid.uuid4().hex
+        set_finding_arn(forged["detail"])
 
         heading("Before: the account as the attacker found it")
         show_instance(ec2, autoscaling, instance, finding_id)
@@ -158,11 +168,13 @@ def main():
         env = moto.env_for(*responder, {"TOURNIQUET_ACCOUNT_ID": ACCOUNT})
         with RuntimeApiServer(function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:tourniquet") as api, \
                 RuntimeProcess(binary, api.endpoint, log_format="Text", env=env) as proc:
-            labels = [f"GuardDuty {finding['detail']['type']} on {instance}", "A [SAMPLE] finding",
+            labels = [f"GuardDuty {finding['detail']['type']} on {instance}",
+                      "A forged finding (GuardDuty does not have it)", "A [SAMPLE] finding",
                       "The same finding delivered again",
                       f"GuardDuty {key_finding['detail']['type']} with key {stolen}"]
-            api.enqueue(json.dumps(finding), sample, json.dumps(finding), json.dumps(key_finding))
-            posts = api.posts(min_posts=4, timeout=60)
+            api.enqueue(json.dumps(finding), json.dumps(forged), sample, json.dumps(finding),
+                        json.dumps(key_finding))
+            posts = api.posts(min_posts=5, timeout=60)
             for label, post in zip(labels, posts):
                 show_response(label, post)
             proc.stop()
@@ -174,6 +186,7 @@ def main():
         print(f"\n{DIM}Undo the isolation with: tourniquet release {instance}{RESET}")
     finally:
         moto.stop()
+        guardduty.stop()
 
 
 if __name__ == "__main__":

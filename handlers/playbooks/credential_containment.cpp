@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "handlers/confirmation.h"
 #include "handlers/incident.h"
 #include "runtime/log.h"
 
@@ -396,6 +397,25 @@ playbook_report left_alone(const playbook_report& report, std::string reason, bo
   return r;
 }
 
+// The report that stops here when GuardDuty's own copy of the finding does not lead to this principal
+// (forged, unreachable, or routed elsewhere on its type, severity or archived state); nullopt to go on.
+std::optional<playbook_report> confirmed_credentials(const access_key_target& target,
+                                                     const playbook_context& ctx,
+                                                     const credential_settings& settings) {
+  const std::string name(credential_playbook);
+  const std::string who = target.user_type == "IAMUser" ? target.user_name : target.role_name;
+  if (auto stop = unconfirmed_report(ctx.confirmation, name, who)) return stop;
+  if (ctx.confirmation == nullptr) return std::nullopt;
+  const guardduty_finding& real = *ctx.confirmation->confirmed();
+  auto why = finding_refusal(real);
+  if (!why) why = credential_routing_refusal(real, settings);
+  const access_key_target confirmed = target_from_finding(real);
+  if (!why && (confirmed.user_name != target.user_name || confirmed.role_name != target.role_name))
+    why = "it names another principal";
+  if (why) return not_confirmed_route(name, who, *why);
+  return std::nullopt;
+}
+
 }  // namespace
 
 playbook_report contain_credentials(const access_key_target& target, const playbook_context& ctx,
@@ -417,15 +437,24 @@ playbook_report contain_credentials(const access_key_target& target, const playb
     return r;
   };
 
-  if (auto why = needs_a_person(target)) return escalate(std::move(report), std::move(*why));
+  if (auto why = needs_a_person(target)) {
+    // Nothing to read, but a page to a person is an action too: it waits on GuardDuty's word.
+    confirm_alone(ctx.confirmation, ctx.client, ctx.until, report);
+    if (auto stop = confirmed_credentials(target, ctx, settings)) return finish(std::move(*stop));
+    return escalate(std::move(report), std::move(*why));
+  }
   if (!target.access_key_id.empty() && target.access_key_id == ctx.client.identity().access_key_id) {
     return left_alone(
         report, "key " + target.access_key_id + " is the key Tourniquet runs as; it never acts on itself",
         true);
   }
   const auto reads = plan_credential_reads(target, settings);
-  const execution read_run = execute_plan(reads, ctx.client, ctx.until, false);
+  std::vector<planned_call> batch = reads;  // the reads, and GetFindings beside them while it is to be asked
+  const auto confirm_at = ctx.confirmation ? ctx.confirmation->add_to(batch) : std::nullopt;
+  const execution read_run = execute_plan(batch, ctx.client, ctx.until, false);
+  if (confirm_at) ctx.confirmation->absorb(read_run, *confirm_at);
   report.round_trips += read_run.round_trips;
+  if (auto stop = confirmed_credentials(target, ctx, settings)) return finish(std::move(*stop));
   auto state = credential_state_from_reads(settings, reads, read_run);
   if (!state) {
     for (const auto& r : read_run.records) {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <ctime>
+#include <variant>
 
 #include "aws/crypto.h"
+#include "handlers/confirmation.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -686,9 +688,14 @@ std::vector<planned_call> plan_release(const instance_state& state, std::string_
 namespace {
 
 // Reads the instance and the groups Tourniquet manages, all in one round trip.
+// With a confirmation still to be had, GetFindings rides in the same batch: no round trip of its own.
 result<instance_state> read_state(const instance_finding& finding, const instance_settings& settings,
-                                  const aws::client& client, aws::deadline until, playbook_report& report) {
-  const execution reads = execute_plan(plan_state_reads(finding, settings), client, until, false);
+                                  const aws::client& client, aws::deadline until, playbook_report& report,
+                                  finding_confirmation* confirmation = nullptr) {
+  std::vector<planned_call> plan = plan_state_reads(finding, settings);
+  const auto confirm_at = confirmation ? confirmation->add_to(plan) : std::nullopt;
+  const execution reads = execute_plan(plan, client, until, false);
+  if (confirm_at) confirmation->absorb(reads, *confirm_at);
   report.round_trips += reads.round_trips;
   for (const auto& r : reads.records) {
     if (r.result == outcome::failed) report.actions.push_back(r);  // a failed read is part of the record
@@ -862,25 +869,43 @@ void account_for_isolation(const std::vector<planned_call>& plan, const executio
   }
 }
 
+// What to act on: GuardDuty's own copy of the finding, routed again (its type, severity, archived state, who
+// acted and the exemption tag it saw), when it leads to the same instance; else the report that stops here.
+std::variant<instance_finding, playbook_report> confirmed_target(const instance_finding& event_finding,
+                                                                 const playbook_context& ctx,
+                                                                 const instance_settings& settings) {
+  const std::string playbook(instance_playbook);
+  if (auto stop = unconfirmed_report(ctx.confirmation, playbook, event_finding.instance_id)) return *stop;
+  if (ctx.confirmation == nullptr) return event_finding;
+  const guardduty_finding& real = *ctx.confirmation->confirmed();
+  auto why = finding_refusal(real);
+  if (!why) why = instance_routing_refusal(real, settings);
+  if (why) return not_confirmed_route(playbook, event_finding.instance_id, *why);
+  return instance_target_of(real, ctx.cfg);
+}
+
 }  // namespace
 
-playbook_report contain_instance(const instance_finding& finding, const playbook_context& ctx,
+playbook_report contain_instance(const instance_finding& event_finding, const playbook_context& ctx,
                                  const instance_settings& settings) {
   playbook_report report;
   report.playbook = std::string(instance_playbook);
-  report.target = finding.instance_id;
-  report.incident_id = incident_id_for(finding.account_id, finding.finding_id);
+  report.target = event_finding.instance_id;
+  report.incident_id = incident_id_for(event_finding.account_id, event_finding.finding_id);
   auto finish = [&](playbook_report r) {
     r.total_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx.arrived)
             .count();
     return r;
   };
-  if (ctx.cfg.exempt_instances.contains(finding.instance_id)) {
-    return ignored(report.playbook, finding.instance_id,
+  if (ctx.cfg.exempt_instances.contains(event_finding.instance_id)) {
+    return ignored(report.playbook, event_finding.instance_id,
                    "the instance is exempt (TOURNIQUET_EXEMPT_INSTANCES)");
   }
-  auto state = read_state(finding, settings, ctx.client, ctx.until, report);
+  auto state = read_state(event_finding, settings, ctx.client, ctx.until, report, ctx.confirmation);
+  auto confirmed = confirmed_target(event_finding, ctx, settings);
+  if (auto* stop = std::get_if<playbook_report>(&confirmed)) return finish(std::move(*stop));
+  const instance_finding& finding = std::get<instance_finding>(confirmed);
   if (!state) return finish(failed_report(std::move(report), state.err()));
   if (auto why = instance_exemption(finding, *state, ctx.cfg, report))
     return ignored(report.playbook, finding.instance_id, *why);
@@ -1008,6 +1033,15 @@ bool exempt_in_finding(const guardduty_finding& finding, const config& cfg) {
          tags.end();
 }
 
+}  // namespace
+
+instance_finding instance_target_of(const guardduty_finding& finding, const config& cfg) {
+  return {finding.id, finding.type, finding.account_id, finding.instance ? finding.instance->instance_id : "",
+          exempt_in_finding(finding, cfg)};
+}
+
+namespace {
+
 class instance_containment final : public playbook {
  public:
   explicit instance_containment(instance_settings settings) : m_settings(std::move(settings)) {}
@@ -1021,8 +1055,7 @@ class instance_containment final : public playbook {
       out.passed.push_back({name(), 0, std::move(*why)});
       return;
     }
-    const instance_finding target{finding->id, finding->type, finding->account_id,
-                                  finding->instance->instance_id, exempt_in_finding(*finding, cfg)};
+    const instance_finding target = instance_target_of(*finding, cfg);
     out.jobs.push_back(job{name(), 0, finding->account_id, finding->region, target.instance_id,
                            incident_id_for(target.account_id, target.finding_id), finding->type, target});
   }

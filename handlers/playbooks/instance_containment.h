@@ -67,6 +67,9 @@ struct instance_finding {
   bool exempt_in_finding = false;
 };
 
+// The job a finding about an instance makes (the route's, and again from GuardDuty's confirmed copy).
+instance_finding instance_target_of(const guardduty_finding& finding, const config& cfg);
+
 struct interface_state {
   std::string id;
   std::string vpc_id;

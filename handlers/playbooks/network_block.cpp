@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "handlers/confirmation.h"
 #include "handlers/playbooks/network_block_internal.h"
 #include "runtime/log.h"
 
@@ -87,7 +88,11 @@ struct target_network {
 result<target_network> read_instance_network(const block_target& target, const playbook_context& ctx,
                                              playbook_report& report) {
   target_network out{target.subnet_ids, {}, std::nullopt};
-  execution run = execute_plan({read_instance_call(*target.instance_id)}, ctx.client, ctx.until, false);
+  std::vector<planned_call> reads{read_instance_call(*target.instance_id)};
+  // GetFindings rides with the first read, so confirming the finding costs no round trip.
+  const auto confirm_at = ctx.confirmation ? ctx.confirmation->add_to(reads) : std::nullopt;
+  execution run = execute_plan(reads, ctx.client, ctx.until, false);
+  if (confirm_at) ctx.confirmation->absorb(run, *confirm_at);
   report.round_trips += run.round_trips;
   bool found = false;
   std::vector<std::string> live;
@@ -189,7 +194,11 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   std::vector<planned_call> reads{read_acls_call(
       target.network_acl_ids.empty() ? network.subnets : std::vector<std::string>{}, target.network_acl_ids)};
   if (!network.vpcs.empty()) reads.push_back(read_vpcs_call(network.vpcs));
+  // Without an instance to read, this is the first batch, and GetFindings rides in it.
+  const auto confirm_at =
+      ctx.confirmation && !target.instance_id ? ctx.confirmation->add_to(reads) : std::nullopt;
   execution run = send_reads(std::move(reads), ctx, report);
+  if (confirm_at) ctx.confirmation->absorb(run, *confirm_at);
   if (!run.answers[0]) return *run.records[0].failure;
   out.acls = acls_from_xml(run.answers[0]->xml().result());
   if (auto missing = missing_acl(target, network.subnets, out.acls)) return *missing;
@@ -579,6 +588,32 @@ playbook_report finished(playbook_report& report, const std::vector<address_row>
   return report;
 }
 
+// Checks the event's addresses against GuardDuty's own copy of the finding: a report when nothing may be
+// blocked (forged, unreachable, or the copy routes elsewhere), else the candidates GuardDuty also names.
+std::optional<playbook_report> confirm_candidates(const playbook_context& ctx,
+                                                  const network_block_settings& settings,
+                                                  std::vector<address_to_block>& candidates,
+                                                  playbook_report& report) {
+  const std::string name(network_block_playbook);
+  if (auto stop = unconfirmed_report(ctx.confirmation, name, report.target)) return stop;
+  if (ctx.confirmation == nullptr) return std::nullopt;
+  const guardduty_finding& real = *ctx.confirmation->confirmed();
+  auto why = finding_refusal(real);
+  if (!why) why = network_block_refusal(real, settings);
+  if (!why && target_name(block_target_of(real)) != report.target) why = "it names another target";
+  if (why) return not_confirmed_route(name, report.target, *why);
+  const auto& named = real.remote_addresses;
+  std::vector<std::string> dropped;
+  std::erase_if(candidates, [&](const address_to_block& c) {
+    const bool unconfirmed = std::find(named.begin(), named.end(), c.given) == named.end();
+    if (unconfirmed) dropped.push_back(c.given);
+    return unconfirmed;
+  });
+  if (!dropped.empty()) report.details["notInGuardDutysCopy"] = dropped;
+  if (candidates.empty()) return not_confirmed_route(name, report.target, "it names none of these addresses");
+  return std::nullopt;
+}
+
 }  // namespace
 
 playbook_report block_addresses(const block_target& target, const playbook_context& ctx,
@@ -589,13 +624,14 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
   report.incident_id = target.incident_id;
   report.details["source"] = target.source;
   std::vector<address_row> rows;
-  const std::vector<address_to_block> candidates = refuse_bad_addresses(target, settings, rows, report);
+  std::vector<address_to_block> candidates = refuse_bad_addresses(target, settings, rows, report);
   if (candidates.empty()) {
     report.reason = "no address may be blocked";
     return finished(report, rows, ctx, report_status::ignored);
   }
 
   auto resolved = resolve_acls(target, ctx, report);
+  if (auto stop = confirm_candidates(ctx, settings, candidates, report)) return *stop;
   if (!resolved) {
     report.reason = resolved.err().describe();
     report.failure = resolved.err();

@@ -34,6 +34,7 @@ def free_port():
 
 class Moto:
     def __init__(self):
+        self.guardduty = None  # a GuardDutyStandIn (see attach_guardduty): where findings are confirmed
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile()
@@ -68,9 +69,17 @@ class Moto:
         self._post("/moto-api/reset-auth", b"0")
 
     def reset(self):
-        """Clears all state, with the checks off so the next setup can run."""
+        """Clears all state, with the checks off so the next setup can run (the GuardDuty stand-in's too)."""
         self.open_auth()
         self._post("/moto-api/reset")
+        if self.guardduty:
+            self.guardduty.reset()
+
+    def attach_guardduty(self, standin):
+        """Makes `standin` this moto's GuardDuty: every user made here is known there with the GuardDuty actions
+        of its policy, and `env_for` points Tourniquet at it, so that `invoke` stores each finding sent and
+        Tourniquet confirms it as it would with GuardDuty."""
+        self.guardduty = standin
 
     def client(self, service, key=None, secret=None, token=None):
         return boto3.client(service, endpoint_url=self.url, region_name=REGION,
@@ -85,6 +94,8 @@ class Moto:
         iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy",
                             PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
         key = iam.create_access_key(UserName=name)["AccessKey"]
+        if self.guardduty:
+            self.guardduty.allow((key["AccessKeyId"], key["SecretAccessKey"]), policy_actions(statements))
         return key["AccessKeyId"], key["SecretAccessKey"]
 
     def user_with_keys(self, name, count):
@@ -125,6 +136,8 @@ class Moto:
                if not k.startswith(("AWS_", "TOURNIQUET_"))}
         env.update({"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": REGION,
                     "AWS_ENDPOINT_URL": self.url, "TOURNIQUET_RETRY_BASE_MS": "20"})
+        if self.guardduty:
+            env.update(self.guardduty.endpoint_env())
         env.update(extra or {})
         return env
 
@@ -138,15 +151,31 @@ def run_tourniquet(args, env, stdin=None, timeout=60):
     return done.returncode, done.stdout, done.stderr
 
 
-def invoke(event, env, args=(), timeout=60):
+def invoke(event, env, args=(), timeout=60, store_finding=True):
     """Runs `tourniquet invoke -` on `event` (a dict, sent on standard input) with `env` (see `Moto.env_for`) and
     `args` (say ["--dry-run"]); returns (exit code, the response it printed, parsed, or None when it printed
-    nothing, stderr). Whatever invoke prints is one JSON document, so anything else fails here."""
+    nothing, stderr). Whatever invoke prints is one JSON document, so anything else fails here.
+    A GuardDuty finding is first stored in the GuardDuty stand-in `env` points at (AWS_ENDPOINT_URL_GUARDDUTY), as
+    GuardDuty holds every finding it publishes, so that Tourniquet confirms it; store_finding=False sends one
+    GuardDuty never made (a forgery)."""
+    if store_finding:
+        store_guardduty_finding(event, env)
     code, out, err = run_tourniquet(["invoke", "-", *args], env, stdin=json.dumps(event), timeout=timeout)
     try:
         return code, (json.loads(out) if out.strip() else None), err
     except ValueError:  # a crash, say: show what it left
         raise AssertionError(f"tourniquet invoke (exit {code}) printed no JSON response:\n{out[:2000]}\n{err[-3000:]}")
+
+
+def store_guardduty_finding(event, env):
+    """Stores `event`'s finding (when it is a GuardDuty finding) in the stand-in at env's GuardDuty endpoint."""
+    url = env.get("AWS_ENDPOINT_URL_GUARDDUTY")
+    if not url or not isinstance(event, dict) or event.get("source") != "aws.guardduty":
+        return
+    request = urllib.request.Request(url + "/_standin/guardduty/findings", method="POST",
+                                     data=json.dumps({"finding": event["detail"]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
 
 
 def generated_policy(**settings):
@@ -175,8 +204,12 @@ class MotoTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        from standin_support import GuardDutyStandIn  # it imports this module
         cls.moto = Moto()
         cls.addClassCleanup(cls.moto.stop)
+        cls.guardduty = GuardDutyStandIn()
+        cls.addClassCleanup(cls.guardduty.stop)
+        cls.moto.attach_guardduty(cls.guardduty)
 
 
 def build_dir():

@@ -18,12 +18,14 @@ class DeadlineTest(InstanceWorldTestCase):
         self.addCleanup(self.proxy.stop)
 
     def finding(self):
-        return json.dumps(instance_finding(self.world.instance))
+        event = instance_finding(self.world.instance)
+        self.guardduty.put_finding(event["detail"])  # confirmed with GuardDuty, reached directly
+        return json.dumps(event)
 
     def serve(self, api, extra=None):
         key, secret = self.responder
         env = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_ENDPOINT_URL": self.proxy.url,
-               "TOURNIQUET_RETRY_BASE_MS": "20"}
+               "TOURNIQUET_RETRY_BASE_MS": "20", **self.guardduty.endpoint_env()}
         env.update(extra or {})
         return RuntimeProcess(tourniquet_bin(), api.endpoint, env=env)
 

@@ -5,6 +5,7 @@ as Lambda retries a failed asynchronous invocation (twice), until `tourniquet in
 a fourth invocation fails, as it would not converge in Lambda. Then the world is read straight from moto (not
 through the proxy) and must be exactly the contained state. No invocation may crash.
 
+GuardDuty (the stand-in, where `invoke` stores each finding) is reached directly, not through the fault proxy.
 TQ_FAULT_RUNS (default 100) sets the runs per playbook, TQ_FAULT_SHARE (0.3) the share of faulted calls,
 TQ_FAULT_WORKERS (3) how many runs go at once, TQ_FAULT_MAX_ATTEMPTS Tourniquet's AWS_MAX_ATTEMPTS (default 3).
 moto serves one call at a time and slows as its state grows (DescribeSnapshots and the security groups filtered

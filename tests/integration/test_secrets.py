@@ -77,7 +77,9 @@ class SecretsTest(MotoTestCase):
         self.assertEqual(self.invoke(own, self.env(), ["--dry-run"])[0], 0)
         self.assertEqual(self.release(self.world.instance, self.env())[0], 0)
         cross = instance_finding(self.member_instance, MEMBER_ACCOUNT)
-        code, response, err = self.invoke(cross, self.env(AWS_LAMBDA_LOG_FORMAT="JSON"))
+        # The GuardDuty stand-in cannot know the session Tourniquet assumes in the member account: no confirmation.
+        code, response, err = self.invoke(cross, self.env(AWS_LAMBDA_LOG_FORMAT="JSON",
+                                                          TOURNIQUET_CONFIRM_FINDINGS="false"))
         self.assertEqual(code, 0, err)
         self.assertEqual(response["reports"][0]["status"], "contained")
         # Failures carry the services' error messages: a wrong secret, a principal denied everything.
@@ -94,7 +96,8 @@ class SecretsTest(MotoTestCase):
         # The runtime loop, which logs the events it receives and the responses it answers at debug level.
         key, secret = self.responder
         loop_env = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_ENDPOINT_URL": self.proxy.url,
-                    "TOURNIQUET_MEMBER_ROLE_NAME": "tourniquet-member", "TOURNIQUET_SNS_TOPIC_ARN": self.topic}
+                    "TOURNIQUET_MEMBER_ROLE_NAME": "tourniquet-member", "TOURNIQUET_SNS_TOPIC_ARN": self.topic,
+                    "TOURNIQUET_CONFIRM_FINDINGS": "false"}  # the member account's finding, as above
         with RuntimeApiServer() as api, RuntimeProcess(tourniquet_bin(), api.endpoint, log_level="DEBUG",
                                                        env=loop_env) as process:
             api.enqueue(json.dumps(cross), json.dumps(instance_finding(self.world.instance)))

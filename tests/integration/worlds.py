@@ -10,6 +10,7 @@ import os
 import uuid
 
 from moto_support import ACCOUNT, REGION, MotoTestCase, generated_policy, invoke, policy_actions, policy_keeping
+from standin_support import set_finding_arn
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 SAMPLE = os.path.join(SOURCE, "events", "guardduty", "backdoor-ec2-cc-activity.json")
@@ -192,6 +193,7 @@ def guardduty_finding(sample, account=ACCOUNT, **detail):
     event["account"] = event["detail"]["accountId"] = account
     event["detail"]["id"] = uuid.uuid4().hex
     event["detail"].update(detail)
+    set_finding_arn(event["detail"])  # GuardDuty's address of the finding follows its id and account
     return event
 
 

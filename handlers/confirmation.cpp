@@ -1,0 +1,194 @@
+#include "handlers/confirmation.h"
+
+#include "aws/rest_json.h"
+
+namespace tq::handlers {
+namespace {
+
+// An engine-level kind: every playbook acting on a finding sends it with its first reads. On by default;
+// the option turns it (and its permission) off.
+const action_kind& confirm_finding = declare_action(
+    "confirmation", "confirm-finding", {"guardduty:GetFindings"}, "TOURNIQUET_CONFIRM_FINDINGS", true);
+
+// Codes GuardDuty answers when the detector is not the caller's: the finding cannot be there.
+bool names_no_detector(const error& e) {
+  return e.code == "BadRequestException" || e.code == "InvalidInputException";
+}
+
+std::string instance_of(const guardduty_finding& f) {
+  return f.instance ? f.instance->instance_id : "";
+}
+
+std::string key_of(const guardduty_finding& f) {
+  return f.access_key ? f.access_key->access_key_id : "";
+}
+
+// What the event claims that GuardDuty's copy contradicts, as "the event says …, GuardDuty …"; "" when
+// they agree on everything a playbook would act on.
+std::string first_difference(const guardduty_finding& event, const guardduty_finding& real) {
+  const struct {
+    const char* what;
+    std::string claimed;
+    std::string actual;
+  } facts[] = {
+      {"account", event.account_id, real.account_id},
+      {"type", event.type, real.type},
+      {"resource type", event.resource_type, real.resource_type},
+      {"instance", instance_of(event), instance_of(real)},
+      {"access key", key_of(event), key_of(real)},
+      {"user", event.access_key ? event.access_key->user_name : "",
+       real.access_key ? real.access_key->user_name : ""},
+  };
+  for (const auto& f : facts) {
+    if (f.claimed != f.actual) {
+      return "the event names " + std::string(f.what) + " '" + f.claimed + "', GuardDuty's finding '" +
+             f.actual + "'";
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+finding_address address_of_finding(std::string_view arn) {
+  constexpr std::string_view detector = ":detector/";
+  constexpr std::string_view finding = "/finding/";
+  const size_t d = arn.find(detector);
+  if (!arn.starts_with("arn:") || d == std::string_view::npos) return {};
+  const size_t f = arn.find(finding, d + detector.size());
+  if (f == std::string_view::npos) return {};
+  const std::string_view id = arn.substr(f + finding.size());
+  if (id.empty() || id.find('/') != std::string_view::npos) return {};
+  return {std::string(arn.substr(d + detector.size(), f - d - detector.size())), std::string(id)};
+}
+
+finding_confirmation::finding_confirmation(guardduty_finding event_copy) : m_event(std::move(event_copy)) {
+  const finding_address address = address_of_finding(m_event.arn);
+  m_detector_id = address.detector_id;
+  m_finding_id = address.finding_id;
+  // GuardDuty's ARN is the address; an event without one cannot be looked up, so it cannot be believed.
+  if (m_detector_id.empty() || m_finding_id.empty()) {
+    m_verdict = confirmation_verdict::forged;
+    m_why = "the finding's ARN '" + m_event.arn + "' names no detector and finding";
+  } else if (m_finding_id != m_event.id) {
+    m_verdict = confirmation_verdict::forged;
+    m_why = "the finding's ARN names finding " + m_finding_id + " but its id is " + m_event.id;
+  }
+}
+
+std::optional<planned_call> finding_confirmation::pending_call() const {
+  if (m_verdict != confirmation_verdict::pending && m_verdict != confirmation_verdict::unreachable)
+    return std::nullopt;
+  aws::rest_json_call call{aws::service::guardduty,
+                           "GetFindings",
+                           "POST",
+                           "/detector/" + aws::uri_label(m_detector_id) + "/findings/get",
+                           {},
+                           {{"findingIds", {m_finding_id}}}};
+  return planned_call{&confirm_finding, m_finding_id, std::move(call), "detector " + m_detector_id};
+}
+
+std::optional<std::size_t> finding_confirmation::add_to(std::vector<planned_call>& reads) const {
+  auto call = pending_call();
+  if (!call) return std::nullopt;
+  reads.push_back(std::move(*call));
+  return reads.size() - 1;
+}
+
+void finding_confirmation::absorb(const execution& run, std::size_t index) {
+  if (run.answers.at(index)) return absorb(result<nlohmann::json>(run.answers[index]->json()));
+  const auto& failure = run.records.at(index).failure;
+  absorb(result<nlohmann::json>(
+      failure ? *failure : error{"NotSent", "GetFindings was not sent", "guardduty:GetFindings", true}));
+}
+
+void finding_confirmation::absorb(const result<nlohmann::json>& answer) {
+  if (!answer) {
+    if (names_no_detector(answer.err())) {
+      m_verdict = confirmation_verdict::forged;
+      m_why = "GuardDuty has no detector " + m_detector_id + " in account " + m_event.account_id + " (" +
+              answer.err().message + ")";
+      return;
+    }
+    m_verdict = confirmation_verdict::unreachable;
+    error why = answer.err();
+    m_failure = std::move(why).within("confirming finding " + m_finding_id + " with GuardDuty");
+    return;
+  }
+  judge(answer->contains("findings") ? (*answer)["findings"] : nlohmann::json::array());
+}
+
+void finding_confirmation::judge(const nlohmann::json& findings) {
+  const nlohmann::json* found = nullptr;
+  for (const auto& f : findings) {
+    if (f.is_object() && f.value("id", "") == m_finding_id) found = &f;
+  }
+  if (found == nullptr) {
+    m_verdict = confirmation_verdict::forged;
+    m_why = "GuardDuty has no finding " + m_finding_id + " in detector " + m_detector_id;
+    return;
+  }
+  // GetFindings answers in the shape of an EventBridge event's detail: decoded by the same decoder.
+  const nlohmann::json wrapped = {{"version", m_event.envelope.version}, {"id", m_event.envelope.id},
+                                  {"detail-type", "GuardDuty Finding"},  {"source", "aws.guardduty"},
+                                  {"account", m_event.envelope.account}, {"region", m_event.envelope.region},
+                                  {"time", m_event.envelope.time},       {"detail", *found}};
+  auto decoded = decode_event_json(wrapped);
+  if (!decoded || !std::holds_alternative<guardduty_finding>(*decoded)) {
+    m_verdict = confirmation_verdict::unreachable;
+    m_failure = error{"UnreadableFinding",
+                      "GuardDuty's copy of finding " + m_finding_id + " could not be read" +
+                          (decoded ? std::string() : ": " + decoded.err().message),
+                      "guardduty:GetFindings", false};
+    return;
+  }
+  guardduty_finding real = std::get<guardduty_finding>(std::move(*decoded));
+  if (std::string differs = first_difference(m_event, real); !differs.empty()) {
+    m_verdict = confirmation_verdict::forged;
+    m_why = std::move(differs);
+    return;
+  }
+  m_verdict = confirmation_verdict::confirmed;
+  m_failure.reset();
+  m_confirmed = std::move(real);
+}
+
+void confirm_alone(finding_confirmation* confirmation, const aws::client& client, aws::deadline until,
+                   playbook_report& report) {
+  if (confirmation == nullptr) return;
+  std::vector<planned_call> call;
+  const auto at = confirmation->add_to(call);
+  if (!at) return;
+  const execution run = execute_plan(call, client, until, false);
+  report.round_trips += run.round_trips;
+  confirmation->absorb(run, *at);
+}
+
+std::optional<playbook_report> unconfirmed_report(const finding_confirmation* confirmation,
+                                                  std::string playbook, std::string target) {
+  if (confirmation == nullptr) return std::nullopt;
+  switch (confirmation->verdict()) {
+    case confirmation_verdict::confirmed:
+      return std::nullopt;
+    case confirmation_verdict::forged: {
+      playbook_report r = ignored(std::move(playbook), std::move(target),
+                                  "not confirmed by GuardDuty: " + confirmation->why_forged());
+      r.forged = true;
+      return r;
+    }
+    case confirmation_verdict::unreachable:
+    case confirmation_verdict::pending:
+      break;
+  }
+  const error why = confirmation->failure().value_or(
+      error{"NotConfirmed", "the finding was not confirmed with GuardDuty", "guardduty:GetFindings", true});
+  playbook_report r = could_not_start(std::move(playbook), std::move(target), why);
+  r.reason = "not confirmed by GuardDuty: " + why.describe();
+  return r;
+}
+
+playbook_report not_confirmed_route(std::string playbook, std::string target, const std::string& reason) {
+  return ignored(std::move(playbook), std::move(target), "GuardDuty's copy of the finding: " + reason);
+}
+
+}  // namespace tq::handlers
