@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "aws/xml.h"
 #include "handlers/playbooks/instance_containment.h"
 
 namespace tq::handlers {
@@ -195,6 +196,79 @@ TEST(release_from_record, restores_from_the_interfaces_and_marks_them_released_w
   EXPECT_EQ(plan[status[0]].query().params.get("ResourceId.1"), "eni-1");
   EXPECT_EQ(plan[status[0]].query().params.get("ResourceId.2"), "eni-2");
   EXPECT_EQ(plan[status[0]].query().params.get("Tag.1.Value"), "released");
+}
+
+}  // namespace
+}  // namespace tq::handlers
+
+namespace tq::handlers {
+namespace {
+
+aws::xml_response answer(const std::string& body) {
+  auto parsed = aws::parse_response(aws::http_response{200, {}, body}, "test");
+  EXPECT_TRUE(parsed.ok()) << parsed.err().describe();
+  return std::move(parsed).value();
+}
+
+const char* const instances_answer =
+    "<DescribeInstancesResponse><reservationSet><item><instancesSet><item><instanceId>i-0abc</instanceId>"
+    "<instanceState><name>running</name></instanceState><networkInterfaceSet><item>"
+    "<networkInterfaceId>eni-1</networkInterfaceId><vpcId>vpc-a</vpcId><groupSet><item><groupId>sg-web</"
+    "groupId>"
+    "</item></groupSet></item></networkInterfaceSet></item></instancesSet></item></reservationSet>"
+    "</DescribeInstancesResponse>";
+const char* const groups_answer =
+    "<DescribeSecurityGroupsResponse><securityGroupInfo/></DescribeSecurityGroupsResponse>";
+const char* const interfaces_answer =
+    "<DescribeNetworkInterfacesResponse><networkInterfaceSet><item><networkInterfaceId>eni-1</"
+    "networkInterfaceId>"
+    "<tagSet><item><key>tourniquet:prior-groups</key><value>sg-web</value></item></tagSet></item>"
+    "</networkInterfaceSet></DescribeNetworkInterfacesResponse>";
+
+// The reads answered by action name; the others failed.
+execution answered(const std::vector<planned_call>& reads) {
+  const std::map<std::string, std::string> bodies{{"DescribeInstances", instances_answer},
+                                                  {"DescribeSecurityGroups", groups_answer},
+                                                  {"DescribeNetworkInterfaces", interfaces_answer}};
+  execution run;
+  run.records.resize(reads.size());
+  run.answers.resize(reads.size());
+  for (size_t i = 0; i < reads.size(); ++i) {
+    run.records[i].action = std::string(reads[i].kind->name);
+    auto body = bodies.find(reads[i].query().action);
+    if (body == bodies.end()) {
+      run.records[i].result = outcome::failed;
+      run.records[i].failure = error{"Throttling", "test", "test", true};
+      continue;
+    }
+    run.records[i].result = outcome::done;
+    run.answers[i] = aws::api_answer{answer(body->second)};
+  }
+  return run;
+}
+
+TEST(record_reads, the_interfaces_tags_are_found_by_their_read_wherever_it_sits) {
+  auto reads = plan_state_reads(finding, instance_settings{});
+  EXPECT_EQ(reads.back().query().action, "DescribeNetworkInterfaces")
+      << "appended: the batch keeps its order";
+  auto state = state_from_reads(finding, instance_settings{}, answered(reads));
+  ASSERT_TRUE(state.ok()) << state.err().describe();
+  EXPECT_TRUE(state->interface_tags_read);
+  EXPECT_EQ(state->interfaces.at(0).tags.at(tag_prior_groups), "sg-web");
+
+  // A read added to the batch before it moves it, and what is read from it stays.
+  reads.insert(reads.end() - 1, reads.front());
+  state = state_from_reads(finding, instance_settings{}, answered(reads));
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->interfaces.at(0).tags.at(tag_prior_groups), "sg-web");
+
+  reads.erase(reads.end() - 2);
+  execution failed = answered(reads);
+  failed.answers.back().reset();
+  failed.records.back().result = outcome::failed;
+  state = state_from_reads(finding, instance_settings{}, failed);
+  ASSERT_TRUE(state.ok()) << "containment goes on without them";
+  EXPECT_FALSE(state->interface_tags_read);
 }
 
 }  // namespace
