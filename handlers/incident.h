@@ -20,14 +20,19 @@ inline constexpr std::string_view tag_prefix = "tourniquet:";  // every tag key 
 inline constexpr const char* tag_role = "tourniquet:role";     // on the groups it manages: untrack, isolation
 inline constexpr const char* tag_incident = "tourniquet:incident-id";
 inline constexpr const char* tag_finding = "tourniquet:finding-id";
-inline constexpr const char* tag_finding_type = "tourniquet:finding-type";
+inline constexpr const char* tag_finding_type = "tourniquet:finding-type";  // before the record: now in it
 inline constexpr const char* tag_source_type = "tourniquet:source-type";
 inline constexpr const char* tag_status = "tourniquet:status";  // contained, incomplete, released
 inline constexpr const char* tag_contained_at = "tourniquet:contained-at";
 inline constexpr const char* tag_released_at = "tourniquet:released-at";
 inline constexpr const char* tag_access_key = "tourniquet:access-key";
 inline constexpr const char* tag_instance_id = "tourniquet:instance-id";
+// On the instance, the format before the record (still read by release): one tag per interface id.
 inline constexpr const char* tag_prior_groups_prefix = "tourniquet:prior-groups:";  // + interface id
+// On an interface: the groups it had before containment, "sg-1,sg-2".
+inline constexpr const char* tag_prior_groups = "tourniquet:prior-groups";
+// On the instance: the versioned record (instance_record.h), spilling to "tourniquet:record:2", … when long.
+inline constexpr const char* tag_record = "tourniquet:record";
 inline constexpr const char* tag_exposure_event = "tourniquet:exposure-event";
 inline constexpr const char* tag_revoked_rules = "tourniquet:revoked-rules";
 inline constexpr const char* tag_revoked_at = "tourniquet:revoked-at";

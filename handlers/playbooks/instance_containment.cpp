@@ -33,6 +33,11 @@ const action_kind& find_exposed_interfaces =
     declare_action(instance_playbook, "find-exposed-interfaces", {"ec2:DescribeNetworkInterfaces"});
 const action_kind& record_prior_state =
     declare_action(instance_playbook, "record-prior-state", {"ec2:CreateTags"});
+// The interfaces' own tags hold their records: read beside the instance, written beside the untrack.
+const action_kind& read_interfaces =
+    declare_action(instance_playbook, "read-interfaces", {"ec2:DescribeNetworkInterfaces"});
+const action_kind& record_on_interface =
+    declare_action(instance_playbook, "record-on-interface", {"ec2:CreateTags"});
 const action_kind& untrack_interface =
     declare_action(instance_playbook, "untrack-interface", {"ec2:ModifyNetworkInterfaceAttribute"});
 const action_kind& isolate_interface =
@@ -119,6 +124,22 @@ void use_configured_groups(pugi::xml_node answer, const instance_settings& setti
     if (strays.size() > 1) why += " and " + std::to_string(strays.size() - 1) + " more";
     state.refused_groups.push_back(
         {group.id, group.vpc_id, why + "): Tourniquet's own group is used instead"});
+  }
+}
+
+// The interfaces' own tags, from the read of kind read-interfaces wherever it sits in the batch.
+void add_interface_tags(const execution& reads, instance_state& state) {
+  const auto read = std::find_if(reads.records.begin(), reads.records.end(),
+                                 [](const action_record& r) { return r.action == read_interfaces.name; });
+  const auto index = static_cast<size_t>(read - reads.records.begin());
+  state.interface_tags_read = read != reads.records.end() && reads.answers[index].has_value();
+  if (!state.interface_tags_read) return;
+  for (pugi::xml_node n : items_of(reads.answers[index]->xml().result().child("networkInterfaceSet"))) {
+    const std::string id = text_of(n, "networkInterfaceId");
+    for (auto& eni : state.interfaces) {
+      if (eni.id != id) continue;
+      for (pugi::xml_node t : items_of(n.child("tagSet"))) eni.tags[text_of(t, "key")] = text_of(t, "value");
+    }
   }
 }
 
@@ -229,6 +250,10 @@ std::vector<planned_call> plan_state_reads(const instance_finding& finding,
     configured.params.add_list("GroupId", settings.isolation_group_ids);
     add(std::move(configured));
   }
+  // DescribeInstances lists no tags of an interface. Found in the answers by its kind, not its position.
+  query_call interfaces{service::ec2, "DescribeNetworkInterfaces", {}};
+  interfaces.params.add_filter(1, "attachment.instance-id", {finding.instance_id});
+  reads.push_back(planned_call{&read_interfaces, finding.instance_id, std::move(interfaces)});
   // Reads are permission-checked in a dry run like everything else, and change nothing.
   return reads;
 }
@@ -303,6 +328,7 @@ result<instance_state> state_from_reads(const instance_finding& finding, const i
     if (!reads.answers[6]) return *reads.records[6].failure;
     use_configured_groups(reads.answers[6]->xml().result(), settings, state);
   }
+  add_interface_tags(reads, state);
   return state;
 }
 
@@ -392,35 +418,123 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const in
 
 namespace {
 
-// Step 1: record who this is and what each interface had, unless a previous delivery did. Returns the
-// index of the record call in `plan`, when there is one.
-std::optional<size_t> plan_record(const instance_finding& finding, const instance_state& state,
-                                  std::vector<planned_call>& plan, std::vector<action_record>& already) {
-  const std::string incident = incident_id_for(finding.account_id, finding.finding_id);
-  std::vector<aws::tag> record;
-  if (!state.tags.contains(tag_incident)) {
-    record.push_back({tag_incident, incident});
-    record.push_back({tag_finding, finding.finding_id});
-    record.push_back({tag_finding_type, finding.finding_type});
-  }
+bool in_managed_group(const interface_state& eni, const instance_state& state) {
+  return std::any_of(eni.group_ids.begin(), eni.group_ids.end(), [&](const std::string& g) {
+    const auto u = state.untrack_groups.find(eni.vpc_id);
+    const auto i = state.isolation_groups.find(eni.vpc_id);
+    return (u != state.untrack_groups.end() && u->second.id == g) ||
+           (i != state.isolation_groups.end() && i->second.id == g);
+  });
+}
+
+// Tags that found no room, named, with how full the resource is.
+action_record no_room(const action_kind& kind, const std::string& target,
+                      const std::map<std::string, std::string>& tags, const std::vector<aws::tag>& wanted,
+                      size_t fitted) {
+  std::vector<std::string> left;
+  for (size_t i = fitted; i < wanted.size(); ++i) left.push_back(wanted[i].key);
+  return skipped_record(kind, target,
+                        "no room for " + join_list(left, ", ") + ": " + target + " carries " +
+                            std::to_string(ec2_tag_limit - tag_room(tags)) + " tags, EC2 allows " +
+                            std::to_string(ec2_tag_limit));
+}
+
+// The record the instance should carry: each interface's groups as they are for an interface not yet moved,
+// else as recorded before, so that a rewritten record never loses what only the old one still knew.
+instance_record record_for(const instance_finding& finding, const instance_state& state) {
+  instance_record record{finding.finding_id, finding.finding_type, {}};
   for (const auto& eni : state.interfaces) {
-    const std::string key = tag_prior_groups_prefix + eni.id;
-    const bool managed = std::any_of(eni.group_ids.begin(), eni.group_ids.end(), [&](const std::string& g) {
-      const auto u = state.untrack_groups.find(eni.vpc_id);
-      const auto i = state.isolation_groups.find(eni.vpc_id);
-      return (u != state.untrack_groups.end() && u->second.id == g) ||
-             (i != state.isolation_groups.end() && i->second.id == g);
+    if (!in_managed_group(eni, state)) {
+      record.interfaces.emplace_back(eni.id, eni.group_ids);
+    } else if (auto known = recorded_for(state, eni)) {
+      record.interfaces.emplace_back(eni.id, known->groups);
+    }
+  }
+  return record;
+}
+
+// Whether the instance's record already says what `wanted` says: the same interfaces and groups in a whole
+// record, or, on an instance contained before the record existed, in the tags of that format.
+bool record_current(const instance_state& state, const instance_record& wanted) {
+  const read_record existing = record_from_tags(state.tags);
+  if (existing.presence == record_presence::complete) return existing.record.interfaces == wanted.interfaces;
+  if (existing.presence != record_presence::absent) return false;
+  return !wanted.interfaces.empty() &&
+         std::all_of(wanted.interfaces.begin(), wanted.interfaces.end(), [&](const auto& entry) {
+           auto old = state.tags.find(tag_prior_groups_prefix + entry.first);
+           return old != state.tags.end() && split_list(old->second) == entry.second;
+         });
+}
+
+// Step 1, on each interface not yet moved: its own groups, in its own room (interfaces rarely carry tags).
+// The groups come before the incident id when only one fits.
+void plan_interface_records(const std::string& incident, const instance_state& state,
+                            std::vector<planned_call>& plan, record_plan& out,
+                            std::vector<action_record>& already) {
+  for (const auto& eni : state.interfaces) {
+    if (in_managed_group(eni, state)) {
+      if (eni.tags.contains(tag_prior_groups)) out.interfaces.push_back(eni.id);
+      continue;
+    }
+    const std::string groups = join_list(eni.group_ids);
+    const std::vector<aws::tag> wanted{{tag_prior_groups, groups}, {tag_incident, incident}};
+    const bool in_place = std::all_of(wanted.begin(), wanted.end(), [&](const aws::tag& t) {
+      auto found = eni.tags.find(t.key);
+      return found != eni.tags.end() && found->second == t.value;
     });
-    if (!state.tags.contains(key) && !managed) record.push_back({key, join_list(eni.group_ids)});
+    if (state.interface_tags_read && in_place) {
+      already.push_back(already_record(record_on_interface, eni.id, "prior groups " + groups));
+      out.interfaces.push_back(eni.id);
+      continue;
+    }
+    // Tags that could not be read cannot be counted: the write is tried, and EC2's answer says if it fit.
+    const std::vector<aws::tag> tags = state.interface_tags_read ? fitting(eni.tags, wanted) : wanted;
+    if (tags.size() < wanted.size())
+      already.push_back(no_room(record_on_interface, eni.id, eni.tags, wanted, tags.size()));
+    if (tags.empty()) continue;
+    out.calls.push_back(plan.size());
+    plan.push_back({&record_on_interface, eni.id, create_tags(eni.id, tags), "prior groups " + groups});
   }
-  if (record.empty()) {
+}
+
+// Step 1, on the instance: the incident id, then the record, as much as its room takes.
+void plan_instance_record(const instance_finding& finding, const instance_state& state,
+                          std::vector<planned_call>& plan, record_plan& out,
+                          std::vector<action_record>& already) {
+  std::vector<aws::tag> wanted;
+  if (!state.tags.contains(tag_incident))
+    wanted.push_back({tag_incident, incident_id_for(finding.account_id, finding.finding_id)});
+  const instance_record record = record_for(finding, state);
+  if (!record_current(state, record)) {
+    for (auto& t : record_tags(record)) {
+      auto found = state.tags.find(t.key);
+      if (found == state.tags.end() || found->second != t.value) wanted.push_back(std::move(t));
+    }
+  }
+  if (wanted.empty()) {
+    already.push_back(already_record(record_prior_state, state.instance_id, "incident and record in place"));
+    return;
+  }
+  out.instance_tags = fitting(state.tags, wanted);
+  if (out.instance_tags.size() < wanted.size()) {
+    out.lacks_room = true;
     already.push_back(
-        already_record(record_prior_state, state.instance_id, "incident and prior groups recorded"));
-    return std::nullopt;
+        no_room(record_prior_state, state.instance_id, state.tags, wanted, out.instance_tags.size()));
   }
-  plan.push_back({&record_prior_state, state.instance_id, create_tags(state.instance_id, record),
-                  std::to_string(record.size()) + " tags"});
-  return plan.size() - 1;
+  if (out.instance_tags.empty()) return;
+  out.calls.push_back(plan.size());
+  plan.push_back({&record_prior_state, state.instance_id, create_tags(state.instance_id, out.instance_tags),
+                  std::to_string(out.instance_tags.size()) + " tags"});
+}
+
+// Step 1: record who this is and what each interface had, where there is room, unless a previous delivery
+// did.
+record_plan plan_record(const instance_finding& finding, const instance_state& state,
+                        std::vector<planned_call>& plan, std::vector<action_record>& already) {
+  record_plan out;
+  plan_interface_records(incident_id_for(finding.account_id, finding.finding_id), state, plan, out, already);
+  plan_instance_record(finding, state, plan, out, already);
+  return out;
 }
 
 // The calls of a plan that assert each group's rules, by group id: every change, and the revokes alone.
@@ -462,7 +576,7 @@ void plan_exposure_lookups(const instance_state& state, const group_assertions& 
 
 // Step 1 too, beside the record: untrack every interface at once. Step 2: isolate each once its untrack
 // call is answered. Returns the indices of the isolation calls.
-std::vector<size_t> plan_isolation(const instance_state& state, std::optional<size_t> record_index,
+std::vector<size_t> plan_isolation(const instance_state& state, const std::vector<size_t>& record_calls,
                                    const group_assertions& assertions, std::vector<planned_call>& plan,
                                    std::vector<action_record>& already) {
   // Isolation waits for the untrack call to finish but not to succeed: an interface whose
@@ -483,8 +597,7 @@ std::vector<size_t> plan_isolation(const instance_state& state, std::optional<si
       continue;
     }
     const std::vector<size_t> closed = group_assertions::of(assertions.revokes, isolation);
-    std::vector<size_t> after;
-    if (record_index) after.push_back(*record_index);
+    std::vector<size_t> after = record_calls;
     if (!only_group(eni, untrack)) {
       std::vector<size_t> untrack_after = group_assertions::of(assertions.changes, untrack);
       after.push_back(plan.size());
@@ -577,37 +690,101 @@ void plan_evidence(const instance_finding& finding, const instance_state& state,
 
 }  // namespace
 
+containment_plan plan_instance_containment(const instance_finding& finding, const instance_state& state,
+                                           const instance_settings& settings,
+                                           std::vector<action_record>& already) {
+  containment_plan out;
+  std::vector<planned_call>& plan = out.calls;
+  const group_assertions assertions = plan_assertions(state, settings, plan);
+  plan_exposure_lookups(state, assertions, plan);
+  out.record = plan_record(finding, state, plan, already);
+  const std::vector<size_t> isolation_indices =
+      plan_isolation(state, out.record.calls, assertions, plan, already);
+  plan_evidence(finding, state, settings, isolation_indices, plan, already);
+  return out;
+}
+
 std::vector<planned_call> plan_containment(const instance_finding& finding, const instance_state& state,
                                            const instance_settings& settings,
                                            std::vector<action_record>& already) {
-  std::vector<planned_call> plan;
-  const group_assertions assertions = plan_assertions(state, settings, plan);
-  plan_exposure_lookups(state, assertions, plan);
-  const std::optional<size_t> record_index = plan_record(finding, state, plan, already);
-  const std::vector<size_t> isolation_indices =
-      plan_isolation(state, record_index, assertions, plan, already);
-  plan_evidence(finding, state, settings, isolation_indices, plan, already);
-  return plan;
+  return plan_instance_containment(finding, state, settings, already).calls;
 }
 
-std::vector<planned_call> plan_status(const instance_state& state, bool complete,
-                                      std::string_view now_rfc3339, std::vector<action_record>& already) {
+tag_writes plan_status(const instance_state& state, bool complete, std::string_view now_rfc3339,
+                       std::vector<action_record>& already) {
   const std::string status = complete ? "contained" : "incomplete";
   auto current = state.tags.find(tag_status);
   if (current != state.tags.end() && current->second == status) {
     already.push_back(already_record(record_status, state.instance_id, status));
     return {};
   }
-  std::vector<aws::tag> tags{{tag_status, status}};
-  if (!state.tags.contains(tag_contained_at)) tags.push_back({tag_contained_at, std::string(now_rfc3339)});
-  return {planned_call{&record_status, state.instance_id, create_tags(state.instance_id, tags), status}};
+  std::vector<aws::tag> wanted{{tag_status, status}};
+  if (!state.tags.contains(tag_contained_at)) wanted.push_back({tag_contained_at, std::string(now_rfc3339)});
+  tag_writes out;
+  const std::vector<aws::tag> tags = fitting(state.tags, wanted);
+  if (tags.size() < wanted.size()) {
+    out.lacks_room = true;
+    already.push_back(no_room(record_status, state.instance_id, state.tags, wanted, tags.size()));
+  }
+  if (!tags.empty())
+    out.calls.push_back({&record_status, state.instance_id, create_tags(state.instance_id, tags), status});
+  return out;
+}
+
+std::string_view source_name(record_source source) {
+  switch (source) {
+    case record_source::interface:
+      return "interface";
+    case record_source::instance_record:
+      return "instance-record";
+    case record_source::instance_tags:
+      return "instance-tags";
+  }
+  return "interface";
+}
+
+std::optional<recorded> recorded_for(const instance_state& state, const interface_state& eni) {
+  if (auto own = eni.tags.find(tag_prior_groups); own != eni.tags.end() && !split_list(own->second).empty())
+    return recorded{record_source::interface, split_list(own->second)};
+  const read_record record = record_from_tags(state.tags);
+  for (const auto& [id, groups] : record.record.interfaces) {
+    if (id == eni.id) return recorded{record_source::instance_record, groups};
+  }
+  if (auto old = state.tags.find(tag_prior_groups_prefix + eni.id); old != state.tags.end())
+    return recorded{record_source::instance_tags, split_list(old->second)};
+  return std::nullopt;
+}
+
+std::string_view extent_name(record_extent extent) {
+  switch (extent) {
+    case record_extent::full:
+      return "full";
+    case record_extent::partial:
+      return "partial";
+    case record_extent::none:
+      return "none";
+  }
+  return "none";
+}
+
+record_extent instance_extent(const std::map<std::string, std::string>& tags) {
+  const record_presence presence = record_from_tags(tags).presence;
+  const bool old_format = std::any_of(
+      tags.begin(), tags.end(), [](const auto& t) { return t.first.starts_with(tag_prior_groups_prefix); });
+  const bool incident = tags.contains(tag_incident);
+  if (incident &&
+      (presence == record_presence::complete || (presence == record_presence::absent && old_format)))
+    return record_extent::full;
+  if (incident || presence != record_presence::absent) return record_extent::partial;
+  return record_extent::none;
 }
 
 std::vector<std::string> recorded_groups(const instance_state& state) {
   std::vector<std::string> groups;
-  for (const auto& [key, value] : state.tags) {
-    if (!key.starts_with(tag_prior_groups_prefix)) continue;
-    for (auto& g : split_list(value)) {
+  for (const auto& eni : state.interfaces) {
+    auto found = recorded_for(state, eni);
+    if (!found) continue;
+    for (auto& g : found->groups) {
       if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(std::move(g));
     }
   }
@@ -633,13 +810,64 @@ std::optional<std::string> unrestorable(const std::vector<std::string>& groups, 
 // A record naming an interface the instance does not have is never acted on: release only restores this
 // instance's own interfaces.
 void note_foreign_records(const instance_state& state, std::vector<action_record>& already) {
+  std::vector<std::string> named;
   for (const auto& [key, value] : state.tags) {
-    if (!key.starts_with(tag_prior_groups_prefix)) continue;
-    const std::string eni = key.substr(std::string_view(tag_prior_groups_prefix).size());
+    if (key.starts_with(tag_prior_groups_prefix))
+      named.push_back(key.substr(std::string_view(tag_prior_groups_prefix).size()));
+  }
+  for (const auto& entry : record_from_tags(state.tags).record.interfaces) named.push_back(entry.first);
+  std::sort(named.begin(), named.end());
+  named.erase(std::unique(named.begin(), named.end()), named.end());
+  for (const auto& eni : named) {
     const bool own = std::any_of(state.interfaces.begin(), state.interfaces.end(),
                                  [&](const interface_state& i) { return i.id == eni; });
     if (!own) already.push_back(skipped_record(restore_interface, eni, "not an interface of this instance"));
   }
+}
+
+bool says_released(const std::map<std::string, std::string>& tags) {
+  auto status = tags.find(tag_status);
+  return status != tags.end() && status->second == "released";
+}
+
+// The released state, on the instance when it has room for it, else on the interfaces that have: never a
+// failure, since the interfaces are back either way.
+void plan_release_status(const instance_state& state, const std::vector<size_t>& restores, bool refused,
+                         std::string_view now_rfc3339, std::vector<planned_call>& plan,
+                         std::vector<action_record>& already) {
+  const bool on_interfaces = !state.interfaces.empty() &&
+                             std::all_of(state.interfaces.begin(), state.interfaces.end(),
+                                         [](const interface_state& i) { return says_released(i.tags); });
+  if (says_released(state.tags) || on_interfaces) {
+    already.push_back(already_record(record_status, state.instance_id, "released"));
+    return;
+  }
+  if (refused) {
+    already.push_back(unfinished_record(record_status, state.instance_id,
+                                        "not marked released: an interface is still isolated"));
+    return;
+  }
+  const std::vector<aws::tag> wanted{{tag_status, "released"}, {tag_released_at, std::string(now_rfc3339)}};
+  if (const auto fits = fitting(state.tags, wanted); !fits.empty()) {
+    plan.push_back(
+        {&record_status, state.instance_id, create_tags(state.instance_id, fits), "released", restores});
+    return;
+  }
+  std::vector<std::string> roomy;
+  for (const auto& eni : state.interfaces) {
+    if (state.interface_tags_read && fitting(eni.tags, wanted).size() == wanted.size())
+      roomy.push_back(eni.id);
+  }
+  if (roomy.empty()) {
+    already.push_back(skipped_record(record_status, state.instance_id,
+                                     "not tagged released: no room on the instance or its interfaces"));
+    return;
+  }
+  query_call call{service::ec2, "CreateTags", {}};
+  for (size_t i = 0; i < roomy.size(); ++i) call.params.add("ResourceId." + std::to_string(i + 1), roomy[i]);
+  call.params.add_tags("Tag", wanted);
+  plan.push_back(
+      {&record_status, join_list(roomy), std::move(call), "released, on the interfaces", restores});
 }
 
 }  // namespace
@@ -650,14 +878,14 @@ std::vector<planned_call> plan_release(const instance_state& state, std::string_
   std::vector<size_t> restores;
   bool refused = false;
   for (const auto& eni : state.interfaces) {
-    auto recorded = state.tags.find(tag_prior_groups_prefix + eni.id);
-    if (recorded == state.tags.end()) {
+    const auto found = recorded_for(state, eni);
+    if (!found) {
       already.push_back(skipped_record(restore_interface, eni.id, "no prior groups recorded for it"));
       continue;
     }
-    std::vector<std::string> groups = split_list(recorded->second);
+    const std::vector<std::string>& groups = found->groups;
     if (eni.group_ids == groups) {
-      already.push_back(already_record(restore_interface, eni.id, "in " + recorded->second));
+      already.push_back(already_record(restore_interface, eni.id, "in " + join_list(groups)));
       continue;
     }
     if (auto why = unrestorable(groups, eni, state)) {
@@ -667,21 +895,10 @@ std::vector<planned_call> plan_release(const instance_state& state, std::string_
     }
     restores.push_back(plan.size());
     plan.push_back({&restore_interface, eni.id, set_interface_groups(eni.id, groups),
-                    join_list(eni.group_ids) + " -> " + recorded->second});
+                    join_list(eni.group_ids) + " -> " + join_list(groups)});
   }
   note_foreign_records(state, already);
-  auto status = state.tags.find(tag_status);
-  if (status != state.tags.end() && status->second == "released") {
-    already.push_back(already_record(record_status, state.instance_id, "released"));
-  } else if (refused) {
-    already.push_back(unfinished_record(record_status, state.instance_id,
-                                        "not marked released: an interface is still isolated"));
-  } else {
-    plan.push_back({&record_status, state.instance_id,
-                    create_tags(state.instance_id,
-                                {{tag_status, "released"}, {tag_released_at, std::string(now_rfc3339)}}),
-                    "released", restores});
-  }
+  plan_release_status(state, restores, refused, now_rfc3339, plan, already);
   return plan;
 }
 
@@ -778,6 +995,15 @@ status read_recorded_groups(instance_state& state, const playbook_context& ctx, 
   return {};
 }
 
+// The incident id, from the instance or, when it had no room for it, from an interface.
+std::string incident_of(const instance_state& state) {
+  if (auto found = state.tags.find(tag_incident); found != state.tags.end()) return found->second;
+  for (const auto& eni : state.interfaces) {
+    if (auto found = eni.tags.find(tag_incident); found != eni.tags.end()) return found->second;
+  }
+  return "";
+}
+
 playbook_report failed_report(playbook_report report, const error& why) {
   report.status = report_status::failed;
   report.reason = why.describe();
@@ -829,11 +1055,30 @@ void report_group_assertions(const std::vector<planned_call>& plan, const execut
   }
 }
 
+// EC2's tag limit is permanent: a write it refused for it is recorded as not done for lack of room (the
+// report escalates), not as a failure a retry could mend. Returns whether a write to the instance was.
+bool settle_tag_limits(const std::vector<planned_call>& plan, execution& run) {
+  bool instance_refused = false;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const auto& failure = run.records[i].failure;
+    const bool tags = plan[i].kind == &record_prior_state || plan[i].kind == &record_on_interface ||
+                      plan[i].kind == &record_status;
+    if (!tags || run.records[i].result != outcome::failed || !failure || failure->code != "TagLimitExceeded")
+      continue;
+    run.records[i].result = outcome::skipped;
+    run.records[i].unfinished = false;
+    run.records[i].detail += " (no room: TagLimitExceeded)";
+    instance_refused |= plan[i].kind != &record_on_interface;
+  }
+  return instance_refused;
+}
+
 // The prior-groups record is the only copy of what each interface had: once they are isolated no later
 // invocation can read it back. If it failed beside the untrack, it gets one more try now.
 void retry_failed_record(const std::vector<planned_call>& plan, execution& run, const playbook_context& ctx) {
   for (size_t i = 0; i < plan.size(); ++i) {
-    if (plan[i].kind != &record_prior_state || run.records[i].result != outcome::failed) continue;
+    const bool record = plan[i].kind == &record_prior_state || plan[i].kind == &record_on_interface;
+    if (!record || run.records[i].result != outcome::failed) continue;
     execution again = execute_plan({plan[i]}, ctx.client, ctx.until, ctx.dry_run);
     run.records[i] = std::move(again.records.front());
     run.round_trips += again.round_trips;
@@ -884,6 +1129,75 @@ std::variant<instance_finding, playbook_report> confirmed_target(const instance_
   return instance_target_of(real, ctx.cfg);
 }
 
+// Where the record is once step 1 ran: the interfaces that carry their groups, and how much the instance
+// carries (what landed is added to the state's tags, so the status tags after it count the room left).
+nlohmann::ordered_json record_placement(const containment_plan& planned, const execution& run,
+                                        instance_state& state) {
+  std::vector<std::string> interfaces = planned.record.interfaces;
+  for (size_t i : planned.record.calls) {
+    const outcome result = run.records[i].result;
+    if (result != outcome::done && result != outcome::already) continue;
+    if (planned.calls[i].kind == &record_on_interface) {
+      interfaces.push_back(planned.calls[i].target);
+    } else {
+      for (const auto& t : planned.record.instance_tags) state.tags[t.key] = t.value;
+    }
+  }
+  return {{"interfaces", interfaces}, {"instance", extent_name(instance_extent(state.tags))}};
+}
+
+// For a person, when the tag limit kept part of the record off the instance: what was done, where the record
+// is, and what to do.
+std::string no_room_reason(const nlohmann::ordered_json& where, const instance_state& state) {
+  const std::vector<std::string> interfaces = where["interfaces"].get<std::vector<std::string>>();
+  const std::string extent = where["instance"].get<std::string>();
+  std::string text = "contained, but EC2's limit of " + std::to_string(ec2_tag_limit) +
+                     " tags per resource kept part of Tourniquet's record off " + state.instance_id +
+                     " (it carries " + std::to_string(ec2_tag_limit - tag_room(state.tags)) +
+                     "). The record is ";
+  text += interfaces.empty() ? "on no interface"
+                             : "on the interfaces " + join_list(interfaces, ", ") + " (each its own groups)";
+  text += extent == "full"      ? " and in full on the instance"
+          : extent == "partial" ? "; the instance carries part of it"
+                                : "; the instance carries none of it";
+  text +=
+      ", and in details.priorState of this report. `tourniquet release " + state.instance_id +
+      "` reads it there. A person must free tag room on the instance and replay the finding, or keep this "
+      "report to restore the groups by hand.";
+  return text;
+}
+
+// Step 1 to 3 and the evidence, then the status tags in the room that is left. Returns whether a tag the
+// instance should carry found no room.
+bool execute_containment(const instance_finding& finding, instance_state& state,
+                         const instance_settings& settings, const playbook_context& ctx,
+                         playbook_report& report) {
+  std::vector<action_record> already;
+  const containment_plan planned = plan_instance_containment(finding, state, settings, already);
+  const auto& plan = planned.calls;
+  execution run = execute_plan(plan, ctx.client, ctx.until, ctx.dry_run);
+  bool lacks_room = planned.record.lacks_room;
+  lacks_room |= settle_tag_limits(plan, run);
+  retry_failed_record(plan, run, ctx);
+  lacks_room |= settle_tag_limits(plan, run);
+  append(report, run);
+  report.actions.insert(report.actions.end(), already.begin(), already.end());
+  account_for_isolation(plan, run, ctx.arrived, report);
+  report_group_assertions(plan, run, state, report);
+  report.details["record"] = record_placement(planned, run, state);
+
+  if (!ctx.dry_run) {
+    std::vector<action_record> status_already;
+    const tag_writes status = plan_status(state, !report.incomplete(), rfc3339_now(), status_already);
+    execution written = execute_plan(status.calls, ctx.client, ctx.until, false);
+    lacks_room |= status.lacks_room;
+    lacks_room |= settle_tag_limits(status.calls, written);
+    append(report, written);
+    report.actions.insert(report.actions.end(), status_already.begin(), status_already.end());
+  }
+  return lacks_room;
+}
+
 }  // namespace
 
 playbook_report contain_instance(const instance_finding& event_finding, const playbook_context& ctx,
@@ -921,24 +1235,14 @@ playbook_report contain_instance(const instance_finding& event_finding, const pl
     return finish(failed_report(std::move(report), groups.err()));
   }
 
-  std::vector<action_record> already;
-  const auto plan = plan_containment(finding, *state, settings, already);
-  execution run = execute_plan(plan, ctx.client, ctx.until, ctx.dry_run);
-  retry_failed_record(plan, run, ctx);
-  append(report, run);
-  report.actions.insert(report.actions.end(), already.begin(), already.end());
-  account_for_isolation(plan, run, ctx.arrived, report);
-  report_group_assertions(plan, run, *state, report);
-
-  if (!ctx.dry_run) {
-    std::vector<action_record> status_already;
-    const auto status_plan = plan_status(*state, !report.incomplete(), rfc3339_now(), status_already);
-    append(report, execute_plan(status_plan, ctx.client, ctx.until, false));
-    report.actions.insert(report.actions.end(), status_already.begin(), status_already.end());
-  }
+  // Isolation never waits for the record to fit: a tag limit is for a person, after the fact.
+  const bool lacks_room = execute_containment(finding, *state, settings, ctx, report);
   report.status = ctx.dry_run           ? report_status::dry_run
                   : report.incomplete() ? report_status::incomplete
+                  : lacks_room          ? report_status::escalate
                                         : report_status::contained;
+  if (report.status == report_status::escalate)
+    report.reason = no_room_reason(report.details["record"], *state);
   return finish(std::move(report));
 }
 
@@ -950,19 +1254,31 @@ playbook_report release_instance(const std::string& instance_id, const playbook_
   const instance_finding lookup{"(release)", "", "", instance_id};
   auto state = read_state(lookup, settings, ctx.client, ctx.until, report);
   if (!state) return failed_report(std::move(report), state.err());
-  auto incident = state->tags.find(tag_incident);
-  if (incident == state->tags.end()) {
+  if (!state->interface_tags_read) {
+    return failed_report(std::move(report),
+                         error{"ReadFailed",
+                               "the tags of the instance's interfaces could not be read: where its "
+                               "record is cannot be known",
+                               "ec2:DescribeNetworkInterfaces", true});
+  }
+  report.incident_id = incident_of(*state);
+  for (const auto& eni : state->interfaces) {
+    if (auto found = recorded_for(*state, eni))
+      report.details["recordFrom"][eni.id] = source_name(found->source);
+  }
+  if (report.incident_id.empty() && !report.details.contains("recordFrom")) {
     report.status = report_status::failed;
     report.reason = "instance " + instance_id + " carries no Tourniquet incident: nothing to release";
     return report;
   }
-  report.incident_id = incident->second;
   if (auto groups = read_recorded_groups(*state, ctx, report); !groups.ok()) {
     return failed_report(std::move(report), groups.err());
   }
   std::vector<action_record> already;
   const auto plan = plan_release(*state, rfc3339_now(), already);
-  append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
+  execution run = execute_plan(plan, ctx.client, ctx.until, ctx.dry_run);
+  settle_tag_limits(plan, run);  // the interfaces are back either way
+  append(report, run);
   report.actions.insert(report.actions.end(), already.begin(), already.end());
   report.status = ctx.dry_run           ? report_status::dry_run
                   : report.incomplete() ? report_status::incomplete

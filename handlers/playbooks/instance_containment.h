@@ -16,6 +16,7 @@
 #include "handlers/event.h"
 #include "handlers/incident.h"
 #include "handlers/playbook.h"
+#include "handlers/playbooks/instance_record.h"
 #include "handlers/report.h"
 #include "runtime/environment.h"
 
@@ -75,6 +76,7 @@ struct interface_state {
   std::string vpc_id;
   std::string subnet_id;
   std::vector<std::string> group_ids;
+  std::map<std::string, std::string> tags = {};  // its own tags (DescribeNetworkInterfaces): its record
 };
 
 struct volume_state {
@@ -146,6 +148,34 @@ struct instance_state {
       refused_groups;  // configured isolation groups found open: Tourniquet's used instead
   // For release: the VPC of each group an interface's record names that still exists (read by group id).
   std::map<std::string, std::string> recorded_group_vpcs;
+  // False when the interfaces' own tags could not be read: their records are unknown.
+  bool interface_tags_read = true;
+};
+
+// Where the record of an interface's prior groups was found, in the order release looks: on the interface,
+// in the instance's record, in the instance's tags of the format before the record.
+enum class record_source { interface, instance_record, instance_tags };
+std::string_view source_name(record_source source);  // "interface", "instance-record", "instance-tags"
+
+struct recorded {
+  record_source source = record_source::interface;
+  std::vector<std::string> groups;
+};
+
+// The groups recorded for `eni`, from the first source that holds them; nullopt when none does.
+std::optional<recorded> recorded_for(const instance_state& state, const interface_state& eni);
+
+// How much of the record the instance carries: the incident id and the whole record, the incident id or part
+// of the record only, or nothing (the tag limit left no room).
+enum class record_extent { full, partial, none };
+std::string_view extent_name(record_extent extent);  // "full", "partial", "none"
+record_extent instance_extent(const std::map<std::string, std::string>& tags);
+
+// Tag writes planned where room allows. A tag that found none makes the report escalate: a person must make
+// room or keep the report, since no retry will.
+struct tag_writes {
+  std::vector<planned_call> calls;
+  bool lacks_room = false;
 };
 
 // Pure planners: (finding, state, settings) -> intended calls. Tests check them without I/O.
@@ -163,9 +193,27 @@ std::vector<planned_call> plan_group_rules(const instance_state& state, const in
 std::vector<planned_call> plan_containment(const instance_finding& finding, const instance_state& state,
                                            const instance_settings& settings,
                                            std::vector<action_record>& already);
-std::vector<planned_call> plan_status(const instance_state& state, bool complete,
-                                      std::string_view now_rfc3339, std::vector<action_record>& already);
-// The groups named by the instance's prior-groups record: read before release, to restore only groups that
+
+// Where containment writes the record of each interface's prior groups, within the room each resource has:
+// on each interface (its own 50 tags), and on the instance (the incident id, then the record).
+struct record_plan {
+  std::vector<size_t> calls;            // the record calls, by index in the plan
+  std::vector<std::string> interfaces;  // interfaces found carrying their record already
+  std::vector<aws::tag> instance_tags;  // what the instance's record call writes
+  bool lacks_room = false;              // some of the record found no room
+};
+
+struct containment_plan {
+  std::vector<planned_call> calls;
+  record_plan record;
+};
+
+containment_plan plan_instance_containment(const instance_finding& finding, const instance_state& state,
+                                           const instance_settings& settings,
+                                           std::vector<action_record>& already);
+tag_writes plan_status(const instance_state& state, bool complete, std::string_view now_rfc3339,
+                       std::vector<action_record>& already);
+// The groups the records of the instance's interfaces name: read before release, to restore only groups that
 // exist in the interface's own VPC.
 std::vector<std::string> recorded_groups(const instance_state& state);
 std::vector<planned_call> plan_release(const instance_state& state, std::string_view now_rfc3339,

@@ -198,11 +198,16 @@ class FaultRunsTest(MotoTestCase):
         volumes = sorted(b["Ebs"]["VolumeId"] for b in instance["BlockDeviceMappings"])
         self.assertEqual(sorted(s["VolumeId"] for s in snapshots), volumes, "one snapshot per volume, no more")
         tags = tags_of(instance)
-        self.assertEqual((tags.get("tourniquet:status"), tags.get("tourniquet:finding-id")),
-                         ("contained", world["finding"]))
+        self.assertEqual(tags.get("tourniquet:status"), "contained")
+        record = tags.get("tourniquet:record", "")
+        self.assertTrue(record.startswith(f"v1;n=1;f={world['finding']};"), tags)
+        in_record = dict(entry.split(":") for entry in record.split(";i=")[1].split(","))
         for eni, before in world["interfaces"].items():
-            self.assertIn(f"tourniquet:prior-groups:{eni}", tags, "the groups to restore on release are lost")
-            self.assertEqual(sorted(tags[f"tourniquet:prior-groups:{eni}"].split(",")), before)
+            own = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]
+            own = {t["Key"]: t["Value"] for t in own.get("TagSet", [])}
+            self.assertIn("tourniquet:prior-groups", own, "the groups to restore on release are lost")
+            self.assertEqual(sorted(own["tourniquet:prior-groups"].split(",")), before)
+            self.assertEqual(sorted(in_record[eni].split("+")), before, record)
 
     def test_instance_containment_converges_under_faults(self):
         # The sample finding calls for instance containment and a network block at once.

@@ -29,6 +29,11 @@ class InstanceContainmentTest(InstanceWorldTestCase):
         return {n["NetworkInterfaceId"]: sorted(g["GroupId"] for g in n["Groups"])
                 for n in self.world.describe(self.ec2)["NetworkInterfaces"]}
 
+    def interface_tags(self):
+        return {n["NetworkInterfaceId"]: {t["Key"]: t["Value"] for t in n.get("TagSet", [])}
+                for n in self.ec2.describe_network_interfaces(Filters=[
+                    {"Name": "attachment.instance-id", "Values": [self.world.instance]}])["NetworkInterfaces"]}
+
     def managed_groups(self):
         return self.ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": ["tourniquet:role"]}])[
             "SecurityGroups"]
@@ -68,11 +73,16 @@ class InstanceContainmentTest(InstanceWorldTestCase):
         self.assertEqual(self.autoscaling.describe_auto_scaling_instances(InstanceIds=[self.world.instance])[
             "AutoScalingInstances"], [], "the instance is still in its Auto Scaling group")
         tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
-        self.assertEqual(tags["tourniquet:finding-id"], finding_id)
         self.assertEqual(tags["tourniquet:status"], "contained")
         self.assertTrue(tags["tourniquet:incident-id"].startswith("tq-"))
+        # The record: each interface its own groups, the instance one versioned tag naming them all.
+        self.assertTrue(tags["tourniquet:record"].startswith(f"v1;n=1;f={finding_id};"), tags)
+        interface_tags = self.interface_tags()
         for interface, before in self.world.interfaces.items():
-            self.assertEqual(sorted(tags[f"tourniquet:prior-groups:{interface}"].split(",")), before)
+            self.assertEqual(sorted(interface_tags[interface]["tourniquet:prior-groups"].split(",")), before)
+            self.assertIn(f"{interface}:", tags["tourniquet:record"])
+        self.assertEqual(report["details"]["record"],
+                         {"interfaces": list(self.world.interfaces), "instance": "full"}, report)
         order = [a["action"] for a in report["actions"] if a["outcome"] == "done"]
         self.assertLess(order.index("untrack-interface"), order.index("isolate-interface"))
 

@@ -137,8 +137,8 @@ class InstanceTrustTest(InstanceWorldTestCase):
         other_vpc = self.ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
         foreign = self.ec2.create_security_group(GroupName="open", Description="x", VpcId=other_vpc)["GroupId"]
         interface = sorted(self.world.interfaces)[0]
-        self.ec2.create_tags(Resources=[self.world.instance], Tags=[
-            {"Key": f"tourniquet:prior-groups:{interface}", "Value": foreign}])
+        # The interface's own record is the first release reads: rewritten, as an attacker holding CreateTags could.
+        self.ec2.create_tags(Resources=[interface], Tags=[{"Key": "tourniquet:prior-groups", "Value": foreign}])
         isolated = self.interface_groups(self.world.instance)
         code, out, err = run_tourniquet(["release", self.world.instance], self.moto.env_for(*self.responder))
         report = json.loads(out)

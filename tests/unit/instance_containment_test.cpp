@@ -132,12 +132,18 @@ TEST(instance_plan, evidence_calls_carry_what_investigators_need) {
   EXPECT_EQ(keep.query().params.get("BlockDeviceMapping.2.Ebs.DeleteOnTermination"), "false");
   const auto& detach = plan[indices_of(plan, "detach-from-autoscaling").at(0)];
   EXPECT_EQ(detach.query().params.get("ShouldDecrementDesiredCapacity"), "false");
+  // Each interface carries its own groups; the instance the incident id and one record tag naming them all.
+  const auto on_interfaces = indices_of(plan, "record-on-interface");
+  ASSERT_EQ(on_interfaces.size(), 2u);
+  EXPECT_EQ(plan[on_interfaces[0]].query().params.get("ResourceId.1"), "eni-1");
+  EXPECT_EQ(plan[on_interfaces[0]].query().params.get("Tag.1.Key"), tag_prior_groups);
+  EXPECT_EQ(plan[on_interfaces[0]].query().params.get("Tag.1.Value"), "sg-web,sg-ssh");
   const auto& record = plan[indices_of(plan, "record-prior-state").at(0)];
-  bool recorded_eni1 = false;
-  for (const auto& [k, v] : record.query().params.entries()) {
-    if (v == "tourniquet:prior-groups:eni-1") recorded_eni1 = true;
-  }
-  EXPECT_TRUE(recorded_eni1);
+  EXPECT_EQ(record.query().params.get("Tag.1.Key"), tag_incident);
+  EXPECT_EQ(record.query().params.get("Tag.2.Key"), tag_record);
+  EXPECT_EQ(record.query().params.get("Tag.2.Value"),
+            "v1;n=1;f=f-1234;t=Backdoor:EC2/C&CActivity.B;i=eni-1:sg-web+sg-ssh,eni-2:sg-db");
+  EXPECT_TRUE(record.query().params.get("Tag.3.Key").empty()) << "no more instance tags than needed";
 }
 
 TEST(instance_plan, a_replay_plans_nothing_and_reports_everything_in_place) {
@@ -147,7 +153,7 @@ TEST(instance_plan, a_replay_plans_nothing_and_reports_everything_in_place) {
   EXPECT_FALSE(already.empty());
   for (const auto& r : already) EXPECT_EQ(r.result, outcome::already) << r.action;
   std::vector<action_record> status_already;
-  EXPECT_TRUE(plan_status(contained_state(), true, "2026-11-22T00:00:00Z", status_already).empty());
+  EXPECT_TRUE(plan_status(contained_state(), true, "2026-11-22T00:00:00Z", status_already).calls.empty());
 }
 
 TEST(instance_plan, an_interface_left_in_the_untrack_group_is_isolated_without_recording_that_group) {
