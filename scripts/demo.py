@@ -123,6 +123,10 @@ def main():
         instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
                                      NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": eni}])[
             "Instances"][0]["InstanceId"]
+        eni2 = ec2.create_network_interface(SubnetId=subnet, Groups=[web])["NetworkInterface"]["NetworkInterfaceId"]
+        second = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                   NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": eni2}])[
+            "Instances"][0]["InstanceId"]
         volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=20)["VolumeId"]
         ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
         ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": "ami-12c6146b"})
@@ -149,7 +153,10 @@ def main():
         key_finding["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
         key_finding["detail"]["resource"]["accessKeyDetails"].update({"accessKeyId": stolen, "userName": "deploy-bot",
                                                                       "userType": "IAMUser"})
-        for real in (finding, key_finding):  # what GuardDuty published, and holds
+        second_finding = json.loads(json.dumps(finding))
+        second_finding["detail"]["id"] = uuid.uuid4().hex
+        second_finding["detail"]["resource"]["instanceDetails"]["instanceId"] = second
+        for real in (finding, key_finding, second_finding):  # what GuardDuty published, and holds
             set_finding_arn(real["detail"])
             guardduty.put_finding(real["detail"])
         # Someone allowed to invoke the function hands it a finding GuardDuty never made.
@@ -177,6 +184,24 @@ def main():
             posts = api.posts(min_posts=5, timeout=60)
             for label, post in zip(labels, posts):
                 show_response(label, post)
+
+            # An intruder with admin keys opens Tourniquet's isolation group, so that the next instance it
+            # isolates stays reachable: containment checks the group's rules before moving anyone in.
+            isolation = ec2.describe_security_groups(Filters=[
+                {"Name": "tag:tourniquet:role", "Values": ["isolation"]}])["SecurityGroups"][0]["GroupId"]
+            ec2.authorize_security_group_ingress(GroupId=isolation, IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            print(f"\n{DIM}The intruder (admin keys) adds SSH from 0.0.0.0/0 to {isolation}, Tourniquet's isolation "
+                  f"group; then GuardDuty reports {second}.{RESET}")
+            api.enqueue(json.dumps(second_finding))
+            post = api.posts(min_posts=6, timeout=60)[5]
+            show_response(f"GuardDuty {second_finding['detail']['type']} on {second}", post)
+            report = json.loads(post["body"])["reports"][0] if post["kind"] == "response" else {}
+            for group, rules in report.get("details", {}).get("removedRules", {}).items():
+                for rule in rules:
+                    print(f"  removed from {group} before the instance moved in: {rule}")
+            left = ec2.describe_security_groups(GroupIds=[isolation])["SecurityGroups"][0]["IpPermissions"]
+            print(f"  {isolation} now admits: {left or 'nothing'}")
             proc.stop()
 
         heading("After: contained, with the evidence kept")
