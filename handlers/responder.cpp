@@ -110,6 +110,9 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     }
     reports.push_back(
         with_passes([&] { return run_job(*runner, work, context, arrived, confirming); }, until));
+    // The other jobs of a forged finding would be refused for the same reason: one report, one ERROR line,
+    // one metric and one notification say it once.
+    if (reports.back().forged) break;
   }
   if (auto passed = passed_over_report(routed, event)) reports.push_back(std::move(*passed));
   return reports;

@@ -47,6 +47,7 @@ class ForgedFindingsTest(InstanceWorldTestCase):
     def assert_forged(self, code, response, err, why):
         self.assertEqual(code, 0, err)
         self.assertEqual(self.interface_groups(), self.world.interfaces, "nothing was changed")
+        self.assertEqual(len(response["reports"]), 1, "a forgery is reported once, not once per playbook")
         for report in response["reports"]:
             self.assertEqual(report["status"], "ignored", report)
             self.assertTrue(report["forged"], report)
@@ -55,7 +56,7 @@ class ForgedFindingsTest(InstanceWorldTestCase):
             self.assertEqual(report.get("actions", []), [], "nothing was done")
         lines = log_lines(err)
         errors = [line for line in lines if line.get("level") == "ERROR"]
-        self.assertTrue(errors and errors[0]["message"] == "finding not confirmed by GuardDuty", err)
+        self.assertEqual([e["message"] for e in errors], ["finding not confirmed by GuardDuty"], err)
         metrics = [line for line in lines if "_aws" in line]
         self.assertTrue(metrics and all(m.get("Forged") == 1 for m in metrics), err)
         self.assertTrue(any(m.get("forged") for m in self.notified()), "the forgery is announced")
