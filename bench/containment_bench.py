@@ -39,6 +39,7 @@ import runtime_bench  # noqa: E402
 import callgrind_profile  # noqa: E402
 import world  # noqa: E402
 from moto_support import Moto  # noqa: E402
+from standin_support import GuardDutyStandIn  # noqa: E402
 
 BOTO3_BOOTSTRAP = os.path.join(HERE, "boto3_baseline", "bootstrap.py")
 REQUEST_ID = "Lambda-Runtime-Aws-Request-Id"
@@ -129,10 +130,16 @@ class DelayProxy:
         self.process.stdout.close()
 
 
+# GuardDuty behind its own delay proxy, as far away as the other services (set by run()).
+GUARDDUTY_URL = None
+
+
 def function_env(endpoint, aws_url, extra=None):
     env = runtime_bench.runtime_env(endpoint, {"AWS_ENDPOINT_URL": aws_url, "AWS_ACCESS_KEY_ID": "test",
                                                "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "",
                                                "TOURNIQUET_ACCOUNT_ID": world.ACCOUNT})
+    if GUARDDUTY_URL:
+        env["AWS_ENDPOINT_URL_GUARDDUTY"] = GUARDDUTY_URL
     env.pop("AWS_SESSION_TOKEN")
     env.update(extra or {})
     return env
@@ -341,8 +348,14 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
     (Tourniquet alone: no baseline was written for it). `callgrind_binary`: the same code with its symbols
     (the zip's bootstrap is stripped), for the breakdown; `owners` attributes a static binary's functions."""
     callgrind_binary = callgrind_binary or binary
+    global GUARDDUTY_URL
     moto = Moto()
     proxy = DelayProxy(moto.url, delay_ms)
+    # Every finding is confirmed with GuardDuty in the first round trip, beside the state reads: measured on.
+    guardduty = GuardDutyStandIn()
+    guardduty.allow(("test", "test"), ["guardduty:GetFindings"])
+    guardduty_proxy = DelayProxy(guardduty.url, delay_ms)
+    GUARDDUTY_URL, world.GUARDDUTY = guardduty_proxy.url, guardduty
     logs = tempfile.mkdtemp(prefix="tq-bench-")
     functions = {"tourniquet": [binary], "boto3": [sys.executable, BOTO3_BOOTSTRAP]}
     containment = SCENARIOS["instance-containment"]
@@ -392,6 +405,9 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
     finally:
         proxy.stop()
         moto.stop()
+        guardduty_proxy.stop()
+        guardduty.stop()
+        GUARDDUTY_URL, world.GUARDDUTY = None, None
 
 
 def main():

@@ -86,6 +86,19 @@ def build_world(moto):
     return ids
 
 
+# GuardDuty, which Tourniquet asks to confirm every finding (a stand-in: tests/servers/guardduty_standin.py);
+# set by the bench, so that each finding made here is also what GuardDuty published.
+GUARDDUTY = None
+
+
+def _published(event):
+    if GUARDDUTY is not None:
+        from standin_support import set_finding_arn
+        set_finding_arn(event["detail"])
+        GUARDDUTY.put_finding(event["detail"])
+    return json.dumps(event)
+
+
 def finding(instance_id):
     """A GuardDuty Backdoor:EC2/C&CActivity.B finding (severity 8, the instance as actor) about the instance."""
     with open(SAMPLE) as f:
@@ -95,7 +108,7 @@ def finding(instance_id):
     event["detail"]["accountId"] = ACCOUNT
     event["detail"]["id"] = uuid.uuid4().hex
     event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
-    return json.dumps(event)
+    return _published(event)
 
 
 def block_request(instance_id, addresses):
@@ -119,7 +132,7 @@ def key_finding(user, key_id):
     event["detail"]["id"] = uuid.uuid4().hex
     details = event["detail"]["resource"]["accessKeyDetails"]
     details.update({"userName": user, "accessKeyId": key_id, "userType": "IAMUser"})
-    return json.dumps(event)
+    return _published(event)
 
 
 def ssh_opened(ids, group, caller="deploy-bot"):
