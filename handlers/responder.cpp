@@ -189,7 +189,8 @@ playbook_report responder::release(const std::string& target, aws::deadline unti
     return p->release(target, ctx);
   }
   return concluded("release", report_status::failed, target,
-                   "no playbook releases '" + target + "': give an instance id (i-…)");
+                   "no playbook releases '" + target +
+                       "': give an instance id (i-…), an access key id (AKIA…, ASIA…) or a role ARN");
 }
 
 }  // namespace tq::handlers
