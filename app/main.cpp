@@ -42,9 +42,12 @@ int run_release(arguments args) {
       target = a;
     else
       return tq::runtime::usage_error(
-          "release takes one target (an instance id, i-…) and optionally --dry-run");
+          "release takes one target (an instance id i-…, an access key id AKIA…, a role ARN) and "
+          "optionally --dry-run");
   }
-  if (target.empty()) return tq::runtime::usage_error("release needs a target (an instance id, i-…)");
+  if (target.empty())
+    return tq::runtime::usage_error(
+        "release needs a target (an instance id i-…, an access key id AKIA…, a role ARN)");
   auto responder =
       tq::handlers::responder::from_environment(tq::process_environment(), {.force_dry_run = dry_run});
   if (!responder) return tq::runtime::usage_error("configuration error: " + responder.err().describe());
@@ -80,7 +83,9 @@ constexpr command commands[] = {
     {"invoke", "invoke FILE|- [--dry-run]",
      "run the handler once on the event in FILE (- reads standard input) and print its response", run_invoke},
     {"release", "release TARGET [--dry-run]",
-     "put back what containment changed: an instance's recorded security groups (TARGET i-…)", run_release},
+     "put back what containment changed, recording who and when: an instance's recorded groups (i-…), an "
+     "access key (AKIA…: Active again, the session deny deleted), a role (its ARN: the session deny deleted)",
+     run_release},
     {"policy", "policy", "print the least-privilege IAM policy the playbooks need", run_policy},
     {"guardrails", "guardrails",
      "print the service control policy that denies everyone else changes to Tourniquet", run_guardrails},

@@ -337,6 +337,7 @@ guardduty_finding decode_finding(const json& event, const json_path& root) {
     finding.resource_role = string_or_empty(*service, service_path, "resourceRole");
     finding.archived = optional_bool(*service, service_path, "archived").value_or(false);
     finding.count = optional_integer(*service, service_path, "count").value_or(1);
+    finding.last_seen = string_or_empty(*service, service_path, "eventLastSeen");
     if (const json* action = optional_object(*service, service_path, "action"))
       decode_action(finding, *action, json_path(service_path, "action"));
     if (const json* info = optional_object(*service, service_path, "additionalInfo"))

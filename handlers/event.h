@@ -103,6 +103,7 @@ struct guardduty_finding {
   bool archived = false;
   bool sample = false;  // made by CreateSampleFindings: additionalInfo.sample or a "[SAMPLE]" title
   std::int64_t count = 1;
+  std::string last_seen;  // service.eventLastSeen: when the activity was last seen ("" when absent)
 };
 
 // "Low", "Medium", "High" or "Critical", by GuardDuty's bands.

@@ -38,6 +38,9 @@ struct playbook_context {
   // GuardDuty's word on the finding being handled (handlers/confirmation.h): null when confirmation is off
   // or the event is no finding. Playbooks add its call to their first reads and act on its copy.
   finding_confirmation* confirmation = nullptr;
+  // For `release`: who releases (sts:GetCallerIdentity's ARN), recorded so a redelivered finding can say
+  // whose decision it leaves standing.
+  std::string caller_arn = {};
 };
 
 // One piece of work an event calls for. A route may hand work to another playbook by naming it (a stopped

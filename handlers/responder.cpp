@@ -174,17 +174,26 @@ playbook_report responder::with_passes(const std::function<playbook_report()>& p
 playbook_report responder::release(const std::string& target, aws::deadline until) {
   for (const auto& p : m_playbooks) {
     if (!p->releases(target)) continue;
-    const playbook_context ctx{m_base,
-                               m_config,
-                               until,
-                               m_config.dry_run,
-                               std::chrono::steady_clock::now(),
-                               m_own_account.value_or(""),
-                               m_own_account.value_or("")};
+    // A release is a person's decision that later deliveries of the finding must respect: whose it is goes on
+    // record. sts:GetCallerIdentity needs no permission.
+    auto who = m_base.call({aws::service::sts, "GetCallerIdentity", {}}, until);
+    if (!who) {
+      return concluded("release", report_status::failed, target,
+                       "who releases could not be found: " + who.err().describe());
+    }
+    playbook_context ctx{m_base,
+                         m_config,
+                         until,
+                         m_config.dry_run,
+                         std::chrono::steady_clock::now(),
+                         m_own_account.value_or(""),
+                         m_own_account.value_or("")};
+    ctx.caller_arn = aws::text_of(who->result(), "Arn");
     return p->release(target, ctx);
   }
   return concluded("release", report_status::failed, target,
-                   "no playbook releases '" + target + "': give an instance id (i-…)");
+                   "no playbook releases '" + target +
+                       "': give an instance id (i-…), an access key id (AKIA…, ASIA…) or a role ARN");
 }
 
 }  // namespace tq::handlers

@@ -26,6 +26,13 @@ const action_kind& revoke_role_sessions =
     declare_action(credential_playbook, "revoke-role-sessions", {"iam:PutRolePolicy"});
 const action_kind& tag_user_action = declare_action(credential_playbook, "tag-user", {"iam:TagUser"});
 const action_kind& tag_role_action = declare_action(credential_playbook, "tag-role", {"iam:TagRole"});
+// Release: the key's user is found from the key alone (GetAccessKeyLastUsed names it).
+const action_kind& reactivate_key = declare_action(credential_playbook, "reactivate-key",
+                                                   {"iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey"});
+const action_kind& restore_user_sessions =
+    declare_action(credential_playbook, "restore-user-sessions", {"iam:DeleteUserPolicy"});
+const action_kind& restore_role_sessions =
+    declare_action(credential_playbook, "restore-role-sessions", {"iam:DeleteRolePolicy"});
 // Optional, off by default; each declares its own read so the policy asks for nothing an option does not use.
 const action_kind& remove_console_access =
     declare_action(credential_playbook, "remove-console-access",
@@ -107,6 +114,7 @@ access_key_target target_from_finding(const guardduty_finding& finding) {
     // GuardDuty puts the role's name in userName for AssumedRole (instance credentials included).
     (t.user_type == "AssumedRole" ? t.role_name : t.user_name) = finding.access_key->user_name;
   }
+  t.last_seen = finding.last_seen;
   return t;
 }
 
@@ -122,6 +130,7 @@ access_key_target target_from_cloudtrail(const cloudtrail_event& event) {
   t.source_type = "CloudTrail:" + event.event_name;
   t.user_type = event.user.type;
   t.access_key_id = event.user.access_key_id.value_or("");
+  t.last_seen = event.event_time;  // the call itself is the activity
   if (t.user_type == "IAMUser") {
     t.user_name =
         event.user.user_name.value_or(event.user.arn ? identity_from_arn(*event.user.arn).name : "");
@@ -286,6 +295,7 @@ std::vector<planned_call> plan_credential_containment(
   const bool is_user = target.user_type == "IAMUser";
   const std::string& name = is_user ? target.user_name : target.role_name;
   const std::string key = target.access_key_id;
+  std::vector<size_t> deactivation;
 
   if (is_user) {
     const auto status = state.key_status.find(key);
@@ -302,6 +312,7 @@ std::vector<planned_call> plan_credential_containment(
     } else {
       query_call call{service::iam, "UpdateAccessKey", {}};
       call.params.add("UserName", name).add("AccessKeyId", key).add("Status", "Inactive");
+      deactivation.push_back(plan.size());
       plan.push_back({&deactivate_key, key, std::move(call), "Active -> Inactive; other keys untouched"});
     }
   }
@@ -336,19 +347,23 @@ std::vector<planned_call> plan_credential_containment(
   }
 
   auto recorded = state.tags.find(tag_incident);
-  if (recorded != state.tags.end() && recorded->second == incident_id) {
+  auto status = state.tags.find(tag_status);
+  const bool released = status != state.tags.end() && status->second == "released";
+  if (recorded != state.tags.end() && recorded->second == incident_id && !released) {
     already.push_back(
         already_record(is_user ? tag_user_action : tag_role_action, name, std::string(incident_id)));
   } else {
     std::vector<aws::tag> tags{{tag_incident, std::string(incident_id)},
                                {tag_finding, target.source_id},
                                {tag_source_type, target.source_type},
-                               {tag_contained_at, std::string(now_rfc3339)}};
+                               {tag_contained_at, std::string(now_rfc3339)},
+                               {tag_status, "contained"}};
     if (!key.empty()) tags.push_back({tag_access_key, key});
     query_call call{service::iam, is_user ? "TagUser" : "TagRole", {}};
     call.params.add(is_user ? "UserName" : "RoleName", name).add_tags("Tags.member", tags);
-    plan.push_back(
-        {is_user ? &tag_user_action : &tag_role_action, name, std::move(call), std::string(incident_id)});
+    // Recorded only once the key is off: an Active key under this record reads as set Active by a person.
+    plan.push_back({is_user ? &tag_user_action : &tag_role_action, name, std::move(call),
+                    std::string(incident_id), deactivation});
   }
   return plan;
 }
@@ -477,6 +492,9 @@ playbook_report contain_credentials(const access_key_target& target, const playb
     return r;
   }
   if (!state->principal_arn.empty()) report.details["principalArn"] = state->principal_arn;
+  // A person's decision stands against a redelivery of what they decided on; later activity is new evidence.
+  const since_decision since = decision_since_release(target.last_seen, decision_of(target, *state));
+  if (since.verdict == decision_verdict::redelivery) return finish(left_alone(report, since.reason, false));
 
   std::vector<action_record> already;
   const auto plan =
@@ -486,8 +504,171 @@ playbook_report contain_credentials(const access_key_target& target, const playb
   report.status = ctx.dry_run           ? report_status::dry_run
                   : report.incomplete() ? report_status::incomplete
                                         : report_status::contained;
+  if (since.verdict == decision_verdict::act_again) report.reason = since.reason;
   report = finish(std::move(report));
   if (report.status == report_status::contained) report.details["containedAfterMs"] = report.total_ms;
+  return report;
+}
+
+namespace {
+
+std::string tag_value(const std::map<std::string, std::string>& tags, const char* key) {
+  const auto found = tags.find(key);
+  return found == tags.end() ? std::string() : found->second;
+}
+
+}  // namespace
+
+operator_decision decision_of(const access_key_target& target, const credential_state& state) {
+  operator_decision decision;
+  decision.contained_at = tag_value(state.tags, tag_contained_at);
+  if (tag_value(state.tags, tag_status) == "released") {
+    decision.released_at = tag_value(state.tags, tag_released_at);
+    decision.released_by = tag_value(state.tags, tag_released_by);
+    return decision;
+  }
+  const auto key = state.key_status.find(target.access_key_id);
+  decision.undone_by_hand = target.user_type == "IAMUser" && !target.access_key_id.empty() &&
+                            tag_value(state.tags, tag_access_key) == target.access_key_id &&
+                            key != state.key_status.end() && key->second == "Active";
+  return decision;
+}
+
+std::optional<release_target> release_target_of(std::string_view target) {
+  if (target.starts_with("AKIA")) return release_target{std::string(target), "", ""};
+  const principal_identity id = identity_from_arn(target);
+  if (id.kind == "role" && target.find(":role/") != std::string_view::npos && !id.name.empty())
+    return release_target{"", "", id.name};
+  return std::nullopt;
+}
+
+std::vector<planned_call> plan_credential_release(const release_target& target, const credential_state& state,
+                                                  std::string_view now_rfc3339, std::string_view released_by,
+                                                  std::vector<action_record>& already) {
+  std::vector<planned_call> plan;
+  std::vector<size_t> changes;
+  const bool is_user = !target.user_name.empty();
+  const std::string& name = is_user ? target.user_name : target.role_name;
+  if (is_user) {
+    const std::string& key = target.access_key_id;
+    const auto status = state.key_status.find(key);
+    if (status == state.key_status.end()) {
+      already.push_back(unfinished_record(reactivate_key, key, "not a key of user " + name));
+    } else if (tag_value(state.tags, tag_access_key) != key) {
+      // Only a key Tourniquet turned off is turned on again: any other was an operator's choice.
+      already.push_back(unfinished_record(
+          reactivate_key, key, "Tourniquet's record on " + name + " names no such key: left as it is"));
+    } else if (status->second == "Active") {
+      already.push_back(already_record(reactivate_key, key, "active"));
+    } else {
+      query_call call{service::iam, "UpdateAccessKey", {}};
+      call.params.add("UserName", name).add("AccessKeyId", key).add("Status", "Active");
+      changes.push_back(plan.size());
+      plan.push_back({&reactivate_key, key, std::move(call), "Inactive -> Active"});
+    }
+  }
+  query_call remove{service::iam, is_user ? "DeleteUserPolicy" : "DeleteRolePolicy", {}};
+  remove.params.add(is_user ? "UserName" : "RoleName", name).add("PolicyName", revoke_sessions_policy_name);
+  planned_call restore{is_user ? &restore_user_sessions : &restore_role_sessions, name, std::move(remove),
+                       std::string(revoke_sessions_policy_name) + " deleted"};
+  restore.already_if = {"NoSuchEntity"};  // deleted already, by a person or an earlier release
+  changes.push_back(plan.size());
+  plan.push_back(std::move(restore));
+
+  if (tag_value(state.tags, tag_status) == "released") {
+    already.push_back(already_record(is_user ? tag_user_action : tag_role_action, name, "released"));
+    return plan;
+  }
+  // Marked released only once everything is back: the mark is what later deliveries of the finding obey.
+  std::vector<aws::tag> tags{{tag_status, "released"}, {tag_released_at, std::string(now_rfc3339)}};
+  if (!released_by.empty()) tags.push_back({tag_released_by, std::string(released_by)});
+  query_call call{service::iam, is_user ? "TagUser" : "TagRole", {}};
+  call.params.add(is_user ? "UserName" : "RoleName", name).add_tags("Tags.member", tags);
+  plan.push_back(
+      {is_user ? &tag_user_action : &tag_role_action, name, std::move(call), "released", std::move(changes)});
+  return plan;
+}
+
+namespace {
+
+playbook_report failed_release(playbook_report report, const error& why) {
+  report.status = report_status::failed;
+  report.reason = why.describe();
+  report.failure = why;
+  return report;
+}
+
+// The user a long-term key belongs to, as IAM says (the key alone names none).
+result<std::string> user_of_key(const std::string& key, const playbook_context& ctx,
+                                playbook_report& report) {
+  query_call lookup{service::iam, "GetAccessKeyLastUsed", {}};
+  lookup.params.add("AccessKeyId", key);
+  const execution run =
+      execute_plan({{&reactivate_key, key, std::move(lookup)}}, ctx.client, ctx.until, false);
+  report.round_trips += run.round_trips;
+  if (!run.answers[0]) {
+    report.actions.push_back(run.records[0]);
+    return run.records[0].failure.value_or(
+        error{"ReadFailed", "no answer to iam:GetAccessKeyLastUsed", "iam:GetAccessKeyLastUsed"});
+  }
+  std::string user = text_of(run.answers[0]->xml().result(), "UserName");
+  if (user.empty())
+    return error{"NoSuchEntity", "IAM names no user for key " + key, "iam:GetAccessKeyLastUsed"};
+  return user;
+}
+
+// The principal's tags and keys, as containment reads them.
+result<credential_state> read_for_release(const release_target& who, const playbook_context& ctx,
+                                          playbook_report& report) {
+  access_key_target as_target;
+  as_target.user_type = who.user_name.empty() ? "AssumedRole" : "IAMUser";
+  as_target.user_name = who.user_name;
+  as_target.role_name = who.role_name;
+  const auto reads = plan_credential_reads(as_target, credential_settings{});
+  const execution run = execute_plan(reads, ctx.client, ctx.until, false);
+  report.round_trips += run.round_trips;
+  for (const auto& r : run.records) {
+    if (r.result == outcome::failed) report.actions.push_back(r);
+  }
+  return credential_state_from_reads(credential_settings{}, reads, run);
+}
+
+}  // namespace
+
+playbook_report release_credentials(std::string_view target, const playbook_context& ctx) {
+  playbook_report report;
+  report.playbook = "release";
+  report.target = std::string(target);
+  auto who = release_target_of(target);
+  if (!who) {
+    report.status = report_status::failed;
+    report.reason = target.starts_with("ASIA")
+                        ? "a temporary key (ASIA…) names no principal to release: release its role by ARN "
+                          "(arn:aws:iam::ACCOUNT:role/NAME)"
+                        : "'" + std::string(target) + "' is neither an access key id (AKIA…) nor a role ARN";
+    return report;
+  }
+  if (!who->access_key_id.empty()) {
+    auto user = user_of_key(who->access_key_id, ctx, report);
+    if (!user) return failed_release(std::move(report), user.err());
+    who->user_name = std::move(*user);
+  }
+  auto state = read_for_release(*who, ctx, report);
+  if (!state) return failed_release(std::move(report), state.err());
+  const std::string name = who->user_name.empty() ? who->role_name : who->user_name;
+  report.incident_id = tag_value(state->tags, tag_incident);
+  if (!state->principal_exists || report.incident_id.empty()) {
+    report.status = report_status::failed;
+    report.reason = name + " carries no Tourniquet incident: nothing to release";
+    return report;
+  }
+  std::vector<action_record> already;
+  const auto plan = plan_credential_release(*who, *state, rfc3339_now(), ctx.caller_arn, already);
+  append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
+  report.actions.insert(report.actions.end(), already.begin(), already.end());
+  report.status = ctx.dry_run           ? report_status::dry_run
+                  : report.incomplete() ? report_status::incomplete
+                                        : report_status::released;
   return report;
 }
 
@@ -538,6 +719,15 @@ class credential_containment final : public playbook {
 
   playbook_report run(const job& work, const playbook_context& ctx) const override {
     return contain_credentials(*std::any_cast<access_key_target>(&work.input), ctx, m_settings);
+  }
+
+  bool releases(std::string_view target) const override {
+    return target.starts_with("AKIA") || target.starts_with("ASIA") ||
+           (target.starts_with("arn:") && target.find(":role/") != std::string_view::npos);
+  }
+
+  playbook_report release(std::string_view target, const playbook_context& ctx) const override {
+    return release_credentials(target, ctx);
   }
 
  private:

@@ -45,12 +45,13 @@ result<credential_settings> credential_settings_from_environment(const env_reade
 // Whose credentials to contain, from a GuardDuty AccessKey finding or a CloudTrail record's userIdentity.
 struct access_key_target {
   std::string account_id;
-  std::string source_id;      // the finding id or the CloudTrail event id: the incident is derived from it
-  std::string source_type;    // the finding type, or "CloudTrail:StopLogging"
-  std::string user_type;      // "IAMUser", "AssumedRole", "Root", "FederatedUser", ...
-  std::string access_key_id;  // AKIA… (long-term) or ASIA… (temporary); "" when none was named
-  std::string user_name;      // IAMUser: the user
-  std::string role_name;      // AssumedRole: the role whose sessions are denied
+  std::string source_id;       // the finding id or the CloudTrail event id: the incident is derived from it
+  std::string source_type;     // the finding type, or "CloudTrail:StopLogging"
+  std::string user_type;       // "IAMUser", "AssumedRole", "Root", "FederatedUser", ...
+  std::string access_key_id;   // AKIA… (long-term) or ASIA… (temporary); "" when none was named
+  std::string user_name;       // IAMUser: the user
+  std::string role_name;       // AssumedRole: the role whose sessions are denied
+  std::string last_seen = {};  // when the activity was last seen: eventLastSeen, CloudTrail's eventTime
 };
 
 access_key_target target_from_finding(const guardduty_finding& finding);
@@ -98,6 +99,23 @@ std::vector<planned_call> plan_credential_containment(
 
 // The playbook: read, decide, plan, execute. Root (and any principal type no API can contain) answers with
 // status "escalate": a success for Lambda, logged at error level, because a person must act.
+// What a person decided about the principal, as its tags say: released (`tourniquet release`), or, for a
+// user, the key Tourniquet deactivated set Active again by hand while its record says contained.
+operator_decision decision_of(const access_key_target& target, const credential_state& state);
+
+// `tourniquet release AKIA…` / `release arn:…:role/NAME`: what release reads, and what it does from what it
+// read (the key Active again, the deny policy deleted, who and when on the principal's tags).
+struct release_target {
+  std::string access_key_id;  // "" for a role
+  std::string user_name;      // the key's user (GetAccessKeyLastUsed says)
+  std::string role_name;
+};
+std::optional<release_target> release_target_of(std::string_view target);
+std::vector<planned_call> plan_credential_release(const release_target& target, const credential_state& state,
+                                                  std::string_view now_rfc3339, std::string_view released_by,
+                                                  std::vector<action_record>& already);
+playbook_report release_credentials(std::string_view target, const playbook_context& ctx);
+
 playbook_report contain_credentials(const access_key_target& target, const playbook_context& ctx,
                                     const credential_settings& settings);
 

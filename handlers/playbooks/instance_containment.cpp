@@ -719,7 +719,10 @@ tag_writes plan_status(const instance_state& state, bool complete, std::string_v
     return {};
   }
   std::vector<aws::tag> wanted{{tag_status, status}};
-  if (!state.tags.contains(tag_contained_at)) wanted.push_back({tag_contained_at, std::string(now_rfc3339)});
+  // Contained again after a release: the new change has its own time, which a later hand-undo is judged by.
+  const bool was_released = current != state.tags.end() && current->second == "released";
+  if (!state.tags.contains(tag_contained_at) || was_released)
+    wanted.push_back({tag_contained_at, std::string(now_rfc3339)});
   tag_writes out;
   const std::vector<aws::tag> tags = fitting(state.tags, wanted);
   if (tags.size() < wanted.size()) {
@@ -833,7 +836,7 @@ bool says_released(const std::map<std::string, std::string>& tags) {
 // The released state, on the instance when it has room for it, else on the interfaces that have: never a
 // failure, since the interfaces are back either way.
 void plan_release_status(const instance_state& state, const std::vector<size_t>& restores, bool refused,
-                         std::string_view now_rfc3339, std::vector<planned_call>& plan,
+                         const std::vector<aws::tag>& wanted, std::vector<planned_call>& plan,
                          std::vector<action_record>& already) {
   const bool on_interfaces = !state.interfaces.empty() &&
                              std::all_of(state.interfaces.begin(), state.interfaces.end(),
@@ -847,7 +850,6 @@ void plan_release_status(const instance_state& state, const std::vector<size_t>&
                                         "not marked released: an interface is still isolated"));
     return;
   }
-  const std::vector<aws::tag> wanted{{tag_status, "released"}, {tag_released_at, std::string(now_rfc3339)}};
   if (const auto fits = fitting(state.tags, wanted); !fits.empty()) {
     plan.push_back(
         {&record_status, state.instance_id, create_tags(state.instance_id, fits), "released", restores});
@@ -873,7 +875,7 @@ void plan_release_status(const instance_state& state, const std::vector<size_t>&
 }  // namespace
 
 std::vector<planned_call> plan_release(const instance_state& state, std::string_view now_rfc3339,
-                                       std::vector<action_record>& already) {
+                                       std::string_view released_by, std::vector<action_record>& already) {
   std::vector<planned_call> plan;
   std::vector<size_t> restores;
   bool refused = false;
@@ -898,8 +900,44 @@ std::vector<planned_call> plan_release(const instance_state& state, std::string_
                     join_list(eni.group_ids) + " -> " + join_list(groups)});
   }
   note_foreign_records(state, already);
-  plan_release_status(state, restores, refused, now_rfc3339, plan, already);
+  std::vector<aws::tag> wanted{{tag_status, "released"}, {tag_released_at, std::string(now_rfc3339)}};
+  if (!released_by.empty()) wanted.push_back({tag_released_by, std::string(released_by)});
+  plan_release_status(state, restores, refused, wanted, plan, already);
   return plan;
+}
+
+operator_decision decision_of(const instance_state& state) {
+  operator_decision decision;
+  const auto value = [](const std::map<std::string, std::string>& tags, const char* key) {
+    const auto found = tags.find(key);
+    return found == tags.end() ? std::string() : found->second;
+  };
+  decision.contained_at = value(state.tags, tag_contained_at);
+  // The released state sits on the instance, or on its interfaces when the instance had no room for it.
+  const std::map<std::string, std::string>* released = says_released(state.tags) ? &state.tags : nullptr;
+  for (const auto& eni : state.interfaces) {
+    if (released == nullptr && says_released(eni.tags)) released = &eni.tags;
+  }
+  if (released != nullptr) {
+    decision.released_at = value(*released, tag_released_at);
+    decision.released_by = value(*released, tag_released_by);
+    return decision;
+  }
+  if (value(state.tags, tag_status) != "contained") return decision;
+  bool any_recorded = false;
+  bool all_back = true;
+  for (const auto& eni : state.interfaces) {
+    const auto found = recorded_for(state, eni);
+    if (!found) continue;
+    any_recorded = true;
+    std::vector<std::string> now = eni.group_ids;
+    std::vector<std::string> before = found->groups;
+    std::sort(now.begin(), now.end());
+    std::sort(before.begin(), before.end());
+    all_back &= now == before;  // set back by hand in any order
+  }
+  decision.undone_by_hand = any_recorded && all_back;
+  return decision;
 }
 
 namespace {
@@ -1229,6 +1267,13 @@ playbook_report contain_instance(const instance_finding& event_finding, const pl
         "instance " + finding.instance_id + " is " + state->state_name + "; nothing left to contain";
     return report;
   }
+  // A person's decision stands against a redelivery of what they decided on; later activity is new evidence.
+  const since_decision since = decision_since_release(finding.last_seen, decision_of(*state));
+  if (since.verdict == decision_verdict::redelivery) {
+    playbook_report r = ignored(report.playbook, finding.instance_id, since.reason);
+    r.incident_id = report.incident_id;
+    return finish(std::move(r));
+  }
   report.details["priorState"] = nlohmann::ordered_json::object();
   for (const auto& eni : state->interfaces) report.details["priorState"][eni.id] = eni.group_ids;
   if (auto groups = ensure_groups(finding, settings, *state, ctx, report); !groups.ok()) {
@@ -1243,6 +1288,8 @@ playbook_report contain_instance(const instance_finding& event_finding, const pl
                                         : report_status::contained;
   if (report.status == report_status::escalate)
     report.reason = no_room_reason(report.details["record"], *state);
+  else if (since.verdict == decision_verdict::act_again)
+    report.reason = since.reason;
   return finish(std::move(report));
 }
 
@@ -1275,7 +1322,7 @@ playbook_report release_instance(const std::string& instance_id, const playbook_
     return failed_report(std::move(report), groups.err());
   }
   std::vector<action_record> already;
-  const auto plan = plan_release(*state, rfc3339_now(), already);
+  const auto plan = plan_release(*state, rfc3339_now(), ctx.caller_arn, already);
   execution run = execute_plan(plan, ctx.client, ctx.until, ctx.dry_run);
   settle_tag_limits(plan, run);  // the interfaces are back either way
   append(report, run);
@@ -1352,8 +1399,12 @@ bool exempt_in_finding(const guardduty_finding& finding, const config& cfg) {
 }  // namespace
 
 instance_finding instance_target_of(const guardduty_finding& finding, const config& cfg) {
-  return {finding.id, finding.type, finding.account_id, finding.instance ? finding.instance->instance_id : "",
-          exempt_in_finding(finding, cfg)};
+  return {finding.id,
+          finding.type,
+          finding.account_id,
+          finding.instance ? finding.instance->instance_id : "",
+          exempt_in_finding(finding, cfg),
+          finding.last_seen};
 }
 
 namespace {

@@ -66,6 +66,7 @@ struct instance_finding {
   // Whether the finding's own view of the instance (instanceDetails.tags) carried TOURNIQUET_EXEMPT_TAG: a
   // tag present live but not then was written after detection, perhaps by the attacker, and is not honoured.
   bool exempt_in_finding = false;
+  std::string last_seen = {};  // when its activity was last seen (service.eventLastSeen), "" when unknown
 };
 
 // The job a finding about an instance makes (the route's, and again from GuardDuty's confirmed copy).
@@ -216,8 +217,13 @@ tag_writes plan_status(const instance_state& state, bool complete, std::string_v
 // The groups the records of the instance's interfaces name: read before release, to restore only groups that
 // exist in the interface's own VPC.
 std::vector<std::string> recorded_groups(const instance_state& state);
+// `released_by` is the releasing caller's ARN: recorded beside the time, on the instance or the interfaces.
 std::vector<planned_call> plan_release(const instance_state& state, std::string_view now_rfc3339,
-                                       std::vector<action_record>& already);
+                                       std::string_view released_by, std::vector<action_record>& already);
+// What a person decided about the instance, as its tags say: released (where the released state is), or
+// isolation undone by hand (every interface with a record back in its recorded groups while the instance says
+// contained).
+operator_decision decision_of(const instance_state& state);
 
 // Read, plan, execute, record, in the context's account.
 playbook_report contain_instance(const instance_finding& finding, const playbook_context& ctx,

@@ -65,7 +65,11 @@ def scenario_credential_containment(moto):
 
     def run(env):
         env = dict(env, TOURNIQUET_REMOVE_CONSOLE_ACCESS="true", TOURNIQUET_QUARANTINE_GROUP="quarantine")
-        return all(succeeds(e, env) for e in events)
+        contained = all(succeeds(e, env) for e in events)
+        # Then their release: the key by its id, the role by its ARN.
+        released = all(run_tourniquet(["release", target], env)[0] == 0
+                       for target in (key, f"arn:aws:iam::{ACCOUNT}:role/ci-deploy"))
+        return contained and released
     return run
 
 

@@ -353,6 +353,74 @@ TEST(credential_plan, replay_finds_the_key_inactive_and_the_tag_in_place_but_ref
   EXPECT_EQ(tag->result, outcome::already);
 }
 
+TEST(credential_plan, the_record_waits_for_the_key_to_be_off) {
+  std::vector<action_record> already;
+  const auto plan =
+      plan_credential_containment(user_target(), user_state("Active"), {}, "tq-abc", now, already);
+  ASSERT_EQ(plan[0].query().action, "UpdateAccessKey");
+  const auto* tag = find_call(plan, "TagUser");
+  ASSERT_NE(tag, nullptr);
+  // Else a failed deactivation under a written record would read as a key set Active by a person.
+  EXPECT_EQ(tag->needs, std::vector<size_t>{0});
+}
+
+TEST(credential_plan, a_released_principal_is_marked_contained_again) {
+  credential_state state = user_state("Active");
+  state.tags = {{tag_incident, "tq-abc"}, {tag_status, "released"}, {tag_access_key, "AKIAFIRSTKEY00000001"}};
+  std::vector<action_record> already;
+  const auto plan = plan_credential_containment(user_target(), state, {}, "tq-abc", now, already);
+  const auto* tag = find_call(plan, "TagUser");
+  ASSERT_NE(tag, nullptr);
+  EXPECT_EQ(tag->query().params.get("Tags.member.5.Key"), tag_status);
+  EXPECT_EQ(tag->query().params.get("Tags.member.5.Value"), "contained");
+}
+
+TEST(credential_decision, released_or_set_active_by_hand) {
+  credential_state state = user_state("Active");
+  EXPECT_FALSE(decision_of(user_target(), state).undone_by_hand) << "never contained";
+  state.tags = {{tag_incident, "tq-abc"}, {tag_access_key, "AKIAFIRSTKEY00000001"}, {tag_contained_at, now}};
+  EXPECT_TRUE(decision_of(user_target(), state).undone_by_hand);
+  EXPECT_EQ(decision_of(user_target(), state).contained_at, now);
+  EXPECT_FALSE(decision_of(user_target(), user_state("Inactive")).undone_by_hand);
+  state.tags[tag_status] = "released";
+  state.tags[tag_released_at] = "2025-03-24T00:00:00Z";
+  state.tags[tag_released_by] = "arn:aws:iam::123456789012:user/alice";
+  const operator_decision released = decision_of(user_target(), state);
+  EXPECT_EQ(released.released_at, "2025-03-24T00:00:00Z");
+  EXPECT_EQ(released.released_by, "arn:aws:iam::123456789012:user/alice");
+}
+
+TEST(credential_release, targets_are_long_term_keys_and_role_arns) {
+  EXPECT_EQ(release_target_of("AKIAFIRSTKEY00000001")->access_key_id, "AKIAFIRSTKEY00000001");
+  EXPECT_EQ(release_target_of("arn:aws:iam::123456789012:role/ops/web-server-role")->role_name,
+            "web-server-role");
+  EXPECT_FALSE(release_target_of("ASIATEMPKEY000000001")) << "a temporary key names no principal";
+  EXPECT_FALSE(release_target_of("arn:aws:iam::123456789012:user/deploy-bot"));
+}
+
+TEST(credential_release, reactivates_only_the_key_tourniquet_turned_off_then_marks_released) {
+  credential_state state = user_state("Inactive");
+  state.tags = {{tag_incident, "tq-abc"}, {tag_access_key, "AKIAFIRSTKEY00000001"}};
+  const release_target key{"AKIAFIRSTKEY00000001", "deploy-bot", ""};
+  std::vector<action_record> already;
+  const auto plan = plan_credential_release(key, state, now, "arn:aws:iam::1:user/alice", already);
+  ASSERT_EQ(plan.size(), 3u);
+  EXPECT_EQ(plan[0].query().action, "UpdateAccessKey");
+  EXPECT_EQ(plan[0].query().params.get("Status"), "Active");
+  EXPECT_EQ(plan[1].query().action, "DeleteUserPolicy");
+  EXPECT_EQ(plan[2].query().action, "TagUser");
+  EXPECT_EQ(plan[2].needs, (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(plan[2].query().params.get("Tags.member.3.Value"), "arn:aws:iam::1:user/alice");
+
+  already.clear();
+  const release_target other{"AKIASECONDKEY0000002", "deploy-bot", ""};
+  const auto refused = plan_credential_release(other, user_state("Inactive"), now, "", already);
+  EXPECT_EQ(find_call(refused, "UpdateAccessKey"), nullptr) << "an operator's own choice is left alone";
+  const auto* record = find_record(already, "reactivate-key");
+  ASSERT_NE(record, nullptr);
+  EXPECT_TRUE(record->unfinished);
+}
+
 TEST(credential_plan, temporary_and_unknown_keys_are_not_deactivated) {
   access_key_target t = user_target();
   t.access_key_id = "ASIACONSOLESESSION01";

@@ -170,6 +170,13 @@ TEST(decode_event, optional_fields_may_be_absent_or_null) {
   EXPECT_EQ(f.action_type, "");
   EXPECT_TRUE(f.remote_addresses.empty());
   EXPECT_EQ(f.count, 1);
+  EXPECT_EQ(f.last_seen, "");
+}
+
+TEST(decode_event, carries_when_the_activity_was_last_seen) {
+  auto decoded = decode_event(sample_json("guardduty/unauthorizedaccess-ec2-ssh-brute-force.json").dump());
+  ASSERT_TRUE(decoded.ok()) << decoded.err().describe();
+  EXPECT_EQ(std::get<guardduty_finding>(*decoded).last_seen, "2025-03-07T06:02:58.000Z");
 }
 
 TEST(decode_event, remote_addresses_follow_the_action_type) {

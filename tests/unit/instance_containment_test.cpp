@@ -225,7 +225,7 @@ TEST(instance_plan, group_rules_open_the_untrack_group_both_ways_and_close_the_i
 
 TEST(instance_plan, release_restores_the_recorded_groups) {
   std::vector<action_record> already;
-  const auto plan = plan_release(contained_state(), "2026-11-22T00:00:00Z", already);
+  const auto plan = plan_release(contained_state(), "2026-11-22T00:00:00Z", "", already);
   const auto restores = indices_of(plan, "restore-interface");
   ASSERT_EQ(restores.size(), 2u);
   EXPECT_EQ(plan[restores[0]].query().params.get("SecurityGroupId.1"), "sg-web");
@@ -236,12 +236,45 @@ TEST(instance_plan, release_restores_the_recorded_groups) {
   EXPECT_GT(level_of(plan, status[0]), level_of(plan, restores[0]));
 }
 
+TEST(release_plan, records_who_released_and_when) {
+  std::vector<action_record> already;
+  const auto plan =
+      plan_release(contained_state(), "2026-11-22T00:00:00Z", "arn:aws:iam::1:user/alice", already);
+  const auto status = indices_of(plan, "record-status");
+  ASSERT_EQ(status.size(), 1u);
+  const auto& params = plan[status[0]].query().params;
+  EXPECT_EQ(params.get("Tag.2.Key"), tag_released_at);
+  EXPECT_EQ(params.get("Tag.2.Value"), "2026-11-22T00:00:00Z");
+  EXPECT_EQ(params.get("Tag.3.Key"), tag_released_by);
+  EXPECT_EQ(params.get("Tag.3.Value"), "arn:aws:iam::1:user/alice");
+}
+
+TEST(operator_decision, read_from_the_release_or_an_undo_by_hand) {
+  instance_state s = contained_state();
+  s.tags[tag_contained_at] = "2026-11-21T00:00:00Z";
+  EXPECT_TRUE(decision_of(s).released_at.empty());
+  EXPECT_FALSE(decision_of(s).undone_by_hand) << "still isolated: replays converge as before";
+
+  instance_state by_hand = s;  // someone moved the interfaces back without `release`
+  by_hand.interfaces[0].group_ids = {"sg-web", "sg-ssh"};
+  by_hand.interfaces[1].group_ids = {"sg-db"};
+  EXPECT_TRUE(decision_of(by_hand).undone_by_hand);
+  EXPECT_EQ(decision_of(by_hand).contained_at, "2026-11-21T00:00:00Z");
+
+  instance_state released = by_hand;
+  released.interfaces[1].tags = {{tag_status, "released"},
+                                 {tag_released_at, "2026-11-22T00:00:00Z"},
+                                 {tag_released_by, "arn:aws:iam::1:user/alice"}};
+  EXPECT_EQ(decision_of(released).released_at, "2026-11-22T00:00:00Z");
+  EXPECT_EQ(decision_of(released).released_by, "arn:aws:iam::1:user/alice");
+}
+
 TEST(release_plan, refuses_a_recorded_group_that_is_gone_or_in_another_vpc_saying_which) {
   instance_state s = contained_state();
   s.recorded_group_vpcs.erase("sg-ssh");     // deleted since
   s.recorded_group_vpcs["sg-db"] = "vpc-x";  // a group of another VPC, put in the record
   std::vector<action_record> already;
-  const auto plan = plan_release(s, "2026-11-22T00:00:00Z", already);
+  const auto plan = plan_release(s, "2026-11-22T00:00:00Z", "", already);
   EXPECT_TRUE(plan.empty()) << "nothing is restored, and the incident is not marked released";
   std::string said;
   for (const auto& r : already) {
@@ -260,7 +293,7 @@ TEST(release_plan, never_restores_groups_onto_an_interface_of_another_instance) 
   instance_state s = contained_state();
   s.tags["tourniquet:prior-groups:eni-of-another-instance"] = "sg-web";
   std::vector<action_record> already;
-  const auto plan = plan_release(s, "2026-11-22T00:00:00Z", already);
+  const auto plan = plan_release(s, "2026-11-22T00:00:00Z", "", already);
   for (const auto& call : plan) EXPECT_NE(call.target, "eni-of-another-instance");
   EXPECT_EQ(indices_of(plan, "restore-interface").size(), 2u);
   const bool noted = std::any_of(already.begin(), already.end(), [](const action_record& r) {

@@ -187,7 +187,7 @@ TEST(release_from_record, reads_the_interface_then_the_instance_record_then_the_
 
 TEST(release_from_record, restores_from_the_interfaces_and_marks_them_released_when_the_instance_is_full) {
   std::vector<action_record> already;
-  const auto plan = plan_release(contained_on_interfaces(), "2026-12-01T00:00:00Z", already);
+  const auto plan = plan_release(contained_on_interfaces(), "2026-12-01T00:00:00Z", "", already);
   const auto restores = indices_of(plan, "restore-interface");
   ASSERT_EQ(restores.size(), 2u);
   EXPECT_EQ(plan[restores[0]].query().params.get("SecurityGroupId.2"), "sg-ssh");
