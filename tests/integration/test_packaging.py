@@ -20,6 +20,7 @@ import uuid
 import zipfile
 
 from moto_support import ACCOUNT, Moto
+from standin_support import GuardDutyStandIn, set_finding_arn
 from runtime_harness import RuntimeApiServer
 
 SOURCE_DIR = os.environ.get("TQ_SOURCE_DIR") or os.path.abspath(
@@ -193,6 +194,9 @@ class PackagingTest(unittest.TestCase):
         moto = Moto()
         self.addCleanup(moto.log.close)
         self.addCleanup(moto.stop)
+        guardduty = GuardDutyStandIn()  # Tourniquet confirms the finding with GuardDuty before acting
+        self.addCleanup(guardduty.stop)
+        moto.attach_guardduty(guardduty)
         key, secret = moto.admin()
         ec2 = moto.client("ec2", key, secret)
         moto.enforce_auth()  # from here on every call must carry a good SigV4 signature (static OpenSSL's)
@@ -210,7 +214,8 @@ class PackagingTest(unittest.TestCase):
         api = RuntimeApiServer()
         self.addCleanup(api.close)
         env = dict(LAMBDA_ENV, AWS_LAMBDA_RUNTIME_API=api.endpoint, AWS_ACCESS_KEY_ID=key,
-                   AWS_SECRET_ACCESS_KEY=secret, AWS_ENDPOINT_URL="http://aws-emulator.test:%d" % moto.port)
+                   AWS_SECRET_ACCESS_KEY=secret, AWS_ENDPOINT_URL="http://aws-emulator.test:%d" % moto.port,
+                   AWS_ENDPOINT_URL_GUARDDUTY="http://aws-emulator.test:%d" % guardduty.port)
         output = tempfile.TemporaryFile()
         self.addCleanup(output.close)
         entered = time.time()
@@ -222,15 +227,17 @@ class PackagingTest(unittest.TestCase):
                                      env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
         try:
             finding = "tq-packaging-" + uuid.uuid4().hex
+            detail = {"schemaVersion": "2.0", "accountId": ACCOUNT, "region": "us-east-1", "id": finding,
+                      "arn": "arn:aws:guardduty:us-east-1:%s:detector/packaging/finding/%s" % (ACCOUNT, finding),
+                      "type": "Backdoor:EC2/C&CActivity.B", "severity": 8, "title": "C&C activity",
+                      "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": instance_id}},
+                      "service": {"count": 1, "archived": False}}
+            set_finding_arn(detail)
+            guardduty.put_finding(detail)  # what GuardDuty published, and answers GetFindings with
             request_id = api.enqueue(json.dumps({
                 "version": "0", "id": str(uuid.uuid4()), "detail-type": "GuardDuty Finding",
                 "source": "aws.guardduty", "account": ACCOUNT, "time": "2024-05-01T12:00:00Z",
-                "region": "us-east-1", "resources": [],
-                "detail": {"schemaVersion": "2.0", "accountId": ACCOUNT, "region": "us-east-1", "id": finding,
-                           "type": "Backdoor:EC2/C&CActivity.B", "severity": 8, "title": "C&C activity",
-                           "resource": {"resourceType": "Instance",
-                                        "instanceDetails": {"instanceId": instance_id}},
-                           "service": {"count": 1, "archived": False}}}))[0]["request_id"]
+                "region": "us-east-1", "resources": [], "detail": detail}))[0]["request_id"]
             posts = api.posts(min_posts=1, timeout=90)
             first_next = api.state()["first_next_at"]
             still_running = bootstrap.poll() is None
