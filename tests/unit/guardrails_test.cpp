@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <regex>
 #include <string>
+#include <string_view>
 
 namespace tq::handlers {
 namespace {
@@ -43,20 +43,28 @@ std::vector<std::string> strings(const json& value) {
   return value.get<std::vector<std::string>>();
 }
 
-// IAM's wildcard match: '*' any run of characters, '?' one.
-bool iam_matches(const std::string& pattern, const std::string& value) {
-  std::string expression;
-  for (char c : pattern) {
-    if (c == '*')
-      expression += ".*";
-    else if (c == '?')
-      expression += '.';
-    else if (std::isalnum(static_cast<unsigned char>(c)))
-      expression += c;
-    else
-      expression += std::string("\\") + c;
+// IAM's wildcard match: '*' any run of characters, '?' one (glob matching, backtracking to the last '*').
+bool iam_matches(std::string_view pattern, std::string_view value) {
+  size_t p = 0;
+  size_t v = 0;
+  size_t star = std::string_view::npos;
+  size_t resume = 0;
+  while (v < value.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == value[v])) {
+      ++p;
+      ++v;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = v;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      v = ++resume;
+    } else {
+      return false;
+    }
   }
-  return std::regex_match(value, std::regex(expression));
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
 }
 
 bool covers(const json& s, const std::string& action) {
@@ -66,6 +74,16 @@ bool covers(const json& s, const std::string& action) {
 
 std::vector<std::string> excluded_principals(const json& s) {
   return strings(s["Condition"]["ArnNotLike"]["aws:PrincipalArn"]);
+}
+
+// The checks below lean on this matcher: it must refuse as well as accept.
+TEST(guardrails, the_wildcard_matcher_matches_as_iam_does) {
+  EXPECT_TRUE(iam_matches("lambda:Update*", "lambda:UpdateFunctionCode"));
+  EXPECT_FALSE(iam_matches("lambda:Update*", "lambda:DeleteFunction"));
+  EXPECT_TRUE(iam_matches("ec2:?reateTags", "ec2:CreateTags"));
+  EXPECT_TRUE(iam_matches("a*b*c", "axxbyyc"));
+  EXPECT_FALSE(iam_matches("a*b*c", "axxbyy"));
+  EXPECT_FALSE(iam_matches("ec2:CreateTags", "ec2:CreateTagsX"));
 }
 
 TEST(guardrails, is_valid_policy_json_within_the_scp_limit) {
