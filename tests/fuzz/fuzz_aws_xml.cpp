@@ -92,6 +92,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)handlers::plan_group_rules(*state, cfg);
   (void)handlers::plan_containment(finding, *state, cfg, already);
   (void)handlers::plan_status(*state, true, "2024-01-01T00:00:00Z", already);
-  (void)handlers::plan_release(*state, "2024-01-01T00:00:00Z", already);
+  (void)handlers::plan_release(*state, "2024-01-01T00:00:00Z", "arn:aws:iam::123456789012:user/fuzz",
+                               already);
+  (void)handlers::decision_of(*state);
   return 0;
 }
