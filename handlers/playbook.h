@@ -82,6 +82,13 @@ class playbook {
   virtual playbook_report release(std::string_view target, const playbook_context& ctx) const;
 };
 
+// Playbook P built from its settings as read from the environment, or the error naming the bad variable.
+template <class P, class Settings>
+result<std::unique_ptr<const playbook>> playbook_from(result<Settings> settings) {
+  if (!settings) return std::move(settings).err();
+  return std::unique_ptr<const playbook>(new P(std::move(*settings)));
+}
+
 using playbook_list = std::vector<std::unique_ptr<const playbook>>;
 
 // Every playbook, each built from its settings in the environment (a bad value: an error naming it).

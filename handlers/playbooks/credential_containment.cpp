@@ -737,9 +737,7 @@ class credential_containment final : public playbook {
 }  // namespace
 
 result<std::unique_ptr<const playbook>> make_credential_containment(const env_reader& env) {
-  auto settings = credential_settings_from_environment(env);
-  if (!settings) return std::move(settings).err();
-  return std::unique_ptr<const playbook>(new credential_containment(std::move(*settings)));
+  return playbook_from<credential_containment>(credential_settings_from_environment(env));
 }
 
 }  // namespace tq::handlers

@@ -509,9 +509,7 @@ class exposure_fix final : public playbook {
 }  // namespace
 
 result<std::unique_ptr<const playbook>> make_exposure_fix(const env_reader& env) {
-  auto settings = exposure_settings_from_environment(env);
-  if (!settings) return std::move(settings).err();
-  return std::unique_ptr<const playbook>(new exposure_fix(std::move(*settings)));
+  return playbook_from<exposure_fix>(exposure_settings_from_environment(env));
 }
 
 }  // namespace tq::handlers

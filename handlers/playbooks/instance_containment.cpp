@@ -1521,9 +1521,7 @@ std::optional<std::string> instance_routing_refusal(const guardduty_finding& fin
 }
 
 result<std::unique_ptr<const playbook>> make_instance_containment(const env_reader& env) {
-  auto settings = instance_settings_from_environment(env);
-  if (!settings) return std::move(settings).err();
-  return std::unique_ptr<const playbook>(new instance_containment(std::move(*settings)));
+  return playbook_from<instance_containment>(instance_settings_from_environment(env));
 }
 
 }  // namespace tq::handlers

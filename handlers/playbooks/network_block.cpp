@@ -700,9 +700,7 @@ class network_block final : public playbook {
 }  // namespace
 
 result<std::unique_ptr<const playbook>> make_network_block(const env_reader& env) {
-  auto settings = network_block_settings_from_environment(env);
-  if (!settings) return std::move(settings).err();
-  return std::unique_ptr<const playbook>(new network_block(std::move(*settings)));
+  return playbook_from<network_block>(network_block_settings_from_environment(env));
 }
 
 }  // namespace tq::handlers
