@@ -19,6 +19,14 @@ std::string instance_of(const guardduty_finding& f) {
   return f.instance ? f.instance->instance_id : "";
 }
 
+std::string function_of(const guardduty_finding& f) {
+  return f.families.lambda ? f.families.lambda->function_arn : "";
+}
+
+std::string task_of(const guardduty_finding& f) {
+  return f.families.ecs ? f.families.ecs->task_arn : "";
+}
+
 std::string key_of(const guardduty_finding& f) {
   return f.access_key ? f.access_key->access_key_id : "";
 }
@@ -36,6 +44,8 @@ std::string first_difference(const guardduty_finding& event, const guardduty_fin
       {"resource type", event.resource_type, real.resource_type},
       {"instance", instance_of(event), instance_of(real)},
       {"access key", key_of(event), key_of(real)},
+      {"function", function_of(event), function_of(real)},
+      {"task", task_of(event), task_of(real)},
       {"user", event.access_key ? event.access_key->user_name : "",
        real.access_key ? real.access_key->user_name : ""},
   };

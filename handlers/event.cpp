@@ -344,6 +344,9 @@ guardduty_finding decode_finding(const json& event, const json_path& root) {
       finding.sample = is_sample(*info, json_path(service_path, "additionalInfo"));
   }
   if (starts_with(finding.title, "[SAMPLE]")) finding.sample = true;
+  auto families = decode_family_details(detail, path.str());
+  if (!families) throw decode_failure{std::move(families).err()};
+  finding.families = std::move(*families);
   return finding;
 }
 

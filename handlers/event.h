@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "handlers/event_families.h"
 #include "runtime/result.h"
 
 namespace tq::handlers {
@@ -103,7 +104,8 @@ struct guardduty_finding {
   bool archived = false;
   bool sample = false;  // made by CreateSampleFindings: additionalInfo.sample or a "[SAMPLE]" title
   std::int64_t count = 1;
-  std::string last_seen;  // service.eventLastSeen: when the activity was last seen ("" when absent)
+  std::string last_seen;    // service.eventLastSeen: when the activity was last seen ("" when absent)
+  family_details families;  // Lambda, ECS, EKS, containers, RDS, malware scans (event_families.h)
 };
 
 // "Low", "Medium", "High" or "Critical", by GuardDuty's bands.

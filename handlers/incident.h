@@ -67,6 +67,8 @@ inline constexpr const char* tag_record = "tourniquet:record";
 inline constexpr const char* tag_exposure_event = "tourniquet:exposure-event";
 inline constexpr const char* tag_revoked_rules = "tourniquet:revoked-rules";
 inline constexpr const char* tag_revoked_at = "tourniquet:revoked-at";
+// On a Lambda function: its reserved concurrency before containment, "none" when it had no limit.
+inline constexpr const char* tag_prior_concurrency = "tourniquet:prior-concurrency";
 // One per rule number on a network ACL: "tourniquet:block:71" (see network_block.h for its value).
 inline constexpr std::string_view tag_block_prefix = "tourniquet:block:";
 

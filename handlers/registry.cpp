@@ -4,7 +4,9 @@
 
 #include "handlers/playbook.h"
 #include "handlers/playbooks/credential_containment.h"
+#include "handlers/playbooks/escalation.h"
 #include "handlers/playbooks/exposure_fix.h"
+#include "handlers/playbooks/function_containment.h"
 #include "handlers/playbooks/instance_containment.h"
 #include "handlers/playbooks/network_block.h"
 
@@ -14,10 +16,12 @@ namespace {
 using playbook_factory = result<std::unique_ptr<const playbook>> (*)(const env_reader& env);
 
 // Every playbook, in the order their jobs run for one event. An explicit list rather than self-registration:
-// a static library drops the object files nothing refers to, and with them their registrations.
+// a static library drops the object files nothing refers to, and with them their registrations. Escalation
+// stays last: it answers the findings no playbook before it took or looked at.
 constexpr playbook_factory all_playbooks[] = {
     &make_instance_containment, &make_network_block, &make_credential_containment,
-    &make_exposure_fix,         &make_block_expiry,
+    &make_function_containment, &make_exposure_fix,  &make_block_expiry,
+    &make_escalation,
 };
 
 constexpr std::string_view router_name = "router";

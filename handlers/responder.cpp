@@ -191,9 +191,11 @@ playbook_report responder::release(const std::string& target, aws::deadline unti
     ctx.caller_arn = aws::text_of(who->result(), "Arn");
     return p->release(target, ctx);
   }
-  return concluded("release", report_status::failed, target,
-                   "no playbook releases '" + target +
-                       "': give an instance id (i-…), an access key id (AKIA…, ASIA…) or a role ARN");
+  return concluded(
+      "release", report_status::failed, target,
+      "no playbook releases '" + target +
+          "': give an instance id (i-…), an access key id (AKIA…, ASIA…), a role ARN, or a function name "
+          "or ARN");
 }
 
 }  // namespace tq::handlers

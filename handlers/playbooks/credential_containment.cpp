@@ -423,7 +423,7 @@ std::optional<playbook_report> confirmed_credentials(const access_key_target& ta
   if (ctx.confirmation == nullptr) return std::nullopt;
   const guardduty_finding& real = *ctx.confirmation->confirmed();
   auto why = finding_refusal(real);
-  if (!why) why = credential_routing_refusal(real, settings);
+  if (!why && !target.named_by_other_resource) why = credential_routing_refusal(real, settings);
   const access_key_target confirmed = target_from_finding(real);
   if (!why && (confirmed.user_name != target.user_name || confirmed.role_name != target.role_name))
     why = "it names another principal";

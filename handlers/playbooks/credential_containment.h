@@ -52,6 +52,9 @@ struct access_key_target {
   std::string user_name;       // IAMUser: the user
   std::string role_name;       // AssumedRole: the role whose sessions are denied
   std::string last_seen = {};  // when the activity was last seen: eventLastSeen, CloudTrail's eventTime
+  // Set when the finding is about another resource (an ECS task, a pod) and names this principal: that
+  // resource's route chose to contain it, not TOURNIQUET_CREDENTIAL_FINDING_TYPES.
+  bool named_by_other_resource = false;
 };
 
 access_key_target target_from_finding(const guardduty_finding& finding);

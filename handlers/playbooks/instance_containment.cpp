@@ -1334,18 +1334,13 @@ playbook_report release_instance(const std::string& instance_id, const playbook_
 }
 
 std::vector<std::string> default_instance_finding_types() {
-  return {"Backdoor:EC2/*",
-          "CryptoCurrency:EC2/*",
-          "Trojan:EC2/*",
-          "UnauthorizedAccess:EC2/*",
-          "Impact:EC2/*",
-          "Execution:EC2/*",
-          "Backdoor:Runtime/*",
-          "CryptoCurrency:Runtime/*",
-          "Execution:Runtime/*",
-          "Impact:Runtime/*",
-          "PrivilegeEscalation:Runtime/*",
-          "DefenseEvasion:Runtime/*"};
+  return {"Backdoor:EC2/*", "CryptoCurrency:EC2/*", "Trojan:EC2/*", "UnauthorizedAccess:EC2/*",
+          "Impact:EC2/*", "Execution:EC2/*", "Backdoor:Runtime/*", "CryptoCurrency:Runtime/*",
+          "Execution:Runtime/*", "Impact:Runtime/*", "PrivilegeEscalation:Runtime/*",
+          "DefenseEvasion:Runtime/*",
+          // Runtime Monitoring's other families on an instance: a process on it did this.
+          "Trojan:Runtime/*", "UnauthorizedAccess:Runtime/*", "CredentialAccess:Runtime/*",
+          "Persistence:Runtime/*", "Discovery:Runtime/*"};
 }
 
 result<instance_settings> instance_settings_from_environment(const env_reader& env) {

@@ -42,6 +42,8 @@ block_target block_target_of(const guardduty_finding& finding) {
       }
     }
   }
+  // A function in a VPC: the subnets its interfaces sit in.
+  if (finding.families.lambda && !finding.instance) t.subnet_ids = finding.families.lambda->subnet_ids;
   return t;
 }
 

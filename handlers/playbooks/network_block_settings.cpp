@@ -33,6 +33,14 @@ std::vector<std::string> default_block_finding_types() {
       "CryptoCurrency:EC2/BitcoinTool*",            // the mining pool (the IP variant)
       "Trojan:EC2/BlackholeTraffic",                // a known-bad address the instance talks to
       "Trojan:EC2/DropPoint",                       // where stolen data is sent
+      // A function in a VPC talking to the same kinds of address: denied in its subnets' ACLs.
+      "Backdoor:Lambda/C&CActivity*",
+      "CryptoCurrency:Lambda/BitcoinTool*",
+      "Trojan:Lambda/BlackholeTraffic",
+      "Trojan:Lambda/DropPoint",
+      "UnauthorizedAccess:Lambda/MaliciousIPCaller*",
+      "UnauthorizedAccess:Lambda/TorClient",
+      "UnauthorizedAccess:Lambda/TorRelay",
   };
 }
 
@@ -165,8 +173,11 @@ result<network_block_settings> network_block_settings_from_environment(const env
 
 std::optional<std::string> network_block_refusal(const guardduty_finding& finding,
                                                  const network_block_settings& settings) {
-  if (finding.resource_type != "Instance")
-    return "resource type " + finding.resource_type + " is not an instance";
+  const bool function = finding.resource_type == "Lambda";
+  if (finding.resource_type != "Instance" && !function)
+    return "resource type " + finding.resource_type + " is not an instance or a function";
+  if (function && (!finding.families.lambda || finding.families.lambda->subnet_ids.empty()))
+    return "the function runs outside a VPC: no network ACL stands between it and the address";
   if (!type_matches(settings.finding_types, finding.type)) {
     return "type " + finding.type + " is not in TOURNIQUET_BLOCK_FINDING_TYPES";
   }
@@ -183,7 +194,7 @@ std::optional<std::string> network_block_refusal(const guardduty_finding& findin
            " names no address a network ACL could deny";
   }
   if (finding.remote_addresses.empty()) return "the finding names no remote address";
-  if (!finding.instance) return "the finding names no instance";
+  if (!finding.instance && !function) return "the finding names no instance";
   return std::nullopt;
 }
 

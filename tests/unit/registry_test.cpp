@@ -11,6 +11,8 @@
 #include "handlers/action.h"
 #include "handlers/playbook.h"
 #include "handlers/playbooks/credential_containment.h"
+#include "handlers/playbooks/escalation.h"
+#include "handlers/playbooks/function_containment.h"
 #include "handlers/playbooks/instance_containment.h"
 #include "handlers/playbooks/network_block.h"
 
@@ -82,6 +84,15 @@ TEST(registry, only_the_playbook_a_target_belongs_to_releases_it) {
     EXPECT_FALSE(p->releases("sg-0123")) << p->name();
   }
   EXPECT_EQ(releasers, std::vector<std::string_view>{instance_playbook});
+  // A function by name or ARN: the first playbook in the list that releases it is function containment.
+  for (std::string_view function :
+       {"orders-webhook", "arn:aws:lambda:us-east-1:123456789012:function:orders-webhook"}) {
+    const playbook* first = nullptr;
+    for (const auto& p : playbooks)
+      if (!first && p->releases(function)) first = p.get();
+    ASSERT_NE(first, nullptr) << function;
+    EXPECT_EQ(first->name(), function_playbook) << function;
+  }
 }
 
 TEST(registry, every_declared_action_belongs_to_a_listed_playbook_and_names_iam_actions) {
@@ -101,7 +112,9 @@ TEST(registry, every_declared_action_belongs_to_a_listed_playbook_and_names_iam_
     }
     with_actions.insert(kind->playbook);
   }
-  for (std::string_view name : names) EXPECT_TRUE(with_actions.contains(name)) << name << " declares nothing";
+  // Escalation only reports what a person must do: it calls nothing (GetFindings is the confirmation's).
+  for (std::string_view name : names)
+    EXPECT_TRUE(with_actions.contains(name) || name == escalation_playbook) << name << " declares nothing";
 }
 
 // The engine sends no call its kind does not declare: the generated policy is all the deployed role holds,
@@ -224,15 +237,18 @@ TEST(routing, access_key_findings_are_gated_by_type_and_severity_but_root_always
   EXPECT_TRUE(routes_to(route(finding("policy-iamuser-root-credential-usage.json")), credential_playbook));
 }
 
-TEST(routing, other_resource_types_are_ignored_naming_the_type) {
+TEST(routing, a_resource_type_no_playbook_knows_is_escalated_naming_the_type) {
   auto f = finding("backdoor-ec2-cc-activity.json");
-  f.resource_type = "S3Bucket";
+  f.resource_type = "SomeFutureResource";
   const auto r = route(f);
-  EXPECT_TRUE(r.jobs.empty());
-  const auto passed = passed_over_report(r, f);
-  ASSERT_TRUE(passed.has_value());
-  EXPECT_EQ(passed->playbook, "router");
-  EXPECT_NE(passed->reason.find("S3Bucket"), std::string::npos) << passed->reason;
+  ASSERT_EQ(r.jobs.size(), 1u) << reasons(r);
+  EXPECT_EQ(r.jobs[0].playbook, escalation_playbook);
+  EXPECT_EQ(r.jobs[0].target, "SomeFutureResource");
+  EXPECT_FALSE(passed_over_report(r, f).has_value()) << "never again 'no playbook handles'";
+  f.severity = 2;
+  const auto low = route(f);
+  EXPECT_TRUE(low.jobs.empty());
+  EXPECT_NE(reasons(low).find("TOURNIQUET_ESCALATION_MIN_SEVERITY"), std::string::npos) << reasons(low);
 }
 
 TEST(routing, several_playbooks_passing_over_one_finding_each_say_why) {
@@ -263,6 +279,129 @@ TEST(routing, an_event_no_playbook_knows_is_ignored_naming_what_it_was) {
   const auto passed = passed_over_report(r, unknown);
   ASSERT_TRUE(passed.has_value());
   EXPECT_NE(passed->reason.find("aws.s3 / Some Thing"), std::string::npos) << passed->reason;
+}
+
+}  // namespace
+}  // namespace tq::handlers
+
+namespace tq::handlers {
+namespace {
+
+const job* job_of(const routing& r, std::string_view playbook) {
+  for (const auto& j : r.jobs)
+    if (j.playbook == playbook) return &j;
+  return nullptr;
+}
+
+TEST(family_routing, a_function_in_a_vpc_is_contained_and_its_server_blocked_in_its_subnets) {
+  const auto f = finding("backdoor-lambda-cc-activity-vpc.json");
+  const auto r = route(f);
+  const job* contain = job_of(r, function_playbook);
+  ASSERT_NE(contain, nullptr) << reasons(r);
+  EXPECT_EQ(contain->target, "orders-webhook");
+  const auto& input = *std::any_cast<function_finding>(&contain->input);
+  EXPECT_FALSE(input.exempt_in_finding);
+  const job* block = job_of(r, network_block_playbook);
+  ASSERT_NE(block, nullptr) << reasons(r);
+  EXPECT_EQ(block->target, "subnet-0a1b2c3d4e5f60718,subnet-0b2c3d4e5f6071829");
+  const auto& target = *std::any_cast<block_target>(&block->input);
+  EXPECT_EQ(target.addresses, std::vector<std::string>{"185.220.101.47"});
+  EXPECT_FALSE(target.instance_id.has_value());
+  EXPECT_FALSE(job_of(r, escalation_playbook)) << "a function has its playbook";
+  EXPECT_FALSE(job_of(r, instance_playbook));
+}
+
+TEST(family_routing, a_function_outside_a_vpc_is_contained_with_no_block) {
+  const auto r = route(finding("cryptocurrency-lambda-bitcointool.json"));
+  ASSERT_TRUE(routes_to(r, function_playbook)) << reasons(r);
+  EXPECT_FALSE(routes_to(r, network_block_playbook));
+  EXPECT_EQ(r.jobs.size(), 1u);
+}
+
+TEST(family_routing, a_function_exempt_as_found_is_not_blocked_and_low_severity_is_passed_over_by_name) {
+  auto f = finding("backdoor-lambda-cc-activity-vpc.json");
+  f.families.lambda->tags.push_back({"tourniquet:exempt", "true"});
+  const auto playbooks = make_playbooks(fixed_environment({})).value();
+  config cfg;
+  cfg.exempt_tag = aws::tag{"tourniquet:exempt", "true"};
+  const auto r = route_event(playbooks, f, cfg);
+  const job* contain = job_of(r, function_playbook);
+  ASSERT_NE(contain, nullptr);
+  EXPECT_TRUE(std::any_cast<function_finding>(&contain->input)->exempt_in_finding);
+  EXPECT_FALSE(routes_to(r, network_block_playbook));
+  f.severity = 3;
+  const auto low = route(f);
+  EXPECT_TRUE(low.jobs.empty()) << "not escalated either: function containment looked and said why";
+  EXPECT_NE(reasons(low).find("TOURNIQUET_FUNCTION_MIN_SEVERITY"), std::string::npos) << reasons(low);
+}
+
+TEST(family_routing, runtime_monitoring_on_an_instance_goes_to_instance_containment) {
+  const auto f = finding("execution-runtime-new-binary-executed-ec2.json");
+  ASSERT_TRUE(f.families.process.has_value());
+  const auto at_default = route(f);  // Medium: under the instance's High floor, said so by name
+  EXPECT_FALSE(routes_to(at_default, escalation_playbook));
+  EXPECT_NE(reasons(at_default).find("TOURNIQUET_MIN_SEVERITY"), std::string::npos) << reasons(at_default);
+  EXPECT_TRUE(routes_to(route(f, {{"TOURNIQUET_MIN_SEVERITY", "5"}}), instance_playbook));
+  for (const char* type :
+       {"Execution:Runtime/NewBinaryExecuted", "Trojan:Runtime/DropPoint",
+        "UnauthorizedAccess:Runtime/TorClient", "CredentialAccess:Runtime/MemoryDumpCreated",
+        "Persistence:Runtime/SuspiciousCommand", "Execution:EC2/MaliciousFile"}) {
+    auto typed = f;
+    typed.type = type;
+    typed.severity = 8;
+    EXPECT_TRUE(routes_to(route(typed), instance_playbook)) << type << ": " << reasons(route(typed));
+  }
+}
+
+TEST(family_routing, an_ecs_task_is_escalated_and_its_task_role_contained) {
+  const auto f = finding("execution-runtime-reverse-shell-ecs-task.json");
+  const auto r = route(f);
+  const job* escalate = job_of(r, escalation_playbook);
+  ASSERT_NE(escalate, nullptr) << reasons(r);
+  const std::string task =
+      "arn:aws:ecs:us-east-1:123456789012:task/shop-prod/3f2a1b0c9d8e4f7a6b5c4d3e2f1a0b9c";
+  EXPECT_EQ(escalate->target, task);
+  const job* principal = job_of(r, credential_playbook);
+  ASSERT_NE(principal, nullptr) << reasons(r);
+  const auto& who = *std::any_cast<access_key_target>(&principal->input);
+  EXPECT_EQ(who.role_name, "checkout-task-role");
+  EXPECT_TRUE(who.named_by_other_resource);
+  EXPECT_FALSE(routes_to(r, instance_playbook));
+}
+
+TEST(family_routing, eks_rds_snapshot_and_unknown_types_are_escalated) {
+  for (const char* name :
+       {"execution-kubernetes-exec-in-kube-system-pod.json",
+        "credentialaccess-rds-malicious-ip-caller-successful-login.json",
+        "execution-ec2-malicious-file-snapshot.json", "future-unknown-resource-type.json"}) {
+    const auto f = finding(name);
+    const auto r = route(f);
+    EXPECT_TRUE(routes_to(r, escalation_playbook)) << name << ": " << reasons(r);
+    EXPECT_FALSE(passed_over_report(r, f).has_value()) << name;
+  }
+  // The unknown type names a role: contained at credential containment's floor.
+  EXPECT_TRUE(routes_to(route(finding("future-unknown-resource-type.json")), credential_playbook));
+  EXPECT_FALSE(routes_to(
+      route(finding("future-unknown-resource-type.json"), {{"TOURNIQUET_CREDENTIAL_MIN_SEVERITY", "7"}}),
+      credential_playbook));
+  EXPECT_FALSE(
+      routes_to(route(finding("execution-kubernetes-exec-in-kube-system-pod.json")), credential_playbook));
+}
+
+TEST(family_routing, every_guardduty_sample_gets_a_deliberate_answer) {
+  for (const char* name :
+       {"backdoor-lambda-cc-activity-vpc.json", "cryptocurrency-lambda-bitcointool.json",
+        "execution-runtime-new-binary-executed-ec2.json", "execution-runtime-reverse-shell-ecs-task.json",
+        "execution-kubernetes-exec-in-kube-system-pod.json",
+        "credentialaccess-rds-malicious-ip-caller-successful-login.json",
+        "execution-ec2-malicious-file-snapshot.json", "future-unknown-resource-type.json"}) {
+    const auto f = finding(name);
+    const auto r = route(f);
+    const auto passed = passed_over_report(r, f);
+    if (passed) {
+      EXPECT_EQ(passed->reason.find("no playbook handles"), std::string::npos) << name;
+    }
+  }
 }
 
 }  // namespace
