@@ -238,20 +238,21 @@ std::vector<planned_call> plan_function_containment(const function_finding& find
   // The first record stands until a release: a later delivery finds 0, which is Tourniquet's own doing.
   std::string prior = released ? std::string() : tag_value(state.tags, tag_prior_concurrency);
   if (prior.empty()) prior = state.reserved ? std::to_string(*state.reserved) : std::string(no_limit);
-  if (!released && tag_value(state.tags, tag_incident) == incident_id &&
-      tag_value(state.tags, tag_prior_concurrency) == prior) {
+  const nlohmann::json record{{tag_incident, std::string(incident_id)},
+                              {tag_finding, finding.finding_id},
+                              {tag_source_type, finding.finding_type},
+                              {tag_prior_concurrency, prior}};
+  const bool recorded = !released && tag_value(state.tags, tag_incident) == incident_id &&
+                        tag_value(state.tags, tag_prior_concurrency) == prior;
+  if (recorded) {
     already.push_back(
         already_record(record_function, state.function_arn, "recorded: prior concurrency " + prior));
   } else {
-    plan.push_back(tag_call(state,
-                            {{tag_incident, std::string(incident_id)},
-                             {tag_finding, finding.finding_id},
-                             {tag_source_type, finding.finding_type},
-                             {tag_prior_concurrency, prior}},
+    plan.push_back(tag_call(state, record,
                             "record: prior concurrency " + prior + ", incident " + std::string(incident_id)));
   }
-  // Beside the record, not after it: a lost record costs the release its number (it is in the report and
-  // the log too), never the containment.
+  // Beside the record, not after it: the function stops within two round trips of the event. Should the
+  // record be lost while the stop lands, the status tag below writes it again, from this run's read.
   std::vector<size_t> stopped;
   if (state.reserved == 0L) {
     already.push_back(already_record(stop_invocations, finding.function_name, "reserved concurrency 0"));
@@ -259,12 +260,13 @@ std::vector<planned_call> plan_function_containment(const function_finding& find
     stopped.push_back(plan.size());
     plan.push_back(put_concurrency(finding.function_name, 0, describe_concurrency(state.reserved) + " -> 0"));
   }
-  if (tag_value(state.tags, tag_status) == "contained" && stopped.empty()) {
+  if (tag_value(state.tags, tag_status) == "contained" && stopped.empty() && recorded) {
     already.push_back(already_record(record_function, state.function_arn, "contained"));
-  } else {
-    plan.push_back(tag_call(state, {{tag_status, "contained"}, {tag_contained_at, std::string(now_rfc3339)}},
-                            "contained", stopped));
+    return plan;
   }
+  nlohmann::json status{{tag_status, "contained"}, {tag_contained_at, std::string(now_rfc3339)}};
+  if (!recorded) status.update(record);
+  plan.push_back(tag_call(state, std::move(status), "contained", stopped));
   return plan;
 }
 

@@ -159,6 +159,8 @@ TEST(function_containment, the_record_and_the_stop_go_together_and_the_status_fo
   EXPECT_TRUE(plan[1].needs.empty()) << "the stop waits for nothing: two round trips from the event";
   EXPECT_EQ(rest(plan[2]).body["Tags"][tag_status], "contained");
   EXPECT_EQ(plan[2].needs, std::vector<size_t>{1});
+  EXPECT_EQ(rest(plan[2]).body["Tags"][tag_prior_concurrency], "5")
+      << "the record again, should the first be lost";
   // No limit before: recorded as "none".
   already.clear();
   EXPECT_EQ(rest(plan_function_containment(f, state_with(std::nullopt), "tq-1", now, already)[0])
@@ -178,9 +180,10 @@ TEST(function_containment, a_replay_changes_nothing_and_keeps_the_first_record) 
   // Another incident on a contained function: its record names the new incident, the prior value stays.
   already.clear();
   const auto plan = plan_function_containment(f, contained, "tq-2", now, already);
-  ASSERT_EQ(plan.size(), 1u);
+  ASSERT_EQ(plan.size(), 2u);
   EXPECT_EQ(rest(plan[0]).body["Tags"][tag_prior_concurrency], "none");
   EXPECT_EQ(rest(plan[0]).body["Tags"][tag_incident], "tq-2");
+  EXPECT_EQ(rest(plan[1]).operation, "TagResource");
 }
 
 TEST(function_containment, a_release_or_a_change_by_hand_is_a_decision) {
