@@ -5,9 +5,11 @@ each test on a fresh instance world."""
 import base64
 import copy
 import gzip
+import io
 import json
 import os
 import uuid
+import zipfile
 
 from moto_support import ACCOUNT, REGION, MotoTestCase, generated_policy, invoke, policy_actions, policy_keeping
 from standin_support import set_finding_arn
@@ -250,3 +252,39 @@ def cloudwatch_logs_event(records):
                "logEvents": [{"id": str(i), "timestamp": 1742696071412 + i, "message": json.dumps(r)}
                              for i, r in enumerate(records)]}
     return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+
+
+# --- Lambda functions --------------------------------------------------------------------------------------
+
+def lambda_role(iam, name):
+    """A role Lambda functions may assume (their execution role); returns its ARN."""
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+
+
+def lambda_function(lam, name, role_arn, reserved=None, subnets=(), tags=None):
+    """A function in moto (never invoked: no code runs); `reserved` its reserved concurrency. Returns its ARN."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("handler.py", "def handle(event, context):\n    return event\n")
+    args = dict(FunctionName=name, Runtime="python3.12", Role=role_arn, Handler="handler.handle",
+                Code={"ZipFile": buffer.getvalue()}, Tags=tags or {})
+    if subnets:
+        args["VpcConfig"] = {"SubnetIds": list(subnets), "SecurityGroupIds": []}
+    arn = lam.create_function(**args)["FunctionArn"]
+    if reserved is not None:
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+    return arn
+
+
+def function_finding(name, role_arn, sample="cryptocurrency-lambda-bitcointool.json", subnets=None, tags=None):
+    """The GuardDuty sample `sample` about function `name` (with execution role `role_arn`), a fresh finding id;
+    `subnets` puts it in a VPC as the finding saw it, `tags` are its tags as the finding saw them."""
+    event = guardduty_finding(sample)
+    details = event["detail"]["resource"]["lambdaDetails"]
+    details.update(functionName=name, functionArn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}", role=role_arn)
+    if subnets is not None:
+        details["vpcConfig"] = {"subnetIds": subnets, "vpcId": "vpc-unknown", "securityGroups": []}
+    if tags is not None:
+        details["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+    return event
