@@ -23,9 +23,9 @@ import uuid
 
 from moto_support import MotoTestCase, generated_policy, invoke
 from proxy_support import AwsProxy
-from worlds import (acl_of, cloudtrail_event, cloudwatch_logs_event, credential_finding, instance_finding,
-                    instance_in_subnet, instance_on_interface, join_auto_scaling_group, open_group,
-                    port_probe_finding, trail)
+from worlds import (acl_of, cloudtrail_event, cloudwatch_logs_event, credential_finding, function_finding,
+                    instance_finding, instance_in_subnet, instance_on_interface, join_auto_scaling_group,
+                    lambda_function, lambda_role, open_group, port_probe_finding, trail)
 
 # Every option that makes a playbook do more is on, so that all of it runs under faults.
 OPTIONS = {"TOURNIQUET_REMOVE_CONSOLE_ACCESS": "true", "TOURNIQUET_QUARANTINE_GROUP": "quarantine"}
@@ -76,6 +76,7 @@ class FaultRunsTest(MotoTestCase):
         cls.iam = cls.moto.client("iam", *account.admin)
         cls.cloudtrail = cls.moto.client("cloudtrail", *account.admin)
         cls.s3 = cls.moto.client("s3", *account.admin)
+        cls.lam = cls.moto.client("lambda", *account.admin)
 
     def setUp(self):
         self.fresh_moto()
@@ -315,6 +316,30 @@ class FaultRunsTest(MotoTestCase):
 
     def test_exposure_fixes_converge_under_faults(self):
         self.run_many("exposure-fix", self.exposure_world, self.exposure_event, self.check_exposure)
+
+    # --- function containment -------------------------------------------------------------------------
+
+    def function_world(self, run):
+        name = f"fn-{run}-{uuid.uuid4().hex[:6]}"
+        role = lambda_role(self.iam, f"{name}-role")
+        lambda_function(self.lam, name, role, reserved=5)
+        return {"name": name, "role": role}
+
+    def function_event(self, world):
+        return function_finding(world["name"], world["role"])
+
+    def check_function(self, world, response):
+        self.assertEqual(report_of(response, "function-containment")["status"], "contained", response)
+        name = world["name"]
+        self.assertEqual(self.lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions"), 0)
+        tags = self.lam.get_function(FunctionName=name).get("Tags", {})
+        self.assertEqual(tags.get("tourniquet:prior-concurrency"), "5", "the record of its concurrency is lost")
+        self.assertEqual(tags.get("tourniquet:status"), "contained")
+        role = world["role"].rsplit("/", 1)[1]
+        self.assertEqual(self.iam.list_role_policies(RoleName=role)["PolicyNames"], [SESSIONS_POLICY])
+
+    def test_function_containment_converges_under_faults(self):
+        self.run_many("function-containment", self.function_world, self.function_event, self.check_function)
 
     # --- the two faults that once left a wrong state, one at a time ------------------------------------
 

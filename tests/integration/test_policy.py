@@ -6,9 +6,9 @@ import time
 import unittest
 
 from moto_support import ACCOUNT, MotoTestCase, generated_policy, invoke, policy_actions, policy_keeping, run_tourniquet
-from worlds import (acl_of, cloudtrail_event, credential_finding, ec2_role, incident_topic, instance_finding,
-                    instance_in_subnet, instance_on_interface, join_auto_scaling_group, load_event, open_group,
-                    port_probe_finding, trail)
+from worlds import (acl_of, cloudtrail_event, credential_finding, ec2_role, function_finding, incident_topic,
+                    instance_finding, instance_in_subnet, instance_on_interface, join_auto_scaling_group,
+                    lambda_function, lambda_role, load_event, open_group, port_probe_finding, trail)
 
 
 def succeeds(event, env):
@@ -131,11 +131,27 @@ def scenario_opened_isolation_group(moto):
     return run
 
 
+def scenario_function_containment(moto):
+    """Two functions stopped (one with reserved concurrency, one with none; each role denied) and released:
+    the recorded concurrency put back, and the limit deleted where there was none."""
+    iam, lam = moto.client("iam"), moto.client("lambda")
+    roles = {name: lambda_role(iam, f"{name}-role") for name in ("limited", "open")}
+    lambda_function(lam, "limited", roles["limited"], reserved=3)
+    lambda_function(lam, "open", roles["open"])
+    events = [function_finding(name, role) for name, role in roles.items()]
+
+    def run(env):
+        contained = all(succeeds(e, env) for e in events)
+        released = all(run_tourniquet(["release", name], env)[0] == 0 for name in roles)
+        return contained and released
+    return run
+
+
 # Each playbook adds its scenario here: a function (moto) that builds its world with the checks
 # off and returns run(env) -> True when the playbook did its whole job.
 SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
              scenario_exposure_fix, scenario_notification,
-             scenario_opened_isolation_group]
+             scenario_opened_isolation_group, scenario_function_containment]
 
 
 class PolicyTest(MotoTestCase):
