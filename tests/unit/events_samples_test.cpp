@@ -6,6 +6,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "handlers/event.h"
@@ -82,6 +83,25 @@ TEST_P(every_sample, decodes_to_the_kind_its_directory_promises) {
     if (finding.resource_type == "AccessKey") {
       EXPECT_TRUE(finding.access_key.has_value());
     }
+    // Each family's details are there, and name their resource: no placeholder decodes to empty.
+    const family_details& d = finding.families;
+    if (finding.resource_type == "Lambda") {
+      ASSERT_TRUE(d.lambda.has_value());
+      EXPECT_FALSE(d.lambda->function_name.empty());
+      EXPECT_FALSE(d.lambda->role.empty());
+    }
+    if (finding.resource_type == "ECSCluster") {
+      ASSERT_TRUE(d.ecs.has_value());
+      EXPECT_FALSE(d.ecs->task_arn.empty());
+    }
+    if (finding.resource_type == "EKSCluster") {
+      ASSERT_TRUE(d.eks.has_value());
+      EXPECT_FALSE(d.eks->workload_name.empty());
+    }
+    if (finding.resource_type.starts_with("RDS")) {
+      ASSERT_TRUE(d.rds.has_value());
+      EXPECT_FALSE(d.rds->user.empty());
+    }
     if (finding.action_type == "DNS_REQUEST") {
       EXPECT_TRUE(finding.remote_addresses.empty());
     }
@@ -118,6 +138,65 @@ TEST(samples, cover_every_family) {
 }
 
 // --- GuardDuty, per family ---
+
+TEST(guardduty_samples, the_new_families_each_have_a_sample) {
+  const auto files = sample_files();
+  std::set<std::string> types;
+  for (const auto& file : files) {
+    if (file.rfind("guardduty/", 0) != 0) continue;
+    types.insert(sample_as<guardduty_finding>(file).resource_type);
+  }
+  for (const char* type : {"Instance", "AccessKey", "Lambda", "ECSCluster", "EKSCluster", "RDSDBInstance",
+                           "EBSSnapshot", "BedrockAgent"})
+    EXPECT_TRUE(types.contains(type)) << type;
+}
+
+TEST(guardduty_samples, lambda_in_a_vpc_and_outside_one) {
+  auto vpc = sample_as<guardduty_finding>("guardduty/backdoor-lambda-cc-activity-vpc.json");
+  ASSERT_TRUE(vpc.families.lambda);
+  EXPECT_EQ(vpc.type, "Backdoor:Lambda/C&CActivity.B");
+  EXPECT_EQ(vpc.families.lambda->function_arn,
+            "arn:aws:lambda:us-east-1:123456789012:function:orders-webhook");
+  EXPECT_EQ(vpc.families.lambda->subnet_ids,
+            (std::vector<std::string>{"subnet-0a1b2c3d4e5f60718", "subnet-0b2c3d4e5f6071829"}));
+  EXPECT_EQ(vpc.connection_direction, "OUTBOUND");
+  auto outside = sample_as<guardduty_finding>("guardduty/cryptocurrency-lambda-bitcointool.json");
+  ASSERT_TRUE(outside.families.lambda);
+  EXPECT_TRUE(outside.families.lambda->subnet_ids.empty());
+  EXPECT_EQ(outside.remote_addresses, std::vector<std::string>{"45.9.148.125"});
+}
+
+TEST(guardduty_samples, ecs_task_names_its_task_role_and_runtime_process) {
+  auto f = sample_as<guardduty_finding>("guardduty/execution-runtime-reverse-shell-ecs-task.json");
+  ASSERT_TRUE(f.access_key && f.families.ecs && f.families.process);
+  EXPECT_EQ(f.access_key->user_type, "AssumedRole");
+  EXPECT_EQ(f.access_key->user_name, "checkout-task-role");
+  EXPECT_EQ(f.families.ecs->task_definition_arn,
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/checkout:42");
+  EXPECT_EQ(f.families.ecs->group, "service:checkout");
+  EXPECT_EQ(f.resource_role, "");
+}
+
+TEST(guardduty_samples, runtime_on_ec2_rds_login_snapshot_malware_and_an_unknown_type) {
+  auto runtime = sample_as<guardduty_finding>("guardduty/execution-runtime-new-binary-executed-ec2.json");
+  ASSERT_TRUE(runtime.instance && runtime.families.process);
+  EXPECT_EQ(runtime.families.process->name, "kdevtmpfsi");
+  EXPECT_EQ(runtime.families.process->pid, 3321);
+  auto rds = sample_as<guardduty_finding>(
+      "guardduty/credentialaccess-rds-malicious-ip-caller-successful-login.json");
+  ASSERT_TRUE(rds.families.rds);
+  EXPECT_EQ(rds.action_type, "RDS_LOGIN_ATTEMPT");
+  EXPECT_EQ(rds.families.rds->engine, "aurora-postgresql");
+  EXPECT_EQ(rds.families.rds->database, "orders");
+  auto snapshot = sample_as<guardduty_finding>("guardduty/execution-ec2-malicious-file-snapshot.json");
+  ASSERT_TRUE(snapshot.families.malware);
+  EXPECT_FALSE(snapshot.instance.has_value());
+  EXPECT_EQ(snapshot.families.malware->threats, std::vector<std::string>{"Trojan.Linux.Miner.XMRig"});
+  auto unknown = sample_as<guardduty_finding>("guardduty/future-unknown-resource-type.json");
+  EXPECT_EQ(unknown.resource_type, "BedrockAgent");
+  ASSERT_TRUE(unknown.access_key);
+  EXPECT_EQ(unknown.access_key->user_name, "support-agent-role");
+}
 
 TEST(guardduty_samples, backdoor_outbound_connection_from_the_web_instance) {
   auto f = sample_as<guardduty_finding>("guardduty/backdoor-ec2-cc-activity.json");
