@@ -487,9 +487,15 @@ playbook_report contain_function(const function_finding& f, const playbook_conte
 
   std::vector<action_record> already;
   const auto plan = plan_function_containment(f, *state, report.incident_id, rfc3339_now(), already);
-  append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
+  const execution stop = execute_plan(plan, ctx.client, ctx.until, ctx.dry_run);
+  append(report, stop);
   report.actions.insert(report.actions.end(), already.begin(), already.end());
   const long stopped_ms = finish(report, ctx).total_ms;
+  // The stop waits on nothing in its plan: it went in the plan's first batch, after the reads' one.
+  for (const auto& r : stop.records) {
+    if (r.action == stop_invocations.name && r.result == outcome::done)
+      report.details["stoppedAfterRoundTrips"] = first.round_trips + 1;
+  }
   const std::string escalation = contain_role(f, *state, first, list_at, ctx, settings, report);
   report.status = ctx.dry_run           ? report_status::dry_run
                   : report.incomplete() ? report_status::incomplete

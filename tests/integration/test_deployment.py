@@ -170,7 +170,8 @@ class DeploymentTest(unittest.TestCase):
                 todo.append(n)
         self.assertEqual(reachable, set(states))
         tasks = {n: s for n, s in states.items() if s["Type"] == "Task" and "lambda:invoke" in s["Resource"]}
-        self.assertEqual(set(tasks), {"InstanceContainment", "CredentialContainment", "ExposureFix", "NetworkBlock"})
+        self.assertEqual(set(tasks), {"InstanceContainment", "CredentialContainment", "OtherFindings", "ExposureFix",
+                                      "NetworkBlock"})
         for name, task in tasks.items():
             service_retry = [r for r in task["Retry"] if LAMBDA_ERRORS <= set(r["ErrorEquals"])]
             self.assertEqual(len(service_retry), 1, name)

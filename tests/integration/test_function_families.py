@@ -63,6 +63,8 @@ class FunctionFamilies(CallerWorldTestCase):
         document = self.iam.get_role_policy(RoleName="resizer-role", PolicyName=POLICY_NAME)["PolicyDocument"]
         self.assertIn("aws:TokenIssueTime", json.dumps(document))
         self.assertEqual(report["details"]["role"]["otherFunctions"], 0)
+        # The first change within two round trips of the event (reads and GetFindings in one, then the stop).
+        self.assertLessEqual(report["details"]["stoppedAfterRoundTrips"], 2, report)
 
         # A replay changes nothing on the function.
         again = self.report(self.contain(event), "function-containment")
