@@ -8,7 +8,8 @@ import json
 import unittest
 
 from moto_support import ACCOUNT, run_tourniquet
-from worlds import CallerWorldTestCase, function_finding, guardduty_finding, lambda_function, lambda_role
+from worlds import (CallerWorldTestCase, acl_of, function_finding, guardduty_finding, instance_in_subnet,
+                    lambda_function, lambda_role)
 
 POLICY_NAME = "tourniquet-revoke-older-sessions"
 
@@ -87,6 +88,25 @@ class FunctionFamilies(CallerWorldTestCase):
         redelivered = self.report(self.contain(event), "function-containment")
         self.assertEqual(redelivered["status"], "ignored", redelivered)
         self.assertEqual(self.concurrency("resizer"), 5)
+
+    def test_the_server_of_a_function_in_a_vpc_is_denied_in_its_subnets_acl(self):
+        self.moto.open_auth()
+        ec2 = self.moto.client("ec2")
+        _, subnet, _ = instance_in_subnet(ec2, "10.3.0.0/16", "10.3.1.0/24")
+        role = lambda_role(self.moto.client("iam"), "webhook-role")
+        lambda_function(self.moto.client("lambda"), "webhook", role, subnets=[subnet])
+        acl = acl_of(ec2, subnet)
+        self.moto.enforce_auth()
+        event = function_finding("webhook", role, sample="backdoor-lambda-cc-activity-vpc.json", subnets=[subnet])
+        response = self.contain(event)
+        self.assertEqual(self.report(response, "function-containment")["status"], "contained", response)
+        self.assertEqual(self.report(response, "network-block")["status"], "blocked", response)
+        self.assertEqual(self.concurrency("webhook"), 0)
+        entries = self.moto.client("ec2", *self.admin).describe_network_acls(NetworkAclIds=[acl])[
+            "NetworkAcls"][0]["Entries"]
+        denied = {(e["Egress"], e.get("CidrBlock")) for e in entries if e["RuleAction"] == "deny"}
+        self.assertIn((False, "185.220.101.47/32"), denied)
+        self.assertIn((True, "185.220.101.47/32"), denied)
 
     def test_a_function_with_no_limit_goes_back_to_no_limit(self):
         self.contain(function_finding("unlimited", "arn:aws:iam::%s:role/unlimited-role" % ACCOUNT))
