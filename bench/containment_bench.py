@@ -235,10 +235,15 @@ SCENARIOS = {
         "warmup": lambda i: world.ssh_opened(i, "exposed-1"),
         "cases": [("ssh_to_the_world", lambda i: world.ssh_opened(i, "exposed-2"))],
     },
+    "function-containment": {
+        "playbook": "function-containment", "status": "contained", "isolation": False, "env": {},
+        "warmup": lambda i: world.function_finding(i, "decoy-fn"),
+        "cases": [("reserved_concurrency", lambda i: world.function_finding(i, "orders-fn"))],
+    },
 }
 
 # The playbooks measured for Tourniquet alone (latency, instructions, memory), beside instance containment.
-OTHER_PLAYBOOKS = ["network-block", "credential-containment", "exposure-fix"]
+OTHER_PLAYBOOKS = ["network-block", "credential-containment", "exposure-fix", "function-containment"]
 
 
 def latency_round(name, command, moto, proxy, logs, scenario):

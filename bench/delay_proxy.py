@@ -110,6 +110,8 @@ class Proxy(BaseHTTPRequestHandler):
 
     do_POST = _forward
     do_GET = _forward
+    do_PUT = _forward  # REST-JSON services (Lambda) name their operations by method too
+    do_DELETE = _forward
 
 
 def make_proxy(upstream_url, delay_ms, port=0):

@@ -9,9 +9,11 @@ volume and two more volumes, and membership of an Auto Scaling group. So:
 For the network block, the same instances: B's subnet has an ACL Tourniquet never wrote to, A's subnet an ACL
 that already holds Tourniquet's blocks (the decoy's, which shares A's subnet).
 """
+import io
 import json
 import os
 import uuid
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -74,6 +76,16 @@ def build_world(moto):
         iam.create_user(UserName=user)
         ids["key:" + user] = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
         iam.create_access_key(UserName=user)  # a second key, which must stay active
+    # Functions "decoy-fn" and "orders-fn" (reserved concurrency 10), each with its own role ("role:<name>").
+    lam = moto.client("lambda")
+    for name in ("decoy-fn", "orders-fn"):
+        role = iam.create_role(RoleName=name + "-role", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                    "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+        lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handle",
+                            Code={"ZipFile": _function_zip()})
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=10)
+        ids["role:" + name] = role
     for name in ("exposed-1", "exposed-2"):
         group = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc_a)["GroupId"]
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
@@ -84,6 +96,25 @@ def build_world(moto):
         ids["rule:" + name] = next(r["SecurityGroupRuleId"] for r in rules["SecurityGroupRules"]
                                    if not r["IsEgress"] and r.get("FromPort") == 22)
     return ids
+
+
+def _function_zip():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("handler.py", "def handle(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def function_finding(ids, name):
+    """A GuardDuty CryptoCurrency:Lambda/BitcoinTool.B finding (severity 8) about function `name`."""
+    with open(os.path.join(ROOT, "events", "guardduty", "cryptocurrency-lambda-bitcointool.json")) as f:
+        event = json.load(f)
+    event["id"] = str(uuid.uuid4())
+    event["account"] = event["detail"]["accountId"] = ACCOUNT
+    event["detail"]["id"] = uuid.uuid4().hex
+    event["detail"]["resource"]["lambdaDetails"].update(
+        functionName=name, functionArn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}", role=ids["role:" + name])
+    return _published(event)
 
 
 # GuardDuty, which Tourniquet asks to confirm every finding (a stand-in: tests/servers/guardduty_standin.py);
