@@ -406,3 +406,37 @@ TEST(family_routing, every_guardduty_sample_gets_a_deliberate_answer) {
 
 }  // namespace
 }  // namespace tq::handlers
+
+namespace tq::handlers {
+namespace {
+
+// A playbook that looks at S3Bucket findings, as the bucket playbook will: it passes over them here.
+class bucket_looker final : public playbook {
+ public:
+  std::string_view name() const override { return "bucket-looker"; }
+  void route(const decoded_event& event, const config&, routing& out) const override {
+    const auto* f = std::get_if<guardduty_finding>(&event);
+    if (f && f->resource_type == "S3Bucket") out.passed.push_back({name(), 0, "not an exposure finding"});
+  }
+  playbook_report run(const job&, const playbook_context&) const override { return {}; }
+};
+
+TEST(family_routing, escalation_takes_a_bucket_only_while_no_playbook_before_it_looks_at_buckets) {
+  auto f = finding("backdoor-ec2-cc-activity.json");
+  f.resource_type = "S3Bucket";
+  f.instance.reset();
+  playbook_list alone;
+  alone.push_back(make_escalation(fixed_environment({})).value());
+  EXPECT_TRUE(routes_to(route_event(alone, f, config{}), escalation_playbook))
+      << "no bucket playbook: escalated";
+  playbook_list with_buckets;
+  with_buckets.push_back(std::make_unique<bucket_looker>());
+  with_buckets.push_back(make_escalation(fixed_environment({})).value());
+  const auto r = route_event(with_buckets, f, config{});
+  EXPECT_TRUE(r.jobs.empty()) << "the bucket playbook's answer stands";
+  ASSERT_TRUE(passed_over_report(r, f).has_value());
+  EXPECT_EQ(passed_over_report(r, f)->reason, "not an exposure finding");
+}
+
+}  // namespace
+}  // namespace tq::handlers
