@@ -103,12 +103,20 @@ playbook_report responder::run_job(const playbook& runner, const job& work, cons
                                    finding_confirmation* confirmation) {
   const aws::deadline until = aws::deadline_from(context.deadline);
   auto client = client_for(work.account_id, work.region, context, until);  // inside the pass: may come later
-  if (!client) return refused_start(std::string(runner.name()), work.target, std::move(client).err());
-  const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
-  const playbook_context ctx{
-      *client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or(""), confirmation};
-  playbook_report report = runner.run(work, ctx);
-  if (report.forged) {
+  playbook_report report;
+  if (!client) {
+    report = refused_start(std::string(runner.name()), work.target, std::move(client).err());
+  } else {
+    const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
+    const playbook_context ctx{
+        *client,     m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or(""),
+        confirmation};
+    report = runner.run(work, ctx);
+  }
+  if (report.forged && report.failure && report.failure->code == aws::invalid_region_code) {
+    log::error("event names no AWS region",
+               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
+  } else if (report.forged) {
     // Whoever invoked the function with this finding could invoke it again: an incident in its own right.
     log::error("finding not confirmed by GuardDuty",
                {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
