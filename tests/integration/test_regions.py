@@ -7,8 +7,10 @@ import json
 import time
 import unittest
 
-from moto_support import ACCOUNT, REGION, MotoTestCase, generated_policy, invoke, run_tourniquet
-from worlds import AMI, acl_of, cloudtrail_event, instance_finding, instance_on_interface, load_event, open_group
+from moto_support import (ACCOUNT, MEMBER_ACCOUNT, REGION, MotoTestCase, generated_policy, invoke, policy_actions,
+                          run_tourniquet)
+from worlds import (MEMBER_ROLE_NAME, acl_of, cloudtrail_event, instance_finding, instance_on_interface, load_event,
+                    open_group)
 
 OTHER = "eu-west-1"
 FORGED = "us-east-1.evil.example"
@@ -27,7 +29,7 @@ class ActingWhereTheResourceIs(MotoTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.policy = generated_policy(TOURNIQUET_ACCOUNT_ID=ACCOUNT)
+        cls.policy = generated_policy(TOURNIQUET_ACCOUNT_ID=ACCOUNT, TOURNIQUET_MEMBER_ROLE_NAME=MEMBER_ROLE_NAME)
 
     def setUp(self):
         super().setUp()
@@ -46,9 +48,10 @@ class ActingWhereTheResourceIs(MotoTestCase):
     def moto_client(self, service, region, principal=None):
         import boto3
         from botocore.config import Config
-        key, secret = principal or ("test", "test")
+        key, secret, *token = principal or ("test", "test")
         return boto3.client(service, endpoint_url=self.moto.url, region_name=region, aws_access_key_id=key,
-                            aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+                            aws_secret_access_key=secret, aws_session_token=token[0] if token else None,
+                            config=Config(retries={"max_attempts": 1}))
 
     def ec2(self, region):
         return self.moto_client("ec2", region, self.admin)
@@ -123,6 +126,26 @@ class ActingWhereTheResourceIs(MotoTestCase):
         # Listed, it acts there.
         code, response, err = invoke(event, self.env(TOURNIQUET_REGIONS="us-west-2,eu-west-1"))
         self.assertEqual((code, response["reports"][0]["status"]), (0, "contained"), err)
+
+    def test_a_member_accounts_instance_in_another_region_is_contained_there(self):
+        self.moto.open_auth()
+        setup = self.moto.member_account_role(MEMBER_ROLE_NAME, f"arn:aws:iam::{ACCOUNT}:user/tourniquet",
+                                              policy_actions(self.policy))
+        member = self.moto_client("ec2", OTHER, (setup["AccessKeyId"], setup["SecretAccessKey"],
+                                                 setup["SessionToken"]))
+        vpc = member.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+        subnet = member.create_subnet(VpcId=vpc, CidrBlock="10.7.1.0/24")["Subnet"]["SubnetId"]
+        instance, interface = instance_on_interface(member, subnet)
+        self.moto.enforce_auth()
+        event = in_region(instance_finding(instance, account=MEMBER_ACCOUNT), OTHER)
+        # The GuardDuty stand-in cannot know the member session (as in test_instance_containment).
+        code, response, err = invoke(event, self.env(TOURNIQUET_MEMBER_ROLE_NAME=MEMBER_ROLE_NAME,
+                                                     TOURNIQUET_CONFIRM_FINDINGS="false"))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(response["reports"][0]["status"], "contained", response)
+        self.moto.open_auth()
+        groups = member.describe_network_interfaces(NetworkInterfaceIds=[interface])["NetworkInterfaces"][0]["Groups"]
+        self.assertEqual([g["GroupName"] for g in groups], [f"tourniquet-isolation-{vpc}"])
 
     # --- CloudTrail ---
 
