@@ -71,15 +71,19 @@ result<aws::client> responder::client_for(const std::string& account, const invo
   return m_sessions.client_for(m_base, role_arn, until);
 }
 
-playbook_report responder::run_job(const playbook& runner, const job& work, const invocation_context& context,
+playbook_report responder::run_job(const playbook& runner, const job& work, std::string_view text,
+                                   const invocation_context& context,
                                    std::chrono::steady_clock::time_point arrived,
                                    finding_confirmation* confirmation) {
   const aws::deadline until = aws::deadline_from(context.deadline);
   auto client = client_for(work.account_id, context, until);  // inside the pass: a pass may get it later
   if (!client) return could_not_start(std::string(runner.name()), work.target, std::move(client).err());
   const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
-  const playbook_context ctx{
+  playbook_context ctx{
       *client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or(""), confirmation};
+  ctx.event_text = text;
+  ctx.function_arn = context.function_arn;
+  ctx.own_client = &m_base;
   playbook_report report = runner.run(work, ctx);
   if (report.forged) {
     // Whoever invoked the function with this finding could invoke it again: an incident in its own right.
@@ -89,7 +93,8 @@ playbook_report responder::run_job(const playbook& runner, const job& work, cons
   return report;
 }
 
-std::vector<playbook_report> responder::run(const decoded_event& event, const invocation_context& context,
+std::vector<playbook_report> responder::run(const decoded_event& event, std::string_view text,
+                                            const invocation_context& context,
                                             std::chrono::steady_clock::time_point arrived) {
   const aws::deadline until = aws::deadline_from(context.deadline);
   const routing routed = route_event(m_playbooks, event, m_config);
@@ -109,7 +114,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
       continue;
     }
     reports.push_back(
-        with_passes([&] { return run_job(*runner, work, context, arrived, confirming); }, until));
+        with_passes([&] { return run_job(*runner, work, text, context, arrived, confirming); }, until));
     // The other jobs of a forged finding would be refused for the same reason: one report, one ERROR line,
     // one metric and one notification say it once.
     if (reports.back().forged) break;
@@ -128,7 +133,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
     return invocation_response::failure(invalid_event_error, event.err().describe());
   }
 
-  const std::vector<playbook_report> reports = run(*event, context, arrived);
+  const std::vector<playbook_report> reports = run(*event, text, context, arrived);
   nlohmann::ordered_json response;
   bool incomplete = false;
   std::string summary;

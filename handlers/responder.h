@@ -43,11 +43,13 @@ class responder {
         m_observer(std::move(watcher)),
         m_base(std::move(base)) {}
 
-  std::vector<playbook_report> run(const decoded_event& event, const invocation_context& context,
+  std::vector<playbook_report> run(const decoded_event& event, std::string_view text,
+                                   const invocation_context& context,
                                    std::chrono::steady_clock::time_point arrived);
-  // One pass of one job, in the job's account.
-  playbook_report run_job(const playbook& runner, const job& work, const invocation_context& context,
-                          std::chrono::steady_clock::time_point arrived, finding_confirmation* confirmation);
+  // One pass of one job, in the job's account. `text` is the event as received.
+  playbook_report run_job(const playbook& runner, const job& work, std::string_view text,
+                          const invocation_context& context, std::chrono::steady_clock::time_point arrived,
+                          finding_confirmation* confirmation);
   // The client for `account`: the function's own, or the member role assumed there.
   result<aws::client> client_for(const std::string& account, const invocation_context& context,
                                  aws::deadline until);
