@@ -103,11 +103,10 @@ void send(const std::vector<planned_call>& plan, const aws::client& client, cons
   }
 }
 
-// "report.json", or "report-<stamp>.json" when an earlier delivery's is there.
-void put_with_fallback(const evidence_settings& settings, evidence_object object, const aws::client& writer,
-                       const playbook_context& ctx, bundle& b, playbook_report& report) {
-  b.objects.push_back(object);
-  send({put_evidence(settings, b.prefix, object)}, writer, ctx, b, report);
+// When an earlier delivery's `object` ("report.json") is there: this delivery's goes to
+// "report-<stamp>.json".
+void fall_back_if_taken(const evidence_settings& settings, evidence_object object, const aws::client& writer,
+                        const playbook_context& ctx, bundle& b, playbook_report& report) {
   if (!taken(b.outcomes, b.prefix + object.name)) return;
   const size_t dot = object.name.rfind('.');
   object.name = object.name.substr(0, dot) + "-" + b.stamp + object.name.substr(dot);
@@ -224,11 +223,14 @@ void write_evidence(const evidence_input& input, const evidence_settings& settin
   b.objects = {{"finding.json", input.event_text, "application/json"},
                {"instance.json", input.instance.dump(2), "application/json"}};
   if (text) b.objects.push_back({"console-output.txt", *text, "text/plain; charset=utf-8"});
+  // The report as it stands: containment's actions and the console read (these puts' own outcomes are in
+  // the manifest).
+  const evidence_object report_object{"report.json", report.to_json().dump(2), "application/json"};
+  b.objects.push_back(report_object);
   std::vector<planned_call> puts;
   for (const auto& object : b.objects) puts.push_back(put_evidence(settings, b.prefix, object));
   send(puts, writer, ctx, b, report);
-  put_with_fallback(settings, {"report.json", report.to_json().dump(2), "application/json"}, writer, ctx, b,
-                    report);
+  fall_back_if_taken(settings, report_object, writer, ctx, b, report);
 
   const bool later = taken(b.outcomes, b.prefix + "report.json");
   report.details["evidence"] = {{"bucket", settings.bucket}, {"prefix", b.prefix}, {"later", later}};
@@ -244,9 +246,11 @@ void write_evidence(const evidence_input& input, const evidence_settings& settin
   const evidence_identity identity{std::string(ctx.function_arn), writer.identity().access_key_id};
   const nlohmann::ordered_json manifest =
       evidence_manifest(written, kept, input.incident_id, input.finding_id, rfc3339_now(), identity);
-  evidence_object m{later ? "manifest-" + b.stamp + ".json" : "manifest.json", manifest.dump(2),
-                    "application/json"};
-  put_with_fallback(settings, std::move(m), writer, ctx, b, report);
+  const evidence_object m{later ? "manifest-" + b.stamp + ".json" : "manifest.json", manifest.dump(2),
+                          "application/json"};
+  b.objects.push_back(m);
+  send({put_evidence(settings, b.prefix, m)}, writer, ctx, b, report);
+  fall_back_if_taken(settings, m, writer, ctx, b, report);
   report.details["evidence"]["manifest"] = b.prefix + b.objects.back().name;
 }
 
