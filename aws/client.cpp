@@ -118,7 +118,8 @@ deadline deadline_in(std::chrono::milliseconds from_now) {
 result<std::map<service, endpoint>> endpoints_in(std::string_view region, const env_reader& env) {
   std::map<service, endpoint> endpoints;
   for (service svc : {service::ec2, service::iam, service::sts, service::autoscaling, service::sns,
-                      service::cloudtrail, service::guardduty, service::lambda, service::securityhub}) {
+                      service::cloudtrail, service::guardduty, service::lambda, service::securityhub,
+                      service::s3, service::s3control}) {
     auto e = resolve_endpoint(svc, region, env);
     if (!e) return std::move(e).err();
     endpoints.emplace(svc, std::move(*e));
@@ -182,6 +183,10 @@ http_request client::signed_request(const api_call& call, const endpoint& e) con
   params.region = e.signing_region;
   params.service = e.signing_name;
   params.time = std::chrono::system_clock::now();
+  const signing_style style = signing_style_of(call);
+  params.normalize_path = style.normalize_path;
+  params.double_encode_path = style.double_encode_path;
+  params.sign_body = style.sign_body;
   sigv4::sign(request, params);
   return request;
 }

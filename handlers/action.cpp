@@ -30,6 +30,16 @@ const action_kind& declare_action(std::string_view playbook, std::string_view na
   return kind;
 }
 
+const action_kind& declare_scoped_action(std::string_view playbook, std::string_view name,
+                                         std::vector<std::string_view> permissions,
+                                         std::string_view enabled_by,
+                                         std::vector<std::string> (*resources)(const env_reader& env)) {
+  const action_kind& kind = kind_storage().emplace_back(
+      action_kind{playbook, name, std::move(permissions), enabled_by, false, resources});
+  kind_index().push_back(&kind);
+  return kind;
+}
+
 const std::vector<const action_kind*>& declared_actions() {
   return kind_index();
 }

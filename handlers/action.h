@@ -13,6 +13,7 @@
 #include "aws/api_call.h"
 #include "aws/client.h"
 #include "aws/query.h"
+#include "runtime/environment.h"
 #include "runtime/result.h"
 
 namespace tq::handlers {
@@ -29,12 +30,20 @@ struct action_kind {
   std::string_view enabled_by = {};
   // Whether the option is on when its variable is unset (a safeguard one may turn off, rather than an extra).
   bool on_by_default = false;
+  // The resources its permissions are limited to, from the configuration (an evidence bucket's prefix); null
+  // for "*". Such a kind gets a policy statement of its own (policy.h).
+  std::vector<std::string> (*resources)(const env_reader& env) = nullptr;
 };
 
 // Registers a kind for `tourniquet policy` and the registry-wide tests; call at namespace scope.
 const action_kind& declare_action(std::string_view playbook, std::string_view name,
                                   std::vector<std::string_view> permissions, std::string_view enabled_by = {},
                                   bool on_by_default = false);
+// The same, for a kind whose permissions hold only on the resources `resources` names (see action_kind).
+const action_kind& declare_scoped_action(std::string_view playbook, std::string_view name,
+                                         std::vector<std::string_view> permissions,
+                                         std::string_view enabled_by,
+                                         std::vector<std::string> (*resources)(const env_reader& env));
 const std::vector<const action_kind*>& declared_actions();
 
 // "ec2:ModifyNetworkInterfaceAttribute" for a call, as IAM names it.

@@ -41,6 +41,12 @@ struct playbook_context {
   // For `release`: who releases (sts:GetCallerIdentity's ARN), recorded so a redelivered finding can say
   // whose decision it leaves standing.
   std::string caller_arn = {};
+  // The event exactly as it was received (the evidence bundle's finding.json); empty for `release`.
+  std::string_view event_text = {};
+  // The invoked function's ARN ("" outside Lambda), and the client acting as the function itself in its own
+  // account (the evidence bucket's), whichever account the job acts in; null: `client` is that one.
+  std::string_view function_arn = {};
+  const aws::client* own_client = nullptr;
 };
 
 // One piece of work an event calls for. A route may hand work to another playbook by naming it (a stopped

@@ -7,15 +7,37 @@
 
 namespace tq::handlers {
 
+namespace {
+
+bool turned_on(const action_kind& kind, const env_reader& env) {
+  if (kind.enabled_by.empty()) return true;
+  // Set to anything but a false word is on (a topic ARN, a group name); unset is the option's default.
+  const auto value = env(kind.enabled_by);
+  const auto as_bool = parse_bool(env, kind.enabled_by, true);
+  return value ? !(as_bool.ok() && !*as_bool) : kind.on_by_default;
+}
+
+// "write-evidence" -> "TourniquetWriteEvidence": a statement id (alphanumeric).
+std::string statement_id(std::string_view name) {
+  std::string id = "Tourniquet";
+  bool upper = true;
+  for (char c : name) {
+    if (c == '-') {
+      upper = true;
+      continue;
+    }
+    id.push_back(upper && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
+    upper = false;
+  }
+  return id;
+}
+
+}  // namespace
+
 std::vector<std::string> declared_permissions(const env_reader& env) {
   std::set<std::string> all;
   for (const action_kind* kind : declared_actions()) {
-    if (!kind->enabled_by.empty()) {
-      // Set to anything but a false word is on (a topic ARN, a group name); unset is the option's default.
-      const auto value = env(kind->enabled_by);
-      const auto as_bool = parse_bool(env, kind->enabled_by, true);
-      if (value ? (as_bool.ok() && !*as_bool) : !kind->on_by_default) continue;
-    }
+    if (kind->resources != nullptr || !turned_on(*kind, env)) continue;
     for (auto permission : kind->permissions) all.emplace(permission);
   }
   return {all.begin(), all.end()};
@@ -29,6 +51,16 @@ nlohmann::ordered_json policy_document(const config& cfg, const env_reader& env)
                                  {"Effect", "Allow"},
                                  {"Action", declared_permissions(env)},
                                  {"Resource", "*"}});
+  for (const action_kind* kind : declared_actions()) {
+    if (kind->resources == nullptr || !turned_on(*kind, env)) continue;
+    const std::vector<std::string> resources = kind->resources(env);
+    if (resources.empty()) continue;
+    policy["Statement"].push_back(
+        {{"Sid", statement_id(kind->name)},
+         {"Effect", "Allow"},
+         {"Action", std::vector<std::string>(kind->permissions.begin(), kind->permissions.end())},
+         {"Resource", resources}});
+  }
   if (!cfg.member_role_name.empty()) {
     policy["Statement"].push_back({{"Sid", "TourniquetMemberAccounts"},
                                    {"Effect", "Allow"},

@@ -11,10 +11,12 @@
 
 namespace tq::handlers {
 
-// Every IAM action the configuration uses, sorted and without repeats, in one Allow statement (optional
-// actions only when `env` turns them on); plus sts:AssumeRole on the member role when cross-account work
+// Every IAM action the configuration uses, sorted and without repeats, in one Allow statement on "*"
+// (optional actions only when `env` turns them on); a statement of its own for each kind limited to some
+// resources (the evidence bucket's prefix); plus sts:AssumeRole on the member role when cross-account work
 // is configured.
 nlohmann::ordered_json policy_document(const config& cfg, const env_reader& env);
+// The actions of the statement on "*": those of the kinds limited to some resources are not among them.
 std::vector<std::string> declared_permissions(const env_reader& env);
 
 }  // namespace tq::handlers

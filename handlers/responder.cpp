@@ -98,7 +98,8 @@ result<aws::client> responder::client_for(const std::string& account, const std:
   return m_regions.in_region(*member, region);
 }
 
-playbook_report responder::run_job(const playbook& runner, const job& work, const invocation_context& context,
+playbook_report responder::run_job(const playbook& runner, const job& work, std::string_view text,
+                                   const invocation_context& context,
                                    std::chrono::steady_clock::time_point arrived,
                                    finding_confirmation* confirmation) {
   const aws::deadline until = aws::deadline_from(context.deadline);
@@ -108,9 +109,12 @@ playbook_report responder::run_job(const playbook& runner, const job& work, cons
     report = refused_start(std::string(runner.name()), work.target, std::move(client).err());
   } else {
     const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
-    const playbook_context ctx{
+    playbook_context ctx{
         *client,     m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or(""),
         confirmation};
+    ctx.event_text = text;
+    ctx.function_arn = context.function_arn;
+    ctx.own_client = &m_base;
     report = runner.run(work, ctx);
   }
   if (report.forged && report.failure && report.failure->code == aws::invalid_region_code) {
@@ -124,7 +128,8 @@ playbook_report responder::run_job(const playbook& runner, const job& work, cons
   return report;
 }
 
-std::vector<playbook_report> responder::run(const decoded_event& event, const invocation_context& context,
+std::vector<playbook_report> responder::run(const decoded_event& event, std::string_view text,
+                                            const invocation_context& context,
                                             std::chrono::steady_clock::time_point arrived) {
   const aws::deadline until = aws::deadline_from(context.deadline);
   const routing routed = route_event(m_playbooks, event, m_config);
@@ -144,7 +149,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
       continue;
     }
     reports.push_back(
-        with_passes([&] { return run_job(*runner, work, context, arrived, confirming); }, until));
+        with_passes([&] { return run_job(*runner, work, text, context, arrived, confirming); }, until));
     // The other jobs of a forged finding would be refused for the same reason: one report, one ERROR line,
     // one metric and one notification say it once.
     if (reports.back().forged) break;
@@ -163,7 +168,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
     return invocation_response::failure(invalid_event_error, event.err().describe());
   }
 
-  const std::vector<playbook_report> reports = run(*event, context, arrived);
+  const std::vector<playbook_report> reports = run(*event, text, context, arrived);
   nlohmann::ordered_json response;
   bool incomplete = false;
   std::string summary;

@@ -47,11 +47,13 @@ class responder {
         m_base(std::move(base)),
         m_regions(std::move(env)) {}
 
-  std::vector<playbook_report> run(const decoded_event& event, const invocation_context& context,
+  std::vector<playbook_report> run(const decoded_event& event, std::string_view text,
+                                   const invocation_context& context,
                                    std::chrono::steady_clock::time_point arrived);
-  // One pass of one job, in the job's account.
-  playbook_report run_job(const playbook& runner, const job& work, const invocation_context& context,
-                          std::chrono::steady_clock::time_point arrived, finding_confirmation* confirmation);
+  // One pass of one job, in the job's account and region. `text` is the event as received.
+  playbook_report run_job(const playbook& runner, const job& work, std::string_view text,
+                          const invocation_context& context, std::chrono::steady_clock::time_point arrived,
+                          finding_confirmation* confirmation);
   // The client for `account` in `region`: the function's own principal, or the member role assumed there
   // (sessions cached per account: they work in every region), acting in `region` ("" for the function's
   // own). The region is checked first (aws::check_region): a refused one sends nothing.

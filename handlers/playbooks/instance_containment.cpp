@@ -6,6 +6,7 @@
 
 #include "aws/crypto.h"
 #include "handlers/confirmation.h"
+#include "handlers/playbooks/instance_evidence.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -955,7 +956,11 @@ result<instance_state> read_state(const instance_finding& finding, const instanc
   for (const auto& r : reads.records) {
     if (r.result == outcome::failed) report.actions.push_back(r);  // a failed read is part of the record
   }
-  return state_from_reads(finding, settings, reads);
+  auto state = state_from_reads(finding, settings, reads);
+  if (state && !settings.evidence.bucket.empty()) {
+    state->as_read = instance_evidence(*state, reads_as_evidence(plan, reads));
+  }
+  return state;
 }
 
 // Creates the groups a VPC lacks (their rules are asserted with the containment plan). A group another
@@ -1290,6 +1295,13 @@ playbook_report contain_instance(const instance_finding& event_finding, const pl
     report.reason = no_room_reason(report.details["record"], *state);
   else if (since.verdict == decision_verdict::act_again)
     report.reason = since.reason;
+  // After isolation and its record: a failed write is one more failed action, never a reason to hold back.
+  write_evidence({report.incident_id, finding.finding_id, finding.instance_id, std::string(ctx.event_text),
+                  state->as_read},
+                 settings.evidence, ctx, report);
+  if (report.incomplete() &&
+      (report.status == report_status::contained || report.status == report_status::escalate))
+    report.status = report_status::incomplete;
   return finish(std::move(report));
 }
 
@@ -1377,6 +1389,9 @@ result<instance_settings> instance_settings_from_environment(const env_reader& e
   auto detach = parse_bool(env, "TOURNIQUET_DETACH_FROM_AUTOSCALING", true);
   if (!detach) return std::move(detach).err();
   s.detach_from_autoscaling = *detach;
+  auto evidence = evidence_settings_from_environment(env);
+  if (!evidence) return std::move(evidence).err();
+  s.evidence = std::move(*evidence);
   return s;
 }
 

@@ -14,6 +14,7 @@
 #include "handlers/action.h"
 #include "handlers/config.h"
 #include "handlers/event.h"
+#include "handlers/evidence.h"
 #include "handlers/incident.h"
 #include "handlers/playbook.h"
 #include "handlers/playbooks/instance_record.h"
@@ -36,6 +37,7 @@ struct instance_settings {
   std::vector<std::string> isolation_group_ids;  // TOURNIQUET_ISOLATION_GROUP_IDS: use these, one per VPC
   bool snapshots = true;                         // TOURNIQUET_SNAPSHOTS
   bool detach_from_autoscaling = true;           // TOURNIQUET_DETACH_FROM_AUTOSCALING
+  evidence_settings evidence;                    // TOURNIQUET_EVIDENCE_BUCKET, TOURNIQUET_EVIDENCE_PREFIX
 };
 
 result<instance_settings> instance_settings_from_environment(const env_reader& env);
@@ -151,6 +153,9 @@ struct instance_state {
   std::map<std::string, std::string> recorded_group_vpcs;
   // False when the interfaces' own tags could not be read: their records are unknown.
   bool interface_tags_read = true;
+  // The evidence bundle's instance.json, made when the reads came (instance_evidence.h); null when no bundle
+  // is written.
+  nlohmann::ordered_json as_read;
 };
 
 // Where the record of an interface's prior groups was found, in the order release looks: on the interface,

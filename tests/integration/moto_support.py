@@ -197,8 +197,10 @@ def policy_actions(statements):
 
 
 def policy_keeping(statements, keep):
-    """The statements with only the actions for which `keep(action)` is true: a responder short of permissions."""
-    return [dict(s, Action=[a for a in policy_actions([s]) if keep(a)]) for s in statements]
+    """The statements with only the actions for which `keep(action)` is true: a responder short of permissions. A
+    statement left with no action is dropped (IAM refuses one)."""
+    kept = [dict(s, Action=[a for a in policy_actions([s]) if keep(a)]) for s in statements]
+    return [s for s in kept if s["Action"]]
 
 
 class MotoTestCase(unittest.TestCase):

@@ -147,11 +147,31 @@ def scenario_function_containment(moto):
     return run
 
 
+EVIDENCE_BUCKET = "tq-evidence-policy"
+
+
+def scenario_evidence(moto):
+    """An instance contained with TOURNIQUET_EVIDENCE_BUCKET set: its bundle (console output included) lands in an
+    Object Lock bucket, through the statement limited to the bucket's prefix."""
+    ec2, s3 = moto.client("ec2"), moto.client("s3")
+    vpc = ec2.create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.3.1.0/24")["Subnet"]["SubnetId"]
+    instance, _ = instance_on_interface(ec2, subnet)
+    s3.create_bucket(Bucket=EVIDENCE_BUCKET, ObjectLockEnabledForBucket=True)
+    event = instance_finding(instance)
+
+    def run(env):
+        code, response, _ = invoke(event, dict(env, TOURNIQUET_EVIDENCE_BUCKET=EVIDENCE_BUCKET,
+                                               TOURNIQUET_EVIDENCE_PREFIX="incidents/"))
+        return code == 0 and "console-output.txt" in json.dumps(response)
+    return run
+
+
 # Each playbook adds its scenario here: a function (moto) that builds its world with the checks
 # off and returns run(env) -> True when the playbook did its whole job.
 SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
              scenario_exposure_fix, scenario_notification,
-             scenario_opened_isolation_group, scenario_function_containment]
+             scenario_opened_isolation_group, scenario_function_containment, scenario_evidence]
 
 
 class PolicyTest(MotoTestCase):
@@ -160,7 +180,8 @@ class PolicyTest(MotoTestCase):
         super().setUpClass()
         # The policy of a configuration with every option on, as the scenarios use them all.
         cls.policy = generated_policy(TOURNIQUET_REMOVE_CONSOLE_ACCESS="true", TOURNIQUET_QUARANTINE_GROUP="quarantine",
-                                      TOURNIQUET_SNS_TOPIC_ARN=f"arn:aws:sns:us-east-1:{ACCOUNT}:x")
+                                      TOURNIQUET_SNS_TOPIC_ARN=f"arn:aws:sns:us-east-1:{ACCOUNT}:x",
+                                      TOURNIQUET_EVIDENCE_BUCKET=EVIDENCE_BUCKET, TOURNIQUET_EVIDENCE_PREFIX="incidents/")
         cls.actions = policy_actions(cls.policy)
 
     def outcomes(self, statements):

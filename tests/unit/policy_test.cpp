@@ -29,6 +29,14 @@ bool has(const nlohmann::ordered_json& document, std::string_view action) {
   return std::find(actions.begin(), actions.end(), std::string(action)) != actions.end();
 }
 
+// The statement `sid`, or null.
+nlohmann::ordered_json statement(const nlohmann::ordered_json& document, std::string_view sid) {
+  for (const auto& s : document["Statement"]) {
+    if (s["Sid"] == sid) return s;
+  }
+  return nullptr;
+}
+
 TEST_F(policy, every_playbook_declares_its_actions_with_permissions) {
   std::vector<std::string_view> playbooks;
   for (const action_kind* kind : declared_actions()) {
@@ -45,10 +53,34 @@ TEST_F(policy, holds_every_declared_permission_when_every_option_is_on) {
   const auto everything =
       fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"},
                          {"TOURNIQUET_QUARANTINE_GROUP", "quarantine"},
-                         {"TOURNIQUET_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:x"}});
+                         {"TOURNIQUET_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:x"},
+                         {"TOURNIQUET_EVIDENCE_BUCKET", "tq-evidence"}});
   const auto document = policy_document(config{}, everything);
   for (const action_kind* kind : declared_actions()) {
+    if (kind->resources != nullptr) continue;  // in a statement of their own (below)
     for (auto p : kind->permissions) EXPECT_TRUE(has(document, p)) << p;
+  }
+}
+
+TEST_F(policy, evidence_may_only_be_added_under_its_prefix_and_never_deleted) {
+  EXPECT_TRUE(
+      statement(policy_document(config{}, fixed_environment({})), "TourniquetWriteEvidence").is_null());
+  EXPECT_FALSE(has(policy_document(config{}, fixed_environment({})), "ec2:GetConsoleOutput"));
+  const auto document =
+      policy_document(config{}, fixed_environment({{"AWS_REGION", "cn-north-1"},
+                                                   {"TOURNIQUET_EVIDENCE_BUCKET", "tq-evidence"},
+                                                   {"TOURNIQUET_EVIDENCE_PREFIX", "incidents/"}}));
+  EXPECT_TRUE(has(document, "ec2:GetConsoleOutput"));
+  EXPECT_FALSE(has(document, "s3:PutObject")) << "never on every bucket";
+  const auto evidence = statement(document, "TourniquetWriteEvidence");
+  ASSERT_FALSE(evidence.is_null()) << document.dump(2);
+  EXPECT_EQ(evidence["Action"], nlohmann::ordered_json::array({"s3:PutObject"}));
+  EXPECT_EQ(evidence["Resource"], nlohmann::ordered_json::array({"arn:aws-cn:s3:::tq-evidence/incidents/*"}));
+  for (const auto& s : document["Statement"]) {
+    for (const auto& a :
+         s["Action"].is_array() ? s["Action"] : nlohmann::ordered_json::array({s["Action"]})) {
+      EXPECT_FALSE(a.get<std::string>().starts_with("s3:Delete")) << a;
+    }
   }
 }
 
