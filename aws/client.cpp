@@ -121,8 +121,9 @@ result<client_settings> client_settings_from_environment(const env_reader& env) 
   if (!region) region = env("AWS_DEFAULT_REGION");
   if (!region) return error{"InvalidConfiguration", "AWS_REGION is not set", "AWS_REGION"};
   s.region = *region;
-  for (service svc : {service::ec2, service::iam, service::sts, service::autoscaling, service::sns,
-                      service::cloudtrail, service::guardduty, service::lambda, service::securityhub}) {
+  for (service svc :
+       {service::ec2, service::iam, service::sts, service::autoscaling, service::sns, service::cloudtrail,
+        service::guardduty, service::lambda, service::securityhub, service::elbv2, service::elb}) {
     auto e = resolve_endpoint(svc, s.region, env);
     if (!e) return std::move(e).err();
     s.endpoints.emplace(svc, std::move(*e));

@@ -24,6 +24,10 @@ std::string_view override_suffix(service s) {
       return "LAMBDA";
     case service::securityhub:
       return "SECURITYHUB";
+    case service::elbv2:
+      return "ELASTIC_LOAD_BALANCING_V2";
+    case service::elb:
+      return "ELASTIC_LOAD_BALANCING";
   }
   return "";
 }
@@ -56,6 +60,9 @@ std::string_view service_name(service s) {
       return "lambda";
     case service::securityhub:
       return "securityhub";
+    case service::elbv2:
+    case service::elb:
+      return "elasticloadbalancing";
   }
   return "";
 }

@@ -11,9 +11,21 @@
 namespace tq::aws {
 
 // By protocol: query (query.h), JSON 1.1 (json_protocol.h), REST-JSON (rest_json.h).
-enum class service { ec2, iam, sts, autoscaling, sns, cloudtrail, guardduty, lambda, securityhub };
+enum class service {
+  ec2,
+  iam,
+  sts,
+  autoscaling,
+  sns,
+  cloudtrail,
+  guardduty,
+  lambda,
+  securityhub,
+  elbv2,  // Elastic Load Balancing v2 (query, 2015-12-01), signed as "elasticloadbalancing"
+  elb,    // classic Elastic Load Balancing (query, 2012-06-01), the same signing name and host
+};
 
-std::string_view service_name(service s);  // the signing name: "ec2", "iam", ...
+std::string_view service_name(service s);  // the signing name: "ec2", "iam", "elasticloadbalancing", ...
 
 struct partition {
   std::string name;        // "aws", "aws-cn", "aws-us-gov"

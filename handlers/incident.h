@@ -67,6 +67,11 @@ inline constexpr const char* tag_record = "tourniquet:record";
 inline constexpr const char* tag_exposure_event = "tourniquet:exposure-event";
 inline constexpr const char* tag_revoked_rules = "tourniquet:revoked-rules";
 inline constexpr const char* tag_revoked_at = "tourniquet:revoked-at";
+// On the instance: the instance profile containment detached (its ARN), for release to associate again.
+inline constexpr const char* tag_instance_profile = "tourniquet:instance-profile";
+// On the instance: the load balancer registrations containment removed (instance_attachments.h), spilling
+// to "tourniquet:load-balancers:2", … when long.
+inline constexpr const char* tag_load_balancers = "tourniquet:load-balancers";
 // One per rule number on a network ACL: "tourniquet:block:71" (see network_block.h for its value).
 inline constexpr std::string_view tag_block_prefix = "tourniquet:block:";
 

@@ -286,11 +286,14 @@ result<instance_state> state_from_reads(const instance_finding& finding, const i
                  "ec2:DescribeInstances", false};
   }
   state.state_name = text_of(instance, "instanceState/name");
+  state.profile_arn = text_of(instance, "iamInstanceProfile/arn");
   for (pugi::xml_node t : items_of(instance.child("tagSet")))
     state.tags[text_of(t, "key")] = text_of(t, "value");
   for (pugi::xml_node n : items_of(instance.child("networkInterfaceSet"))) {
     interface_state eni{text_of(n, "networkInterfaceId"), text_of(n, "vpcId"), text_of(n, "subnetId"), {}};
     for (pugi::xml_node g : items_of(n.child("groupSet"))) eni.group_ids.push_back(text_of(g, "groupId"));
+    for (pugi::xml_node a : items_of(n.child("privateIpAddressesSet")))
+      state.private_ips.push_back(text_of(a, "privateIpAddress"));
     state.interfaces.push_back(std::move(eni));
   }
   for (pugi::xml_node b : items_of(instance.child("blockDeviceMapping"))) {
@@ -1205,11 +1208,22 @@ std::string no_room_reason(const nlohmann::ordered_json& where, const instance_s
   return text;
 }
 
-// Step 1 to 3 and the evidence, then the status tags in the room that is left. Returns whether a tag the
-// instance should carry found no room.
-bool execute_containment(const instance_finding& finding, instance_state& state,
-                         const instance_settings& settings, const playbook_context& ctx,
-                         playbook_report& report) {
+// What the attachment steps need of the instance, as read.
+attached_instance attached(const instance_state& state) {
+  attached_instance out{state.instance_id, state.tags, {}, state.private_ips, state.profile_arn};
+  for (const auto& eni : state.interfaces) {
+    if (std::find(out.vpc_ids.begin(), out.vpc_ids.end(), eni.vpc_id) == out.vpc_ids.end())
+      out.vpc_ids.push_back(eni.vpc_id);
+  }
+  return out;
+}
+
+// Step 1 to 3 and the evidence, then the instance's profile and load balancers, then the status tags in the
+// room that is left. Says whether a tag the instance should carry found no room, and what a person must
+// decide.
+attachment_outcome execute_containment(const instance_finding& finding, instance_state& state,
+                                       const instance_settings& settings, const playbook_context& ctx,
+                                       playbook_report& report) {
   std::vector<action_record> already;
   const containment_plan planned = plan_instance_containment(finding, state, settings, already);
   const auto& plan = planned.calls;
@@ -1223,6 +1237,12 @@ bool execute_containment(const instance_finding& finding, instance_state& state,
   account_for_isolation(plan, run, ctx.arrived, report);
   report_group_assertions(plan, run, state, report);
   report.details["record"] = record_placement(planned, run, state);
+  const std::size_t reserved =
+      (state.tags.contains(tag_status) ? 0 : 1) + (state.tags.contains(tag_contained_at) ? 0 : 1);
+  attachment_outcome attachments =
+      contain_attachments(attached(state), settings.attachments, report.incident_id, reserved, ctx, report);
+  for (const auto& t : attachments.written) state.tags[t.key] = t.value;
+  lacks_room |= attachments.lacks_room;
 
   if (!ctx.dry_run) {
     std::vector<action_record> status_already;
@@ -1233,7 +1253,8 @@ bool execute_containment(const instance_finding& finding, instance_state& state,
     append(report, written);
     report.actions.insert(report.actions.end(), status_already.begin(), status_already.end());
   }
-  return lacks_room;
+  attachments.lacks_room = lacks_room;
+  return attachments;
 }
 
 }  // namespace
@@ -1281,15 +1302,18 @@ playbook_report contain_instance(const instance_finding& event_finding, const pl
   }
 
   // Isolation never waits for the record to fit: a tag limit is for a person, after the fact.
-  const bool lacks_room = execute_containment(finding, *state, settings, ctx, report);
-  report.status = ctx.dry_run           ? report_status::dry_run
-                  : report.incomplete() ? report_status::incomplete
-                  : lacks_room          ? report_status::escalate
-                                        : report_status::contained;
-  if (report.status == report_status::escalate)
+  const attachment_outcome done = execute_containment(finding, *state, settings, ctx, report);
+  report.status = ctx.dry_run                                    ? report_status::dry_run
+                  : report.incomplete()                          ? report_status::incomplete
+                  : done.lacks_room || !done.escalations.empty() ? report_status::escalate
+                                                                 : report_status::contained;
+  if (report.status == report_status::escalate && done.lacks_room)
     report.reason = no_room_reason(report.details["record"], *state);
-  else if (since.verdict == decision_verdict::act_again)
+  if (report.status == report_status::escalate) {
+    for (const auto& why : done.escalations) report.reason += (report.reason.empty() ? "" : " ") + why;
+  } else if (since.verdict == decision_verdict::act_again) {
     report.reason = since.reason;
+  }
   return finish(std::move(report));
 }
 
@@ -1327,6 +1351,7 @@ playbook_report release_instance(const std::string& instance_id, const playbook_
   settle_tag_limits(plan, run);  // the interfaces are back either way
   append(report, run);
   report.actions.insert(report.actions.end(), already.begin(), already.end());
+  release_attachments(attached(*state), settings.attachments, ctx, report);
   report.status = ctx.dry_run           ? report_status::dry_run
                   : report.incomplete() ? report_status::incomplete
                                         : report_status::released;
@@ -1382,6 +1407,9 @@ result<instance_settings> instance_settings_from_environment(const env_reader& e
   auto detach = parse_bool(env, "TOURNIQUET_DETACH_FROM_AUTOSCALING", true);
   if (!detach) return std::move(detach).err();
   s.detach_from_autoscaling = *detach;
+  auto attachments = attachment_settings_from_environment(env);
+  if (!attachments) return std::move(attachments).err();
+  s.attachments = *attachments;
   return s;
 }
 
