@@ -35,6 +35,9 @@ struct attached_instance {
   std::vector<std::string> vpc_ids;      // of its interfaces
   std::vector<std::string> private_ips;  // every private address of every interface: IP targets
   std::string profile_arn;               // the profile DescribeInstances shows; "" for none
+  std::string account_id = {};           // and the finding contained for, recorded on a revoked role
+  std::string finding_id = {};
+  std::string finding_type = {};
 };
 
 // --- The instance profile -------------------------------------------------------------------------------

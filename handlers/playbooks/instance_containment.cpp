@@ -1239,8 +1239,12 @@ attachment_outcome execute_containment(const instance_finding& finding, instance
   report.details["record"] = record_placement(planned, run, state);
   const std::size_t reserved =
       (state.tags.contains(tag_status) ? 0 : 1) + (state.tags.contains(tag_contained_at) ? 0 : 1);
+  attached_instance instance = attached(state);
+  instance.account_id = finding.account_id;
+  instance.finding_id = finding.finding_id;
+  instance.finding_type = finding.finding_type;
   attachment_outcome attachments =
-      contain_attachments(attached(state), settings.attachments, report.incident_id, reserved, ctx, report);
+      contain_attachments(instance, settings.attachments, report.incident_id, reserved, ctx, report);
   for (const auto& t : attachments.written) state.tags[t.key] = t.value;
   lacks_room |= attachments.lacks_room;
 

@@ -25,9 +25,10 @@ const action_kind& read_instance_profile = declare_action(
 const action_kind& detach_instance_profile =
     declare_action(instance_playbook, "detach-instance-profile", {"ec2:DisassociateIamInstanceProfile"},
                    detach_option, true);
-// The role's sessions: the call is the credential playbook's, made under this playbook's option.
-const action_kind& revoke_instance_role =
-    declare_action(instance_playbook, "revoke-instance-role", {"iam:PutRolePolicy"}, detach_option, true);
+// The role's sessions: the calls are the credential playbook's (the deny policy, the incident on the role's
+// tags, so that its release lifts the deny), made under this playbook's option.
+const action_kind& revoke_instance_role = declare_action(
+    instance_playbook, "revoke-instance-role", {"iam:PutRolePolicy", "iam:TagRole"}, detach_option, true);
 // Associating a profile passes its role to EC2.
 const action_kind& reassociate_instance_profile =
     declare_action(instance_playbook, "reassociate-instance-profile",
@@ -133,9 +134,9 @@ namespace {
 
 // The role's sessions, denied by the credential playbook's own planner and policy document: one policy
 // under one name, whichever playbook put it there.
-void plan_revoke(const profile_state& state, const attachment_settings& settings,
-                 std::string_view incident_id, std::string_view now_rfc3339, profile_plan& out,
-                 std::vector<action_record>& already) {
+void plan_revoke(const attached_instance& instance, const profile_state& state,
+                 const attachment_settings& settings, std::string_view incident_id,
+                 std::string_view now_rfc3339, profile_plan& out, std::vector<action_record>& already) {
   const std::string arn = profile_in_question(state);
   if (state.role_name.empty()) {
     if (state.role_read) {
@@ -170,6 +171,9 @@ void plan_revoke(const profile_state& state, const attachment_settings& settings
   access_key_target role;
   role.user_type = "AssumedRole";
   role.role_name = state.role_name;
+  role.account_id = instance.account_id;
+  role.source_id = instance.finding_id;
+  role.source_type = instance.finding_type;
   auto calls = plan_credential_containment(role, credential_state{}, credential_settings{}, incident_id,
                                            now_rfc3339, already);
   for (auto& call : calls) {
@@ -200,7 +204,7 @@ profile_plan plan_profile_containment(const attached_instance& instance, const p
     detach.already_if = {"InvalidAssociationID.NotFound"};
     out.calls.push_back(std::move(detach));
   }
-  plan_revoke(state, settings, incident_id, now_rfc3339, out, already);
+  plan_revoke(instance, state, settings, incident_id, now_rfc3339, out, already);
   return out;
 }
 

@@ -46,7 +46,7 @@ TEST(profile_plan, an_unshared_profile_is_detached_and_its_role_revoked_with_the
   const auto planned =
       plan_profile_containment(instance(), unshared(), {}, "tq-1", "2026-12-01T09:30:00Z", already);
   ASSERT_EQ(actions_of(planned.calls),
-            (std::vector<std::string>{"DisassociateIamInstanceProfile", "PutRolePolicy"}));
+            (std::vector<std::string>{"DisassociateIamInstanceProfile", "PutRolePolicy", "TagRole"}));
   EXPECT_EQ(planned.calls[0].query().params.get("AssociationId"), "iip-assoc-1");
   EXPECT_TRUE(planned.calls[0].without_dry_run) << "DisassociateIamInstanceProfile takes no DryRun";
   EXPECT_EQ(planned.calls[1].query().params.get("RoleName"), "web-role");
@@ -76,7 +76,7 @@ TEST(profile_plan, a_shared_profile_is_detached_but_its_role_kept_and_a_person_t
   const auto forced =
       plan_profile_containment(instance(), shared, anyway, "tq-1", "2026-12-01T09:30:00Z", already);
   EXPECT_EQ(actions_of(forced.calls),
-            (std::vector<std::string>{"DisassociateIamInstanceProfile", "PutRolePolicy"}));
+            (std::vector<std::string>{"DisassociateIamInstanceProfile", "PutRolePolicy", "TagRole"}));
   EXPECT_FALSE(forced.escalation);
 }
 
@@ -112,7 +112,7 @@ TEST(profile_plan, a_revoke_that_failed_before_is_made_by_the_replay) {
   after.role_read = after.sharing_known = after.revocation_read = true;
   std::vector<action_record> already;
   EXPECT_EQ(actions_of(plan_profile_containment(instance(), after, {}, "tq-1", "now", already).calls),
-            (std::vector<std::string>{"PutRolePolicy"}));
+            (std::vector<std::string>{"PutRolePolicy", "TagRole"}));
 }
 
 TEST(profile_plan, no_profile_plans_nothing) {
