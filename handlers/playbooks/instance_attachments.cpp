@@ -257,14 +257,17 @@ attachment_outcome contain_attachments(const attached_instance& instance, const 
   }
   const record_write record = plan_record(instance, wanted, reserved, already);
   out.lacks_room = record.lacks_room;
-  const size_t record_at = plan.size();
-  for (const auto& call : record.calls) plan.push_back(call);
-  execution run = execute_plan(plan, ctx.client, ctx.until, ctx.dry_run);
-  if (!record.calls.empty() && run.records[record_at].result == outcome::failed && !ctx.dry_run) {
-    execution again = execute_plan(record.calls, ctx.client, ctx.until, false);  // the one copy release has
-    run.records[record_at] = std::move(again.records.front());
-    run.round_trips += again.round_trips;
+  // Nothing is detached or deregistered before its record landed: a replay, or release, could not know it.
+  std::vector<planned_call> calls = record.calls;
+  for (auto& call : plan) {
+    const std::string& action = call.query().action;
+    if (!record.calls.empty() &&
+        (action == "DisassociateIamInstanceProfile" || action.starts_with("Deregister")))
+      call.needs.push_back(0);
+    calls.push_back(std::move(call));
   }
+  const size_t record_at = 0;
+  execution run = execute_plan(calls, ctx.client, ctx.until, ctx.dry_run);
   if (!record.calls.empty() && run.records[record_at].result == outcome::done) out.written = record.tags;
   append(report, run);
   report.actions.insert(report.actions.end(), already.begin(), already.end());
