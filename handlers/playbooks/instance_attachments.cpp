@@ -1,6 +1,6 @@
 // The instance attachment steps run after isolation: both steps' reads share round trips (the listings and
-// the profile first, then each target group's targets and the role's policy), then one batch acts and
-// records, the record retried once on its own when it failed.
+// the profile first, then each target group's targets and the role's policy), then one batch records and,
+// once the record has landed, detaches and deregisters.
 #include <algorithm>
 
 #include "handlers/config.h"
@@ -97,52 +97,69 @@ void read_targets(const attached_instance& instance, const attachment_settings& 
   } while (from < search.search.size());
 }
 
-// Round trip 1: the profile and the first page of every listing (more pages only in a large account).
-// Round trip 2: the role's policy and the targets of each group worth asking, in batches.
+// What the first round trip reads: the profile and the first page of every listing.
+struct first_reads {
+  profile_state profile;  // as known before they are read
+  std::vector<planned_call> profile_calls;
+  std::optional<listing> associations, groups, classic;
+
+  std::vector<planned_call> calls() const {
+    std::vector<planned_call> all = profile_calls;
+    for (const auto* l : {&associations, &groups, &classic}) {
+      if (*l) all.push_back((*l)->call);
+    }
+    return all;
+  }
+};
+
+first_reads plan_first_reads(const attached_instance& instance, const attachment_settings& settings) {
+  first_reads out;
+  if (auto recorded = instance.tags.find(tag_instance_profile); recorded != instance.tags.end())
+    out.profile.recorded_arn = recorded->second;
+  out.profile.associated_arn = instance.profile_arn;  // until the association's own read says
+  if (settings.detach_instance_profile) {
+    out.profile_calls = profile_reads(instance, out.profile);
+    out.associations = profile_association_listing(out.profile);
+  }
+  if (settings.deregister_from_load_balancers) {
+    out.groups = target_group_listing(settings);
+    out.classic = classic_listing();
+  }
+  return out;
+}
+
+// Round trip 1 (`first`, answered): the profile and the first page of every listing (more pages only in a
+// large account). Round trip 2: the role's policy and the targets of each group worth asking, in batches.
 attachment_reads read_attachments(const attached_instance& instance, const attachment_settings& settings,
-                                  const playbook_context& ctx, playbook_report& report) {
+                                  execution first, const playbook_context& ctx, playbook_report& report) {
+  first_reads planned = plan_first_reads(instance, settings);
   attachment_reads out;
   profile_state& profile = out.profile;
-  if (auto recorded = instance.tags.find(tag_instance_profile); recorded != instance.tags.end())
-    profile.recorded_arn = recorded->second;
-  profile.associated_arn = instance.profile_arn;  // until the association's own read says
-  std::vector<planned_call> first;
-  if (settings.detach_instance_profile) first = profile_reads(instance, profile);
-  std::optional<listing> associations;
-  if (settings.detach_instance_profile) associations = profile_association_listing(profile);
-  std::optional<listing> groups, classic;
-  if (settings.deregister_from_load_balancers) {
-    groups = target_group_listing(settings);
-    classic = classic_listing();
-  }
-  std::vector<planned_call> batch = first;
-  for (auto* l : {&associations, &groups, &classic}) {
-    if (*l) batch.push_back((*l)->call);
-  }
-  execution run = execute_plan(batch, ctx.client, ctx.until, false);
-  report_failed_reads(run, report);
+  profile = planned.profile;
+  report_failed_reads(first, report);
   profile.associated_arn.clear();
-  absorb_profile_reads(first, run, profile);
+  profile.association_read = false;  // until its answer says
+  absorb_profile_reads(planned.profile_calls, first, profile);
   std::vector<listing*> more;
-  size_t at = first.size();
-  for (auto* l : {&associations, &groups, &classic}) {
+  size_t at = planned.profile_calls.size();
+  for (auto* l : {&planned.associations, &planned.groups, &planned.classic}) {
     if (!*l) continue;
-    if (run.answers[at]) {
-      (*l)->pages.push_back(std::move(*run.answers[at]));
+    if (first.answers[at]) {
+      (*l)->pages.push_back(std::move(*first.answers[at]));
       (*l)->complete = text_of((*l)->pages.back().xml().result(), (*l)->next_path.c_str()).empty();
       more.push_back(&**l);
     } else {
-      (*l)->failure = run.records[at];
+      (*l)->failure = first.records[at];
     }
     ++at;
   }
   read_listings(more, ctx, report);
-  if (associations) absorb_association_listing(*associations, instance, profile);
+  if (planned.associations) absorb_association_listing(*planned.associations, instance, profile);
 
-  read_targets(instance, settings, groups ? &*groups : nullptr, ctx, out, report);
-  if (classic) {
-    out.balancers.complete &= !classic->failure.has_value();
-    absorb_classic(*classic, instance, out.balancers);
+  read_targets(instance, settings, planned.groups ? &*planned.groups : nullptr, ctx, out, report);
+  if (planned.classic) {
+    out.balancers.complete &= !planned.classic->failure.has_value();
+    absorb_classic(*planned.classic, instance, out.balancers);
   }
   return out;
 }
@@ -187,8 +204,13 @@ nlohmann::ordered_json lb_details(const load_balancer_state& lb) {
   nlohmann::ordered_json targets = nlohmann::ordered_json::array();
   for (const auto& t : lb.registered.targets)
     targets.push_back({{"targetGroup", t.group_arn}, {"id", t.id}, {"port", t.port}});
+  // The first of those not searched, by name: enough for a person to start from, never a huge report.
+  const auto named = std::min<std::size_t>(lb.groups_not_searched.size(), 20);
   return {{"targetGroupsSearched", lb.groups_searched},
-          {"targetGroupsNotSearched", lb.groups_not_searched},
+          {"targetGroupsNotSearched", lb.groups_not_searched.size()},
+          {"notSearchedFirst",
+           std::vector<std::string>(lb.groups_not_searched.begin(),
+                                    lb.groups_not_searched.begin() + static_cast<long>(named))},
           {"targets", targets},
           {"classic", lb.registered.classic}};
 }
@@ -214,12 +236,17 @@ result<attachment_settings> attachment_settings_from_environment(const env_reade
   return s;
 }
 
+std::vector<planned_call> first_attachment_reads(const attached_instance& instance,
+                                                 const attachment_settings& settings) {
+  return plan_first_reads(instance, settings).calls();
+}
+
 attachment_outcome contain_attachments(const attached_instance& instance, const attachment_settings& settings,
-                                       std::string_view incident_id, std::size_t reserved,
+                                       std::string_view incident_id, std::size_t reserved, execution first,
                                        const playbook_context& ctx, playbook_report& report) {
   attachment_outcome out;
   if (!settings.detach_instance_profile && !settings.deregister_from_load_balancers) return out;
-  const attachment_reads state = read_attachments(instance, settings, ctx, report);
+  const attachment_reads state = read_attachments(instance, settings, std::move(first), ctx, report);
   std::vector<action_record> already;
   std::vector<planned_call> plan;
   std::vector<aws::tag> wanted;
@@ -249,7 +276,7 @@ attachment_outcome contain_attachments(const attached_instance& instance, const 
           " target groups were not searched for the instance (past "
           "TOURNIQUET_MAX_TARGET_GROUPS=" +
           std::to_string(settings.max_target_groups) +
-          "): it may still receive traffic from them; details.loadBalancers names them");
+          "): it may still receive traffic from them; details.loadBalancers names the first of them");
     }
     if (!state.balancers.complete)
       already.push_back(unfinished_record(record_attachments, instance.instance_id,

@@ -43,10 +43,11 @@ struct attached_instance {
 // --- The instance profile -------------------------------------------------------------------------------
 
 struct profile_state {
-  std::string association_id;  // the instance's current association; "" when none
-  std::string associated_arn;  // the profile it holds now
-  std::string recorded_arn;    // what tourniquet:instance-profile says containment detached
-  std::string role_name;       // the profile's role (iam:GetInstanceProfile); "" when none or unread
+  bool association_read = true;  // the instance's associations were read (else nothing is known of them)
+  std::string association_id;    // the instance's current association; "" when none
+  std::string associated_arn;    // the profile it holds now
+  std::string recorded_arn;      // what tourniquet:instance-profile says containment detached
+  std::string role_name;         // the profile's role (iam:GetInstanceProfile); "" when none or unread
   bool role_read = false;
   std::size_t shared_with = 0;  // other instances holding an association with the profile
   bool sharing_known = false;   // every association in the region was read
@@ -143,9 +144,14 @@ struct attachment_outcome {
   std::vector<std::string> escalations;  // for a person: why the report escalates
 };
 
-// Reads, plans and executes both steps; `reserved` tags (the status to come) keep their room.
+// The steps' first reads (the profile, the first page of each listing): they wait for isolation and no more,
+// so they ride with the evidence calls, in the same round trip.
+std::vector<planned_call> first_attachment_reads(const attached_instance& instance,
+                                                 const attachment_settings& settings);
+// Reads the rest, plans and executes both steps, given `first`: the execution of first_attachment_reads,
+// in its order. `reserved` tags (the status to come) keep their room.
 attachment_outcome contain_attachments(const attached_instance& instance, const attachment_settings& settings,
-                                       std::string_view incident_id, std::size_t reserved,
+                                       std::string_view incident_id, std::size_t reserved, execution first,
                                        const playbook_context& ctx, playbook_report& report);
 void release_attachments(const attached_instance& instance, const attachment_settings& settings,
                          const playbook_context& ctx, playbook_report& report);

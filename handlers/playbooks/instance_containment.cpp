@@ -1209,13 +1209,46 @@ std::string no_room_reason(const nlohmann::ordered_json& where, const instance_s
 }
 
 // What the attachment steps need of the instance, as read.
-attached_instance attached(const instance_state& state) {
+attached_instance attached(const instance_state& state, const instance_finding& finding = {}) {
   attached_instance out{state.instance_id, state.tags, {}, state.private_ips, state.profile_arn};
   for (const auto& eni : state.interfaces) {
     if (std::find(out.vpc_ids.begin(), out.vpc_ids.end(), eni.vpc_id) == out.vpc_ids.end())
       out.vpc_ids.push_back(eni.vpc_id);
   }
+  out.account_id = finding.account_id;
+  out.finding_id = finding.finding_id;
+  out.finding_type = finding.finding_type;
   return out;
+}
+
+// The containment plan, with the attachment steps' first reads riding beside the evidence: they wait for the
+// isolation calls and no more, so they cost no round trip of their own. A dry run sends EC2 calls with
+// DryRun, which read nothing: it sends them apart. Returns the plan's execution and the reads'.
+std::pair<execution, execution> execute_with_reads(const std::vector<planned_call>& plan,
+                                                   const std::vector<planned_call>& reads,
+                                                   const playbook_context& ctx) {
+  if (ctx.dry_run) {
+    return {execute_plan(plan, ctx.client, ctx.until, true),
+            execute_plan(reads, ctx.client, ctx.until, false)};
+  }
+  std::vector<size_t> isolations;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].kind == &isolate_interface) isolations.push_back(i);
+  }
+  std::vector<planned_call> all = plan;
+  for (auto read : reads) {
+    read.after = isolations;
+    all.push_back(std::move(read));
+  }
+  execution run = execute_plan(all, ctx.client, ctx.until, false);
+  execution first;
+  for (size_t i = plan.size(); i < all.size(); ++i) {
+    first.records.push_back(std::move(run.records[i]));
+    first.answers.push_back(std::move(run.answers[i]));
+  }
+  run.records.resize(plan.size());
+  run.answers.resize(plan.size());
+  return {std::move(run), std::move(first)};
 }
 
 // Step 1 to 3 and the evidence, then the instance's profile and load balancers, then the status tags in the
@@ -1227,7 +1260,9 @@ attachment_outcome execute_containment(const instance_finding& finding, instance
   std::vector<action_record> already;
   const containment_plan planned = plan_instance_containment(finding, state, settings, already);
   const auto& plan = planned.calls;
-  execution run = execute_plan(plan, ctx.client, ctx.until, ctx.dry_run);
+  attached_instance instance = attached(state, finding);
+  const auto early = first_attachment_reads(instance, settings.attachments);
+  auto [run, first] = execute_with_reads(plan, early, ctx);
   bool lacks_room = planned.record.lacks_room;
   lacks_room |= settle_tag_limits(plan, run);
   retry_failed_record(plan, run, ctx);
@@ -1239,12 +1274,9 @@ attachment_outcome execute_containment(const instance_finding& finding, instance
   report.details["record"] = record_placement(planned, run, state);
   const std::size_t reserved =
       (state.tags.contains(tag_status) ? 0 : 1) + (state.tags.contains(tag_contained_at) ? 0 : 1);
-  attached_instance instance = attached(state);
-  instance.account_id = finding.account_id;
-  instance.finding_id = finding.finding_id;
-  instance.finding_type = finding.finding_type;
-  attachment_outcome attachments =
-      contain_attachments(instance, settings.attachments, report.incident_id, reserved, ctx, report);
+  instance.tags = state.tags;  // with the record just written: the room left
+  attachment_outcome attachments = contain_attachments(instance, settings.attachments, report.incident_id,
+                                                       reserved, std::move(first), ctx, report);
   for (const auto& t : attachments.written) state.tags[t.key] = t.value;
   lacks_room |= attachments.lacks_room;
 

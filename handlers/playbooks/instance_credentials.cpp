@@ -93,6 +93,7 @@ void absorb_profile_reads(const std::vector<planned_call>& plan, const execution
       state.role_name = text_of(answer, "InstanceProfile/Roles/member/RoleName");
       continue;
     }
+    state.association_read = true;
     for (pugi::xml_node a : items_of(answer.child("iamInstanceProfileAssociationSet"))) {
       if (!holds(a)) continue;
       state.association_id = text_of(a, "associationId");
@@ -189,6 +190,12 @@ profile_plan plan_profile_containment(const attached_instance& instance, const p
                                       std::string_view now_rfc3339, std::vector<action_record>& already) {
   profile_plan out;
   const std::string arn = profile_in_question(state);
+  if (!state.association_read) {
+    already.push_back(unfinished_record(detach_instance_profile, instance.instance_id,
+                                        "not done: its profile association could not be read; a retry reads "
+                                        "it again"));
+    return out;
+  }
   if (arn.empty()) {
     already.push_back(already_record(detach_instance_profile, instance.instance_id, "no instance profile"));
     return out;

@@ -115,6 +115,18 @@ TEST(profile_plan, a_revoke_that_failed_before_is_made_by_the_replay) {
             (std::vector<std::string>{"PutRolePolicy", "TagRole"}));
 }
 
+TEST(profile_plan, an_association_that_could_not_be_read_is_never_taken_for_a_detach) {
+  profile_state unread = unshared();
+  unread.association_read = false;
+  unread.association_id.clear();
+  unread.associated_arn.clear();
+  unread.recorded_arn = profile_arn;
+  std::vector<action_record> already;
+  EXPECT_TRUE(plan_profile_containment(instance(), unread, {}, "tq-1", "now", already).calls.empty());
+  ASSERT_EQ(already.size(), 1u);
+  EXPECT_TRUE(already[0].unfinished) << "the job is not done: a retry reads it again";
+}
+
 TEST(profile_plan, no_profile_plans_nothing) {
   std::vector<action_record> already;
   EXPECT_TRUE(
