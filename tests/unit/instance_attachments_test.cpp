@@ -266,5 +266,45 @@ TEST(load_balancer_record, merges_what_was_recorded_with_what_is_found) {
   EXPECT_EQ(merged(both, found), both);
 }
 
+TEST(attachment_settings, default_on_with_a_bound_and_bad_values_name_their_variable) {
+  auto defaults = attachment_settings_from_environment(fixed_environment({}));
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->detach_instance_profile);
+  EXPECT_TRUE(defaults->deregister_from_load_balancers);
+  EXPECT_FALSE(defaults->revoke_shared_instance_role);
+  EXPECT_EQ(defaults->max_target_groups, 200u);
+  auto set = attachment_settings_from_environment(
+      fixed_environment({{"TOURNIQUET_DETACH_INSTANCE_PROFILE", "false"},
+                         {"TOURNIQUET_REVOKE_SHARED_INSTANCE_ROLE", "true"},
+                         {"TOURNIQUET_MAX_TARGET_GROUPS", "50"}}));
+  ASSERT_TRUE(set.ok());
+  EXPECT_FALSE(set->detach_instance_profile);
+  EXPECT_TRUE(set->revoke_shared_instance_role);
+  EXPECT_EQ(set->max_target_groups, 50u);
+  auto bad =
+      attachment_settings_from_environment(fixed_environment({{"TOURNIQUET_MAX_TARGET_GROUPS", "2.5"}}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().describe().find("TOURNIQUET_MAX_TARGET_GROUPS"), std::string::npos);
+}
+
+TEST(elastic_load_balancing,
+     both_services_sign_as_elasticloadbalancing_with_their_own_versions_and_overrides) {
+  const env_reader none = fixed_environment({});
+  auto v2 = aws::resolve_endpoint(aws::service::elbv2, "eu-west-1", none);
+  auto classic = aws::resolve_endpoint(aws::service::elb, "eu-west-1", none);
+  ASSERT_TRUE(v2.ok() && classic.ok());
+  EXPECT_EQ(v2->url, "https://elasticloadbalancing.eu-west-1.amazonaws.com");
+  EXPECT_EQ(classic->url, v2->url);
+  EXPECT_EQ(v2->signing_name, "elasticloadbalancing");
+  EXPECT_EQ(aws::api_version(aws::service::elbv2), "2015-12-01");
+  EXPECT_EQ(aws::api_version(aws::service::elb), "2012-06-01");
+  auto overridden = aws::resolve_endpoint(
+      aws::service::elbv2, "eu-west-1",
+      fixed_environment({{"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", "http://127.0.0.1:5000"}}));
+  EXPECT_EQ(overridden->url, "http://127.0.0.1:5000");
+  aws::query_call call{aws::service::elbv2, "DescribeTargetHealth", {}};
+  EXPECT_EQ(aws::call_name(call), "elasticloadbalancing:DescribeTargetHealth");
+}
+
 }  // namespace
 }  // namespace tq::handlers
