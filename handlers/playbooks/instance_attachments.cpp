@@ -287,6 +287,8 @@ attachment_outcome contain_attachments(const attached_instance& instance, const 
   // Nothing is detached or deregistered before its record landed: a replay, or release, could not know it.
   std::vector<planned_call> calls = record.calls;
   for (auto& call : plan) {
+    for (auto& n : call.needs) n += record.calls.size();  // the plan's own order, after the record calls
+    for (auto& n : call.after) n += record.calls.size();
     const std::string& action = call.query().action;
     if (!record.calls.empty() &&
         (action == "DisassociateIamInstanceProfile" || action.starts_with("Deregister")))
@@ -309,7 +311,7 @@ void release_attachments(const attached_instance& instance, const attachment_set
   profile_state state;
   if (profile) state.recorded_arn = instance.tags.at(tag_instance_profile);
   std::vector<planned_call> reads;
-  if (profile) reads.push_back(profile_reads(instance, state).front());
+  if (profile) reads = profile_reads(instance, state);  // its association, the profile's own tags
   std::vector<std::string> groups;
   if (recorded) {
     for (const auto& t : recorded->targets) {

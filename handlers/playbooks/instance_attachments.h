@@ -49,6 +49,7 @@ struct profile_state {
   std::string recorded_arn;      // what tourniquet:instance-profile says containment detached
   std::string role_name;         // the profile's role (iam:GetInstanceProfile); "" when none or unread
   bool role_read = false;
+  std::map<std::string, std::string> profile_tags = {};  // the profile's own tags (iam:GetInstanceProfile)
   std::size_t shared_with = 0;  // other instances holding an association with the profile
   bool sharing_known = false;   // every association in the region was read
   bool revoked = false;         // the role carries the deny-older-sessions policy already
@@ -71,7 +72,8 @@ struct profile_plan {
 profile_plan plan_profile_containment(const attached_instance& instance, const profile_state& state,
                                       const attachment_settings& settings, std::string_view incident_id,
                                       std::string_view now_rfc3339, std::vector<action_record>& already);
-// Associates the recorded profile again when the instance holds none. The session revoke stays: evidence.
+// Associates the recorded profile again when the instance holds none and the profile's own tags say
+// containment detached it from this instance. The session revoke stays: evidence.
 std::vector<planned_call> plan_profile_release(const attached_instance& instance, const profile_state& state,
                                                std::vector<action_record>& already);
 

@@ -25,6 +25,9 @@ const action_kind& read_instance_profile = declare_action(
 const action_kind& detach_instance_profile =
     declare_action(instance_playbook, "detach-instance-profile", {"ec2:DisassociateIamInstanceProfile"},
                    detach_option, true);
+// The profile's own record of the detach, which release requires before associating it again.
+const action_kind& record_on_profile =
+    declare_action(instance_playbook, "record-on-profile", {"iam:TagInstanceProfile"}, detach_option, true);
 // The role's sessions: the calls are the credential playbook's (the deny policy, the incident on the role's
 // tags, so that its release lifts the deny), made under this playbook's option.
 const action_kind& revoke_instance_role = declare_action(
@@ -91,6 +94,8 @@ void absorb_profile_reads(const std::vector<planned_call>& plan, const execution
     if (profile) {
       state.role_read = true;
       state.role_name = text_of(answer, "InstanceProfile/Roles/member/RoleName");
+      for (pugi::xml_node t : items_of(answer.child("InstanceProfile").child("Tags")))
+        state.profile_tags[text_of(t, "Key")] = text_of(t, "Value");
       continue;
     }
     state.association_read = true;
@@ -201,12 +206,21 @@ profile_plan plan_profile_containment(const attached_instance& instance, const p
     return out;
   }
   if (state.recorded_arn != arn) out.record.push_back({tag_instance_profile, arn});
+  const std::string vouch = std::string(tag_detached_from_prefix) + instance.instance_id;
+  std::vector<size_t> vouched;
+  if (!state.association_id.empty() && !state.profile_tags.contains(vouch)) {
+    query_call call{service::iam, "TagInstanceProfile", {}};
+    call.params.add("InstanceProfileName", profile_name_of(arn))
+        .add_tags("Tags.member", {{vouch, std::string(incident_id)}});
+    vouched.push_back(out.calls.size());
+    out.calls.push_back({&record_on_profile, arn, std::move(call), vouch});
+  }
   if (state.association_id.empty()) {
     already.push_back(already_record(detach_instance_profile, instance.instance_id, "detached: " + arn));
   } else {
     query_call call{service::ec2, "DisassociateIamInstanceProfile", {}};
     call.params.add("AssociationId", state.association_id);
-    planned_call detach{&detach_instance_profile, instance.instance_id, std::move(call), arn};
+    planned_call detach{&detach_instance_profile, instance.instance_id, std::move(call), arn, vouched};
     detach.without_dry_run = true;  // its API takes no DryRun
     detach.already_if = {"InvalidAssociationID.NotFound"};
     out.calls.push_back(std::move(detach));
@@ -227,6 +241,14 @@ std::vector<planned_call> plan_profile_release(const attached_instance& instance
     already.push_back(
         skipped_record(reassociate_instance_profile, instance.instance_id,
                        "holds another profile now (" + state.associated_arn + "): left as it is"));
+    return {};
+  }
+  if (!state.profile_tags.contains(std::string(tag_detached_from_prefix) + instance.instance_id)) {
+    already.push_back(unfinished_record(
+        reassociate_instance_profile, instance.instance_id,
+        "not associated: " + state.recorded_arn + " does not say it was detached from this instance (" +
+            std::string(tag_detached_from_prefix) + instance.instance_id +
+            "); the instance's record is a tag anyone who may tag it can rewrite"));
     return {};
   }
   query_call call{service::ec2, "AssociateIamInstanceProfile", {}};

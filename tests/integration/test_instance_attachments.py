@@ -91,6 +91,25 @@ class InstanceAttachmentsTest(InstanceWorldTestCase):
         self.assertEqual(done, [], "a replayed release changed something")
         self.assertEqual(self.associated(), [self.profile])
 
+    def test_release_never_associates_a_profile_the_instance_tag_was_rewritten_to_name(self):
+        self.moto.open_auth()
+        iam = self.moto.client("iam")
+        ec2_role(iam, "admin-role")
+        admin = iam.create_instance_profile(InstanceProfileName="admin-profile")["InstanceProfile"]["Arn"]
+        iam.add_role_to_instance_profile(InstanceProfileName="admin-profile", RoleName="admin-role")
+        self.moto.enforce_auth()
+        self.assertEqual(self.invoke(instance_finding(self.world.instance))["status"], "contained")
+        tags = self.iam.get_instance_profile(InstanceProfileName="web-profile")["InstanceProfile"]["Tags"]
+        self.assertIn(f"tourniquet:detached-from:{self.world.instance}", [t["Key"] for t in tags])
+        # Whoever holds a role that may tag the instance names a more powerful profile.
+        self.ec2.create_tags(Resources=[self.world.instance], Tags=[{"Key": "tourniquet:instance-profile",
+                                                                      "Value": admin}])
+        code, out, err = run_tourniquet(["release", self.world.instance], self.moto.env_for(*self.responder))
+        self.assertEqual(self.associated(), [], "release associated the profile a rewritten tag names")
+        report = json.loads(out)
+        self.assertEqual(report["status"], "incomplete", report)
+        self.assertTrue(any("does not say it was detached" in a.get("detail", "") for a in report["actions"]), report)
+
     def test_a_shared_profile_is_detached_but_its_role_not_revoked_and_the_report_says_so(self):
         self.moto.open_auth()
         ec2 = self.moto.client("ec2")

@@ -46,12 +46,17 @@ TEST(profile_plan, an_unshared_profile_is_detached_and_its_role_revoked_with_the
   const auto planned =
       plan_profile_containment(instance(), unshared(), {}, "tq-1", "2026-12-01T09:30:00Z", already);
   ASSERT_EQ(actions_of(planned.calls),
-            (std::vector<std::string>{"DisassociateIamInstanceProfile", "PutRolePolicy", "TagRole"}));
-  EXPECT_EQ(planned.calls[0].query().params.get("AssociationId"), "iip-assoc-1");
-  EXPECT_TRUE(planned.calls[0].without_dry_run) << "DisassociateIamInstanceProfile takes no DryRun";
-  EXPECT_EQ(planned.calls[1].query().params.get("RoleName"), "web-role");
-  EXPECT_EQ(planned.calls[1].query().params.get("PolicyName"), revoke_sessions_policy_name);
-  EXPECT_EQ(planned.calls[1].query().params.get("PolicyDocument"),
+            (std::vector<std::string>{"TagInstanceProfile", "DisassociateIamInstanceProfile", "PutRolePolicy",
+                                      "TagRole"}));
+  // The profile says which instance it was detached from, before the detach: release requires it.
+  EXPECT_EQ(planned.calls[0].query().params.get("InstanceProfileName"), "web-profile");
+  EXPECT_EQ(planned.calls[0].query().params.get("Tags.member.1.Key"), "tourniquet:detached-from:i-0abc");
+  EXPECT_EQ(planned.calls[1].needs, std::vector<size_t>{0});
+  EXPECT_EQ(planned.calls[1].query().params.get("AssociationId"), "iip-assoc-1");
+  EXPECT_TRUE(planned.calls[1].without_dry_run) << "DisassociateIamInstanceProfile takes no DryRun";
+  EXPECT_EQ(planned.calls[2].query().params.get("RoleName"), "web-role");
+  EXPECT_EQ(planned.calls[2].query().params.get("PolicyName"), revoke_sessions_policy_name);
+  EXPECT_EQ(planned.calls[2].query().params.get("PolicyDocument"),
             revoke_sessions_policy("2026-12-01T09:30:00Z"));
   ASSERT_EQ(planned.record.size(), 1u);
   EXPECT_EQ(planned.record[0].key, tag_instance_profile);
@@ -65,7 +70,8 @@ TEST(profile_plan, a_shared_profile_is_detached_but_its_role_kept_and_a_person_t
   std::vector<action_record> already;
   const auto planned =
       plan_profile_containment(instance(), shared, {}, "tq-1", "2026-12-01T09:30:00Z", already);
-  EXPECT_EQ(actions_of(planned.calls), (std::vector<std::string>{"DisassociateIamInstanceProfile"}));
+  EXPECT_EQ(actions_of(planned.calls),
+            (std::vector<std::string>{"TagInstanceProfile", "DisassociateIamInstanceProfile"}));
   ASSERT_TRUE(planned.escalation);
   EXPECT_NE(planned.escalation->find("3 other instance"), std::string::npos) << *planned.escalation;
   EXPECT_NE(planned.escalation->find("TOURNIQUET_REVOKE_SHARED_INSTANCE_ROLE=true"), std::string::npos);
@@ -76,7 +82,8 @@ TEST(profile_plan, a_shared_profile_is_detached_but_its_role_kept_and_a_person_t
   const auto forced =
       plan_profile_containment(instance(), shared, anyway, "tq-1", "2026-12-01T09:30:00Z", already);
   EXPECT_EQ(actions_of(forced.calls),
-            (std::vector<std::string>{"DisassociateIamInstanceProfile", "PutRolePolicy", "TagRole"}));
+            (std::vector<std::string>{"TagInstanceProfile", "DisassociateIamInstanceProfile", "PutRolePolicy",
+                                      "TagRole"}));
   EXPECT_FALSE(forced.escalation);
 }
 
@@ -85,7 +92,8 @@ TEST(profile_plan, sharing_that_could_not_be_read_revokes_nothing_and_leaves_the
   unknown.sharing_known = false;
   std::vector<action_record> already;
   const auto planned = plan_profile_containment(instance(), unknown, {}, "tq-1", "now", already);
-  EXPECT_EQ(actions_of(planned.calls), (std::vector<std::string>{"DisassociateIamInstanceProfile"}));
+  EXPECT_EQ(actions_of(planned.calls),
+            (std::vector<std::string>{"TagInstanceProfile", "DisassociateIamInstanceProfile"}));
   EXPECT_TRUE(
       std::any_of(already.begin(), already.end(), [](const action_record& r) { return r.unfinished; }));
 }
@@ -139,6 +147,13 @@ TEST(profile_release, associates_the_recorded_profile_when_none_is_and_never_rep
   profile_state detached;
   detached.recorded_arn = profile_arn;
   std::vector<action_record> already;
+  EXPECT_TRUE(plan_profile_release(instance(), detached, already).empty())
+      << "a profile that does not say it was detached from the instance is never associated: the "
+         "instance's tag naming it may have been rewritten";
+  ASSERT_EQ(already.size(), 1u);
+  EXPECT_TRUE(already[0].unfinished);
+  detached.profile_tags["tourniquet:detached-from:i-0abc"] = "tq-1";
+  already.clear();
   const auto plan = plan_profile_release(instance(), detached, already);
   ASSERT_EQ(actions_of(plan), (std::vector<std::string>{"AssociateIamInstanceProfile"}));
   EXPECT_EQ(plan[0].query().params.get("IamInstanceProfile.Arn"), profile_arn);
