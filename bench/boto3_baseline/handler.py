@@ -81,7 +81,7 @@ def ensure_groups(vpcs, groups, incident, actions):
             actions.append(("set-group-rules", g["GroupId"]))
 
 
-def detach_profile(instance_id, tags, actions):
+def detach_profile(instance_id, incident, tags, actions):
     """Detaches the instance profile (recorded on the instance) and denies its role's older sessions when no
     other instance holds the profile; returns why a person must decide, or None."""
     held = [a for a in ec2.describe_iam_instance_profile_associations(
@@ -91,7 +91,8 @@ def detach_profile(instance_id, tags, actions):
     if not arn:
         return None
     name = arn.rsplit("/", 1)[-1]
-    roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+    profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    roles = profile["Roles"]
     shared = 0
     for page in ec2.get_paginator("describe_iam_instance_profile_associations").paginate():
         shared += sum(1 for a in page["IamInstanceProfileAssociations"]
@@ -101,6 +102,10 @@ def detach_profile(instance_id, tags, actions):
         ec2.create_tags(Resources=[instance_id], Tags=[{"Key": PROFILE, "Value": arn}])
         actions.append(("record-attachments", instance_id))
     if held:
+        vouch = "tourniquet:detached-from:" + instance_id
+        if vouch not in {t["Key"] for t in profile.get("Tags", [])}:
+            iam.tag_instance_profile(InstanceProfileName=name, Tags=[{"Key": vouch, "Value": incident}])
+            actions.append(("record-on-profile", name))
         ec2.disassociate_iam_instance_profile(AssociationId=held[0]["AssociationId"])
         actions.append(("detach-instance-profile", instance_id))
     if not roles:
@@ -231,7 +236,7 @@ def contain(finding_id, finding_type, account, instance_id, arrived):
                                  {"Key": "tourniquet:instance-id", "Value": instance_id}]}])
         actions.append(("snapshot-volumes", instance_id))
     # The instance's credentials and load balancers.
-    escalation = detach_profile(instance_id, tags, actions)
+    escalation = detach_profile(instance_id, incident, tags, actions)
     deregister(instance, tags, actions)
     if tags.get(STATUS) != "contained":
         status = [{"Key": STATUS, "Value": "contained"}]
