@@ -5,7 +5,7 @@ from an instance target group and an IP target group, a replay that changes noth
 and a dry run that changes nothing."""
 import json
 
-from moto_support import run_tourniquet
+from moto_support import ACCOUNT, run_tourniquet
 from worlds import InstanceWorldTestCase, ec2_role, instance_finding, instance_on_interface
 
 REVOKE_POLICY = "tourniquet-revoke-older-sessions"
@@ -90,6 +90,11 @@ class InstanceAttachmentsTest(InstanceWorldTestCase):
         done = [a for a in again["actions"] if a["outcome"] == "done"]
         self.assertEqual(done, [], "a replayed release changed something")
         self.assertEqual(self.associated(), [self.profile])
+        # A person lifts the revoke by releasing the role, as for any role credential containment revoked.
+        code, out, err = run_tourniquet(["release", f"arn:aws:iam::{ACCOUNT}:role/web-role"],
+                                        self.moto.env_for(*self.responder))
+        self.assertEqual(code, 0, err + out)
+        self.assertEqual(self.role_policies(), [], "the role's release did not lift the revoke")
 
     def test_release_never_associates_a_profile_the_instance_tag_was_rewritten_to_name(self):
         self.moto.open_auth()
