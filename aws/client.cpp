@@ -119,7 +119,7 @@ result<std::map<service, endpoint>> endpoints_in(std::string_view region, const 
   std::map<service, endpoint> endpoints;
   for (service svc : {service::ec2, service::iam, service::sts, service::autoscaling, service::sns,
                       service::cloudtrail, service::guardduty, service::lambda, service::securityhub,
-                      service::s3, service::s3control}) {
+                      service::s3, service::s3control, service::elbv2, service::elb}) {
     auto e = resolve_endpoint(svc, region, env);
     if (!e) return std::move(e).err();
     endpoints.emplace(svc, std::move(*e));

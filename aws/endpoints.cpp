@@ -28,6 +28,10 @@ std::string_view override_suffix(service s) {
       return "S3";
     case service::s3control:
       return "S3_CONTROL";
+    case service::elbv2:
+      return "ELASTIC_LOAD_BALANCING_V2";
+    case service::elb:
+      return "ELASTIC_LOAD_BALANCING";
   }
   return "";
 }
@@ -64,6 +68,9 @@ std::string_view service_name(service s) {
       return "s3";
     case service::s3control:
       return "s3control";
+    case service::elbv2:
+    case service::elb:
+      return "elasticloadbalancing";
   }
   return "";
 }

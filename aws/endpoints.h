@@ -22,10 +22,13 @@ enum class service {
   lambda,
   securityhub,
   s3,
-  s3control
+  s3control,
+  elbv2,  // Elastic Load Balancing v2 (query, 2015-12-01), signed as "elasticloadbalancing"
+  elb,    // classic Elastic Load Balancing (query, 2012-06-01), the same signing name and host
 };
 
-// The SDKs' name: "ec2", "iam", ..., "s3control" (which signs as "s3": endpoint::signing_name).
+// The SDKs' name: "ec2", "iam", ..., "s3control" (which signs as "s3": endpoint::signing_name),
+// "elasticloadbalancing" (both load balancing services).
 std::string_view service_name(service s);
 
 struct partition {

@@ -56,6 +56,10 @@ std::string_view api_version(service s) {
       return "2010-03-31";
     case service::cloudtrail:
       return "2013-11-01";
+    case service::elbv2:
+      return "2015-12-01";
+    case service::elb:
+      return "2012-06-01";
     case service::guardduty:
     case service::lambda:
     case service::securityhub:

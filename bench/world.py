@@ -72,6 +72,18 @@ def build_world(moto):
         "vpc_warm": vpc_a,
         "vpc_first": vpc_b,
     }
+    # Each contained instance holds its own instance profile (so its role is revoked) and serves a target group.
+    elbv2 = moto.client("elbv2")
+    for key, vpc in (("warm", vpc_a), ("first", vpc_b)):
+        iam.create_role(RoleName=f"{key}-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+        profile = iam.create_instance_profile(InstanceProfileName=f"{key}-profile")["InstanceProfile"]["Arn"]
+        iam.add_role_to_instance_profile(InstanceProfileName=f"{key}-profile", RoleName=f"{key}-role")
+        ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=ids[key])
+        group = elbv2.create_target_group(Name=f"{key}-web", Protocol="HTTP", Port=80, VpcId=vpc,
+                                          TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": ids[key], "Port": 80}])
+        ids["target-group:" + key] = group
     for user in ("deploy-bot", "build-bot"):
         iam.create_user(UserName=user)
         ids["key:" + user] = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
@@ -220,6 +232,11 @@ def end_state(moto, ids, keys=("warm", "first")):
                 {"Name": "tag:tourniquet:instance-id", "Values": [instance]}])["Snapshots"]),
             "tag_keys": sorted(k.split(":eni-")[0] for k in tags),
             "status": tags.get("tourniquet:status"),
+            "profile_held": bool(ec2.describe_iam_instance_profile_associations(Filters=[
+                {"Name": "instance-id", "Values": [instance]}])["IamInstanceProfileAssociations"]),
+            "in_target_group": bool(moto.client("elbv2").describe_target_health(
+                TargetGroupArn=ids["target-group:" + key])["TargetHealthDescriptions"]) if "target-group:" + key in ids
+            else None,
         }
     return state
 

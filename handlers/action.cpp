@@ -182,7 +182,7 @@ struct plan_run {
       states[i] = dry_run ? call_state::succeeded : call_state::failed;
       return true;
     }
-    if (dry_run && aws::service_of(p.call) != aws::service::ec2) {
+    if (dry_run && (aws::service_of(p.call) != aws::service::ec2 || p.without_dry_run)) {
       record.result = outcome::planned;
       states[i] = call_state::succeeded;
       return true;

@@ -72,6 +72,9 @@ struct planned_call {
   // Error codes that mean the intended state is there already: an attempt whose answer was lost did land
   // (InvalidPermission.Duplicate after a retried authorize). The call then counts as already done.
   std::vector<std::string_view> already_if = {};
+  // An EC2 call whose API takes no DryRun (DisassociateIamInstanceProfile): a dry run only lists it, as it
+  // lists other services' calls, rather than send it and have it done.
+  bool without_dry_run = false;
 
   // The call as a query-protocol call (EC2, IAM, STS, Auto Scaling, SNS): what most plans hold.
   const aws::query_call& query() const { return std::get<aws::query_call>(call); }

@@ -69,6 +69,15 @@ inline constexpr const char* tag_revoked_rules = "tourniquet:revoked-rules";
 inline constexpr const char* tag_revoked_at = "tourniquet:revoked-at";
 // On a Lambda function: its reserved concurrency before containment, "none" when it had no limit.
 inline constexpr const char* tag_prior_concurrency = "tourniquet:prior-concurrency";
+// On the instance: the instance profile containment detached (its ARN), for release to associate again.
+inline constexpr const char* tag_instance_profile = "tourniquet:instance-profile";
+// On the instance profile detached, one per instance: "tourniquet:detached-from:i-0abc" = the incident id.
+// Release associates a profile again only when the profile itself says so: the instance's tag alone can
+// be rewritten by whoever may tag the instance, to name a more powerful profile.
+inline constexpr std::string_view tag_detached_from_prefix = "tourniquet:detached-from:";
+// On the instance: the load balancer registrations containment removed (instance_attachments.h), spilling
+// to "tourniquet:load-balancers:2", … when long.
+inline constexpr const char* tag_load_balancers = "tourniquet:load-balancers";
 // One per rule number on a network ACL: "tourniquet:block:71" (see network_block.h for its value).
 inline constexpr std::string_view tag_block_prefix = "tourniquet:block:";
 

@@ -7,12 +7,16 @@ and both find each other's groups.
 The clients are created at import, during the function's init, as real functions do.
 """
 import hashlib
+import json
 import time
 
 import boto3
 
 ec2 = boto3.client("ec2")
 autoscaling = boto3.client("autoscaling")
+iam = boto3.client("iam")
+elbv2 = boto3.client("elbv2")
+elb = boto3.client("elb")
 
 ROLE = "tourniquet:role"
 INCIDENT = "tourniquet:incident-id"
@@ -23,6 +27,10 @@ CONTAINED_AT = "tourniquet:contained-at"
 PRIOR = "tourniquet:prior-groups:"
 ALL_V4 = [{"CidrIp": "0.0.0.0/0"}]
 ALL_V6 = [{"CidrIpv6": "::/0"}]
+PROFILE = "tourniquet:instance-profile"
+LOAD_BALANCERS = "tourniquet:load-balancers"
+REVOKE_POLICY = "tourniquet-revoke-older-sessions"
+MAX_TARGET_GROUPS = 200
 DESCRIPTIONS = {"untrack": "Tourniquet: allows all traffic so tracked connections end before isolation",
                 "isolation": "Tourniquet: isolation, no traffic but forensics access"}
 
@@ -71,6 +79,87 @@ def ensure_groups(vpcs, groups, incident, actions):
             ec2.revoke_security_group_egress(GroupId=g["GroupId"], IpPermissions=[
                 {"IpProtocol": "-1", "IpRanges": ALL_V4 if v4 else [], "Ipv6Ranges": ALL_V6 if v6 else []}])
             actions.append(("set-group-rules", g["GroupId"]))
+
+
+def detach_profile(instance_id, incident, tags, actions):
+    """Detaches the instance profile (recorded on the instance) and denies its role's older sessions when no
+    other instance holds the profile; returns why a person must decide, or None."""
+    held = [a for a in ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}])["IamInstanceProfileAssociations"]
+        if a["State"] in ("associated", "associating")]
+    arn = held[0]["IamInstanceProfile"]["Arn"] if held else tags.get(PROFILE)
+    if not arn:
+        return None
+    name = arn.rsplit("/", 1)[-1]
+    profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    roles = profile["Roles"]
+    shared = 0
+    for page in ec2.get_paginator("describe_iam_instance_profile_associations").paginate():
+        shared += sum(1 for a in page["IamInstanceProfileAssociations"]
+                      if a["InstanceId"] != instance_id and a["IamInstanceProfile"]["Arn"] == arn
+                      and a["State"] in ("associated", "associating"))
+    if tags.get(PROFILE) != arn:
+        ec2.create_tags(Resources=[instance_id], Tags=[{"Key": PROFILE, "Value": arn}])
+        actions.append(("record-attachments", instance_id))
+    if held:
+        vouch = "tourniquet:detached-from:" + instance_id
+        if vouch not in {t["Key"] for t in profile.get("Tags", [])}:
+            iam.tag_instance_profile(InstanceProfileName=name, Tags=[{"Key": vouch, "Value": incident}])
+            actions.append(("record-on-profile", name))
+        ec2.disassociate_iam_instance_profile(AssociationId=held[0]["AssociationId"])
+        actions.append(("detach-instance-profile", instance_id))
+    if not roles:
+        return None
+    role = roles[0]["RoleName"]
+    try:
+        iam.get_role_policy(RoleName=role, PolicyName=REVOKE_POLICY)
+        return None
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    if shared:
+        return f"instance profile {arn} is used by {shared} other instance(s): its role was not revoked"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    iam.put_role_policy(RoleName=role, PolicyName=REVOKE_POLICY, PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Sid": "TourniquetRevokeOlderSessions", "Effect": "Deny",
+                                                "Action": "*", "Resource": "*",
+                                                "Condition": {"DateLessThan": {"aws:TokenIssueTime": now}}}]}))
+    actions.append(("revoke-instance-role", role))
+    return None
+
+
+def deregister(instance, tags, actions):
+    """Deregisters the instance from every target group holding it (as itself or by a private address) and
+    from classic load balancers, recording each on the instance first."""
+    vpcs = {n["VpcId"] for n in instance["NetworkInterfaces"]}
+    own = {instance["InstanceId"]} | {a["PrivateIpAddress"] for n in instance["NetworkInterfaces"]
+                                      for a in n.get("PrivateIpAddresses", [])}
+    groups = []
+    for page in elbv2.get_paginator("describe_target_groups").paginate():
+        groups += [g["TargetGroupArn"] for g in page["TargetGroups"]
+                   if g.get("TargetType") == "ip" or (g.get("TargetType") == "instance" and g.get("VpcId") in vpcs)]
+    found = {}
+    for group in groups[:MAX_TARGET_GROUPS]:
+        targets = [d["Target"] for d in elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+                   if d["Target"]["Id"] in own]
+        if targets:
+            found[group] = targets
+    classic = [lb["LoadBalancerName"] for page in elb.get_paginator("describe_load_balancers").paginate()
+               for lb in page["LoadBalancerDescriptions"]
+               if any(i["InstanceId"] == instance["InstanceId"] for i in lb.get("Instances", []))]
+    if not found and not classic:
+        return
+    record = ",".join(f"{g}@{t.get('Port', '')}@{t['Id']}" for g, ts in found.items() for t in ts)
+    value = f"v1;n=1;t={record};c={'+'.join(classic)}"[:256]
+    if tags.get(LOAD_BALANCERS) != value:
+        ec2.create_tags(Resources=[instance["InstanceId"]], Tags=[{"Key": LOAD_BALANCERS, "Value": value}])
+        actions.append(("record-attachments", instance["InstanceId"]))
+    for group, targets in found.items():
+        elbv2.deregister_targets(TargetGroupArn=group, Targets=targets)
+        actions.append(("deregister-target", group))
+    for name in classic:
+        elb.deregister_instances_from_load_balancer(LoadBalancerName=name,
+                                                    Instances=[{"InstanceId": instance["InstanceId"]}])
+        actions.append(("deregister-classic", name))
 
 
 def contain(finding_id, finding_type, account, instance_id, arrived):
@@ -146,6 +235,9 @@ def contain(finding_id, finding_type, account, instance_id, arrived):
                                  {"Key": INCIDENT, "Value": incident}, {"Key": FINDING, "Value": finding_id},
                                  {"Key": "tourniquet:instance-id", "Value": instance_id}]}])
         actions.append(("snapshot-volumes", instance_id))
+    # The instance's credentials and load balancers.
+    escalation = detach_profile(instance_id, incident, tags, actions)
+    deregister(instance, tags, actions)
     if tags.get(STATUS) != "contained":
         status = [{"Key": STATUS, "Value": "contained"}]
         if CONTAINED_AT not in tags:
@@ -155,7 +247,8 @@ def contain(finding_id, finding_type, account, instance_id, arrived):
     timing = {"totalMs": int((time.monotonic() - arrived) * 1000)}
     if actions:
         timing["isolatedAfterMs"] = isolated_after_ms
-    return {"playbook": "instance-containment", "status": "contained", "target": instance_id,
+    return {"playbook": "instance-containment", "status": "escalate" if escalation else "contained",
+            "reason": escalation or "", "target": instance_id,
             "incidentId": incident, "actions": [{"action": a, "target": t} for a, t in actions], "timing": timing}
 
 

@@ -287,11 +287,14 @@ result<instance_state> state_from_reads(const instance_finding& finding, const i
                  "ec2:DescribeInstances", false};
   }
   state.state_name = text_of(instance, "instanceState/name");
+  state.profile_arn = text_of(instance, "iamInstanceProfile/arn");
   for (pugi::xml_node t : items_of(instance.child("tagSet")))
     state.tags[text_of(t, "key")] = text_of(t, "value");
   for (pugi::xml_node n : items_of(instance.child("networkInterfaceSet"))) {
     interface_state eni{text_of(n, "networkInterfaceId"), text_of(n, "vpcId"), text_of(n, "subnetId"), {}};
     for (pugi::xml_node g : items_of(n.child("groupSet"))) eni.group_ids.push_back(text_of(g, "groupId"));
+    for (pugi::xml_node a : items_of(n.child("privateIpAddressesSet")))
+      state.private_ips.push_back(text_of(a, "privateIpAddress"));
     state.interfaces.push_back(std::move(eni));
   }
   for (pugi::xml_node b : items_of(instance.child("blockDeviceMapping"))) {
@@ -1210,15 +1213,61 @@ std::string no_room_reason(const nlohmann::ordered_json& where, const instance_s
   return text;
 }
 
-// Step 1 to 3 and the evidence, then the status tags in the room that is left. Returns whether a tag the
-// instance should carry found no room.
-bool execute_containment(const instance_finding& finding, instance_state& state,
-                         const instance_settings& settings, const playbook_context& ctx,
-                         playbook_report& report) {
+// What the attachment steps need of the instance, as read.
+attached_instance attached(const instance_state& state, const instance_finding& finding = {}) {
+  attached_instance out{state.instance_id, state.tags, {}, state.private_ips, state.profile_arn};
+  for (const auto& eni : state.interfaces) {
+    if (std::find(out.vpc_ids.begin(), out.vpc_ids.end(), eni.vpc_id) == out.vpc_ids.end())
+      out.vpc_ids.push_back(eni.vpc_id);
+  }
+  out.account_id = finding.account_id;
+  out.finding_id = finding.finding_id;
+  out.finding_type = finding.finding_type;
+  return out;
+}
+
+// The containment plan, with the attachment steps' first reads riding beside the evidence: they wait for the
+// isolation calls and no more, so they cost no round trip of their own. A dry run sends EC2 calls with
+// DryRun, which read nothing: it sends them apart. Returns the plan's execution and the reads'.
+std::pair<execution, execution> execute_with_reads(const std::vector<planned_call>& plan,
+                                                   const std::vector<planned_call>& reads,
+                                                   const playbook_context& ctx) {
+  if (ctx.dry_run) {
+    return {execute_plan(plan, ctx.client, ctx.until, true),
+            execute_plan(reads, ctx.client, ctx.until, false)};
+  }
+  std::vector<size_t> isolations;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].kind == &isolate_interface) isolations.push_back(i);
+  }
+  std::vector<planned_call> all = plan;
+  for (auto read : reads) {
+    read.after = isolations;
+    all.push_back(std::move(read));
+  }
+  execution run = execute_plan(all, ctx.client, ctx.until, false);
+  execution first;
+  for (size_t i = plan.size(); i < all.size(); ++i) {
+    first.records.push_back(std::move(run.records[i]));
+    first.answers.push_back(std::move(run.answers[i]));
+  }
+  run.records.resize(plan.size());
+  run.answers.resize(plan.size());
+  return {std::move(run), std::move(first)};
+}
+
+// Step 1 to 3 and the evidence, then the instance's profile and load balancers, then the status tags in the
+// room that is left. Says whether a tag the instance should carry found no room, and what a person must
+// decide.
+attachment_outcome execute_containment(const instance_finding& finding, instance_state& state,
+                                       const instance_settings& settings, const playbook_context& ctx,
+                                       playbook_report& report) {
   std::vector<action_record> already;
   const containment_plan planned = plan_instance_containment(finding, state, settings, already);
   const auto& plan = planned.calls;
-  execution run = execute_plan(plan, ctx.client, ctx.until, ctx.dry_run);
+  attached_instance instance = attached(state, finding);
+  const auto early = first_attachment_reads(instance, settings.attachments);
+  auto [run, first] = execute_with_reads(plan, early, ctx);
   bool lacks_room = planned.record.lacks_room;
   lacks_room |= settle_tag_limits(plan, run);
   retry_failed_record(plan, run, ctx);
@@ -1228,6 +1277,13 @@ bool execute_containment(const instance_finding& finding, instance_state& state,
   account_for_isolation(plan, run, ctx.arrived, report);
   report_group_assertions(plan, run, state, report);
   report.details["record"] = record_placement(planned, run, state);
+  const std::size_t reserved =
+      (state.tags.contains(tag_status) ? 0 : 1) + (state.tags.contains(tag_contained_at) ? 0 : 1);
+  instance.tags = state.tags;  // with the record just written: the room left
+  attachment_outcome attachments = contain_attachments(instance, settings.attachments, report.incident_id,
+                                                       reserved, std::move(first), ctx, report);
+  for (const auto& t : attachments.written) state.tags[t.key] = t.value;
+  lacks_room |= attachments.lacks_room;
 
   if (!ctx.dry_run) {
     std::vector<action_record> status_already;
@@ -1238,7 +1294,8 @@ bool execute_containment(const instance_finding& finding, instance_state& state,
     append(report, written);
     report.actions.insert(report.actions.end(), status_already.begin(), status_already.end());
   }
-  return lacks_room;
+  attachments.lacks_room = lacks_room;
+  return attachments;
 }
 
 }  // namespace
@@ -1286,16 +1343,23 @@ playbook_report contain_instance(const instance_finding& event_finding, const pl
   }
 
   // Isolation never waits for the record to fit: a tag limit is for a person, after the fact.
-  const bool lacks_room = execute_containment(finding, *state, settings, ctx, report);
-  report.status = ctx.dry_run           ? report_status::dry_run
-                  : report.incomplete() ? report_status::incomplete
-                  : lacks_room          ? report_status::escalate
-                                        : report_status::contained;
-  if (report.status == report_status::escalate)
+  const attachment_outcome done = execute_containment(finding, *state, settings, ctx, report);
+  report.status = ctx.dry_run                                    ? report_status::dry_run
+                  : report.incomplete()                          ? report_status::incomplete
+                  : done.lacks_room || !done.escalations.empty() ? report_status::escalate
+                                                                 : report_status::contained;
+  if (report.status == report_status::escalate && done.lacks_room)
     report.reason = no_room_reason(report.details["record"], *state);
-  else if (since.verdict == decision_verdict::act_again)
+  if (report.status == report_status::escalate) {
+    for (const auto& why : done.escalations) report.reason += (report.reason.empty() ? "" : " ") + why;
+  } else if (since.verdict == decision_verdict::act_again) {
     report.reason = since.reason;
+  }
   // After isolation and its record: a failed write is one more failed action, never a reason to hold back.
+  // The load balancers and the profile were read after isolation, but before anything of theirs changed.
+  for (const char* part : {"instanceProfile", "loadBalancers"}) {
+    if (report.details.contains(part)) state->as_read["attachments"][part] = report.details[part];
+  }
   write_evidence({report.incident_id, finding.finding_id, finding.instance_id, std::string(ctx.event_text),
                   state->as_read},
                  settings.evidence, ctx, report);
@@ -1339,6 +1403,7 @@ playbook_report release_instance(const std::string& instance_id, const playbook_
   settle_tag_limits(plan, run);  // the interfaces are back either way
   append(report, run);
   report.actions.insert(report.actions.end(), already.begin(), already.end());
+  release_attachments(attached(*state), settings.attachments, ctx, report);
   report.status = ctx.dry_run           ? report_status::dry_run
                   : report.incomplete() ? report_status::incomplete
                                         : report_status::released;
@@ -1392,6 +1457,9 @@ result<instance_settings> instance_settings_from_environment(const env_reader& e
   auto evidence = evidence_settings_from_environment(env);
   if (!evidence) return std::move(evidence).err();
   s.evidence = std::move(*evidence);
+  auto attachments = attachment_settings_from_environment(env);
+  if (!attachments) return std::move(attachments).err();
+  s.attachments = *attachments;
   return s;
 }
 

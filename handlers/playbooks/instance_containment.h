@@ -17,6 +17,7 @@
 #include "handlers/evidence.h"
 #include "handlers/incident.h"
 #include "handlers/playbook.h"
+#include "handlers/playbooks/instance_attachments.h"
 #include "handlers/playbooks/instance_record.h"
 #include "handlers/report.h"
 #include "runtime/environment.h"
@@ -38,6 +39,7 @@ struct instance_settings {
   bool snapshots = true;                         // TOURNIQUET_SNAPSHOTS
   bool detach_from_autoscaling = true;           // TOURNIQUET_DETACH_FROM_AUTOSCALING
   evidence_settings evidence;                    // TOURNIQUET_EVIDENCE_BUCKET, TOURNIQUET_EVIDENCE_PREFIX
+  attachment_settings attachments;               // its instance profile and load balancers
 };
 
 result<instance_settings> instance_settings_from_environment(const env_reader& env);
@@ -140,6 +142,8 @@ struct instance_state {
   bool termination_protected = false;
   std::string shutdown_behavior;
   std::string autoscaling_group;                  // empty when in none
+  std::string profile_arn;                        // its instance profile; empty when none
+  std::vector<std::string> private_ips;           // of every interface
   std::vector<std::string> finding_snapshot_ids;  // snapshots already taken for this finding
   // False when that read failed: what it would have told is unknown, so its step waits for a
   // retry rather than act blind (a second set of snapshots, or an instance left in its Auto Scaling group).

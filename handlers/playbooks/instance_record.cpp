@@ -9,8 +9,8 @@
 namespace tq::handlers {
 namespace {
 
-std::string chunk_key(std::size_t n) {
-  return n == 1 ? std::string(tag_record) : std::string(tag_record) + ":" + std::to_string(n);
+std::string chunk_key(std::string_view key, std::size_t n) {
+  return n == 1 ? std::string(key) : std::string(key) + ":" + std::to_string(n);
 }
 
 // Cuts `value` into pieces of at most `limit` bytes, never inside a UTF-8 sequence (EC2 counts characters,
@@ -103,8 +103,7 @@ std::vector<aws::tag> fitting(const std::map<std::string, std::string>& tags,
   return fits;
 }
 
-std::vector<aws::tag> record_tags(const instance_record& record) {
-  const std::string body = body_of(record);
+std::vector<aws::tag> spilled_tags(std::string_view key, const std::string& body) {
   // The head names the count of pieces, which depends on the head's own length: settle it.
   std::size_t count = 1;
   std::vector<std::string> pieces;
@@ -114,13 +113,14 @@ std::vector<aws::tag> record_tags(const instance_record& record) {
     count = pieces.size();
   }
   std::vector<aws::tag> tags;
-  for (std::size_t i = 0; i < pieces.size(); ++i) tags.push_back({chunk_key(i + 1), std::move(pieces[i])});
+  for (std::size_t i = 0; i < pieces.size(); ++i)
+    tags.push_back({chunk_key(key, i + 1), std::move(pieces[i])});
   return tags;
 }
 
-read_record record_from_tags(const std::map<std::string, std::string>& tags) {
-  read_record out;
-  auto first = tags.find(tag_record);
+spilled_value spilled_from_tags(const std::map<std::string, std::string>& tags, std::string_view key) {
+  spilled_value out;
+  auto first = tags.find(std::string(key));
   if (first == tags.end()) return out;
   out.presence = record_presence::unknown;
   const std::string_view head = first->second;
@@ -135,16 +135,32 @@ read_record record_from_tags(const std::map<std::string, std::string>& tags) {
   if (count == 0) return out;
   std::string value = first->second;
   for (std::size_t n = 2; n <= count; ++n) {
-    auto piece = tags.find(chunk_key(n));
+    auto piece = tags.find(chunk_key(key, n));
     if (piece == tags.end()) {
       out.presence = record_presence::partial;
       return out;
     }
     value += piece->second;
   }
-  instance_record record;
-  if (!parse_body(std::string_view(value).substr(semicolon + 1), record)) return out;
   out.presence = record_presence::complete;
+  out.body = value.substr(semicolon + 1);
+  return out;
+}
+
+std::vector<aws::tag> record_tags(const instance_record& record) {
+  return spilled_tags(tag_record, body_of(record));
+}
+
+read_record record_from_tags(const std::map<std::string, std::string>& tags) {
+  read_record out;
+  spilled_value value = spilled_from_tags(tags, tag_record);
+  out.presence = value.presence;
+  if (value.presence != record_presence::complete) return out;
+  instance_record record;
+  if (!parse_body(value.body, record)) {
+    out.presence = record_presence::unknown;
+    return out;
+  }
   out.record = std::move(record);
   return out;
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -51,5 +52,14 @@ struct read_record {
 };
 
 read_record record_from_tags(const std::map<std::string, std::string>& tags);
+
+// Any versioned record kept the same way: "v1;n=<tags>;<body>" under `key`, spilling to "<key>:2", … past
+// EC2's limit on a value.
+std::vector<aws::tag> spilled_tags(std::string_view key, const std::string& body);
+struct spilled_value {
+  record_presence presence = record_presence::absent;
+  std::string body;  // set when complete
+};
+spilled_value spilled_from_tags(const std::map<std::string, std::string>& tags, std::string_view key);
 
 }  // namespace tq::handlers

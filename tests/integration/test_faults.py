@@ -23,7 +23,7 @@ import uuid
 
 from moto_support import MotoTestCase, generated_policy, invoke
 from proxy_support import AwsProxy
-from worlds import (acl_of, cloudtrail_event, cloudwatch_logs_event, credential_finding, function_finding,
+from worlds import (acl_of, cloudtrail_event, cloudwatch_logs_event, credential_finding, ec2_role, function_finding,
                     instance_finding, instance_in_subnet, instance_on_interface, join_auto_scaling_group,
                     lambda_function, lambda_role, open_group, port_probe_finding, trail)
 
@@ -77,6 +77,7 @@ class FaultRunsTest(MotoTestCase):
         cls.cloudtrail = cls.moto.client("cloudtrail", *account.admin)
         cls.s3 = cls.moto.client("s3", *account.admin)
         cls.lam = cls.moto.client("lambda", *account.admin)
+        cls.elbv2 = cls.moto.client("elbv2", *account.admin)
 
     def setUp(self):
         self.fresh_moto()
@@ -159,8 +160,18 @@ class FaultRunsTest(MotoTestCase):
         volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
         ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
         join_auto_scaling_group(autoscaling, ec2, instance, subnet, f"asg-{run}-{uuid.uuid4().hex[:6]}")
+        # Its own instance profile (so its role is revoked) and a target group it serves.
+        name = f"r{run}-{uuid.uuid4().hex[:6]}"
+        ec2_role(self.iam, name)
+        profile = self.iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+        self.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=instance)
+        group = self.elbv2.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc,
+                                               TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+        self.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": instance, "Port": 80}])
         return {"vpc": vpc, "instance": instance, "interfaces": {eni: sorted([web, ssh])},
-                "finding": uuid.uuid4().hex, "acl": acl_of(ec2, subnet)}
+                "finding": uuid.uuid4().hex, "acl": acl_of(ec2, subnet), "role": name, "profile": profile,
+                "target_group": group}
 
     def instance_event(self, world):
         return instance_finding(world["instance"], id=world["finding"])
@@ -200,6 +211,14 @@ class FaultRunsTest(MotoTestCase):
         self.assertEqual(sorted(s["VolumeId"] for s in snapshots), volumes, "one snapshot per volume, no more")
         tags = tags_of(instance)
         self.assertEqual(tags.get("tourniquet:status"), "contained")
+        self.assertEqual(ec2.describe_iam_instance_profile_associations(Filters=[
+            {"Name": "instance-id", "Values": [world["instance"]]}])["IamInstanceProfileAssociations"], [],
+            "the instance profile is still attached")
+        self.assertEqual(tags.get("tourniquet:instance-profile"), world["profile"])
+        self.assertEqual(self.iam.list_role_policies(RoleName=world["role"])["PolicyNames"], [SESSIONS_POLICY])
+        self.assertEqual(self.elbv2.describe_target_health(TargetGroupArn=world["target_group"])[
+            "TargetHealthDescriptions"], [], "still registered in its target group")
+        self.assertIn("tourniquet:load-balancers", tags)
         record = tags.get("tourniquet:record", "")
         self.assertTrue(record.startswith(f"v1;n=1;f={world['finding']};"), tags)
         in_record = dict(entry.split(":") for entry in record.split(";i=")[1].split(","))

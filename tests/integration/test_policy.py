@@ -167,11 +167,50 @@ def scenario_evidence(moto):
     return run
 
 
+    return run
+
+
+def scenario_instance_attachments(moto):
+    """An instance holding a profile no other instance uses, in a target group as itself, in another by its
+    address and in a classic load balancer: contained (profile detached, role revoked, all three
+    deregistered), then released (profile and registrations back)."""
+    ec2, iam = moto.client("ec2"), moto.client("iam")
+    elbv2, elb = moto.client("elbv2"), moto.client("elb")
+    vpc = ec2.create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.3.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    instance, _ = instance_on_interface(ec2, subnet)
+    ec2_role(iam, "app-role")
+    profile = iam.create_instance_profile(InstanceProfileName="app-profile")["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName="app-profile", RoleName="app-role")
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=instance)
+    address = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+    for name, kind, target in (("app", "instance", instance), ("app-ip", "ip", address)):
+        group = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc,
+                                          TargetType=kind)["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": target, "Port": 80}])
+    elb.create_load_balancer(LoadBalancerName="legacy", Listeners=[
+        {"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}], AvailabilityZones=["us-east-1a"])
+    elb.register_instances_with_load_balancer(LoadBalancerName="legacy", Instances=[{"InstanceId": instance}])
+    event = instance_finding(instance)
+
+    def run(env):
+        code, response, _ = invoke(event, env)
+        contained = code == 0 and response["reports"][0]["status"] == "contained"
+        code, out, _ = run_tourniquet(["release", instance], env)
+        return contained and code == 0 and json.loads(out)["status"] == "released"
+    return run
+
+
+# Actions AWS requires that moto never checks, so no scenario can show them needed: each with its reason.
+UNCHECKABLE = {"iam:PassRole": "AssociateIamInstanceProfile passes the profile's role (release); moto checks no "
+                               "PassRole"}
+
 # Each playbook adds its scenario here: a function (moto) that builds its world with the checks
 # off and returns run(env) -> True when the playbook did its whole job.
 SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
              scenario_exposure_fix, scenario_notification,
-             scenario_opened_isolation_group, scenario_function_containment, scenario_evidence]
+             scenario_opened_isolation_group, scenario_function_containment, scenario_evidence,
+             scenario_instance_attachments]
 
 
 class PolicyTest(MotoTestCase):
@@ -197,7 +236,7 @@ class PolicyTest(MotoTestCase):
 
     def test_every_action_is_needed_by_some_scenario(self):
         unneeded = []
-        for action in self.actions:
+        for action in [a for a in self.actions if a not in UNCHECKABLE]:
             outcomes = self.outcomes(policy_keeping(self.policy, lambda a: a != action))
             if all(outcomes.values()):
                 unneeded.append(action)
