@@ -38,7 +38,8 @@ execution answered(const std::vector<nlohmann::json>& answers) {
   execution run;
   for (const auto& a : answers) {
     run.records.push_back({"read", "", outcome::done});
-    run.answers.push_back(aws::api_answer{a});
+    // Built in place: GCC 12 warns (maybe-uninitialized) on a temporary api_answer moved into the optional.
+    run.answers.emplace_back(std::in_place).value().body = a;
   }
   return run;
 }
