@@ -7,6 +7,7 @@
 #include "handlers/playbooks/exposure_fix.h"
 #include "handlers/playbooks/instance_containment.h"
 #include "handlers/playbooks/network_block.h"
+#include "handlers/securityhub_in.h"
 
 namespace tq::handlers {
 namespace {
@@ -17,7 +18,7 @@ using playbook_factory = result<std::unique_ptr<const playbook>> (*)(const env_r
 // a static library drops the object files nothing refers to, and with them their registrations.
 constexpr playbook_factory all_playbooks[] = {
     &make_instance_containment, &make_network_block, &make_credential_containment,
-    &make_exposure_fix,         &make_block_expiry,
+    &make_exposure_fix,         &make_block_expiry,  &make_securityhub_actions,
 };
 
 constexpr std::string_view router_name = "router";

@@ -4,6 +4,7 @@
 
 #include "handlers/passes.h"
 #include "handlers/playbook.h"
+#include "handlers/securityhub_in.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -36,12 +37,14 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   if (!creds) return std::move(creds).err();
   auto observability = observability_settings_from_environment(env);
   if (!observability) return std::move(observability).err();
+  auto securityhub_updates = securityhub_updates_from_environment(env);
+  if (!securityhub_updates) return std::move(securityhub_updates).err();
   aws::transport_options transport;
   transport.ca_bundle = aws::find_ca_bundle(env);
   aws::client base(aws::make_curl_transport(transport),
                    std::make_shared<aws::client_settings>(std::move(*settings)), std::move(*creds));
   return std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(*playbooks), std::move(base),
-                                                  observer(std::move(*observability))));
+                                                  observer(std::move(*observability)), *securityhub_updates));
 }
 
 result<std::string> responder::own_account(const invocation_context& context, aws::deadline until) {
@@ -78,8 +81,18 @@ playbook_report responder::run_job(const playbook& runner, const job& work, cons
   auto client = client_for(work.account_id, context, until);  // inside the pass: a pass may get it later
   if (!client) return could_not_start(std::string(runner.name()), work.target, std::move(client).err());
   const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
-  const playbook_context ctx{
-      *client, m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or(""), confirmation};
+  playbook_context ctx{*client,
+                       m_config,
+                       until,
+                       m_config.dry_run || work.dry_run,
+                       arrived,
+                       account,
+                       m_own_account.value_or(""),
+                       confirmation};
+  if (work.release) {  // an analyst's release (a Security Hub custom action): recorded as the action's
+    ctx.caller_arn = work.decided_by;
+    return runner.release(work.target, ctx);
+  }
   playbook_report report = runner.run(work, ctx);
   if (report.forged) {
     // Whoever invoked the function with this finding could invoke it again: an incident in its own right.
@@ -89,8 +102,26 @@ playbook_report responder::run_job(const playbook& runner, const job& work, cons
   return report;
 }
 
+std::vector<playbook_report> responder::run_imported(const securityhub_event& event,
+                                                     const invocation_context& context,
+                                                     std::chrono::steady_clock::time_point arrived) {
+  std::vector<playbook_report> reports;
+  for (auto& finding : imported_as_native(event)) {
+    if (auto* why = std::get_if<std::string>(&finding)) {
+      reports.push_back(ignored(std::string(securityhub_playbook), "", std::move(*why)));
+      continue;
+    }
+    for (auto& r : run(decoded_event{std::get<guardduty_finding>(std::move(finding))}, context, arrived))
+      reports.push_back(std::move(r));
+  }
+  return reports;
+}
+
 std::vector<playbook_report> responder::run(const decoded_event& event, const invocation_context& context,
                                             std::chrono::steady_clock::time_point arrived) {
+  if (const auto* hub = std::get_if<securityhub_event>(&event);
+      hub && hub->kind == securityhub_kind::imported)
+    return run_imported(*hub, context, arrived);
   const aws::deadline until = aws::deadline_from(context.deadline);
   const routing routed = route_event(m_playbooks, event, m_config);
   // One per invocation, so that the playbooks of one finding ask GuardDuty once between them.
@@ -99,7 +130,9 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     confirmation.emplace(*finding);
   finding_confirmation* confirming = confirmation ? &*confirmation : nullptr;
   std::vector<playbook_report> reports;
+  std::vector<std::size_t> items;  // the event item each job's report is about
   for (const job& work : routed.jobs) {
+    items.push_back(work.item);
     const playbook* runner = find_playbook(m_playbooks, work.playbook);
     log::set_context("playbook", std::string(work.playbook));
     if (!work.incident_id.empty()) log::set_context("incidentId", work.incident_id);
@@ -115,6 +148,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     if (reports.back().forged) break;
   }
   if (auto passed = passed_over_report(routed, event)) reports.push_back(std::move(*passed));
+  for (auto& outcome : outcomes_of(event, reports, items)) m_outcomes.push_back(std::move(outcome));
   return reports;
 }
 
@@ -128,6 +162,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
     return invocation_response::failure(invalid_event_error, event.err().describe());
   }
 
+  m_outcomes.clear();
   const std::vector<playbook_report> reports = run(*event, context, arrived);
   nlohmann::ordered_json response;
   bool incomplete = false;
@@ -150,6 +185,13 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   response["reports"] = nlohmann::ordered_json::array();
   for (const auto& r : reports) response["reports"].push_back(r.to_json());
   for (const auto& n : notifications) response["notifications"].push_back(to_json(n));
+  if (m_securityhub_updates && !m_config.dry_run) {
+    // In the finding's region: for now the function's own (per-region clients come with cross-region
+    // support).
+    const auto hub_client = [this](const std::string&) -> result<aws::client> { return m_base; };
+    for (const auto& u : update_findings(m_outcomes, hub_client, aws::deadline_from(context.deadline)))
+      response["securityHubUpdates"].push_back(to_json(u));
+  }
   if (incomplete) {
     // The report went to the log above; the error tells Lambda to retry, which converges (replays are safe).
     return invocation_response::failure(containment_incomplete_error, "containment incomplete: " + summary);
