@@ -213,7 +213,10 @@ result<securityhub_event> decode_securityhub(const json& event) {
 }
 
 bool is_guardduty_product(const asff_finding& finding) {
-  return finding.product_arn.starts_with("arn:") && finding.product_arn.ends_with("/product/aws/guardduty");
+  // arn:<partition>:securityhub:<region>::product/aws/guardduty
+  return finding.product_arn.starts_with("arn:") &&
+         finding.product_arn.find(":securityhub:") != std::string::npos &&
+         finding.product_arn.ends_with(":product/aws/guardduty");
 }
 
 }  // namespace tq::handlers

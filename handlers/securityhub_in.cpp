@@ -9,6 +9,11 @@
 namespace tq::handlers {
 namespace {
 
+// Declared here, beside the playbook (securityhub_out.cpp sends it): in the policy only while updates are on.
+const action_kind& update_finding = declare_action(
+    securityhub_playbook, "update-finding", {"securityhub:GetFindings", "securityhub:BatchUpdateFindings"},
+    "TOURNIQUET_SECURITYHUB_UPDATES");
+
 enum class action_mode { contain, release, dry_run };
 
 std::optional<action_mode> mode_of(std::string_view action_id) {
@@ -154,6 +159,10 @@ class securityhub_actions final : public playbook {
 };
 
 }  // namespace
+
+const action_kind& finding_update_action() {
+  return update_finding;
+}
 
 std::string source_id_of(const asff_finding& finding) {
   if (is_guardduty_product(finding)) {

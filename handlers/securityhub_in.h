@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "handlers/action.h"
 #include "handlers/event.h"
 #include "handlers/playbook.h"
 
@@ -34,6 +35,10 @@ void route_custom_action(const securityhub_event& event, const config& cfg, rout
 // Each imported finding as the native event it stands for, or why it is not acted on.
 using imported_finding = std::variant<guardduty_finding, std::string>;
 std::vector<imported_finding> imported_as_native(const securityhub_event& event);
+
+// Security Hub out's one kind (securityhub:GetFindings, securityhub:BatchUpdateFindings), declared with the
+// playbook so that the policy holds it whenever TOURNIQUET_SECURITYHUB_UPDATES is on.
+const action_kind& finding_update_action();
 
 result<std::unique_ptr<const playbook>> make_securityhub_actions(const env_reader& env);
 

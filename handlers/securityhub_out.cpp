@@ -11,11 +11,6 @@
 namespace tq::handlers {
 namespace {
 
-// Declared on the Security Hub playbook: in the policy only while updates are on.
-const action_kind& update_finding = declare_action(
-    securityhub_playbook, "update-finding", {"securityhub:GetFindings", "securityhub:BatchUpdateFindings"},
-    "TOURNIQUET_SECURITYHUB_UPDATES");
-
 constexpr std::size_t max_filter_values = 20;  // GetFindings: values per filter field
 
 std::string cut(std::string text, std::size_t limit) {
@@ -106,7 +101,8 @@ std::vector<action_record> update_region(const std::vector<const finding_outcome
     std::vector<const finding_outcome*> chunk(
         outcomes.begin() + static_cast<long>(start),
         outcomes.begin() + static_cast<long>(std::min(start + max_filter_values, outcomes.size())));
-    reads.push_back({&update_finding, outcomes[start]->finding.region, get_findings(chunk), "read notes"});
+    reads.push_back(
+        {&finding_update_action(), outcomes[start]->finding.region, get_findings(chunk), "read notes"});
   }
   action_record failure;
   const auto notes = notes_from(execute_plan(reads, client, until, false), failure);
@@ -117,13 +113,13 @@ std::vector<action_record> update_region(const std::vector<const finding_outcome
     const std::string note = note_text(*o);
     const auto known = notes->find({o->finding.id, o->finding.product_arn});
     if (known == notes->end()) {
-      records.push_back(skipped_record(update_finding, o->finding.id,
+      records.push_back(skipped_record(finding_update_action(), o->finding.id,
                                        "Security Hub does not know this finding (not enabled in " +
                                            o->finding.region + ", or not yet imported): not updated"));
     } else if (known->second == note) {
-      records.push_back(already_record(update_finding, o->finding.id, "its note says this already"));
+      records.push_back(already_record(finding_update_action(), o->finding.id, "its note says this already"));
     } else {
-      updates.push_back({&update_finding, o->finding.id, batch_update(*o, note), note});
+      updates.push_back({&finding_update_action(), o->finding.id, batch_update(*o, note), note});
       updated.push_back(o);
     }
   }
@@ -209,7 +205,7 @@ std::vector<action_record> update_findings(const std::vector<finding_outcome>& o
   for (const auto& [region, its] : by_region) {
     auto regional = client(region);
     if (!regional) {
-      action_record failed = skipped_record(update_finding, region, "no client for " + region);
+      action_record failed = skipped_record(finding_update_action(), region, "no client for " + region);
       failed.result = outcome::failed;
       failed.failure = std::move(regional).err();
       records.push_back(std::move(failed));

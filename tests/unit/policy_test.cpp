@@ -45,7 +45,8 @@ TEST_F(policy, holds_every_declared_permission_when_every_option_is_on) {
   const auto everything =
       fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"},
                          {"TOURNIQUET_QUARANTINE_GROUP", "quarantine"},
-                         {"TOURNIQUET_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:x"}});
+                         {"TOURNIQUET_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:x"},
+                         {"TOURNIQUET_SECURITYHUB_UPDATES", "true"}});
   const auto document = policy_document(config{}, everything);
   for (const action_kind* kind : declared_actions()) {
     for (auto p : kind->permissions) EXPECT_TRUE(has(document, p)) << p;
