@@ -240,7 +240,8 @@ struct securityhub_event {
   std::vector<asff_finding> findings;  // at most max_asff_findings
 };
 
-// Whether Security Hub's copy of the finding is GuardDuty's (ProductArn arn:…:securityhub:…::product/aws/guardduty).
+// Whether Security Hub's copy of the finding is GuardDuty's (ProductArn
+// arn:…:securityhub:…::product/aws/guardduty).
 bool is_guardduty_product(const asff_finding& finding);
 
 // A GuardDuty finding as Security Hub carries it, turned back into the native event's shape, so that it is
