@@ -129,6 +129,13 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
   if (const auto* finding = std::get_if<guardduty_finding>(&event); finding && m_config.confirm_findings)
     confirmation.emplace(*finding);
   finding_confirmation* confirming = confirmation ? &*confirmation : nullptr;
+  // A custom action's findings, with Security Hub (the analyst's action goes past the floors GuardDuty's
+  // would re-apply): once for all its jobs.
+  std::optional<action_confirmation> action_checked;
+  if (const auto* hub = std::get_if<securityhub_event>(&event);
+      hub && m_config.confirm_findings && !routed.jobs.empty())
+    action_checked =
+        judge_action_findings(*hub, execute_plan(plan_action_confirmation(*hub), m_base, until, false));
   std::vector<playbook_report> reports;
   std::vector<std::size_t> items;  // the event item each job's report is about
   for (const job& work : routed.jobs) {
@@ -141,8 +148,12 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
                                   "no playbook of that name is in the list"));
       continue;
     }
-    reports.push_back(
-        with_passes([&] { return run_job(*runner, work, context, arrived, confirming); }, until));
+    if (auto stop = action_checked ? unconfirmed_action(*action_checked, work) : std::nullopt) {
+      reports.push_back(std::move(*stop));
+    } else {
+      reports.push_back(
+          with_passes([&] { return run_job(*runner, work, context, arrived, confirming); }, until));
+    }
     // The other jobs of a forged finding would be refused for the same reason: one report, one ERROR line,
     // one metric and one notification say it once.
     if (reports.back().forged) break;

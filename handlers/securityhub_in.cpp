@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "aws/rest_json.h"
 #include "handlers/incident.h"
 #include "handlers/playbooks/credential_containment.h"
 #include "handlers/playbooks/instance_containment.h"
@@ -13,6 +14,28 @@ namespace {
 const action_kind& update_finding = declare_action(
     securityhub_playbook, "update-finding", {"securityhub:GetFindings", "securityhub:BatchUpdateFindings"},
     "TOURNIQUET_SECURITYHUB_UPDATES");
+
+const action_kind& confirm_action_finding =
+    declare_action(securityhub_playbook, "confirm-action-finding", {"securityhub:GetFindings"},
+                   "TOURNIQUET_CONFIRM_FINDINGS", true);
+
+constexpr std::size_t max_filter_values = 20;  // GetFindings: values per filter field
+
+// Why Security Hub's copy `real` does not confirm the event's `claimed`; "" when it does.
+std::string difference(const asff_finding& claimed, const nlohmann::json& real) {
+  if (real.value("ProductArn", "") != claimed.product_arn) return "Security Hub has it from another product";
+  if (real.value("AwsAccountId", "") != claimed.account_id) return "Security Hub has it in another account";
+  const auto resources = real.find("Resources");
+  for (const auto& r : claimed.resources) {
+    bool named = false;
+    if (resources != real.end() && resources->is_array()) {
+      for (const auto& mine : *resources)
+        named |= mine.is_object() && mine.value("Type", "") == r.type && mine.value("Id", "") == r.id;
+    }
+    if (!named) return "Security Hub's copy does not name " + r.type + " " + r.id;
+  }
+  return {};
+}
 
 enum class action_mode { contain, release, dry_run };
 
@@ -194,6 +217,72 @@ void route_custom_action(const securityhub_event& event, const config& cfg, rout
       out.jobs.push_back(std::move(work));
     }
   }
+}
+
+std::vector<planned_call> plan_action_confirmation(const securityhub_event& event) {
+  std::vector<planned_call> calls;
+  for (std::size_t start = 0; start < event.findings.size(); start += max_filter_values) {
+    nlohmann::json ids = nlohmann::json::array();
+    for (std::size_t i = start; i < std::min(start + max_filter_values, event.findings.size()); ++i)
+      ids.push_back({{"Value", event.findings[i].id}, {"Comparison", "EQUALS"}});
+    aws::rest_json_call call{aws::service::securityhub,
+                             "GetFindings",
+                             "POST",
+                             "/findings",
+                             {},
+                             {{"Filters", {{"Id", ids}}}, {"MaxResults", 100}}};
+    calls.push_back({&confirm_action_finding, event.action_id, std::move(call), "the selected findings"});
+  }
+  return calls;
+}
+
+action_confirmation judge_action_findings(const securityhub_event& event, const execution& run) {
+  action_confirmation verdict;
+  std::map<std::string, std::vector<nlohmann::json>> found;  // by Id
+  for (std::size_t i = 0; i < run.records.size(); ++i) {
+    if (!run.answers[i]) {
+      const auto& failure = run.records[i].failure;
+      verdict.unreachable =
+          failure.value_or(error{"NotSent", "GetFindings was not sent", "securityhub:GetFindings", true});
+      verdict.unreachable =
+          std::move(*verdict.unreachable).within("confirming the findings with Security Hub");
+      return verdict;
+    }
+    const nlohmann::json& body = run.answers[i]->json();
+    if (!body.contains("Findings") || !body["Findings"].is_array()) continue;
+    for (const auto& f : body["Findings"])
+      if (f.is_object()) found[f.value("Id", "")].push_back(f);
+  }
+  for (std::size_t i = 0; i < event.findings.size(); ++i) {
+    const asff_finding& claimed = event.findings[i];
+    const auto copies = found.find(claimed.id);
+    if (copies == found.end()) {
+      verdict.forged[i] = "Security Hub has no finding " + claimed.id;
+      continue;
+    }
+    std::string why = "Security Hub has it from another product";
+    for (const auto& real : copies->second) {
+      why = difference(claimed, real);
+      if (why.empty()) break;
+    }
+    if (!why.empty()) verdict.forged[i] = std::move(why);
+  }
+  return verdict;
+}
+
+std::optional<playbook_report> unconfirmed_action(const action_confirmation& confirmation, const job& work) {
+  if (confirmation.unreachable) {
+    playbook_report r = could_not_start(std::string(work.playbook), work.target, *confirmation.unreachable);
+    r.reason = "not confirmed by Security Hub: " + confirmation.unreachable->describe();
+    return r;
+  }
+  const auto forged = confirmation.forged.find(work.item);
+  if (forged == confirmation.forged.end()) return std::nullopt;
+  playbook_report r =
+      ignored(std::string(work.playbook), work.target, "not confirmed by Security Hub: " + forged->second);
+  r.incident_id = work.incident_id;
+  r.forged = true;
+  return r;
 }
 
 std::vector<imported_finding> imported_as_native(const securityhub_event& event) {

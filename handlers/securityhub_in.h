@@ -5,7 +5,9 @@
 // playbooks' runs. Imported GuardDuty findings are routed as their native events, thresholds included.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -35,6 +37,24 @@ void route_custom_action(const securityhub_event& event, const config& cfg, rout
 // Each imported finding as the native event it stands for, or why it is not acted on.
 using imported_finding = std::variant<guardduty_finding, std::string>;
 std::vector<imported_finding> imported_as_native(const securityhub_event& event);
+
+// Confirmation of a custom action's findings with Security Hub (while TOURNIQUET_CONFIRM_FINDINGS is on):
+// anyone allowed to invoke the function could hand it a custom action, which acts whatever the severity. Each
+// finding must be in Security Hub (GetFindings, in the region of the event: where the analyst clicked, which
+// sees the findings it aggregates), from the same product and account, naming the resource. GuardDuty's
+// confirmation does not apply: it re-applies the floors the analyst overrode.
+std::vector<planned_call> plan_action_confirmation(const securityhub_event& event);
+
+struct action_confirmation {
+  std::map<std::size_t, std::string> forged;  // by finding index: why Security Hub does not confirm it
+  std::optional<error> unreachable;           // Security Hub could not be asked: nothing is confirmed
+};
+// From the answers to the plan's calls (in its order).
+action_confirmation judge_action_findings(const securityhub_event& event, const execution& run);
+
+// The report that stands for `work` when its finding is not confirmed (ignored and marked forged), or could
+// not be (failed, retryable); nullopt when it is.
+std::optional<playbook_report> unconfirmed_action(const action_confirmation& confirmation, const job& work);
 
 // Security Hub out's one kind (securityhub:GetFindings, securityhub:BatchUpdateFindings), declared with the
 // playbook so that the policy holds it whenever TOURNIQUET_SECURITYHUB_UPDATES is on.

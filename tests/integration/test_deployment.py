@@ -61,7 +61,12 @@ class DeploymentTest(unittest.TestCase):
         topic = {"TOURNIQUET_SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:tourniquet-incidents"}
         added = sorted(set(generated_actions(**topic, TOURNIQUET_SECURITYHUB_UPDATES="true")) -
                        set(generated_actions(**topic)))
-        self.assertEqual(added, ["securityhub:BatchUpdateFindings", "securityhub:GetFindings"])
+        self.assertEqual(added, ["securityhub:BatchUpdateFindings"])
+        # GetFindings is there by default: custom actions are confirmed with Security Hub (TOURNIQUET_CONFIRM_FINDINGS).
+        self.assertIn("securityhub:GetFindings", generated_actions(**topic))
+        self.assertNotIn("securityhub:GetFindings", generated_actions(**topic, TOURNIQUET_CONFIRM_FINDINGS="false"))
+        self.assertIn("securityhub:GetFindings",
+                      generated_actions(TOURNIQUET_CONFIRM_FINDINGS="false", TOURNIQUET_SECURITYHUB_UPDATES="true"))
         template = load_template("template.yaml")
         self.assertEqual(template["Parameters"]["SecurityHubUpdates"]["Default"], "false")
         function = template["Resources"]["Responder"]["Properties"]

@@ -134,15 +134,40 @@ class SecurityHubTest(MotoTestCase):
         event = custom_action("custom-action-contain-access-key.json", "TourniquetContain",
                               Id=f"AWS::IAM::AccessKey:{first}")
         event["detail"]["findings"][0]["Resources"][0]["Details"]["AwsIamAccessKey"]["PrincipalName"] = "deploy-bot"
+        self.hub.put_findings(event["detail"]["findings"])
         response = self.invoke(event)
         report = self.report(response, "credential-containment")
         self.assertEqual(report["status"], "contained", response)
         keys = {k["AccessKeyId"]: k["Status"] for k in self.iam.list_access_keys(UserName="deploy-bot")["AccessKeyMetadata"]}
         self.assertEqual(keys, {first: "Inactive", second: "Active"})
-        # Security Hub does not know this finding: reported, and the invocation still succeeded.
+        self.assertEqual(self.stored(event["detail"]["findings"][0]["Id"])["Workflow"]["Status"], "NOTIFIED")
+
+    def test_a_custom_action_security_hub_does_not_hold_is_refused_as_forged(self):
+        # Anyone allowed to invoke the function could hand it a custom action, which goes past the floors.
+        first, second = self.bot_keys
+        event = custom_action("custom-action-contain-access-key.json", "TourniquetContain",
+                              Id=f"AWS::IAM::AccessKey:{first}")
+        event["detail"]["findings"][0]["Resources"][0]["Details"]["AwsIamAccessKey"]["PrincipalName"] = "deploy-bot"
+        held = copy.deepcopy(event["detail"]["findings"][0])
+        held["Resources"][0]["Id"] = f"AWS::IAM::AccessKey:{second}"  # Security Hub's copy names another key
+        self.hub.put_findings([held])
+        for forged in (event, custom_action("custom-action-contain-instance-medium.json", "TourniquetContain",
+                                            Id=instance_arn(self.world.instance))):
+            response = self.invoke(forged)
+            [report] = response["reports"]
+            self.assertTrue(report.get("forged"), response)
+            self.assertIn("not confirmed by Security Hub", report["reason"])
+        keys = {k["AccessKeyId"]: k["Status"] for k in self.iam.list_access_keys(UserName="deploy-bot")["AccessKeyMetadata"]}
+        self.assertEqual(keys, {first: "Active", second: "Active"})
+        self.assertEqual(self.interface_groups(), self.world.interfaces)
+
+    def test_a_native_finding_security_hub_does_not_know_is_reported_and_the_invocation_succeeds(self):
+        response = self.invoke(instance_finding(self.world.instance))
+        self.assertEqual(self.report(response, "instance-containment")["status"], "contained", response)
         [update] = response["securityHubUpdates"]
         self.assertEqual(update["outcome"], "skipped", response)
         self.assertIn("does not know", update["detail"])
+        self.assertEqual([r for r in self.hub.requests() if r["operation"] == "BatchUpdateFindings"], [])
 
     def test_a_finding_native_then_imported_is_one_incident_and_nothing_more_is_done(self):
         native = instance_finding(self.world.instance)
