@@ -169,6 +169,25 @@ class SecurityHubTest(MotoTestCase):
         self.assertIn("does not know", update["detail"])
         self.assertEqual([r for r in self.hub.requests() if r["operation"] == "BatchUpdateFindings"], [])
 
+    def test_the_analyst_goes_past_the_floors_but_not_the_exemptions(self):
+        event = custom_action("custom-action-contain-instance-medium.json", "TourniquetContain",
+                              Id=instance_arn(self.world.instance))
+        self.hub.put_findings(event["detail"]["findings"])
+        response = self.invoke(event, {"TOURNIQUET_EXEMPT_INSTANCES": self.world.instance})
+        report = self.report(response, "instance-containment")
+        self.assertEqual(report["status"], "ignored", response)
+        self.assertIn("TOURNIQUET_EXEMPT_INSTANCES", report["reason"])
+        self.assertEqual(self.interface_groups(), self.world.interfaces)
+
+        first, second = self.bot_keys
+        key = custom_action("custom-action-contain-access-key.json", "TourniquetContain",
+                            Id=f"AWS::IAM::AccessKey:{first}")
+        self.hub.put_findings(key["detail"]["findings"])
+        response = self.invoke(key, {"TOURNIQUET_EXEMPT_PRINCIPALS": "deploy-bot"})
+        self.assertEqual(self.report(response, "credential-containment")["status"], "ignored", response)
+        keys = {k["AccessKeyId"]: k["Status"] for k in self.iam.list_access_keys(UserName="deploy-bot")["AccessKeyMetadata"]}
+        self.assertEqual(keys, {first: "Active", second: "Active"})
+
     def test_a_finding_native_then_imported_is_one_incident_and_nothing_more_is_done(self):
         native = instance_finding(self.world.instance)
         finding_id = native["detail"]["id"]

@@ -268,6 +268,58 @@ TEST(custom_action, another_action_id_is_passed_over_naming_tourniquets) {
   EXPECT_NE(r.passed[0].reason.find("TourniquetContain"), std::string::npos);
 }
 
+// --- confirmation of custom actions ---
+
+execution answered(const nlohmann::json& body) {
+  execution run;
+  run.records.push_back(action_record{"confirm-action-finding", "", outcome::done, "", std::nullopt, {}, {}});
+  run.answers.push_back(aws::api_answer{body});
+  return run;
+}
+
+TEST(custom_action, findings_are_confirmed_only_as_security_hub_holds_them) {
+  const securityhub_event hub =
+      hub_event(sample_json("securityhub/custom-action-contain-instance-medium.json"));
+  const auto calls = plan_action_confirmation(hub);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(aws::call_name(calls[0].call), "securityhub:GetFindings");
+  const nlohmann::json held =
+      sample_json("securityhub/custom-action-contain-instance-medium.json")["detail"]["findings"][0];
+
+  EXPECT_TRUE(judge_action_findings(hub, answered({{"Findings", {held}}})).forged.empty());
+  const auto none = judge_action_findings(hub, answered({{"Findings", nlohmann::json::array()}}));
+  ASSERT_EQ(none.forged.count(0), 1u);
+  EXPECT_NE(none.forged.at(0).find("has no finding"), std::string::npos);
+  nlohmann::json other = held;
+  other["Resources"][0]["Id"] = "arn:aws:ec2:us-east-1:123456789012:instance/i-0fffffffffffffff0";
+  const auto elsewhere = judge_action_findings(hub, answered({{"Findings", {other}}}));
+  ASSERT_EQ(elsewhere.forged.count(0), 1u);
+  EXPECT_NE(elsewhere.forged.at(0).find("does not name AwsEc2Instance"), std::string::npos);
+
+  const routing r = route(decoded_event{hub});
+  const auto stop = unconfirmed_action(elsewhere, r.jobs.at(0));
+  ASSERT_TRUE(stop);
+  EXPECT_TRUE(stop->forged);
+  EXPECT_EQ(stop->status, report_status::ignored);
+  EXPECT_FALSE(
+      unconfirmed_action(judge_action_findings(hub, answered({{"Findings", {held}}})), r.jobs.at(0)));
+
+  execution failed;
+  failed.records.push_back(
+      action_record{"confirm-action-finding",
+                    "",
+                    outcome::failed,
+                    "",
+                    error{"ThrottlingException", "slow down", "securityhub:GetFindings", true},
+                    {},
+                    {}});
+  failed.answers.push_back(std::nullopt);
+  const auto unreachable = unconfirmed_action(judge_action_findings(hub, failed), r.jobs.at(0));
+  ASSERT_TRUE(unreachable);
+  EXPECT_EQ(unreachable->status, report_status::failed);
+  EXPECT_TRUE(unreachable->retryable());
+}
+
 // --- Security Hub out ---
 
 playbook_report report_of(report_status status, std::string target, std::string reason = "") {
