@@ -31,27 +31,39 @@ int run_invoke(arguments args) {
       args, [](bool dry_run) { return tq::handlers::make_handler({.force_dry_run = dry_run}); });
 }
 
-// `tourniquet release TARGET [--dry-run]`: the playbook that contains such targets puts back what it changed.
+// `tourniquet release TARGET [--dry-run] [--region R] [--account A]`: the playbook that contains such targets
+// puts back what it changed, in region R of account A (default: the function's own region and account).
 int run_release(arguments args) {
+  constexpr std::string_view usage =
+      "release takes one target (an instance id i-…, an access key id AKIA…, a role ARN) and optionally "
+      "--dry-run, --region REGION and --account ACCOUNT_ID";
   bool dry_run = false;
-  std::string target;
-  for (std::string_view a : args) {
-    if (a == "--dry-run")
+  std::string target, region, account;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view a = args[i];
+    if (a == "--dry-run") {
       dry_run = true;
-    else if (target.empty() && !a.starts_with("-"))
+    } else if ((a == "--region" || a == "--account") && i + 1 < args.size()) {
+      (a == "--region" ? region : account) = args[++i];
+    } else if (target.empty() && !a.starts_with("-")) {
       target = a;
-    else
-      return tq::runtime::usage_error(
-          "release takes one target (an instance id i-…, an access key id AKIA…, a role ARN) and "
-          "optionally --dry-run");
+    } else {
+      return tq::runtime::usage_error(std::string(usage));
+    }
   }
   if (target.empty())
     return tq::runtime::usage_error(
         "release needs a target (an instance id i-…, an access key id AKIA…, a role ARN)");
+  if (!region.empty() && !tq::aws::looks_like_region(region))
+    return tq::runtime::usage_error("--region: '" + region + "' is no AWS region name");
+  if (!account.empty() &&
+      (account.size() != 12 || account.find_first_not_of("0123456789") != std::string::npos))
+    return tq::runtime::usage_error("--account: expected 12 digits, got '" + account + "'");
   auto responder =
       tq::handlers::responder::from_environment(tq::process_environment(), {.force_dry_run = dry_run});
   if (!responder) return tq::runtime::usage_error("configuration error: " + responder.err().describe());
-  const auto report = (*responder)->release(target, tq::aws::deadline_in(std::chrono::seconds(60)));
+  const auto report =
+      (*responder)->release(target, tq::aws::deadline_in(std::chrono::seconds(60)), region, account);
   std::puts(report.to_json().dump(2).c_str());
   using tq::handlers::report_status;
   return report.status == report_status::released || report.status == report_status::dry_run
@@ -82,9 +94,11 @@ int run_guardrails(arguments args) {
 constexpr command commands[] = {
     {"invoke", "invoke FILE|- [--dry-run]",
      "run the handler once on the event in FILE (- reads standard input) and print its response", run_invoke},
-    {"release", "release TARGET [--dry-run]",
+    {"release", "release TARGET [--dry-run] [--region R] [--account A]",
      "put back what containment changed, recording who and when: an instance's recorded groups (i-…), an "
-     "access key (AKIA…: Active again, the session deny deleted), a role (its ARN: the session deny deleted)",
+     "access key (AKIA…: Active again, the session deny deleted), a role (its ARN: the session deny "
+     "deleted); "
+     "in region R of account A (default: the function's own region and account)",
      run_release},
     {"policy", "policy", "print the least-privilege IAM policy the playbooks need", run_policy},
     {"guardrails", "guardrails",

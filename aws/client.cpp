@@ -115,18 +115,26 @@ deadline deadline_in(std::chrono::milliseconds from_now) {
   return std::chrono::steady_clock::now() + from_now;
 }
 
+result<std::map<service, endpoint>> endpoints_in(std::string_view region, const env_reader& env) {
+  std::map<service, endpoint> endpoints;
+  for (service svc : {service::ec2, service::iam, service::sts, service::autoscaling, service::sns,
+                      service::cloudtrail, service::guardduty, service::lambda, service::securityhub}) {
+    auto e = resolve_endpoint(svc, region, env);
+    if (!e) return std::move(e).err();
+    endpoints.emplace(svc, std::move(*e));
+  }
+  return endpoints;
+}
+
 result<client_settings> client_settings_from_environment(const env_reader& env) {
   client_settings s;
   auto region = env("AWS_REGION");
   if (!region) region = env("AWS_DEFAULT_REGION");
   if (!region) return error{"InvalidConfiguration", "AWS_REGION is not set", "AWS_REGION"};
   s.region = *region;
-  for (service svc : {service::ec2, service::iam, service::sts, service::autoscaling, service::sns,
-                      service::cloudtrail, service::guardduty, service::lambda, service::securityhub}) {
-    auto e = resolve_endpoint(svc, s.region, env);
-    if (!e) return std::move(e).err();
-    s.endpoints.emplace(svc, std::move(*e));
-  }
+  auto endpoints = endpoints_in(s.region, env);
+  if (!endpoints) return std::move(endpoints).err();
+  s.endpoints = std::move(*endpoints);
   auto retry = retry_settings_from_environment(env);
   if (!retry) return std::move(retry).err();
   s.retry = *retry;
@@ -156,6 +164,12 @@ client::client(std::shared_ptr<http_transport> transport, std::shared_ptr<const 
 client client::with_credentials(credentials creds) const {
   client other = *this;
   other.m_credentials = std::move(creds);
+  return other;
+}
+
+client client::in_settings(std::shared_ptr<const client_settings> settings) const {
+  client other = *this;
+  other.m_settings = std::move(settings);
   return other;
 }
 

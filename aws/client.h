@@ -45,6 +45,9 @@ struct client_settings {
   std::function<double()> unit_random;  // [0, 1), for backoff jitter
 };
 
+// The endpoint of every service in `region` (resolve_endpoint).
+result<std::map<service, endpoint>> endpoints_in(std::string_view region, const env_reader& env);
+
 // Region from AWS_REGION (or AWS_DEFAULT_REGION), endpoints for every service, retry settings.
 result<client_settings> client_settings_from_environment(const env_reader& env);
 
@@ -67,6 +70,8 @@ class client {
 
   // The same transport, settings and retry quota, acting as another principal (an assumed role).
   client with_credentials(credentials creds) const;
+  // The same transport, principal and retry quota, with other settings (another region: aws/regions.h).
+  client in_settings(std::shared_ptr<const client_settings> settings) const;
 
   const client_settings& settings() const { return *m_settings; }
   const credentials& identity() const { return m_credentials; }

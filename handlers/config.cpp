@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "aws/regions.h"
+
 namespace tq::handlers {
 namespace {
 
@@ -136,6 +138,10 @@ result<config> config_from_environment(const env_reader& env) {
   auto confirm = parse_bool(env, "TOURNIQUET_CONFIRM_FINDINGS", c.confirm_findings);
   if (!confirm) return std::move(confirm).err();
   c.confirm_findings = *confirm;
+  c.home_region = env("AWS_REGION").value_or(env("AWS_DEFAULT_REGION").value_or(""));
+  auto regions = aws::regions_from_environment(env, c.home_region);
+  if (!regions) return std::move(regions).err();
+  c.regions = std::move(*regions);
   return c;
 }
 

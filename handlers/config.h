@@ -23,7 +23,10 @@ struct config {
   std::string account_id;                   // TOURNIQUET_ACCOUNT_ID: else taken from the function's ARN
   int max_passes = 3;  // TOURNIQUET_MAX_PASSES: runs of a playbook per invocation (1..10)
   bool confirm_findings =
-      true;  // TOURNIQUET_CONFIRM_FINDINGS: read each finding from GuardDuty before acting
+      true;                 // TOURNIQUET_CONFIRM_FINDINGS: read each finding from GuardDuty before acting
+  std::string home_region;  // AWS_REGION: where the function runs, and acts when an event names none
+  std::vector<std::string>
+      regions;  // TOURNIQUET_REGIONS: where it may act (empty: any region of its partition)
 };
 
 result<config> config_from_environment(const env_reader& env);

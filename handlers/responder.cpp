@@ -22,6 +22,25 @@ std::string account_of_arn(std::string_view arn) {
   return std::string(arn.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
 }
 
+// A job whose client could not be made. A region that is no region name comes from a forged event (AWS
+// never sends one): reported as forged, like a finding GuardDuty does not know. A region Tourniquet may not
+// act in is a person's to handle there. Anything else may succeed on another try.
+playbook_report refused_start(std::string playbook, std::string target, error why) {
+  if (why.code == aws::invalid_region_code) {
+    playbook_report r = ignored(std::move(playbook), std::move(target), why.message);
+    r.failure = std::move(why);
+    r.forged = true;
+    return r;
+  }
+  if (why.code == aws::region_not_allowed_code || why.code == aws::other_partition_code) {
+    playbook_report r =
+        concluded(std::move(playbook), report_status::escalate, std::move(target), why.message);
+    r.failure = std::move(why);
+    return r;
+  }
+  return could_not_start(std::move(playbook), std::move(target), std::move(why));
+}
+
 }  // namespace
 
 result<std::shared_ptr<responder>> responder::from_environment(const env_reader& env,
@@ -44,7 +63,8 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   aws::client base(aws::make_curl_transport(transport),
                    std::make_shared<aws::client_settings>(std::move(*settings)), std::move(*creds));
   return std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(*playbooks), std::move(base),
-                                                  observer(std::move(*observability)), *securityhub_updates));
+                                                  observer(std::move(*observability)), env,
+                                                  *securityhub_updates));
 }
 
 result<std::string> responder::own_account(const invocation_context& context, aws::deadline until) {
@@ -58,43 +78,58 @@ result<std::string> responder::own_account(const invocation_context& context, aw
   return *m_own_account;
 }
 
-result<aws::client> responder::client_for(const std::string& account, const invocation_context& context,
-                                          aws::deadline until) {
+result<aws::client> responder::client_for(const std::string& account, const std::string& region,
+                                          const invocation_context& context, aws::deadline until) {
+  const std::string& home = m_base.settings().region;
+  // The function's own region is always allowed; any other is checked before anything is sent for it.
+  if (!region.empty() && region != home) {
+    if (auto allowed = aws::check_region(region, home, m_config.regions); !allowed)
+      return std::move(allowed).err();
+  }
   auto own = own_account(context, until);
   if (!own) return std::move(own).err();
-  if (account.empty() || account == *own) return m_base;
+  if (account.empty() || account == *own) return m_regions.in_region(m_base, region);
   if (m_config.member_role_name.empty()) {
     return error{"CrossAccountNotConfigured",
                  "the event is about account " + account + ", not this function's account " + *own +
                      ", and TOURNIQUET_MEMBER_ROLE_NAME is not set",
                  "TOURNIQUET_MEMBER_ROLE_NAME"};
   }
-  const std::string role_arn = "arn:" + aws::partition_of(m_base.settings().region).name +
+  const std::string role_arn = "arn:" + aws::partition_of(region.empty() ? home : region).name +
                                ":iam::" + account + ":role/" + m_config.member_role_name;
-  return m_sessions.client_for(m_base, role_arn, until);
+  auto member = m_sessions.client_for(m_base, role_arn, until);  // STS in the function's own region
+  if (!member) return std::move(member).err();
+  return m_regions.in_region(*member, region);
 }
 
 playbook_report responder::run_job(const playbook& runner, const job& work, const invocation_context& context,
                                    std::chrono::steady_clock::time_point arrived,
                                    finding_confirmation* confirmation) {
   const aws::deadline until = aws::deadline_from(context.deadline);
-  auto client = client_for(work.account_id, context, until);  // inside the pass: a pass may get it later
-  if (!client) return could_not_start(std::string(runner.name()), work.target, std::move(client).err());
-  const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
-  playbook_context ctx{*client,
-                       m_config,
-                       until,
-                       m_config.dry_run || work.dry_run,
-                       arrived,
-                       account,
-                       m_own_account.value_or(""),
-                       confirmation};
-  if (work.release) {  // an analyst's release (a Security Hub custom action): recorded as the action's
-    ctx.caller_arn = work.decided_by;
-    return runner.release(work.target, ctx);
+  auto client = client_for(work.account_id, work.region, context, until);  // inside the pass: may come later
+  playbook_report report;
+  if (!client) {
+    report = refused_start(std::string(runner.name()), work.target, std::move(client).err());
+  } else {
+    const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
+    playbook_context ctx{*client,
+                         m_config,
+                         until,
+                         m_config.dry_run || work.dry_run,
+                         arrived,
+                         account,
+                         m_own_account.value_or(""),
+                         confirmation};
+    if (work.release) {  // an analyst's release (a Security Hub custom action): recorded as the action's
+      ctx.caller_arn = work.decided_by;
+      return runner.release(work.target, ctx);
+    }
+    report = runner.run(work, ctx);
   }
-  playbook_report report = runner.run(work, ctx);
-  if (report.forged) {
+  if (report.forged && report.failure && report.failure->code == aws::invalid_region_code) {
+    log::error("event names no AWS region",
+               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
+  } else if (report.forged) {
     // Whoever invoked the function with this finding could invoke it again: an incident in its own right.
     log::error("finding not confirmed by GuardDuty",
                {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
@@ -129,13 +164,16 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
   if (const auto* finding = std::get_if<guardduty_finding>(&event); finding && m_config.confirm_findings)
     confirmation.emplace(*finding);
   finding_confirmation* confirming = confirmation ? &*confirmation : nullptr;
-  // A custom action's findings, with Security Hub (the analyst's action goes past the floors GuardDuty's
-  // would re-apply): once for all its jobs.
+  // A custom action's findings, with Security Hub where the analyst clicked (the action goes past the floors
+  // GuardDuty's confirmation would re-apply): once for all its jobs.
   std::optional<action_confirmation> action_checked;
   if (const auto* hub = std::get_if<securityhub_event>(&event);
-      hub && m_config.confirm_findings && !routed.jobs.empty())
-    action_checked =
-        judge_action_findings(*hub, execute_plan(plan_action_confirmation(*hub), m_base, until, false));
+      hub && m_config.confirm_findings && !routed.jobs.empty()) {
+    auto hub_client = client_for("", hub->envelope.region, context, until);
+    action_checked = hub_client ? judge_action_findings(*hub, execute_plan(plan_action_confirmation(*hub),
+                                                                           *hub_client, until, false))
+                                : action_confirmation{{}, std::move(hub_client).err()};
+  }
   std::vector<playbook_report> reports;
   std::vector<std::size_t> items;  // the event item each job's report is about
   for (const job& work : routed.jobs) {
@@ -197,10 +235,10 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   for (const auto& r : reports) response["reports"].push_back(r.to_json());
   for (const auto& n : notifications) response["notifications"].push_back(to_json(n));
   if (m_securityhub_updates && !m_config.dry_run) {
-    // In the finding's region: for now the function's own (per-region clients come with cross-region
-    // support).
-    const auto hub_client = [this](const std::string&) -> result<aws::client> { return m_base; };
-    for (const auto& u : update_findings(m_outcomes, hub_client, aws::deadline_from(context.deadline)))
+    // In the finding's region, as the function's own principal (a delegated administrator sees its members').
+    const aws::deadline until = aws::deadline_from(context.deadline);
+    const auto hub_client = [&](const std::string& region) { return client_for("", region, context, until); };
+    for (const auto& u : update_findings(m_outcomes, hub_client, until))
       response["securityHubUpdates"].push_back(to_json(u));
   }
   if (incomplete) {
@@ -224,7 +262,8 @@ playbook_report responder::with_passes(const std::function<playbook_report()>& p
   return std::move(reports.front());
 }
 
-playbook_report responder::release(const std::string& target, aws::deadline until) {
+playbook_report responder::release(const std::string& target, aws::deadline until, const std::string& region,
+                                   const std::string& account) {
   for (const auto& p : m_playbooks) {
     if (!p->releases(target)) continue;
     // A release is a person's decision that later deliveries of the finding must respect: whose it is goes on
@@ -234,13 +273,17 @@ playbook_report responder::release(const std::string& target, aws::deadline unti
       return concluded("release", report_status::failed, target,
                        "who releases could not be found: " + who.err().describe());
     }
-    playbook_context ctx{m_base,
+    if (m_config.account_id.empty()) m_own_account = aws::text_of(who->result(), "Account");
+    auto client = client_for(account, region, invocation_context{}, until);
+    if (!client) return refused_start("release", target, std::move(client).err());
+    const std::string own = m_own_account.value_or(m_config.account_id);
+    playbook_context ctx{*client,
                          m_config,
                          until,
                          m_config.dry_run,
                          std::chrono::steady_clock::now(),
-                         m_own_account.value_or(""),
-                         m_own_account.value_or("")};
+                         account.empty() ? own : account,
+                         own};
     ctx.caller_arn = aws::text_of(who->result(), "Arn");
     return p->release(target, ctx);
   }

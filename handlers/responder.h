@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "aws/client.h"
+#include "aws/regions.h"
 #include "handlers/config.h"
 #include "handlers/confirmation.h"
 #include "handlers/entry.h"
@@ -31,18 +32,22 @@ class responder {
 
   invocation_response handle(std::string_view event, const invocation_context& context);
 
-  // `tourniquet release TARGET`: the playbook that contains such targets puts back what it changed.
-  playbook_report release(const std::string& target, aws::deadline until);
+  // `tourniquet release TARGET [--region R] [--account A]`: the playbook that contains such targets puts back
+  // what it changed, in region R (default: the function's own) of account A (default: the function's own).
+  playbook_report release(const std::string& target, aws::deadline until, const std::string& region = "",
+                          const std::string& account = "");
 
   const config& configuration() const { return m_config; }
   const playbook_list& playbooks() const { return m_playbooks; }
 
  private:
-  responder(config cfg, playbook_list playbooks, aws::client base, observer watcher, bool securityhub_updates)
+  responder(config cfg, playbook_list playbooks, aws::client base, observer watcher, env_reader env,
+            bool securityhub_updates)
       : m_config(std::move(cfg)),
         m_playbooks(std::move(playbooks)),
         m_observer(std::move(watcher)),
         m_base(std::move(base)),
+        m_regions(std::move(env)),
         m_securityhub_updates(securityhub_updates) {}
 
   std::vector<playbook_report> run(const decoded_event& event, const invocation_context& context,
@@ -53,9 +58,11 @@ class responder {
   // One pass of one job, in the job's account.
   playbook_report run_job(const playbook& runner, const job& work, const invocation_context& context,
                           std::chrono::steady_clock::time_point arrived, finding_confirmation* confirmation);
-  // The client for `account`: the function's own, or the member role assumed there.
-  result<aws::client> client_for(const std::string& account, const invocation_context& context,
-                                 aws::deadline until);
+  // The client for `account` in `region`: the function's own principal, or the member role assumed there
+  // (sessions cached per account: they work in every region), acting in `region` ("" for the function's
+  // own). The region is checked first (aws::check_region): a refused one sends nothing.
+  result<aws::client> client_for(const std::string& account, const std::string& region,
+                                 const invocation_context& context, aws::deadline until);
   result<std::string> own_account(const invocation_context& context, aws::deadline until);
   // A playbook AWS left incomplete runs again while the deadline allows (handlers/passes.h).
   playbook_report with_passes(const std::function<playbook_report()>& pass, aws::deadline until) const;
@@ -65,6 +72,7 @@ class responder {
   observer m_observer;  // metrics and incident notifications (TOURNIQUET_SNS_TOPIC_ARN)
   aws::client m_base;
   aws::role_sessions m_sessions;
+  aws::regional_clients m_regions;  // settings per region, resolved once per process
   std::optional<std::string> m_own_account;
   bool m_securityhub_updates = false;       // TOURNIQUET_SECURITYHUB_UPDATES
   std::vector<finding_outcome> m_outcomes;  // this invocation's findings and their reports, for Security Hub

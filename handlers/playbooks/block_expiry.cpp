@@ -146,6 +146,7 @@ playbook_report expire_blocks(const playbook_context& ctx) {
   report.details["expired"] = std::move(expired);
   report.details["kept"] = kept;
   report.details["networkAcls"] = acls.size();
+  report.details["region"] = ctx.client.settings().region;
   report.total_ms = elapsed_ms();
   report.status = ctx.dry_run                       ? report_status::dry_run
                   : (failed || report.incomplete()) ? report_status::incomplete
@@ -155,23 +156,35 @@ playbook_report expire_blocks(const playbook_context& ctx) {
 
 namespace {
 
-// The schedule sweeps this account and the member accounts listed for it.
+// Each value once, in the order first given.
+std::vector<std::string> distinct(std::string first, const std::vector<std::string>& more) {
+  std::vector<std::string> out;
+  if (!first.empty()) out.push_back(std::move(first));
+  for (const auto& m : more) {
+    if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+  }
+  return out;
+}
+
+// The schedule sweeps this account and the member accounts listed for it, in every region blocks may have
+// been made: the schedule's own (the function's) and TOURNIQUET_REGIONS. The ACLs and their tags live in
+// their region, so each region is read where it is.
 class block_expiry final : public playbook {
  public:
   explicit block_expiry(std::vector<std::string> accounts) : m_accounts(std::move(accounts)) {}
 
   std::string_view name() const override { return block_expiry_playbook; }
 
-  void route(const decoded_event& event, const config&, routing& out) const override {
+  void route(const decoded_event& event, const config& cfg, routing& out) const override {
     const auto* schedule = std::get_if<scheduled_event>(&event);
     if (schedule == nullptr) return;
-    std::vector<std::string> accounts{schedule->envelope.account};
-    for (const auto& a : m_accounts) {
-      if (std::find(accounts.begin(), accounts.end(), a) == accounts.end()) accounts.push_back(a);
-    }
+    const auto accounts = distinct(schedule->envelope.account, m_accounts);
+    const auto regions = distinct(schedule->envelope.region, cfg.regions);
     for (const auto& account : accounts) {
-      out.jobs.push_back(
-          job{name(), 0, account, schedule->envelope.region, account, "", "expired blocks", {}});
+      for (const auto& region : regions) {
+        const std::string target = regions.size() > 1 ? account + " " + region : account;
+        out.jobs.push_back(job{name(), 0, account, region, target, "", "expired blocks", {}});
+      }
     }
   }
 

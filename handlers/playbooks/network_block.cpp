@@ -679,7 +679,8 @@ class network_block final : public playbook {
         add(block_target_of(*finding), finding->region, out);
       }
     }
-    if (const auto* request = std::get_if<block_request>(&event)) add(block_target_of(*request), "", out);
+    if (const auto* request = std::get_if<block_request>(&event))
+      add(block_target_of(*request), request->envelope.region, out);  // the request's region: its ACLs'
   }
 
   playbook_report run(const job& work, const playbook_context& ctx) const override {

@@ -43,8 +43,46 @@ def playbook_statement(policies):
 
 class DeploymentTest(unittest.TestCase):
     def test_templates_pass_cfn_lint(self):
-        code, output = cfn_lint(os.path.join(PACKAGING, "template.yaml"), os.path.join(PACKAGING, "member-role.yaml"))
+        code, output = cfn_lint(os.path.join(PACKAGING, "template.yaml"), os.path.join(PACKAGING, "member-role.yaml"),
+                                os.path.join(PACKAGING, "forwarder.yaml"))
         self.assertEqual(code, 0, output)
+
+    def test_the_forwarder_sends_what_the_home_rules_match_to_the_home_bus_only(self):
+        home = load_template("template.yaml")["Resources"]
+        forwarder = load_template("forwarder.yaml")
+        resources = forwarder["Resources"]
+        rules = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
+        self.assertEqual(set(rules), {"GuardDutyFindings", "CloudTrailChanges"})
+        for name, rule in rules.items():
+            self.assertEqual(rule["EventPattern"], home[name]["Properties"]["EventPattern"],
+                             f"forwarder.yaml's {name} matches other events than template.yaml's")
+            self.assertNotIn("EventBusName", rule, "the forwarder listens where AWS's own events arrive")
+            self.assertEqual(rule["Targets"], [{"Id": "home-bus", "Arn": {"Ref": "HomeEventBusArn"},
+                                                "RoleArn": {"Fn::GetAtt": ["ForwardToHome", "Arn"]}}], name)
+        self.assertEqual(forwarder["Parameters"]["HomeEventBusArn"]["Type"], "String")
+        role = resources["ForwardToHome"]["Properties"]
+        self.assertEqual([s["Principal"] for s in role["AssumeRolePolicyDocument"]["Statement"]],
+                         [{"Service": "events.amazonaws.com"}])
+        self.assertNotIn("RoleName", role, "a StackSet makes one per region; role names are global")
+        self.assertNotIn("ManagedPolicyArns", role)
+        statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        self.assertEqual(statements, [{"Effect": "Allow", "Action": "events:PutEvents",
+                                       "Resource": {"Ref": "HomeEventBusArn"}}])
+        self.assertEqual([r["Type"] for r in resources.values()].count("AWS::IAM::Role"), 1)
+        self.assertEqual({r["Type"] for r in resources.values()}, {"AWS::IAM::Role", "AWS::Events::Rule"})
+
+    def test_the_home_bus_admits_the_organisations_forwarders_only_when_asked(self):
+        template = load_template("template.yaml")
+        policy = template["Resources"]["OrganizationForwardersMaySend"]
+        self.assertEqual(policy["Condition"], "OrganizationForwarders")
+        self.assertEqual(template["Conditions"]["OrganizationForwarders"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}]})
+        statement = policy["Properties"]["Statement"]
+        self.assertEqual(statement["Action"], "events:PutEvents")
+        self.assertEqual(statement["Condition"], {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}})
+        self.assertEqual(policy["Properties"]["EventBusName"], "default")
+        variables = template["Resources"]["Responder"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["TOURNIQUET_REGIONS"], {"Ref": "Regions"})
 
     def test_the_roles_hold_exactly_the_generated_policy(self):
         # The template configures the incident topic, so its role may publish there; member roles do not notify.
