@@ -8,7 +8,7 @@ import uuid
 
 from moto_support import ACCOUNT, REGION, generated_policy, invoke, policy_actions
 from standin_support import SecurityHubStandIn
-from worlds import MotoTestCase, InstanceWorld, instance_finding, load_event
+from worlds import MotoTestCase, InstanceWorld, instance_finding, instance_on_interface, load_event
 
 UPDATES = {"TOURNIQUET_SECURITYHUB_UPDATES": "true"}
 DETECTOR = "3ec5a1f2b8d94c6e9f0a7b2c4d6e8f10"
@@ -100,6 +100,36 @@ class SecurityHubTest(MotoTestCase):
         self.assertEqual(self.stored(finding["Id"])["Note"], stored["Note"], "a replay added a second note")
         updates = [r for r in self.hub.requests() if r["operation"] == "BatchUpdateFindings"]
         self.assertEqual(len(updates), 1, updates)
+
+    def test_contain_acts_in_the_resources_region_and_notes_the_finding_there(self):
+        # Security Hub aggregates in us-east-1 (where the analyst clicks); the instance and its finding are in
+        # eu-west-1: the aggregation region holds a copy of the finding, its home region the original.
+        other = "eu-west-1"
+        import boto3
+        from botocore.config import Config
+        ec2 = boto3.client("ec2", endpoint_url=self.moto.url, region_name=other, aws_access_key_id=self.admin[0],
+                           aws_secret_access_key=self.admin[1], config=Config(retries={"max_attempts": 1}))
+        self.moto.open_auth()
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24", AvailabilityZone=other + "a")["Subnet"]["SubnetId"]
+        instance, interface = instance_on_interface(ec2, subnet)
+        before = ec2.describe_network_interfaces(NetworkInterfaceIds=[interface])["NetworkInterfaces"][0]["Groups"]
+        self.moto.enforce_auth()
+        event = custom_action("custom-action-contain-instance-medium.json", "TourniquetContain",
+                              Id=f"arn:aws:ec2:{other}:{ACCOUNT}:instance/{instance}", Region=other)
+        finding = event["detail"]["findings"][0]
+        finding["Region"] = other
+        self.hub.put_findings([finding], region=REGION)
+        self.hub.put_findings([finding], region=other)
+        response = self.invoke(event)
+        report = self.report(response, "instance-containment")
+        self.assertEqual(report["status"], "contained", response)
+        after = ec2.describe_network_interfaces(NetworkInterfaceIds=[interface])["NetworkInterfaces"][0]["Groups"]
+        self.assertNotEqual(after, before, "the instance in eu-west-1 was not isolated")
+        updates = [r for r in self.hub.requests() if r["operation"] == "BatchUpdateFindings"]
+        self.assertEqual([u["region"] for u in updates], [other], updates)
+        confirmations = [r for r in self.hub.requests() if r["operation"] == "GetFindings"]
+        self.assertIn(REGION, {c["region"] for c in confirmations})
 
     def test_dry_run_changes_nothing_and_notes_nothing(self):
         event = custom_action("custom-action-dry-run-instance.json", "TourniquetDryRun",
