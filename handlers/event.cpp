@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "handlers/cloudwatch_logs.h"
+#include "handlers/event_asff.h"
 
 namespace tq::handlers {
 namespace {
@@ -593,6 +594,11 @@ decoded_event decode_any(const json& event) {
   }
   if (source == "tourniquet" && detail_type == "Block Addresses") return decode_block(event, root);
   if (source == "aws.events" && detail_type == "Scheduled Event") return decode_scheduled(event, root);
+  if (is_securityhub_detail_type(detail_type)) {
+    result<securityhub_event> hub = decode_securityhub(event);
+    if (!hub) throw decode_failure{std::move(hub).err()};
+    return std::move(*hub);
+  }
   return unknown_event{decode_envelope(event, root)};
 }
 
@@ -618,9 +624,9 @@ std::string_view severity_label(double severity) {
 }
 
 std::string_view kind_name(const decoded_event& event) {
-  static constexpr std::string_view names[] = {"guardduty_finding",     "cloudtrail_event",
-                                               "cloudwatch_logs_batch", "block_request",
-                                               "scheduled_event",       "unknown_event"};
+  static constexpr std::string_view names[] = {
+      "guardduty_finding", "cloudtrail_event", "cloudwatch_logs_batch", "block_request",
+      "scheduled_event",   "unknown_event",    "securityhub_event"};
   return names[event.index()];
 }
 

@@ -194,13 +194,71 @@ struct scheduled_event {
   std::string rule_name;  // from resources[0], "arn:aws:events:…:rule/NAME"; "" when absent
 };
 
+// --- Security Hub (ASFF; handlers/event_asff.cpp) ---------------------------------------------------------
+
+inline constexpr std::size_t max_asff_findings = 100;  // BatchImportFindings' and BatchUpdateFindings' limit
+inline constexpr const char* securityhub_custom_action = "Security Hub Findings - Custom Action";
+inline constexpr const char* securityhub_imported = "Security Hub Findings - Imported";
+
+// One resource of an ASFF finding: the parts the playbooks need.
+struct asff_resource {
+  std::string type;       // "AwsEc2Instance", "AwsIamAccessKey", "AwsIamUser", "AwsIamRole", ...
+  std::string id;         // an ARN, or "AWS::IAM::AccessKey:AKIA…" for GuardDuty's access keys
+  std::string region;     // "" when absent
+  std::string partition;  // "aws" when absent
+  std::vector<std::pair<std::string, std::string>> tags;
+  nlohmann::json details;  // Details as given (an object), null when absent
+};
+
+struct asff_finding {
+  std::string id;  // a GuardDuty finding's ARN for GuardDuty's findings
+  std::string product_arn;
+  std::string generator_id;
+  std::string account_id;  // AwsAccountId
+  std::string region;      // "" when absent
+  std::vector<std::string> types;
+  std::string severity_label;  // "" when absent
+  std::optional<double> severity_normalized;
+  std::optional<double> severity_product;  // the product's own severity (GuardDuty's)
+  std::string title;
+  std::vector<asff_resource> resources;
+  std::vector<std::pair<std::string, std::string>> product_fields;  // in document order
+  std::string workflow_status;                                      // NEW, NOTIFIED, ...; "" when absent
+  std::string record_state;                                         // ACTIVE, ARCHIVED; "" when absent
+  std::string note_text;                                            // Note.Text; "" when absent
+  std::string created_at;
+  std::string updated_at;
+};
+
+enum class securityhub_kind { custom_action, imported };
+
+// source "aws.securityhub" (refused from any other source: EventBridge lets no PutEvents caller use an aws.*
+// source, so these can only come from Security Hub or from a direct invocation).
+struct securityhub_event {
+  event_envelope envelope;
+  securityhub_kind kind = securityhub_kind::imported;
+  std::string action_id;               // custom action: the Id after "action/custom/" in resources[0]
+  std::string action_name;             // custom action: detail.actionName
+  std::vector<asff_finding> findings;  // at most max_asff_findings
+};
+
+// Whether Security Hub's copy of the finding is GuardDuty's (ProductArn
+// arn:…:securityhub:…::product/aws/guardduty).
+bool is_guardduty_product(const asff_finding& finding);
+
+// A GuardDuty finding as Security Hub carries it, turned back into the native event's shape, so that it is
+// routed as that event would be (and has its incident id: the finding id is the Id ARN's last part). An error
+// names what it lacks, at its path ($.detail.findings[INDEX]…).
+result<guardduty_finding> native_guardduty_finding(const event_envelope& envelope,
+                                                   const asff_finding& finding, std::size_t index);
+
 // Anything else: not an error, the router ignores it.
 struct unknown_event {
   event_envelope envelope;
 };
 
 using decoded_event = std::variant<guardduty_finding, cloudtrail_event, cloudwatch_logs_batch, block_request,
-                                   scheduled_event, unknown_event>;
+                                   scheduled_event, unknown_event, securityhub_event>;
 
 // "guardduty_finding", "cloudtrail_event", ... for logs.
 std::string_view kind_name(const decoded_event& event);

@@ -59,6 +59,9 @@ event_facts facts_of(const decoded_event& event) {
   if (const auto* b = std::get_if<block_request>(&event)) return {"Block Addresses", b->envelope.account};
   if (const auto* s = std::get_if<scheduled_event>(&event))
     return {"schedule " + s->rule_name, s->envelope.account};
+  if (const auto* h = std::get_if<securityhub_event>(&event))
+    return {h->action_id.empty() ? h->envelope.detail_type : "Security Hub " + h->action_id,
+            h->envelope.account};
   if (const auto* u = std::get_if<unknown_event>(&event))
     return {u->envelope.detail_type, u->envelope.account};
   return {};

@@ -60,6 +60,10 @@ struct job {
   std::string incident_id;
   std::string reason;  // why it was taken, for the logs
   std::any input;      // what the running playbook needs, as its route made it
+  // An analyst's decision for this job alone (a Security Hub custom action, handlers/securityhub_in.h):
+  bool release = false;         // run the playbook's release of `target` instead
+  bool dry_run = false;         // report the plan, change nothing
+  std::string decided_by = {};  // the custom action's ARN: recorded as who released
 };
 
 // An item of the event a playbook looked at and did not take, and why.

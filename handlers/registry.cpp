@@ -9,6 +9,7 @@
 #include "handlers/playbooks/function_containment.h"
 #include "handlers/playbooks/instance_containment.h"
 #include "handlers/playbooks/network_block.h"
+#include "handlers/securityhub_in.h"
 
 namespace tq::handlers {
 namespace {
@@ -21,7 +22,7 @@ using playbook_factory = result<std::unique_ptr<const playbook>> (*)(const env_r
 constexpr playbook_factory all_playbooks[] = {
     &make_instance_containment, &make_network_block, &make_credential_containment,
     &make_function_containment, &make_exposure_fix,  &make_block_expiry,
-    &make_escalation,
+    &make_securityhub_actions,  &make_escalation,
 };
 
 constexpr std::string_view router_name = "router";

@@ -4,6 +4,7 @@
 
 #include "handlers/passes.h"
 #include "handlers/playbook.h"
+#include "handlers/securityhub_in.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -55,12 +56,15 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   if (!creds) return std::move(creds).err();
   auto observability = observability_settings_from_environment(env);
   if (!observability) return std::move(observability).err();
+  auto securityhub_updates = securityhub_updates_from_environment(env);
+  if (!securityhub_updates) return std::move(securityhub_updates).err();
   aws::transport_options transport;
   transport.ca_bundle = aws::find_ca_bundle(env);
   aws::client base(aws::make_curl_transport(transport),
                    std::make_shared<aws::client_settings>(std::move(*settings)), std::move(*creds));
   return std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(*playbooks), std::move(base),
-                                                  observer(std::move(*observability)), env));
+                                                  observer(std::move(*observability)), env,
+                                                  *securityhub_updates));
 }
 
 result<std::string> responder::own_account(const invocation_context& context, aws::deadline until) {
@@ -109,12 +113,21 @@ playbook_report responder::run_job(const playbook& runner, const job& work, std:
     report = refused_start(std::string(runner.name()), work.target, std::move(client).err());
   } else {
     const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
-    playbook_context ctx{
-        *client,     m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or(""),
-        confirmation};
+    playbook_context ctx{*client,
+                         m_config,
+                         until,
+                         m_config.dry_run || work.dry_run,
+                         arrived,
+                         account,
+                         m_own_account.value_or(""),
+                         confirmation};
     ctx.event_text = text;
     ctx.function_arn = context.function_arn;
     ctx.own_client = &m_base;
+    if (work.release) {  // an analyst's release (a Security Hub custom action): recorded as the action's
+      ctx.caller_arn = work.decided_by;
+      return runner.release(work.target, ctx);
+    }
     report = runner.run(work, ctx);
   }
   if (report.forged && report.failure && report.failure->code == aws::invalid_region_code) {
@@ -128,9 +141,27 @@ playbook_report responder::run_job(const playbook& runner, const job& work, std:
   return report;
 }
 
+std::vector<playbook_report> responder::run_imported(const securityhub_event& event, std::string_view text,
+                                                     const invocation_context& context,
+                                                     std::chrono::steady_clock::time_point arrived) {
+  std::vector<playbook_report> reports;
+  for (auto& finding : imported_as_native(event)) {
+    if (auto* why = std::get_if<std::string>(&finding)) {
+      reports.push_back(ignored(std::string(securityhub_playbook), "", std::move(*why)));
+      continue;
+    }
+    for (auto& r : run(decoded_event{std::get<guardduty_finding>(std::move(finding))}, text, context, arrived))
+      reports.push_back(std::move(r));
+  }
+  return reports;
+}
+
 std::vector<playbook_report> responder::run(const decoded_event& event, std::string_view text,
                                             const invocation_context& context,
                                             std::chrono::steady_clock::time_point arrived) {
+  if (const auto* hub = std::get_if<securityhub_event>(&event);
+      hub && hub->kind == securityhub_kind::imported)
+    return run_imported(*hub, text, context, arrived);
   const aws::deadline until = aws::deadline_from(context.deadline);
   const routing routed = route_event(m_playbooks, event, m_config);
   // One per invocation, so that the playbooks of one finding ask GuardDuty once between them.
@@ -138,8 +169,20 @@ std::vector<playbook_report> responder::run(const decoded_event& event, std::str
   if (const auto* finding = std::get_if<guardduty_finding>(&event); finding && m_config.confirm_findings)
     confirmation.emplace(*finding);
   finding_confirmation* confirming = confirmation ? &*confirmation : nullptr;
+  // A custom action's findings, with Security Hub where the analyst clicked (the action goes past the floors
+  // GuardDuty's confirmation would re-apply): once for all its jobs.
+  std::optional<action_confirmation> action_checked;
+  if (const auto* hub = std::get_if<securityhub_event>(&event);
+      hub && m_config.confirm_findings && !routed.jobs.empty()) {
+    auto hub_client = client_for("", hub->envelope.region, context, until);
+    action_checked = hub_client ? judge_action_findings(*hub, execute_plan(plan_action_confirmation(*hub),
+                                                                           *hub_client, until, false))
+                                : action_confirmation{{}, std::move(hub_client).err()};
+  }
   std::vector<playbook_report> reports;
+  std::vector<std::size_t> items;  // the event item each job's report is about
   for (const job& work : routed.jobs) {
+    items.push_back(work.item);
     const playbook* runner = find_playbook(m_playbooks, work.playbook);
     log::set_context("playbook", std::string(work.playbook));
     if (!work.incident_id.empty()) log::set_context("incidentId", work.incident_id);
@@ -148,13 +191,18 @@ std::vector<playbook_report> responder::run(const decoded_event& event, std::str
                                   "no playbook of that name is in the list"));
       continue;
     }
-    reports.push_back(
-        with_passes([&] { return run_job(*runner, work, text, context, arrived, confirming); }, until));
+    if (auto stop = action_checked ? unconfirmed_action(*action_checked, work) : std::nullopt) {
+      reports.push_back(std::move(*stop));
+    } else {
+      reports.push_back(
+          with_passes([&] { return run_job(*runner, work, text, context, arrived, confirming); }, until));
+    }
     // The other jobs of a forged finding would be refused for the same reason: one report, one ERROR line,
     // one metric and one notification say it once.
     if (reports.back().forged) break;
   }
   if (auto passed = passed_over_report(routed, event)) reports.push_back(std::move(*passed));
+  for (auto& outcome : outcomes_of(event, reports, items)) m_outcomes.push_back(std::move(outcome));
   return reports;
 }
 
@@ -168,6 +216,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
     return invocation_response::failure(invalid_event_error, event.err().describe());
   }
 
+  m_outcomes.clear();
   const std::vector<playbook_report> reports = run(*event, text, context, arrived);
   nlohmann::ordered_json response;
   bool incomplete = false;
@@ -190,6 +239,13 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   response["reports"] = nlohmann::ordered_json::array();
   for (const auto& r : reports) response["reports"].push_back(r.to_json());
   for (const auto& n : notifications) response["notifications"].push_back(to_json(n));
+  if (m_securityhub_updates && !m_config.dry_run) {
+    // In the finding's region, as the function's own principal (a delegated administrator sees its members').
+    const aws::deadline until = aws::deadline_from(context.deadline);
+    const auto hub_client = [&](const std::string& region) { return client_for("", region, context, until); };
+    for (const auto& u : update_findings(m_outcomes, hub_client, until))
+      response["securityHubUpdates"].push_back(to_json(u));
+  }
   if (incomplete) {
     // The report went to the log above; the error tells Lambda to retry, which converges (replays are safe).
     return invocation_response::failure(containment_incomplete_error, "containment incomplete: " + summary);

@@ -19,6 +19,7 @@
 #include "handlers/observability.h"
 #include "handlers/playbook.h"
 #include "handlers/report.h"
+#include "handlers/securityhub_out.h"
 #include "runtime/environment.h"
 #include "runtime/invocation.h"
 
@@ -40,16 +41,22 @@ class responder {
   const playbook_list& playbooks() const { return m_playbooks; }
 
  private:
-  responder(config cfg, playbook_list playbooks, aws::client base, observer watcher, env_reader env)
+  responder(config cfg, playbook_list playbooks, aws::client base, observer watcher, env_reader env,
+            bool securityhub_updates)
       : m_config(std::move(cfg)),
         m_playbooks(std::move(playbooks)),
         m_observer(std::move(watcher)),
         m_base(std::move(base)),
-        m_regions(std::move(env)) {}
+        m_regions(std::move(env)),
+        m_securityhub_updates(securityhub_updates) {}
 
   std::vector<playbook_report> run(const decoded_event& event, std::string_view text,
                                    const invocation_context& context,
                                    std::chrono::steady_clock::time_point arrived);
+  // Each imported Security Hub finding run as its native event, or passed over saying why.
+  std::vector<playbook_report> run_imported(const securityhub_event& event, std::string_view text,
+                                            const invocation_context& context,
+                                            std::chrono::steady_clock::time_point arrived);
   // One pass of one job, in the job's account and region. `text` is the event as received.
   playbook_report run_job(const playbook& runner, const job& work, std::string_view text,
                           const invocation_context& context, std::chrono::steady_clock::time_point arrived,
@@ -70,6 +77,8 @@ class responder {
   aws::role_sessions m_sessions;
   aws::regional_clients m_regions;  // settings per region, resolved once per process
   std::optional<std::string> m_own_account;
+  bool m_securityhub_updates = false;       // TOURNIQUET_SECURITYHUB_UPDATES
+  std::vector<finding_outcome> m_outcomes;  // this invocation's findings and their reports, for Security Hub
 };
 
 }  // namespace tq::handlers

@@ -95,6 +95,51 @@ class DeploymentTest(unittest.TestCase):
         self.assertEqual(playbook_statement([p["PolicyDocument"] for p in member])["Action"], generated_actions(),
                          "member-role.yaml differs from `tourniquet policy`: run packaging/update-policy")
 
+    def test_security_hub_updates_add_their_actions_only_when_on(self):
+        topic = {"TOURNIQUET_SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:tourniquet-incidents"}
+        added = sorted(set(generated_actions(**topic, TOURNIQUET_SECURITYHUB_UPDATES="true")) -
+                       set(generated_actions(**topic)))
+        self.assertEqual(added, ["securityhub:BatchUpdateFindings"])
+        # GetFindings is there by default: custom actions are confirmed with Security Hub (TOURNIQUET_CONFIRM_FINDINGS).
+        self.assertIn("securityhub:GetFindings", generated_actions(**topic))
+        self.assertNotIn("securityhub:GetFindings", generated_actions(**topic, TOURNIQUET_CONFIRM_FINDINGS="false"))
+        self.assertIn("securityhub:GetFindings",
+                      generated_actions(TOURNIQUET_CONFIRM_FINDINGS="false", TOURNIQUET_SECURITYHUB_UPDATES="true"))
+        template = load_template("template.yaml")
+        self.assertEqual(template["Parameters"]["SecurityHubUpdates"]["Default"], "false")
+        function = template["Resources"]["Responder"]["Properties"]
+        self.assertEqual(function["Environment"]["Variables"]["TOURNIQUET_SECURITYHUB_UPDATES"],
+                         {"Ref": "SecurityHubUpdates"})
+        [conditional] = [p["Fn::If"] for p in function["Policies"] if isinstance(p, dict) and "Fn::If" in p
+                         and p["Fn::If"][0] == "SecurityHubUpdatesOn"]
+        [statement] = conditional[1]["Statement"]
+        self.assertEqual(sorted(statement["Action"]), added)
+        self.assertEqual(conditional[2], {"Ref": "AWS::NoValue"})
+
+    def test_security_hub_custom_actions_and_imported_findings_reach_the_function(self):
+        template = load_template("template.yaml")
+        resources = template["Resources"]
+        actions = resources["SecurityHubActions"]["Properties"]
+        pattern = actions["EventPattern"]
+        # Only Security Hub may put aws.securityhub events: a forger's PutEvents cannot match this rule.
+        self.assertEqual(pattern["source"], ["aws.securityhub"])
+        self.assertEqual(pattern["detail-type"], ["Security Hub Findings - Custom Action"])
+        named = [r["Fn::Sub"] for r in pattern["resources"]]
+        self.assertEqual([n.rsplit("/", 1)[1] for n in named],
+                         ["TourniquetContain", "TourniquetRelease", "TourniquetDryRun"])
+        for n in named:
+            self.assertTrue(n.startswith("arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:action/custom/"))
+        with open(os.path.join(PACKAGING, "securityhub-action-targets")) as f:
+            script = f.read()
+        for action_id in ("TourniquetContain", "TourniquetRelease", "TourniquetDryRun"):
+            self.assertIn(f"create \"$region\" {action_id} ", script)
+        imported = resources["SecurityHubImported"]
+        self.assertEqual(imported["Condition"], "ImportedFindingsOn")
+        self.assertEqual(template["Parameters"]["SecurityHubImportedFindings"]["Default"], "false")
+        self.assertEqual(imported["Properties"]["EventPattern"]["source"], ["aws.securityhub"])
+        self.assertEqual(imported["Properties"]["EventPattern"]["detail-type"], ["Security Hub Findings - Imported"])
+        self.assertEqual(resources["InvokeFromSecurityHubImported"]["Condition"], "ImportedFindingsOn")
+
     def test_the_function_settings_are_the_ones_explained(self):
         properties = load_template("template.yaml")["Resources"]["Responder"]["Properties"]
         self.assertEqual(properties["Runtime"], "provided.al2023")

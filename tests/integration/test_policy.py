@@ -6,6 +6,7 @@ import time
 import unittest
 
 from moto_support import ACCOUNT, MotoTestCase, generated_policy, invoke, policy_actions, policy_keeping, run_tourniquet
+from standin_support import SecurityHubStandIn
 from worlds import (acl_of, cloudtrail_event, credential_finding, ec2_role, function_finding, incident_topic,
                     instance_finding, instance_in_subnet, instance_on_interface, join_auto_scaling_group,
                     lambda_function, lambda_role, load_event, open_group, port_probe_finding, trail)
@@ -207,10 +208,32 @@ UNCHECKABLE = {"iam:PassRole": "AssociateIamInstanceProfile passes the profile's
 
 # Each playbook adds its scenario here: a function (moto) that builds its world with the checks
 # off and returns run(env) -> True when the playbook did its whole job.
+HUB = None  # the Security Hub stand-in (PolicyTest.setUpClass)
+
+
+def scenario_securityhub(moto):
+    """An analyst's TourniquetContain on a MEDIUM finding, confirmed with Security Hub (GetFindings), and the
+    finding's note written back (TOURNIQUET_SECURITYHUB_UPDATES): the stand-in holding the note is the proof."""
+    ec2 = moto.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.2.1.0/24")["Subnet"]["SubnetId"]
+    instance, _ = instance_on_interface(ec2, subnet)
+    event = load_event("securityhub/custom-action-contain-instance-medium.json")
+    finding = event["detail"]["findings"][0]
+    finding["Resources"][0]["Id"] = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{instance}"
+    HUB.put_findings([finding])
+
+    def run(env):
+        code, response, _ = invoke(event, dict(env, TOURNIQUET_SECURITYHUB_UPDATES="true", **HUB.endpoint_env()))
+        noted = [f for f in HUB.findings() if f["Id"] == finding["Id"] and "Note" in f]
+        return code == 0 and bool(noted) and response["reports"][0]["status"] == "contained"
+    return run
+
+
 SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
              scenario_exposure_fix, scenario_notification,
              scenario_opened_isolation_group, scenario_function_containment, scenario_evidence,
-             scenario_instance_attachments]
+             scenario_instance_attachments, scenario_securityhub]
 
 
 class PolicyTest(MotoTestCase):
@@ -220,13 +243,19 @@ class PolicyTest(MotoTestCase):
         # The policy of a configuration with every option on, as the scenarios use them all.
         cls.policy = generated_policy(TOURNIQUET_REMOVE_CONSOLE_ACCESS="true", TOURNIQUET_QUARANTINE_GROUP="quarantine",
                                       TOURNIQUET_SNS_TOPIC_ARN=f"arn:aws:sns:us-east-1:{ACCOUNT}:x",
-                                      TOURNIQUET_EVIDENCE_BUCKET=EVIDENCE_BUCKET, TOURNIQUET_EVIDENCE_PREFIX="incidents/")
+                                      TOURNIQUET_EVIDENCE_BUCKET=EVIDENCE_BUCKET, TOURNIQUET_EVIDENCE_PREFIX="incidents/",
+                                      TOURNIQUET_SECURITYHUB_UPDATES="true")
+        global HUB
+        HUB = SecurityHubStandIn()
+        cls.addClassCleanup(HUB.stop)
         cls.actions = policy_actions(cls.policy)
 
     def outcomes(self, statements):
         """Runs every scenario as a principal allowed `statements`; returns {scenario name: succeeded}."""
+        HUB.reset()
         with self.moto.fresh_account(statements) as account:
             runs = [(s.__name__, s(self.moto)) for s in SCENARIOS]
+        HUB.allow(account.responder, policy_actions(statements))
         env = self.moto.env_for(*account.responder, {"AWS_MAX_ATTEMPTS": "1"})
         return {name: run(env) for name, run in runs}
 

@@ -115,6 +115,15 @@ TEST_P(every_sample, decodes_to_the_kind_its_directory_promises) {
     EXPECT_EQ(kind, "block_request");
   } else if (family == "scheduled") {
     EXPECT_EQ(kind, "scheduled_event");
+  } else if (family == "securityhub") {
+    ASSERT_EQ(kind, "securityhub_event");
+    const auto& hub = std::get<securityhub_event>(*decoded);
+    EXPECT_EQ(hub.envelope.source, "aws.securityhub");
+    ASSERT_FALSE(hub.findings.empty());
+    for (const auto& f : hub.findings) {
+      EXPECT_TRUE(is_guardduty_product(f)) << f.product_arn;
+      EXPECT_FALSE(f.resources.empty());
+    }
   } else {
     ADD_FAILURE() << "no expectation for the directory events/" << family << "/";
   }

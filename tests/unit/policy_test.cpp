@@ -54,7 +54,8 @@ TEST_F(policy, holds_every_declared_permission_when_every_option_is_on) {
       fixed_environment({{"TOURNIQUET_REMOVE_CONSOLE_ACCESS", "true"},
                          {"TOURNIQUET_QUARANTINE_GROUP", "quarantine"},
                          {"TOURNIQUET_SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:x"},
-                         {"TOURNIQUET_EVIDENCE_BUCKET", "tq-evidence"}});
+                         {"TOURNIQUET_EVIDENCE_BUCKET", "tq-evidence"},
+                         {"TOURNIQUET_SECURITYHUB_UPDATES", "true"}});
   const auto document = policy_document(config{}, everything);
   for (const action_kind* kind : declared_actions()) {
     if (kind->resources != nullptr) continue;  // in a statement of their own (below)
