@@ -19,6 +19,10 @@ std::string instance_of(const guardduty_finding& f) {
   return f.instance ? f.instance->instance_id : "";
 }
 
+std::string sequence_of(const guardduty_finding& f) {
+  return f.sequence ? f.sequence->uid : "";
+}
+
 std::string key_of(const guardduty_finding& f) {
   return f.access_key ? f.access_key->access_key_id : "";
 }
@@ -36,6 +40,7 @@ std::string first_difference(const guardduty_finding& event, const guardduty_fin
       {"resource type", event.resource_type, real.resource_type},
       {"instance", instance_of(event), instance_of(real)},
       {"access key", key_of(event), key_of(real)},
+      {"attack sequence", sequence_of(event), sequence_of(real)},
       {"user", event.access_key ? event.access_key->user_name : "",
        real.access_key ? real.access_key->user_name : ""},
   };

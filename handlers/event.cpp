@@ -342,6 +342,14 @@ guardduty_finding decode_finding(const json& event, const json_path& root) {
       decode_action(finding, *action, json_path(service_path, "action"));
     if (const json* info = optional_object(*service, service_path, "additionalInfo"))
       finding.sample = is_sample(*info, json_path(service_path, "additionalInfo"));
+    if (const json* detection = optional_object(*service, service_path, "detection")) {
+      json_path detection_path(service_path, "detection");
+      if (const json* sequence = optional_object(*detection, detection_path, "sequence")) {
+        auto decoded = decode_attack_sequence(*sequence, json_path(detection_path, "sequence").str());
+        if (!decoded) throw decode_failure{std::move(decoded).err()};
+        finding.sequence = std::move(*decoded);
+      }
+    }
   }
   if (starts_with(finding.title, "[SAMPLE]")) finding.sample = true;
   return finding;

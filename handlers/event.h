@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "handlers/event_sequence.h"
 #include "runtime/result.h"
 
 namespace tq::handlers {
@@ -104,6 +105,8 @@ struct guardduty_finding {
   bool sample = false;  // made by CreateSampleFindings: additionalInfo.sample or a "[SAMPLE]" title
   std::int64_t count = 1;
   std::string last_seen;  // service.eventLastSeen: when the activity was last seen ("" when absent)
+  // service.detection.sequence: set on attack sequence findings (AttackSequence:*), see event_sequence.h.
+  std::optional<attack_sequence> sequence;
 };
 
 // "Low", "Medium", "High" or "Critical", by GuardDuty's bands.

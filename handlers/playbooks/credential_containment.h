@@ -52,6 +52,8 @@ struct access_key_target {
   std::string user_name;       // IAMUser: the user
   std::string role_name;       // AssumedRole: the role whose sessions are denied
   std::string last_seen = {};  // when the activity was last seen: eventLastSeen, CloudTrail's eventTime
+  // The key's uid or the actor's id in the attack sequence that named it (attack_sequence.h); "" otherwise.
+  std::string sequence_member = {};
 };
 
 access_key_target target_from_finding(const guardduty_finding& finding);
