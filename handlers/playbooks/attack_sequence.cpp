@@ -150,7 +150,7 @@ class sequence_router {
           0,
           block.account_id,
           region_of(m_finding, r.region),
-          "instance " + r.uid,
+          r.uid,
           {},
           m_finding.type + " endpoints",
           std::move(block)};
