@@ -330,6 +330,11 @@ guardduty_finding decode_finding(const json& event, const json_path& root) {
     finding.instance = decode_instance(*instance, json_path(resource_path, "instanceDetails"));
   if (const json* key = optional_object(resource, resource_path, "accessKeyDetails"))
     finding.access_key = decode_access_key(*key, json_path(resource_path, "accessKeyDetails"));
+  if (const json* buckets = find(resource, "s3BucketDetails")) {
+    auto decoded = decode_s3_buckets(*buckets, json_path(resource_path, "s3BucketDetails").str());
+    if (!decoded) throw decode_failure{std::move(decoded).err()};
+    finding.buckets = std::move(*decoded);
+  }
 
   if (const json* service = optional_object(detail, path, "service")) {
     json_path service_path(path, "service");

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "handlers/event_s3.h"
 #include "handlers/event_sequence.h"
 #include "runtime/result.h"
 
@@ -94,6 +95,7 @@ struct guardduty_finding {
   std::string resource_type;  // "Instance", "AccessKey", "S3Bucket", ...
   std::optional<instance_details> instance;
   std::optional<access_key_details> access_key;
+  std::vector<s3_bucket_details> buckets;  // resource.s3BucketDetails (S3 findings), see event_s3.h
   std::string detector_id;
   std::string resource_role;  // "ACTOR" or "TARGET"; "" when absent
   std::string action_type;    // NETWORK_CONNECTION, PORT_PROBE, AWS_API_CALL, DNS_REQUEST, ...; "" when none

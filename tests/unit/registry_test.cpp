@@ -251,6 +251,31 @@ TEST(routing, several_playbooks_passing_over_one_finding_each_say_why) {
   EXPECT_NE(passed->reason.find("network-block: "), std::string::npos) << passed->reason;
 }
 
+TEST(routing, an_attack_sequence_goes_to_its_members_playbooks_only) {
+  const auto f = finding("attacksequence-s3-compromised-data.json");
+  const auto r =
+      route(f, {{"TOURNIQUET_INSTANCE_FINDING_TYPES", "*"}, {"TOURNIQUET_BLOCK_FINDING_TYPES", "*"}});
+  std::multiset<std::string_view> playbooks;
+  for (const auto& j : r.jobs) playbooks.insert(j.playbook);
+  EXPECT_EQ(playbooks.count(instance_playbook), 1u)
+      << "no second job from the instance route: " << reasons(r);
+  EXPECT_EQ(playbooks.count(network_block_playbook), 1u);
+  EXPECT_EQ(playbooks.count(credential_playbook), 1u);
+  EXPECT_EQ(playbooks.count(sequence_playbook), 1u);
+  const auto iam = route(finding("attacksequence-iam-compromised-credentials.json"));
+  EXPECT_EQ(iam.jobs.size(), 3u) << reasons(iam);
+}
+
+TEST(routing, s3_samples_are_routed_or_passed_over_saying_why) {
+  for (const char* name :
+       {"policy-s3-bucket-block-public-access-disabled.json",
+        "policy-s3-account-block-public-access-disabled.json", "exfiltration-s3-malicious-ip-caller.json"}) {
+    const decoded_event f = finding(name);
+    const auto r = route(f);
+    EXPECT_TRUE(!r.jobs.empty() || passed_over_report(r, f).has_value()) << name;
+  }
+}
+
 TEST(routing, schedules_sweep_this_account_and_the_listed_ones) {
   const decoded_event schedule = sample("scheduled/expire-blocks.json");
   const auto r = route(schedule, {{"TOURNIQUET_BLOCK_EXPIRY_ACCOUNTS", "210987654321"}});
