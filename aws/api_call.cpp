@@ -33,8 +33,14 @@ bool is_idempotent(const api_call& call) {
 http_request unsigned_request(const api_call& call, const endpoint& e) {
   return std::visit(overloaded{[&](const query_call& c) { return query_request(c, e); },
                                [&](const json_call& c) { return json_request(c, e); },
-                               [&](const rest_json_call& c) { return rest_json_request(c, e); }},
+                               [&](const rest_json_call& c) { return rest_json_request(c, e); },
+                               [&](const rest_xml_call& c) { return rest_xml_request(c, e); }},
                     call);
+}
+
+signing_style signing_style_of(const api_call& call) {
+  if (std::holds_alternative<rest_xml_call>(call)) return {false, false, true};
+  return {};
 }
 
 result<api_answer> read_answer(const api_call& call, const http_response& response, std::string_view where) {
@@ -43,6 +49,12 @@ result<api_answer> read_answer(const api_call& call, const http_response& respon
                  [&](const json_call&) { return as_answer(parse_json_response(response, where)); },
                  [&](const rest_json_call& c) {
                    return as_answer(parse_rest_json_response(response, c.target, where));
+                 },
+                 [&](const rest_xml_call& c) -> result<api_answer> {
+                   if (c.answer == rest_xml_answer::xml)
+                     return as_answer(parse_rest_xml_document(response, where));
+                   if (auto failure = rest_xml_error(response, where)) return std::move(*failure);
+                   return api_answer{response};
                  }},
       call);
 }

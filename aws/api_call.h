@@ -11,11 +11,12 @@
 #include "aws/json_protocol.h"
 #include "aws/query.h"
 #include "aws/rest_json.h"
+#include "aws/rest_xml.h"
 #include "aws/xml.h"
 
 namespace tq::aws {
 
-using api_call = std::variant<query_call, json_call, rest_json_call>;
+using api_call = std::variant<query_call, json_call, rest_json_call, rest_xml_call>;
 
 service service_of(const api_call& call);
 // "ec2:DescribeInstances", "guardduty:GetFindings": the IAM action the call needs, also used in errors.
@@ -26,9 +27,19 @@ bool is_idempotent(const api_call& call);
 // The unsigned request, in the call's protocol.
 http_request unsigned_request(const api_call& call, const endpoint& e);
 
-// A successful answer: the XML document of a query call, the JSON of the others.
+// How SigV4 treats the call beyond its endpoint's region and name: S3 (REST-XML) neither normalises nor
+// encodes its path a second time, and signs the payload's SHA-256 in x-amz-content-sha256.
+struct signing_style {
+  bool normalize_path = true;
+  bool double_encode_path = true;
+  bool sign_body = false;
+};
+signing_style signing_style_of(const api_call& call);
+
+// A successful answer: the XML document of a query or REST-XML call, the JSON of the JSON protocols, or the
+// HTTP answer itself for a REST-XML call that asked for it (rest_xml_answer::raw: an object, a PutObject).
 struct api_answer {
-  std::variant<xml_response, nlohmann::json> body;
+  std::variant<xml_response, nlohmann::json, http_response> body;
   // Attempts of this call that timed out before this answer came (see xml_response).
   int unanswered_attempts = 0;
 
@@ -39,6 +50,7 @@ struct api_answer {
   xml_response& xml() { return std::get<xml_response>(body); }
   const nlohmann::json& json() const { return std::get<nlohmann::json>(body); }
   nlohmann::json& json() { return std::get<nlohmann::json>(body); }
+  const http_response& raw() const { return std::get<http_response>(body); }
 };
 
 // The answer to `call`, or the error, read in the call's protocol; `where` names the call.

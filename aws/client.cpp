@@ -121,8 +121,9 @@ result<client_settings> client_settings_from_environment(const env_reader& env) 
   if (!region) region = env("AWS_DEFAULT_REGION");
   if (!region) return error{"InvalidConfiguration", "AWS_REGION is not set", "AWS_REGION"};
   s.region = *region;
-  for (service svc : {service::ec2, service::iam, service::sts, service::autoscaling, service::sns,
-                      service::cloudtrail, service::guardduty, service::lambda, service::securityhub}) {
+  for (service svc :
+       {service::ec2, service::iam, service::sts, service::autoscaling, service::sns, service::cloudtrail,
+        service::guardduty, service::lambda, service::securityhub, service::s3, service::s3control}) {
     auto e = resolve_endpoint(svc, s.region, env);
     if (!e) return std::move(e).err();
     s.endpoints.emplace(svc, std::move(*e));
@@ -168,6 +169,10 @@ http_request client::signed_request(const api_call& call, const endpoint& e) con
   params.region = e.signing_region;
   params.service = e.signing_name;
   params.time = std::chrono::system_clock::now();
+  const signing_style style = signing_style_of(call);
+  params.normalize_path = style.normalize_path;
+  params.double_encode_path = style.double_encode_path;
+  params.sign_body = style.sign_body;
   sigv4::sign(request, params);
   return request;
 }

@@ -1,4 +1,4 @@
-// The AWS client: signs calls of every protocol (query, JSON 1.1, REST-JSON) with SigV4, sends independent
+// The AWS client: signs calls of every protocol (query, JSON 1.1, REST-JSON, REST-XML) with SigV4, sends independent
 // calls together (one round trip for a batch), retries what may succeed later within the invocation's
 // deadline, and parses the answers.
 #pragma once

@@ -82,4 +82,12 @@ std::string hex(std::span<const unsigned char> bytes) {
   return out;
 }
 
+std::string base64(std::span<const unsigned char> bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
+                                      static_cast<int>(bytes.size()));
+  out.resize(written < 0 ? 0 : static_cast<size_t>(written));
+  return out;
+}
+
 }  // namespace tq::aws::crypto

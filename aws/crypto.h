@@ -22,4 +22,7 @@ inline digest hmac_sha256(std::string_view key, std::string_view data) {
 // Lower-case hex, two characters per byte.
 std::string hex(std::span<const unsigned char> bytes);
 
+// Standard base64 with padding (RFC 4648 section 4): S3's x-amz-checksum-sha256 and Content-MD5 values.
+std::string base64(std::span<const unsigned char> bytes);
+
 }  // namespace tq::aws::crypto

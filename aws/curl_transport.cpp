@@ -1,6 +1,7 @@
 // libcurl behind the transport seam. One multi handle runs every batch, so independent calls share a round
 // trip; its connection cache keeps connections alive per host across calls and invocations.
 #include <curl/curl.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <cctype>
@@ -179,6 +180,8 @@ class curl_transport final : public http_transport {
       curl_easy_setopt(easy, CURLOPT_POST, 1L);
       curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.data());
       curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    } else if (request.method == "HEAD") {
+      curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);  // a HEAD answer has no body to wait for
     } else if (request.method != "GET") {
       curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
       if (!request.body.empty()) {
@@ -187,6 +190,11 @@ class curl_transport final : public http_transport {
       }
     }
     headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+    // libcurl calls any body it sends a form unless told otherwise: an S3 object or XML body is none
+    const bool typed = std::any_of(request.headers.begin(), request.headers.end(), [](const http_header& h) {
+      return strcasecmp(h.name.c_str(), "content-type") == 0;
+    });
+    if (!typed) headers = curl_slist_append(headers, "Content-Type:");
     for (const auto& h : request.headers) {
       headers = curl_slist_append(headers, (h.name + ": " + h.value).c_str());
     }

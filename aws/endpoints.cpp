@@ -24,6 +24,10 @@ std::string_view override_suffix(service s) {
       return "LAMBDA";
     case service::securityhub:
       return "SECURITYHUB";
+    case service::s3:
+      return "S3";
+    case service::s3control:
+      return "S3_CONTROL";
   }
   return "";
 }
@@ -56,6 +60,10 @@ std::string_view service_name(service s) {
       return "lambda";
     case service::securityhub:
       return "securityhub";
+    case service::s3:
+      return "s3";
+    case service::s3control:
+      return "s3control";
   }
   return "";
 }
@@ -70,7 +78,8 @@ result<endpoint> resolve_endpoint(service s, std::string_view region, const env_
   if (region.empty()) return error{"MissingRegion", "no region: AWS_REGION is not set", "endpoints"};
   const partition p = partition_of(region);
   endpoint e;
-  e.signing_name = std::string(service_name(s));
+  // S3 Control signs as S3; its host carries the account ({AccountId}.s3-control..., rest_xml.h).
+  e.signing_name = s == service::s3control ? "s3" : std::string(service_name(s));
   e.signing_region = s == service::iam ? iam_signing_region(p) : std::string(region);
 
   const std::string specific = "AWS_ENDPOINT_URL_" + std::string(override_suffix(s));
@@ -98,6 +107,8 @@ result<endpoint> resolve_endpoint(service s, std::string_view region, const env_
       e.url = "https://iam.us-gov.amazonaws.com";
     else
       e.url = "https://iam." + e.signing_region + "." + p.dns_suffix;
+  } else if (s == service::s3control) {
+    e.url = "https://s3-control." + std::string(region) + "." + p.dns_suffix;
   } else {
     e.url = "https://" + e.signing_name + "." + std::string(region) + "." + p.dns_suffix;
   }

@@ -10,10 +10,23 @@
 
 namespace tq::aws {
 
-// By protocol: query (query.h), JSON 1.1 (json_protocol.h), REST-JSON (rest_json.h).
-enum class service { ec2, iam, sts, autoscaling, sns, cloudtrail, guardduty, lambda, securityhub };
+// By protocol: query (query.h), JSON 1.1 (json_protocol.h), REST-JSON (rest_json.h), REST-XML (rest_xml.h).
+enum class service {
+  ec2,
+  iam,
+  sts,
+  autoscaling,
+  sns,
+  cloudtrail,
+  guardduty,
+  lambda,
+  securityhub,
+  s3,
+  s3control
+};
 
-std::string_view service_name(service s);  // the signing name: "ec2", "iam", ...
+// The SDKs' name: "ec2", "iam", ..., "s3control" (which signs as "s3": endpoint::signing_name).
+std::string_view service_name(service s);
 
 struct partition {
   std::string name;        // "aws", "aws-cn", "aws-us-gov"

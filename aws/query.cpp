@@ -59,7 +59,9 @@ std::string_view api_version(service s) {
     case service::guardduty:
     case service::lambda:
     case service::securityhub:
-      return "";  // REST-JSON: each operation's URI carries its own version, if any
+    case service::s3:
+    case service::s3control:
+      return "";  // REST-JSON and REST-XML: each operation's URI carries its own version, if any
   }
   return "";
 }

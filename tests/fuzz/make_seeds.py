@@ -5,6 +5,7 @@
                         an answer for each state read of instance containment
   fuzz_cloudwatch_logs  the awslogs.data of the sample subscription events, as text and as the JSON inside
   fuzz_runtime_headers  the header lines of a `next` answer and a few error types
+  fuzz_s3_xml           S3 answers: a public access block, S3 error XML, an empty body
 and every input under tests/fuzz/regressions/TARGET/ (inputs that once crashed it).
 Usage: make_seeds.py SOURCE_DIR OUT_DIR   (OUT_DIR/<target>/ is created and filled; existing files are kept)
 """
@@ -77,6 +78,18 @@ def main():
         b"Runtime.bad type!\n\"quoted\" \\ message",
     ]:
         write(out / "fuzz_runtime_headers", seed)
+
+    # Status bytes in the order of fuzz_s3_xml.cpp: 0 = 200, 7 = 412, 9 = 503.
+    for seed in [
+        b"\0<PublicAccessBlockConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><BlockPublicAcls>true"
+        b"</BlockPublicAcls><IgnorePublicAcls>false</IgnorePublicAcls></PublicAccessBlockConfiguration>",
+        b"\7<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one"
+        b" of the pre-conditions you specified did not hold</Message><RequestId>4442587FB7D0A2F9</RequestId></Error>",
+        b"\t<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+        b"\0",
+        b"\5",
+    ]:
+        write(out / "fuzz_s3_xml", seed)
 
     # Inputs that once crashed a target stay in its corpus.
     for path in sorted((source / "tests" / "fuzz" / "regressions").glob("*/*")):

@@ -160,5 +160,54 @@ TEST_F(against_moto, calls_of_every_protocol_go_out_together_and_are_answered_ea
   EXPECT_EQ(c.statistics().retries, 0);
 }
 
+// S3 over REST-XML, path-style at moto, signed with the payload's hash: an object with a key that needs
+// encoding is put (conditionally, with its checksum, into an Object Lock bucket) and read back, a second
+// conditional put is refused, and the bucket's and the account's public access blocks are put and read.
+TEST_F(against_moto, s3_objects_and_public_access_blocks_round_trip) {
+  const client c = responder();
+  const std::string bucket = variable("BUCKET");
+  // moto's own signature check fails on keys with '+' or non-ASCII characters, boto3's as well: those are
+  // checked against botocore in aws_rest_xml_botocore_test instead.
+  const std::string key = "incidents/tq-1 a b/finding.json";
+  const std::string body = R"({"finding":"caf\u00e9","n":1})";
+  rest_xml_call put = s3_put_object(bucket, key, body, "application/json");
+  put.headers.push_back({"If-None-Match", "*"});
+  rest_xml_call get{service::s3, "GetObject", "GET", bucket, key};
+  get.answer = rest_xml_answer::raw;
+  const std::vector<api_call> first = {put};
+  auto written = c.send_all(first, soon());
+  ASSERT_TRUE(written[0].ok()) << written[0].err().describe();
+  EXPECT_FALSE(written[0]->raw().header("x-amz-version-id").empty()) << "the bucket is versioned";
+
+  const std::vector<api_call> second = {put, get};
+  auto answers = c.send_all(second, soon());
+  ASSERT_FALSE(answers[0].ok());
+  EXPECT_EQ(answers[0].err().code, "PreconditionFailed") << answers[0].err().describe();
+  EXPECT_FALSE(answers[0].err().retryable);
+  ASSERT_TRUE(answers[1].ok()) << answers[1].err().describe();
+  EXPECT_EQ(answers[1]->raw().body, body);
+
+  const std::vector<api_call> blocks = {s3_put_public_access_block(bucket, {true, true, false, true}),
+                                        s3control_put_public_access_block("123456789012", {})};
+  for (auto& answer : c.send_all(blocks, soon())) ASSERT_TRUE(answer.ok()) << answer.err().describe();
+  const std::vector<api_call> reads = {s3_get_public_access_block(bucket),
+                                       s3control_get_public_access_block("123456789012")};
+  auto read = c.send_all(reads, soon());
+  ASSERT_TRUE(read[0].ok()) << read[0].err().describe();
+  const public_access_block on_bucket = public_access_block_of(read[0]->xml());
+  EXPECT_TRUE(on_bucket.block_public_acls);
+  EXPECT_FALSE(on_bucket.block_public_policy);
+  EXPECT_TRUE(on_bucket.restrict_public_buckets);
+  ASSERT_TRUE(read[1].ok()) << read[1].err().describe();
+  EXPECT_TRUE(public_access_block_of(read[1]->xml()).block_public_policy);
+
+  rest_xml_call missing{service::s3, "GetObject", "GET", bucket, "no/such/key"};
+  missing.answer = rest_xml_answer::raw;
+  const std::vector<api_call> absent = {missing};
+  auto none = c.send_all(absent, soon());
+  ASSERT_FALSE(none[0].ok());
+  EXPECT_EQ(none[0].err().code, "NoSuchKey") << none[0].err().describe();
+}
+
 }  // namespace
 }  // namespace tq::aws

@@ -17,7 +17,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # UpdateDetector) are refused.
 RESPONDER_POLICY = [{"Effect": "Allow", "Resource": "*", "Action": [
     "ec2:DescribeInstances", "iam:GetUser", "sts:GetCallerIdentity", "sts:AssumeRole",
-    "cloudtrail:GetTrailStatus", "lambda:PutFunctionConcurrency"]}]
+    "cloudtrail:GetTrailStatus", "lambda:PutFunctionConcurrency",
+    # S3 as moto names its actions, which IAM does not: a bucket's public access block is checked as
+    # s3:CreateBucket (PUT) and s3:ListBucket (GET) (moto's ACTION_MAP looks for "public_access_block" in a
+    # query that says "publicAccessBlock"), the account's as s3:Put/GetPublicAccessBlock, where IAM has
+    # s3:Put/GetBucketPublicAccessBlock and s3:Put/GetAccountPublicAccessBlock.
+    "s3:PutObject", "s3:GetObject", "s3:CreateBucket", "s3:ListBucket", "s3:PutPublicAccessBlock",
+    "s3:GetPublicAccessBlock"]}]
 
 
 def make_function(moto, name):
@@ -70,10 +76,15 @@ class ClientAgainstMoto(MotoTestCase):
             moto.client("cloudtrail").create_trail(Name="audit", S3BucketName="audit-logs")
             detector = moto.client("guardduty").create_detector(Enable=True)["DetectorId"]
             make_function(moto, "web-api")
+            # As the evidence bucket is made in production: Object Lock on (versioning with it), a default
+            # retention, so that a put without a checksum is refused
+            moto.client("s3").create_bucket(Bucket="tq-evidence", ObjectLockEnabledForBucket=True)
+            moto.client("s3").put_object_lock_configuration(Bucket="tq-evidence", ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
         key, secret = account.responder
         env = dict(os.environ, MOTO_URL=moto.url, USER_KEY=key, USER_SECRET=secret,
                    MEMBER_ROLE_ARN="arn:aws:iam::210987654321:role/tourniquet-member", AWS_LAMBDA_LOG_LEVEL="DEBUG",
-                   TRAIL_NAME="audit", DETECTOR_ID=detector, FUNCTION_NAME="web-api")
+                   TRAIL_NAME="audit", DETECTOR_ID=detector, FUNCTION_NAME="web-api", BUCKET="tq-evidence")
         code, output = run_gtest("aws_client_moto_test", env)
         self.assertEqual(code, 0, output)
         self.assertIn("PASSED", output)
