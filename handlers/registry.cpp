@@ -4,6 +4,7 @@
 
 #include "handlers/playbook.h"
 #include "handlers/playbooks/attack_sequence.h"
+#include "handlers/playbooks/bucket_protection.h"
 #include "handlers/playbooks/credential_containment.h"
 #include "handlers/playbooks/exposure_fix.h"
 #include "handlers/playbooks/instance_containment.h"
@@ -17,8 +18,8 @@ using playbook_factory = result<std::unique_ptr<const playbook>> (*)(const env_r
 // Every playbook, in the order their jobs run for one event. An explicit list rather than self-registration:
 // a static library drops the object files nothing refers to, and with them their registrations.
 constexpr playbook_factory all_playbooks[] = {
-    &make_instance_containment, &make_network_block, &make_credential_containment,
-    &make_exposure_fix,         &make_block_expiry,  &make_attack_sequence,
+    &make_instance_containment, &make_network_block,   &make_credential_containment, &make_exposure_fix,
+    &make_block_expiry,         &make_attack_sequence, &make_bucket_protection,
 };
 
 constexpr std::string_view router_name = "router";

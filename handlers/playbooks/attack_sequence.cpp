@@ -114,6 +114,7 @@ class sequence_router {
     if (!m_seen.insert(key).second) return pass(item, r.uid + " is named twice: handled once");
     if (r.resource_type == "EC2_INSTANCE") return instance(r, item);
     if (r.resource_type == "ACCESS_KEY") return principal(key_target_of(m_finding, r), item);
+    if (r.resource_type == "S3_BUCKET") return bucket(r, item);
     if (r.resource_type == "EC2_NETWORK_INTERFACE") {
       if (auto owner = m_interface_owner.find(r.uid); owner != m_interface_owner.end())
         return pass(item, "interface " + r.uid + " is contained with its instance " + owner->second);
@@ -156,6 +157,22 @@ class sequence_router {
           std::move(block)};
     add(std::move(b), item);
     m_blocked = true;
+  }
+
+  // Tagged with the incident: what was taken from it goes through the principals, contained beside it.
+  void bucket(const sequence_resource& r, std::size_t item) {
+    if (auto why = under_floor(m_finding, m_settings.bucket.min_severity, "TOURNIQUET_BUCKET_MIN_SEVERITY"))
+      return pass(item, "bucket " + r.uid + ": " + *why);
+    bucket_target target = bucket_target_of(m_finding, r, m_cfg);
+    job j{bucket_playbook,
+          0,
+          target.account_id,
+          region_of(m_finding, r.region),
+          r.uid,
+          {},
+          m_finding.type + " (bucket " + r.uid + ")",
+          std::move(target)};
+    add(std::move(j), item);
   }
 
   void actor(const sequence_actor& a, std::size_t item) {
@@ -238,6 +255,9 @@ result<sequence_settings> sequence_settings_from_environment(const env_reader& e
   auto block = network_block_settings_from_environment(env);
   if (!block) return std::move(block).err();
   s.block = std::move(*block);
+  auto bucket = bucket_settings_from_environment(env);
+  if (!bucket) return std::move(bucket).err();
+  s.bucket = std::move(*bucket);
   return s;
 }
 

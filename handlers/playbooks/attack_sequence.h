@@ -15,6 +15,7 @@
 #include "handlers/config.h"
 #include "handlers/event.h"
 #include "handlers/playbook.h"
+#include "handlers/playbooks/bucket_protection.h"
 #include "handlers/playbooks/credential_containment.h"
 #include "handlers/playbooks/instance_containment.h"
 #include "handlers/playbooks/network_block.h"
@@ -35,6 +36,7 @@ struct sequence_settings {
   instance_settings instance;
   credential_settings credentials;
   network_block_settings block;
+  bucket_settings bucket;
 };
 
 result<sequence_settings> sequence_settings_from_environment(const env_reader& env);

@@ -124,8 +124,13 @@ void route_bucket_finding(const guardduty_finding& finding, const bucket_setting
     }
   }
   // A data finding's principal is who took or changed the data: its credentials are contained.
-  if (!exposure && finding.access_key)
-    out.jobs.push_back(credential_job(target_from_finding(finding), 0, finding.region));
+  if (!exposure && finding.access_key) {
+    access_key_target principal = target_from_finding(finding);
+    principal.confirm_rule = [settings](const guardduty_finding& real) {
+      return bucket_routing_refusal(real, settings);
+    };
+    out.jobs.push_back(credential_job(std::move(principal), 0, finding.region));
+  }
 }
 
 bucket_target bucket_target_of(const guardduty_finding& finding, const sequence_resource& bucket,

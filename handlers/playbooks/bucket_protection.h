@@ -11,6 +11,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -120,5 +121,14 @@ result<std::vector<bucket_step>> plan_bucket_release(const bucket_state& state, 
 
 // "s3://name", "arn:aws:s3:::name" -> "name"; nullopt for anything else.
 std::optional<std::string> bucket_of_release_target(std::string_view target);
+
+// Read, confirm, plan, execute, in the context's account. The account's block (bucket "") has no tags to
+// carry a record: the report (and its log line) says what it was.
+playbook_report protect_bucket(const bucket_target& target, const playbook_context& ctx,
+                               const bucket_settings& settings);
+// `tourniquet release s3://BUCKET`: the recorded configuration back, the bucket marked released by whom.
+playbook_report release_bucket(const std::string& bucket, const playbook_context& ctx);
+
+result<std::unique_ptr<const playbook>> make_bucket_protection(const env_reader& env);
 
 }  // namespace tq::handlers

@@ -429,7 +429,7 @@ std::optional<playbook_report> confirmed_credentials(const access_key_target& ta
     const double floor = target.user_type == "Root" ? 0.0 : settings.min_severity;
     why = sequence_member_refusal(real, member, floor, "TOURNIQUET_CREDENTIAL_MIN_SEVERITY");
   } else if (!why) {
-    why = credential_routing_refusal(real, settings);
+    why = target.confirm_rule ? target.confirm_rule(real) : credential_routing_refusal(real, settings);
     const access_key_target confirmed = target_from_finding(real);
     if (!why && (confirmed.user_name != target.user_name || confirmed.role_name != target.role_name))
       why = "it names another principal";

@@ -6,8 +6,9 @@ nothing."""
 import copy
 import unittest
 
-from worlds import InstanceWorldTestCase, acl_of, guardduty_finding
-from moto_support import invoke
+from moto_support import generated_policy, invoke
+from test_bucket_protection import with_moto_s3_names
+from worlds import MEMBER_ROLE_NAME, InstanceWorldTestCase, acl_of, guardduty_finding
 
 SAMPLE = "attacksequence-s3-compromised-data.json"
 BUCKET = "acme-customer-exports"
@@ -15,14 +16,22 @@ ENDPOINTS = ("198.51.100.23", "203.0.113.77")
 
 
 class AttackSequenceTest(InstanceWorldTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.policy = with_moto_s3_names(generated_policy(TOURNIQUET_MEMBER_ROLE_NAME=MEMBER_ROLE_NAME))
+
     def setUp(self):
         super().setUp()
         self.moto.open_auth()
         self.keys = self.moto.user_with_keys("deploy-bot", 2)
-        self.moto.client("s3").create_bucket(Bucket=BUCKET)
+        s3 = self.moto.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": [{"Key": "data-class", "Value": "confidential"}]})
         self.moto.enforce_auth()
         self.ec2 = self.moto.client("ec2", *self.admin)
         self.iam = self.moto.client("iam", *self.admin)
+        self.s3 = self.moto.client("s3", *self.admin)
 
     def sequence_event(self):
         """The sample sequence, naming this world's instance, its first interface and deploy-bot's first key."""
@@ -42,6 +51,9 @@ class AttackSequenceTest(InstanceWorldTestCase):
         code, response, err = invoke(event, self.moto.env_for(*self.responder), args)
         self.assertEqual(code, 0, err)
         return {(r["playbook"], r.get("target", "")): r for r in response["reports"]}, response
+
+    def bucket_tags(self):
+        return {t["Key"]: t["Value"] for t in self.s3.get_bucket_tagging(Bucket=BUCKET)["TagSet"]}
 
     def key_status(self):
         keys = self.iam.list_access_keys(UserName="deploy-bot")["AccessKeyMetadata"]
@@ -65,8 +77,8 @@ class AttackSequenceTest(InstanceWorldTestCase):
         self.assertEqual(credentials["details"]["accessKeyId"], self.keys[0])
         block = reports[("network-block", self.world.instance)]
         self.assertEqual(block["status"], "blocked", block)
-        bucket = reports[("attack-sequence", BUCKET)]
-        self.assertEqual(bucket["status"], "escalate", bucket)
+        bucket = reports[("bucket-protection", BUCKET)]
+        self.assertEqual(bucket["status"], "contained", bucket)
         incidents = {r["incidentId"] for r in response["reports"] if r.get("incidentId")}
         self.assertEqual(len(incidents), 1, "one sequence, one incident")
         passed = reports[("attack-sequence", "")]
@@ -75,6 +87,8 @@ class AttackSequenceTest(InstanceWorldTestCase):
         self.assertIn(f"{self.keys[0]} is already contained", passed["reason"])
 
         self.assertEqual(self.key_status(), {self.keys[0]: "Inactive", self.keys[1]: "Active"})
+        self.assertEqual(self.bucket_tags(), {"data-class": "confidential", "tourniquet:incident-id": incidents.pop(),
+                                              "tourniquet:finding-id": event["detail"]["id"]})
         groups = self.interface_groups()
         isolation = groups[sorted(groups)[0]]
         self.assertEqual(len(isolation), 1)
@@ -90,6 +104,8 @@ class AttackSequenceTest(InstanceWorldTestCase):
         self.assertEqual({a["action"]: a["outcome"] for a in again["actions"]}["deactivate-key"], "already")
         self.assertEqual(self.key_status(), {self.keys[0]: "Inactive", self.keys[1]: "Active"})
         self.assertEqual(self.interface_groups(), groups)
+        self.assertEqual(reports[("bucket-protection", BUCKET)]["status"], "contained")
+        self.assertEqual(len(self.bucket_tags()), 3)
         for subnet in self.world.subnets:
             self.assertEqual(self.denied(subnet), sorted(f"{a}/32" for a in ENDPOINTS))
 
@@ -101,6 +117,7 @@ class AttackSequenceTest(InstanceWorldTestCase):
         self.assertEqual(reports[("credential-containment", "deploy-bot")]["status"], "dry-run")
         self.assertEqual(self.key_status(), {k: "Active" for k in self.keys})
         self.assertEqual(self.interface_groups(), before)
+        self.assertEqual(self.bucket_tags(), {"data-class": "confidential"})
         # The network ACLs are not checked here: moto ignores DryRun on CreateNetworkAclEntry (EC2 answers
         # DryRunOperation); the report says what a real dry run does.
         self.assertEqual(reports[("network-block", self.world.instance)]["status"], "dry-run")

@@ -151,9 +151,13 @@ TEST(sequence_routing, one_invocation_takes_each_member_to_the_playbook_of_its_k
   EXPECT_EQ(key.access_key_id, "AKIAQXYZ7EXAMPLEDEV1");
   EXPECT_EQ(key.user_name, "deploy-bot");
 
-  const auto escalations = jobs_of(r, sequence_playbook);
-  ASSERT_EQ(escalations.size(), 1u) << "the bucket";
-  EXPECT_EQ(escalations[0]->target, "acme-customer-exports");
+  EXPECT_TRUE(jobs_of(r, sequence_playbook).empty()) << "nothing to escalate: " << reasons(r);
+  const auto buckets = jobs_of(r, bucket_playbook);
+  ASSERT_EQ(buckets.size(), 1u);
+  EXPECT_EQ(buckets[0]->target, "acme-customer-exports");
+  const auto& bucket = std::any_cast<const bucket_target&>(buckets[0]->input);
+  EXPECT_FALSE(bucket.block_public_access) << "tagged: the sequence's principals are what took the data";
+  EXPECT_EQ(bucket.sequence_member, "acme-customer-exports");
 
   const std::string incident = incident_id_for(f.account_id, f.id);
   for (const auto& j : r.jobs) EXPECT_EQ(j.incident_id, incident) << j.playbook << " " << j.target;
@@ -183,7 +187,7 @@ TEST(sequence_routing, the_same_key_named_twice_and_an_interface_of_no_named_ins
   EXPECT_EQ(jobs_of(r, credential_playbook).size(), 1u) << reasons(r);
   EXPECT_NE(reasons(r).find("AKIAQXYZ7EXAMPLEDEV1 is named twice"), std::string::npos) << reasons(r);
   const auto escalations = jobs_of(r, sequence_playbook);
-  ASSERT_EQ(escalations.size(), 2u);
+  ASSERT_EQ(escalations.size(), 1u);
   EXPECT_EQ(escalations[0]->target, "eni-0a1b2c3d4e5f60719");
   EXPECT_NE(
       std::any_cast<const sequence_escalation&>(escalations[0]->input).what_to_do.find("describe-network-"),
