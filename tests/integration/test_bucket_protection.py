@@ -5,7 +5,7 @@ a data finding deactivates its key and tags the bucket; exempt buckets and dry r
 import json
 import unittest
 
-from moto_support import generated_policy, run_tourniquet
+from moto_support import ACCOUNT, generated_policy, run_tourniquet
 from worlds import CallerWorldTestCase, credential_finding, guardduty_finding
 
 EXPOSURE = "policy-s3-bucket-block-public-access-disabled.json"
@@ -148,6 +148,27 @@ class BucketProtectionTest(CallerWorldTestCase):
         self.assertEqual(report["status"], "ignored")
         self.assertIn("public-website=true", report["reason"])
         self.assertEqual((self.block(), self.tags()), before)
+
+    def test_the_account_level_block_goes_on_and_the_report_keeps_what_it_was(self):
+        # boto3 puts the account id in front of the host, which moto's address cannot take: it is taken off
+        # before the request is signed (moto checks the signature against the host it was sent to).
+        control = self.moto.client("s3control", *self.admin)
+        control.meta.events.register("before-sign.s3-control.*", lambda request, **_: setattr(
+            request, "url", request.url.replace(f"//{ACCOUNT}.", "//")))
+        control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": False, "IgnorePublicAcls": True, "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False})
+        event = guardduty_finding("policy-s3-account-block-public-access-disabled.json")
+        code, response, err = self.invoke(event)
+        self.assertEqual(code, 0, err)
+        report = self.report(response)
+        self.assertEqual(report["status"], "contained", report)
+        self.assertEqual(report["target"], f"account {ACCOUNT}")
+        self.assertEqual(report["details"]["publicAccessBlockBefore"], "0100")
+        block = control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
+        self.assertTrue(all(block.values()), block)
+        code, response, err = self.invoke(event)  # a replay changes nothing
+        self.assertEqual({a["outcome"] for a in self.report(response)["actions"]}, {"already"})
 
     def test_a_dry_run_changes_nothing(self):
         before = (self.block(), self.tags())
