@@ -191,9 +191,11 @@ playbook_report responder::release(const std::string& target, aws::deadline unti
     ctx.caller_arn = aws::text_of(who->result(), "Arn");
     return p->release(target, ctx);
   }
-  return concluded("release", report_status::failed, target,
-                   "no playbook releases '" + target +
-                       "': give an instance id (i-…), an access key id (AKIA…, ASIA…) or a role ARN");
+  return concluded(
+      "release", report_status::failed, target,
+      "no playbook releases '" + target +
+          "': give an instance id (i-…), an access key id (AKIA…, ASIA…), a role ARN or a bucket "
+          "(s3://BUCKET, arn:aws:s3:::BUCKET)");
 }
 
 }  // namespace tq::handlers

@@ -45,7 +45,13 @@ std::vector<const job*> jobs_of(const routing& r, std::string_view playbook) {
 
 std::string reasons(const routing& r) {
   std::string all;
-  for (const auto& p : r.passed) all += "[" + std::to_string(p.item) + "] " + p.reason + "; ";
+  for (const auto& p : r.passed) {  // appended piece by piece: GCC 12 warns (-Wrestrict) on "[" + to_string
+    all += '[';
+    all += std::to_string(p.item);
+    all += "] ";
+    all += p.reason;
+    all += "; ";
+  }
   return all;
 }
 
