@@ -161,30 +161,37 @@ std::vector<bucket_step> plan_bucket_protection(const bucket_target& target, con
                                                 std::vector<std::string>& already) {
   std::vector<bucket_step> plan;
   std::map<std::string, std::string> tags = state.tags;  // PutBucketTagging replaces the set: keep the others
-  const bool recorded = state.tags.contains(tag_prior_public_access_block);
   const bool to_block = target.block_public_access && !(state.block && state.block->all_on());
   tags[tag_incident] = std::string(incident_id);
   tags[tag_finding] = target.source_id;
   // The record is the configuration before Tourniquet's first change; a later run must not overwrite it with
   // the block Tourniquet put on.
-  if (target.block_public_access && !recorded) tags[tag_prior_public_access_block] = record_of(state.block);
-  if (target.block_public_access) tags[tag_status] = "contained";
-  if (target.block_public_access && !state.tags.contains(tag_contained_at))
-    tags[tag_contained_at] = std::string(now_rfc3339);
+  if (target.block_public_access && !state.tags.contains(tag_prior_public_access_block))
+    tags[tag_prior_public_access_block] = record_of(state.block);
   tags.erase(tag_released_at);
   tags.erase(tag_released_by);
+  // "contained" is written only once the block is on: a block that failed must not read, at the next try, as
+  // Tourniquet's change undone by hand.
+  if (to_block) tags[tag_status] = "incomplete";
+  if (target.block_public_access && !to_block) {
+    tags[tag_status] = "contained";
+    if (!tags.contains(tag_contained_at)) tags[tag_contained_at] = std::string(now_rfc3339);
+  }
   if (tags != state.tags) {
     plan.push_back({bucket_op::put_tags, tags, {}, "incident " + std::string(incident_id), {}});
   } else {
     already.push_back("the bucket's tags record the incident");
   }
-  if (to_block) {
-    std::vector<std::size_t> needs;
-    if (!plan.empty()) needs.push_back(0);
-    plan.push_back({bucket_op::put_block, {}, all_blocked, record_of(state.block) + " -> 1111", needs});
-  } else if (target.block_public_access) {
-    already.push_back("the public access block is on");
+  if (!to_block) {
+    if (target.block_public_access) already.push_back("the public access block is on");
+    return plan;
   }
+  std::vector<std::size_t> needs;
+  if (!plan.empty()) needs.push_back(0);
+  plan.push_back({bucket_op::put_block, {}, all_blocked, record_of(state.block) + " -> 1111", needs});
+  tags[tag_status] = "contained";
+  tags[tag_contained_at] = std::string(now_rfc3339);
+  plan.push_back({bucket_op::put_tags, tags, {}, "contained", {plan.size() - 1}});
   return plan;
 }
 

@@ -338,6 +338,7 @@ class FaultRunsTest(MotoTestCase):
         tags = {t["Key"]: t["Value"] for t in self.s3.get_bucket_tagging(Bucket=world["bucket"])["TagSet"]}
         self.assertEqual(tags["team"], "finance", "the bucket's own tags are kept")
         self.assertEqual(tags["tourniquet:prior-public-access-block"], "1000", "the record is what was there before")
+        self.assertEqual(tags["tourniquet:status"], "contained")
 
     def test_bucket_protection_converges_under_faults(self):
         self.run_many("bucket-protection", self.bucket_world, self.bucket_event, self.check_bucket)

@@ -96,18 +96,23 @@ TEST(bucket_exemptions, by_list_and_by_the_tag_the_finding_saw) {
             std::string::npos);
 }
 
-TEST(bucket_plans, record_then_block_keeping_the_other_tags) {
+TEST(bucket_plans, record_then_block_then_contained_keeping_the_other_tags) {
   bucket_state state{true, access_block{true, false, true, false}, {{"team", "finance"}}};
   std::vector<std::string> already;
   const auto plan = plan_bucket_protection(exposed, state, "tq-1", "2026-12-01T12:00:00Z", already);
-  ASSERT_EQ(plan.size(), 2u);
+  ASSERT_EQ(plan.size(), 3u);
   EXPECT_EQ(plan[0].op, bucket_op::put_tags);
   EXPECT_EQ(plan[0].tags.at("team"), "finance") << "PutBucketTagging replaces the set";
   EXPECT_EQ(plan[0].tags.at(tag_prior_public_access_block), "1010");
   EXPECT_EQ(plan[0].tags.at(tag_incident), "tq-1");
+  EXPECT_EQ(plan[0].tags.at(tag_status), "incomplete");
   EXPECT_EQ(plan[1].op, bucket_op::put_block);
   EXPECT_EQ(plan[1].block, all_blocked);
   EXPECT_EQ(plan[1].needs, std::vector<std::size_t>{0}) << "never a block before its record";
+  EXPECT_EQ(plan[2].op, bucket_op::put_tags);
+  EXPECT_EQ(plan[2].tags.at(tag_status), "contained");
+  EXPECT_EQ(plan[2].tags.at(tag_prior_public_access_block), "1010");
+  EXPECT_EQ(plan[2].needs, std::vector<std::size_t>{1}) << "contained once the block is on";
 
   state.block.reset();
   EXPECT_EQ(
@@ -115,20 +120,22 @@ TEST(bucket_plans, record_then_block_keeping_the_other_tags) {
       "none");
 }
 
-TEST(bucket_plans, a_replay_changes_nothing_and_keeps_the_first_record) {
+TEST(bucket_plans, a_replay_changes_nothing_and_a_retry_keeps_the_first_record) {
   bucket_state state{true, access_block{}, {}};
   std::vector<std::string> already;
   auto plan = plan_bucket_protection(exposed, state, "tq-1", "2026-12-01T12:00:00Z", already);
+  // The record landed, the block failed: the retry blocks, keeping the record of what was there first.
   state.tags = plan[0].tags;
-  state.block = plan[1].block;
+  auto retry = plan_bucket_protection(exposed, state, "tq-1", "2026-12-01T12:01:00Z", already);
+  ASSERT_EQ(retry.size(), 2u);
+  EXPECT_EQ(retry[0].op, bucket_op::put_block);
+  EXPECT_TRUE(retry[0].needs.empty());
+  EXPECT_EQ(retry[1].tags.at(tag_prior_public_access_block), "0000");
+  state.tags = retry[1].tags;
+  state.block = retry[0].block;
   already.clear();
   EXPECT_TRUE(plan_bucket_protection(exposed, state, "tq-1", "2026-12-01T12:05:00Z", already).empty());
   EXPECT_EQ(already.size(), 2u);
-  state.block = access_block{};  // opened again by hand: blocked again, the first record kept
-  plan = plan_bucket_protection(exposed, state, "tq-1", "2026-12-01T12:10:00Z", already);
-  ASSERT_EQ(plan.size(), 1u);
-  EXPECT_EQ(plan[0].op, bucket_op::put_block);
-  EXPECT_EQ(state.tags.at(tag_prior_public_access_block), "0000");
 }
 
 TEST(bucket_plans, a_data_finding_only_tags) {
