@@ -56,7 +56,8 @@ struct access_key_target {
   // The key's uid or the actor's id in the attack sequence that named it (attack_sequence.h); "" otherwise.
   std::string sequence_member = {};
   // Set when another playbook's route made the job from a finding of its own kind (an S3 data finding): why
-  // GuardDuty's copy of that finding does not call for it, by that route's rule instead of the access-key types.
+  // GuardDuty's copy of that finding does not call for it, by that route's rule instead of the access-key
+  // types.
   std::function<std::optional<std::string>(const guardduty_finding&)> confirm_rule = {};
 };
 
