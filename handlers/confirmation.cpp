@@ -27,6 +27,10 @@ std::string task_of(const guardduty_finding& f) {
   return f.families.ecs ? f.families.ecs->task_arn : "";
 }
 
+std::string sequence_of(const guardduty_finding& f) {
+  return f.sequence ? f.sequence->uid : "";
+}
+
 std::string key_of(const guardduty_finding& f) {
   return f.access_key ? f.access_key->access_key_id : "";
 }
@@ -46,6 +50,7 @@ std::string first_difference(const guardduty_finding& event, const guardduty_fin
       {"access key", key_of(event), key_of(real)},
       {"function", function_of(event), function_of(real)},
       {"task", task_of(event), task_of(real)},
+      {"attack sequence", sequence_of(event), sequence_of(real)},
       {"user", event.access_key ? event.access_key->user_name : "",
        real.access_key ? real.access_key->user_name : ""},
   };

@@ -331,6 +331,11 @@ guardduty_finding decode_finding(const json& event, const json_path& root) {
     finding.instance = decode_instance(*instance, json_path(resource_path, "instanceDetails"));
   if (const json* key = optional_object(resource, resource_path, "accessKeyDetails"))
     finding.access_key = decode_access_key(*key, json_path(resource_path, "accessKeyDetails"));
+  if (const json* buckets = find(resource, "s3BucketDetails")) {
+    auto decoded = decode_s3_buckets(*buckets, json_path(resource_path, "s3BucketDetails").str());
+    if (!decoded) throw decode_failure{std::move(decoded).err()};
+    finding.buckets = std::move(*decoded);
+  }
 
   if (const json* service = optional_object(detail, path, "service")) {
     json_path service_path(path, "service");
@@ -343,6 +348,14 @@ guardduty_finding decode_finding(const json& event, const json_path& root) {
       decode_action(finding, *action, json_path(service_path, "action"));
     if (const json* info = optional_object(*service, service_path, "additionalInfo"))
       finding.sample = is_sample(*info, json_path(service_path, "additionalInfo"));
+    if (const json* detection = optional_object(*service, service_path, "detection")) {
+      json_path detection_path(service_path, "detection");
+      if (const json* sequence = optional_object(*detection, detection_path, "sequence")) {
+        auto decoded = decode_attack_sequence(*sequence, json_path(detection_path, "sequence").str());
+        if (!decoded) throw decode_failure{std::move(decoded).err()};
+        finding.sequence = std::move(*decoded);
+      }
+    }
   }
   if (starts_with(finding.title, "[SAMPLE]")) finding.sample = true;
   auto families = decode_family_details(detail, path.str());

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "handlers/event_families.h"
+#include "handlers/event_s3.h"
+#include "handlers/event_sequence.h"
 #include "runtime/result.h"
 
 namespace tq::handlers {
@@ -94,6 +96,7 @@ struct guardduty_finding {
   std::string resource_type;  // "Instance", "AccessKey", "S3Bucket", ...
   std::optional<instance_details> instance;
   std::optional<access_key_details> access_key;
+  std::vector<s3_bucket_details> buckets;  // resource.s3BucketDetails (S3 findings), see event_s3.h
   std::string detector_id;
   std::string resource_role;  // "ACTOR" or "TARGET"; "" when absent
   std::string action_type;    // NETWORK_CONNECTION, PORT_PROBE, AWS_API_CALL, DNS_REQUEST, ...; "" when none
@@ -106,6 +109,8 @@ struct guardduty_finding {
   std::int64_t count = 1;
   std::string last_seen;    // service.eventLastSeen: when the activity was last seen ("" when absent)
   family_details families;  // Lambda, ECS, EKS, containers, RDS, malware scans (event_families.h)
+  // service.detection.sequence: set on attack sequence findings (AttackSequence:*), see event_sequence.h.
+  std::optional<attack_sequence> sequence;
 };
 
 // "Low", "Medium", "High" or "Critical", by GuardDuty's bands.

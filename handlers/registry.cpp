@@ -3,6 +3,8 @@
 #include <set>
 
 #include "handlers/playbook.h"
+#include "handlers/playbooks/attack_sequence.h"
+#include "handlers/playbooks/bucket_protection.h"
 #include "handlers/playbooks/credential_containment.h"
 #include "handlers/playbooks/escalation.h"
 #include "handlers/playbooks/exposure_fix.h"
@@ -20,9 +22,10 @@ using playbook_factory = result<std::unique_ptr<const playbook>> (*)(const env_r
 // a static library drops the object files nothing refers to, and with them their registrations. Escalation
 // stays last: it answers the findings no playbook before it took or looked at.
 constexpr playbook_factory all_playbooks[] = {
-    &make_instance_containment, &make_network_block, &make_credential_containment,
-    &make_function_containment, &make_exposure_fix,  &make_block_expiry,
-    &make_securityhub_actions,  &make_escalation,
+    &make_instance_containment, &make_network_block,   &make_credential_containment,
+    &make_function_containment, &make_exposure_fix,    &make_block_expiry,
+    &make_securityhub_actions,  &make_attack_sequence, &make_bucket_protection,
+    &make_escalation,
 };
 
 constexpr std::string_view router_name = "router";
@@ -74,6 +77,12 @@ routing route_event(const playbook_list& playbooks, const decoded_event& event, 
   if (const auto* finding = std::get_if<guardduty_finding>(&event)) {
     if (auto why = finding_refusal(*finding)) {
       out.passed.push_back({router_name, 0, std::move(*why)});
+      return out;
+    }
+    // An attack sequence names many resources: its playbook hands each to the playbook for its kind, and no
+    // other route sees the whole (its top-level resource is one member among many).
+    if (finding->sequence) {
+      if (const playbook* p = find_playbook(playbooks, sequence_playbook)) p->route(event, cfg, out);
       return out;
     }
   }

@@ -295,8 +295,8 @@ playbook_report responder::release(const std::string& target, aws::deadline unti
   return concluded(
       "release", report_status::failed, target,
       "no playbook releases '" + target +
-          "': give an instance id (i-…), an access key id (AKIA…, ASIA…), a role ARN, or a function name "
-          "or ARN");
+          "': give an instance id (i-…), an access key id (AKIA…, ASIA…), a role ARN, a function name or ARN, "
+          "or a bucket (s3://BUCKET, arn:aws:s3:::BUCKET)");
 }
 
 }  // namespace tq::handlers

@@ -5,6 +5,7 @@
 
 #include "handlers/confirmation.h"
 #include "handlers/incident.h"
+#include "handlers/playbooks/attack_sequence.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -423,10 +424,21 @@ std::optional<playbook_report> confirmed_credentials(const access_key_target& ta
   if (ctx.confirmation == nullptr) return std::nullopt;
   const guardduty_finding& real = *ctx.confirmation->confirmed();
   auto why = finding_refusal(real);
-  if (!why && !target.named_by_other_resource) why = credential_routing_refusal(real, settings);
-  const access_key_target confirmed = target_from_finding(real);
-  if (!why && (confirmed.user_name != target.user_name || confirmed.role_name != target.role_name))
-    why = "it names another principal";
+  const std::string& member = target.sequence_member;  // a sequence's member: its own route's rules
+  if (!why && !member.empty()) {
+    const double floor = target.user_type == "Root" ? 0.0 : settings.min_severity;
+    why = sequence_member_refusal(real, member, floor, "TOURNIQUET_CREDENTIAL_MIN_SEVERITY");
+  } else if (!why) {
+    // Another resource's route chose this principal: its rule, or none, instead of the access-key types.
+    if (target.confirm_rule) {
+      why = target.confirm_rule(real);
+    } else if (!target.named_by_other_resource) {
+      why = credential_routing_refusal(real, settings);
+    }
+    const access_key_target confirmed = target_from_finding(real);
+    if (!why && (confirmed.user_name != target.user_name || confirmed.role_name != target.role_name))
+      why = "it names another principal";
+  }
   if (why) return not_confirmed_route(name, who, *why);
   return std::nullopt;
 }

@@ -4,6 +4,7 @@
 // gets the same deny; root credentials cannot be contained by API, so that is escalated to a person.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,6 +56,12 @@ struct access_key_target {
   // Set when the finding is about another resource (an ECS task, a pod) and names this principal: that
   // resource's route chose to contain it, not TOURNIQUET_CREDENTIAL_FINDING_TYPES.
   bool named_by_other_resource = false;
+  // The key's uid or the actor's id in the attack sequence that named it (attack_sequence.h); "" otherwise.
+  std::string sequence_member = {};
+  // Set when another playbook's route made the job from a finding of its own kind (an S3 data finding): why
+  // GuardDuty's copy of that finding does not call for it, by that route's rule instead of the access-key
+  // types.
+  std::function<std::optional<std::string>(const guardduty_finding&)> confirm_rule = {};
 };
 
 access_key_target target_from_finding(const guardduty_finding& finding);

@@ -6,6 +6,7 @@
 
 #include "aws/crypto.h"
 #include "handlers/confirmation.h"
+#include "handlers/playbooks/attack_sequence.h"
 #include "handlers/playbooks/instance_evidence.h"
 #include "runtime/log.h"
 
@@ -1170,8 +1171,16 @@ std::variant<instance_finding, playbook_report> confirmed_target(const instance_
   if (ctx.confirmation == nullptr) return event_finding;
   const guardduty_finding& real = *ctx.confirmation->confirmed();
   auto why = finding_refusal(real);
-  if (!why) why = instance_routing_refusal(real, settings);
+  const std::string& member = event_finding.sequence_member;  // a sequence's member: its own route's rules
+  if (!why)
+    why = member.empty()
+              ? instance_routing_refusal(real, settings)
+              : sequence_member_refusal(real, member, settings.min_severity, "TOURNIQUET_MIN_SEVERITY");
   if (why) return not_confirmed_route(playbook, event_finding.instance_id, *why);
+  if (!member.empty()) {
+    if (auto target = confirmed_instance_target(real, member, ctx.cfg)) return *target;
+    return not_confirmed_route(playbook, event_finding.instance_id, "it names " + member + " as no instance");
+  }
   return instance_target_of(real, ctx.cfg);
 }
 

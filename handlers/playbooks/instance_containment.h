@@ -71,6 +71,8 @@ struct instance_finding {
   // tag present live but not then was written after detection, perhaps by the attacker, and is not honoured.
   bool exempt_in_finding = false;
   std::string last_seen = {};  // when its activity was last seen (service.eventLastSeen), "" when unknown
+  // The instance's uid in the attack sequence that named it (attack_sequence.h); "" for a finding about it.
+  std::string sequence_member = {};
 };
 
 // The job a finding about an instance makes (the route's, and again from GuardDuty's confirmed copy).

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "handlers/confirmation.h"
+#include "handlers/playbooks/attack_sequence.h"
 #include "handlers/playbooks/network_block_internal.h"
 #include "runtime/log.h"
 
@@ -592,7 +593,7 @@ playbook_report finished(playbook_report& report, const std::vector<address_row>
 
 // Checks the event's addresses against GuardDuty's own copy of the finding: a report when nothing may be
 // blocked (forged, unreachable, or the copy routes elsewhere), else the candidates GuardDuty also names.
-std::optional<playbook_report> confirm_candidates(const playbook_context& ctx,
+std::optional<playbook_report> confirm_candidates(const playbook_context& ctx, const block_target& target,
                                                   const network_block_settings& settings,
                                                   std::vector<address_to_block>& candidates,
                                                   playbook_report& report) {
@@ -601,10 +602,15 @@ std::optional<playbook_report> confirm_candidates(const playbook_context& ctx,
   if (ctx.confirmation == nullptr) return std::nullopt;
   const guardduty_finding& real = *ctx.confirmation->confirmed();
   auto why = finding_refusal(real);
-  if (!why) why = network_block_refusal(real, settings);
-  if (!why && target_name(block_target_of(real)) != report.target) why = "it names another target";
+  const std::string& member = target.sequence_member;  // a sequence's endpoints: its own route's rules
+  if (!why && !member.empty()) {
+    why = sequence_member_refusal(real, member, settings.min_severity, "TOURNIQUET_BLOCK_MIN_SEVERITY");
+  } else if (!why) {
+    why = network_block_refusal(real, settings);
+    if (!why && target_name(block_target_of(real)) != report.target) why = "it names another target";
+  }
   if (why) return not_confirmed_route(name, report.target, *why);
-  const auto& named = real.remote_addresses;
+  const auto named = member.empty() ? real.remote_addresses : sequence_addresses(*real.sequence);
   std::vector<std::string> dropped;
   std::erase_if(candidates, [&](const address_to_block& c) {
     const bool unconfirmed = std::find(named.begin(), named.end(), c.given) == named.end();
@@ -633,7 +639,7 @@ playbook_report block_addresses(const block_target& target, const playbook_conte
   }
 
   auto resolved = resolve_acls(target, ctx, report);
-  if (auto stop = confirm_candidates(ctx, settings, candidates, report)) return *stop;
+  if (auto stop = confirm_candidates(ctx, target, settings, candidates, report)) return *stop;
   if (!resolved) {
     report.reason = resolved.err().describe();
     report.failure = resolved.err();

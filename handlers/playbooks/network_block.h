@@ -205,6 +205,8 @@ struct block_target {
   std::optional<std::string> instance_id;
   std::vector<std::string> subnet_ids;  // with an instance: the finding's, used if the instance is gone
   std::vector<std::string> network_acl_ids;
+  // The instance's uid in the attack sequence whose endpoints these are (attack_sequence.h); "" otherwise.
+  std::string sequence_member = {};
 };
 
 block_target block_target_of(const guardduty_finding& finding);

@@ -23,6 +23,7 @@ import uuid
 
 from moto_support import MotoTestCase, generated_policy, invoke
 from proxy_support import AwsProxy
+from test_bucket_protection import bucket_finding, with_moto_s3_names
 from worlds import (acl_of, cloudtrail_event, cloudwatch_logs_event, credential_finding, ec2_role, function_finding,
                     instance_finding, instance_in_subnet, instance_on_interface, join_auto_scaling_group,
                     lambda_function, lambda_role, open_group, port_probe_finding, trail)
@@ -62,7 +63,7 @@ class FaultRunsTest(MotoTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.policy = generated_policy(**OPTIONS)
+        cls.policy = with_moto_s3_names(generated_policy(**OPTIONS))
         cls.proxy = AwsProxy(cls.moto.url, slow_ms=SLOW_MS, seed=8)
 
     @classmethod
@@ -359,6 +360,31 @@ class FaultRunsTest(MotoTestCase):
 
     def test_function_containment_converges_under_faults(self):
         self.run_many("function-containment", self.function_world, self.function_event, self.check_function)
+    # --- bucket protection ------------------------------------------------------------------------------
+
+    def bucket_world(self, run):
+        bucket = f"exposed-{run}-{uuid.uuid4().hex[:6]}"
+        self.s3.create_bucket(Bucket=bucket)
+        self.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "team", "Value": "finance"}]})
+        self.s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False})
+        return {"bucket": bucket}
+
+    def bucket_event(self, world):
+        return bucket_finding("policy-s3-bucket-block-public-access-disabled.json", world["bucket"])
+
+    def check_bucket(self, world, response):
+        self.assertEqual(report_of(response, "bucket-protection")["status"], "contained", response)
+        block = self.s3.get_public_access_block(Bucket=world["bucket"])["PublicAccessBlockConfiguration"]
+        self.assertTrue(all(block.values()), block)
+        tags = {t["Key"]: t["Value"] for t in self.s3.get_bucket_tagging(Bucket=world["bucket"])["TagSet"]}
+        self.assertEqual(tags["team"], "finance", "the bucket's own tags are kept")
+        self.assertEqual(tags["tourniquet:prior-public-access-block"], "1000", "the record is what was there before")
+        self.assertEqual(tags["tourniquet:status"], "contained")
+
+    def test_bucket_protection_converges_under_faults(self):
+        self.run_many("bucket-protection", self.bucket_world, self.bucket_event, self.check_bucket)
 
     # --- the two faults that once left a wrong state, one at a time ------------------------------------
 

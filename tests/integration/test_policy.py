@@ -7,9 +7,11 @@ import unittest
 
 from moto_support import ACCOUNT, MotoTestCase, generated_policy, invoke, policy_actions, policy_keeping, run_tourniquet
 from standin_support import SecurityHubStandIn
-from worlds import (acl_of, cloudtrail_event, credential_finding, ec2_role, function_finding, incident_topic,
-                    instance_finding, instance_in_subnet, instance_on_interface, join_auto_scaling_group,
-                    lambda_function, lambda_role, load_event, open_group, port_probe_finding, trail)
+from test_bucket_protection import bucket_finding, with_moto_s3_names
+from worlds import (acl_of, cloudtrail_event, credential_finding, ec2_role, function_finding, guardduty_finding,
+                    incident_topic, instance_finding, instance_in_subnet, instance_on_interface,
+                    join_auto_scaling_group, lambda_function, lambda_role, load_event, open_group,
+                    port_probe_finding, trail)
 
 
 def succeeds(event, env):
@@ -230,10 +232,25 @@ def scenario_securityhub(moto):
     return run
 
 
+def scenario_bucket_protection(moto):
+    """An exposed bucket whose public access block goes on (its record in its tags), and the account's."""
+    s3 = moto.client("s3")
+    s3.create_bucket(Bucket="exposed")
+    s3.put_bucket_tagging(Bucket="exposed", Tagging={"TagSet": [{"Key": "team", "Value": "finance"}]})
+    s3.put_public_access_block(Bucket="exposed", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": False, "RestrictPublicBuckets": False})
+    bucket = bucket_finding("policy-s3-bucket-block-public-access-disabled.json", "exposed")
+    account = guardduty_finding("policy-s3-account-block-public-access-disabled.json")
+
+    def run(env):
+        return succeeds(bucket, env) and succeeds(account, env)
+    return run
+
+
 SCENARIOS = [scenario_instance_containment, scenario_network_block, scenario_credential_containment,
              scenario_exposure_fix, scenario_notification,
              scenario_opened_isolation_group, scenario_function_containment, scenario_evidence,
-             scenario_instance_attachments, scenario_securityhub]
+             scenario_instance_attachments, scenario_securityhub, scenario_bucket_protection]
 
 
 class PolicyTest(MotoTestCase):
@@ -253,7 +270,8 @@ class PolicyTest(MotoTestCase):
     def outcomes(self, statements):
         """Runs every scenario as a principal allowed `statements`; returns {scenario name: succeeded}."""
         HUB.reset()
-        with self.moto.fresh_account(statements) as account:
+        # moto checks S3's public access block under names of its own: each IAM name brings moto's along.
+        with self.moto.fresh_account(with_moto_s3_names(statements)) as account:
             runs = [(s.__name__, s(self.moto)) for s in SCENARIOS]
         HUB.allow(account.responder, policy_actions(statements))
         env = self.moto.env_for(*account.responder, {"AWS_MAX_ATTEMPTS": "1"})

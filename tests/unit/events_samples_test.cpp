@@ -373,6 +373,42 @@ std::vector<ingress_rule> rules_of(const cloudtrail_event& event) {
   return rules ? *rules : std::vector<ingress_rule>{};
 }
 
+TEST(guardduty_samples, attack_sequences_name_their_members) {
+  const auto s3 = sample_as<guardduty_finding>("guardduty/attacksequence-s3-compromised-data.json");
+  ASSERT_TRUE(s3.sequence.has_value());
+  EXPECT_EQ(severity_label(s3.severity), "Critical");
+  std::vector<std::string> kinds;
+  for (const auto& r : s3.sequence->resources) kinds.push_back(r.resource_type);
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"EC2_INSTANCE", "EC2_NETWORK_INTERFACE", "ACCESS_KEY", "S3_BUCKET"}));
+  EXPECT_EQ(s3.sequence->endpoints.size(), 2u);
+  EXPECT_EQ(s3.buckets.at(0).name, "acme-customer-exports");
+  const auto iam = sample_as<guardduty_finding>("guardduty/attacksequence-iam-compromised-credentials.json");
+  ASSERT_TRUE(iam.sequence.has_value());
+  ASSERT_EQ(iam.sequence->actors.size(), 2u);
+  EXPECT_EQ(iam.sequence->actors[1].session_issuer, "arn:aws:iam::123456789012:role/ci-deploy");
+  EXPECT_EQ(iam.sequence->resources.at(1).resource_type, "AUTOSCALING_AUTO_SCALING_GROUP");
+  EXPECT_FALSE(sample_as<guardduty_finding>("guardduty/backdoor-ec2-cc-activity.json").sequence.has_value());
+}
+
+TEST(guardduty_samples, s3_findings_name_their_buckets_and_principal) {
+  const auto exposure =
+      sample_as<guardduty_finding>("guardduty/policy-s3-bucket-block-public-access-disabled.json");
+  ASSERT_EQ(exposure.buckets.size(), 1u);
+  EXPECT_EQ(exposure.buckets[0].name, "acme-reports-archive");
+  EXPECT_EQ(exposure.buckets[0].effective_permission, "NOT_PUBLIC");
+  EXPECT_EQ(exposure.buckets[0].tags.at(0).first, "team");
+  const auto account =
+      sample_as<guardduty_finding>("guardduty/policy-s3-account-block-public-access-disabled.json");
+  EXPECT_TRUE(account.buckets.empty());
+  EXPECT_EQ(account.type, "Policy:S3/AccountBlockPublicAccessDisabled");
+  const auto data = sample_as<guardduty_finding>("guardduty/exfiltration-s3-malicious-ip-caller.json");
+  ASSERT_TRUE(data.access_key.has_value());
+  EXPECT_EQ(data.access_key->user_name, "deploy-bot");
+  EXPECT_EQ(data.remote_addresses, std::vector<std::string>{"198.51.100.23"});
+  EXPECT_EQ(data.buckets.at(0).arn, "arn:aws:s3:::acme-customer-exports");
+}
+
 TEST(cloudtrail_samples, legacy_ingress_shape_from_the_request) {
   auto e = sample_as<cloudtrail_event>("cloudtrail/authorize-sg-ingress-ssh-world-legacy.json");
   EXPECT_EQ(e.event_name, "AuthorizeSecurityGroupIngress");

@@ -10,6 +10,7 @@
 #include "aws/client.h"
 #include "handlers/action.h"
 #include "handlers/playbook.h"
+#include "handlers/playbooks/attack_sequence.h"
 #include "handlers/playbooks/credential_containment.h"
 #include "handlers/playbooks/escalation.h"
 #include "handlers/playbooks/function_containment.h"
@@ -112,9 +113,12 @@ TEST(registry, every_declared_action_belongs_to_a_listed_playbook_and_names_iam_
     }
     with_actions.insert(kind->playbook);
   }
-  // Escalation only reports what a person must do: it calls nothing (GetFindings is the confirmation's).
+  // Escalation only reports what a person must do: it calls nothing (GetFindings is the confirmation's). The
+  // attack-sequence playbook changes nothing itself either: each member of a sequence goes to the playbook of
+  // its kind, and its own jobs only escalate.
   for (std::string_view name : names)
-    EXPECT_TRUE(with_actions.contains(name) || name == escalation_playbook) << name << " declares nothing";
+    EXPECT_TRUE(with_actions.contains(name) || name == escalation_playbook || name == sequence_playbook)
+        << name << " declares nothing";
 }
 
 // The engine sends no call its kind does not declare: the generated policy is all the deployed role holds,
@@ -261,6 +265,32 @@ TEST(routing, several_playbooks_passing_over_one_finding_each_say_why) {
   EXPECT_EQ(passed->playbook, "router");
   EXPECT_NE(passed->reason.find("instance-containment: severity 2.0"), std::string::npos) << passed->reason;
   EXPECT_NE(passed->reason.find("network-block: "), std::string::npos) << passed->reason;
+}
+
+TEST(routing, an_attack_sequence_goes_to_its_members_playbooks_only) {
+  const auto f = finding("attacksequence-s3-compromised-data.json");
+  const auto r =
+      route(f, {{"TOURNIQUET_INSTANCE_FINDING_TYPES", "*"}, {"TOURNIQUET_BLOCK_FINDING_TYPES", "*"}});
+  std::multiset<std::string_view> playbooks;
+  for (const auto& j : r.jobs) playbooks.insert(j.playbook);
+  EXPECT_EQ(playbooks.count(instance_playbook), 1u)
+      << "no second job from the instance route: " << reasons(r);
+  EXPECT_EQ(playbooks.count(network_block_playbook), 1u);
+  EXPECT_EQ(playbooks.count(credential_playbook), 1u);
+  EXPECT_EQ(playbooks.count(bucket_playbook), 1u);
+  EXPECT_EQ(playbooks.count(sequence_playbook), 0u);
+  const auto iam = route(finding("attacksequence-iam-compromised-credentials.json"));
+  EXPECT_EQ(iam.jobs.size(), 3u) << reasons(iam);
+}
+
+TEST(routing, s3_samples_are_routed_or_passed_over_saying_why) {
+  for (const char* name :
+       {"policy-s3-bucket-block-public-access-disabled.json",
+        "policy-s3-account-block-public-access-disabled.json", "exfiltration-s3-malicious-ip-caller.json"}) {
+    const decoded_event f = finding(name);
+    const auto r = route(f);
+    EXPECT_TRUE(!r.jobs.empty() || passed_over_report(r, f).has_value()) << name;
+  }
 }
 
 TEST(routing, schedules_sweep_this_account_and_the_listed_ones) {
