@@ -22,6 +22,8 @@ constexpr playbook_factory all_playbooks[] = {
 
 constexpr std::string_view router_name = "router";
 
+std::optional<playbook_report> report_passed_over(const routing& routed, const std::string& unhandled);
+
 // "resource type S3Bucket", "cloudtrail_event (aws.s3 / AWS API Call via CloudTrail)": what no playbook took.
 std::string unhandled(const decoded_event& event) {
   if (const auto* finding = std::get_if<guardduty_finding>(&event)) {
@@ -32,6 +34,12 @@ std::string unhandled(const decoded_event& event) {
     what += " (" + unknown->envelope.source + " / " + unknown->envelope.detail_type + ")";
   }
   return what;
+}
+
+std::optional<std::string> finding_refusal(bool sample, bool archived) {
+  if (sample) return "a sample finding (made by CreateSampleFindings), not a real one";
+  if (archived) return "the finding is archived";
+  return std::nullopt;
 }
 
 }  // namespace
@@ -59,9 +67,7 @@ const playbook* find_playbook(const playbook_list& playbooks, std::string_view n
 }
 
 std::optional<std::string> finding_refusal(const guardduty_finding& finding) {
-  if (finding.sample) return "a sample finding (made by CreateSampleFindings), not a real one";
-  if (finding.archived) return "the finding is archived";
-  return std::nullopt;
+  return finding_refusal(finding.sample, finding.archived);
 }
 
 routing route_event(const playbook_list& playbooks, const decoded_event& event, const config& cfg) {
@@ -76,7 +82,30 @@ routing route_event(const playbook_list& playbooks, const decoded_event& event, 
   return out;
 }
 
+std::optional<routing> route_summary(const playbook_list& playbooks, const finding_summary& finding,
+                                     const config& cfg) {
+  routing out;
+  if (auto why = finding_refusal(finding.sample, finding.archived)) {
+    out.passed.push_back({router_name, 0, std::move(*why)});
+    return out;
+  }
+  for (const auto& p : playbooks) {
+    if (p->may_take(finding, cfg, out)) return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<playbook_report> passed_over_report(const routing& routed, const finding_summary& finding) {
+  return report_passed_over(routed, "resource type " + finding.resource_type);
+}
+
 std::optional<playbook_report> passed_over_report(const routing& routed, const decoded_event& event) {
+  return report_passed_over(routed, unhandled(event));
+}
+
+namespace {
+
+std::optional<playbook_report> report_passed_over(const routing& routed, const std::string& unhandled) {
   std::set<std::size_t> taken;
   for (const auto& j : routed.jobs) taken.insert(j.item);
   std::set<std::string_view> who;
@@ -85,7 +114,7 @@ std::optional<playbook_report> passed_over_report(const routing& routed, const d
   }
   if (who.empty()) {
     if (!routed.jobs.empty()) return std::nullopt;
-    return ignored(std::string(router_name), "", "no playbook handles " + unhandled(event));
+    return ignored(std::string(router_name), "", "no playbook handles " + unhandled);
   }
   // One reason per line of thought, with how many records gave it when a batch repeats one.
   const bool several = who.size() > 1;
@@ -102,5 +131,7 @@ std::optional<playbook_report> passed_over_report(const routing& routed, const d
   const std::string name(several ? router_name : *who.begin());
   return ignored(name, "", join_list(reasons, "; "));
 }
+
+}  // namespace
 
 }  // namespace tq::handlers

@@ -1,6 +1,7 @@
 #include "handlers/responder.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "handlers/passes.h"
 #include "handlers/playbook.h"
@@ -19,6 +20,20 @@ std::string account_of_arn(std::string_view arn) {
   }
   const size_t end = arn.find(':', start);
   return std::string(arn.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+}
+
+// A GuardDuty finding that no playbook may take, routed from its summary without decoding it whole: its
+// outline (for the metrics) and its one ignored report, saying why as route_event would.
+std::optional<std::pair<decoded_event, playbook_report>> ignored_early(std::string_view text,
+                                                                       const playbook_list& playbooks,
+                                                                       const config& cfg) {
+  auto summary = summarize_finding(text);
+  if (!summary) return std::nullopt;
+  auto routed = route_summary(playbooks, *summary, cfg);
+  if (!routed) return std::nullopt;
+  auto report = passed_over_report(*routed, *summary);
+  if (!report) return std::nullopt;
+  return std::pair{decoded_event(outline_of(*summary)), std::move(*report)};
 }
 
 }  // namespace
@@ -122,13 +137,20 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   const auto arrived = std::chrono::steady_clock::now();
   m_observer.invocation_started(m_base);
   log::debug("event", {{"payload", std::string(text)}});
-  auto event = decode_event(text);
-  if (!event) {
-    log::warn("event refused", {{"error", event.err().describe()}});
-    return invocation_response::failure(invalid_event_error, event.err().describe());
+  decoded_event event;
+  std::vector<playbook_report> reports;
+  if (auto early = ignored_early(text, m_playbooks, m_config)) {
+    event = std::move(early->first);
+    reports.push_back(std::move(early->second));
+  } else {
+    auto decoded = decode_event(text);
+    if (!decoded) {
+      log::warn("event refused", {{"error", decoded.err().describe()}});
+      return invocation_response::failure(invalid_event_error, decoded.err().describe());
+    }
+    event = std::move(*decoded);
+    reports = run(event, context, arrived);
   }
-
-  const std::vector<playbook_report> reports = run(*event, context, arrived);
   nlohmann::ordered_json response;
   bool incomplete = false;
   std::string summary;
@@ -143,7 +165,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   }
   // Notifications and metrics; a notification that failed is reported, never fatal
   const auto notifications = m_observer.invocation_finished(
-      *event, reports, context, m_base, aws::deadline_from(context.deadline), m_config.dry_run);
+      event, reports, context, m_base, aws::deadline_from(context.deadline), m_config.dry_run);
   response["status"] =
       reports.size() == 1 ? status_name(reports.front().status) : (incomplete ? "incomplete" : "done");
   response["dryRun"] = m_config.dry_run;

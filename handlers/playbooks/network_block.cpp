@@ -682,6 +682,13 @@ class network_block final : public playbook {
     if (const auto* request = std::get_if<block_request>(&event)) add(block_target_of(*request), "", out);
   }
 
+  bool may_take(const finding_summary& finding, const config&, routing& out) const override {
+    if (finding.resource_type != "Instance") return false;
+    auto why = network_block_gate_refusal(finding.type, finding.severity, m_settings);
+    if (why) out.passed.push_back({name(), 0, std::move(*why)});
+    return !why;
+  }
+
   playbook_report run(const job& work, const playbook_context& ctx) const override {
     return block_addresses(*std::any_cast<block_target>(&work.input), ctx, m_settings);
   }
