@@ -24,16 +24,22 @@ std::string account_of_arn(std::string_view arn) {
 
 // A GuardDuty finding that no playbook may take, routed from its summary without decoding it whole: its
 // outline (for the metrics) and its one ignored report, saying why as route_event would.
-std::optional<std::pair<decoded_event, playbook_report>> ignored_early(std::string_view text,
+std::optional<std::pair<decoded_event, playbook_report>> ignored_early(const finding_summary& summary,
                                                                        const playbook_list& playbooks,
                                                                        const config& cfg) {
-  auto summary = summarize_finding(text);
-  if (!summary) return std::nullopt;
-  auto routed = route_summary(playbooks, *summary, cfg);
+  auto routed = route_summary(playbooks, summary, cfg);
   if (!routed) return std::nullopt;
-  auto report = passed_over_report(*routed, *summary);
+  auto report = passed_over_report(*routed, summary);
   if (!report) return std::nullopt;
-  return std::pair{decoded_event(outline_of(*summary)), std::move(*report)};
+  return std::pair{decoded_event(outline_of(summary)), std::move(*report)};
+}
+
+// A summarised finding is JSON within the size and depth caps already: parsed without checking them again
+// (and without exceptions), then decoded.
+result<decoded_event> decode_summarised(std::string_view text) {
+  const auto document = nlohmann::json::parse(text, nullptr, false);
+  if (document.is_discarded()) return decode_event(text);  // the summary's scan and the parser disagree
+  return decode_event_json(document);
 }
 
 }  // namespace
@@ -139,11 +145,12 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   log::debug("event", {{"payload", std::string(text)}});
   decoded_event event;
   std::vector<playbook_report> reports;
-  if (auto early = ignored_early(text, m_playbooks, m_config)) {
+  const auto first_look = summarize_finding(text);
+  if (auto early = first_look ? ignored_early(*first_look, m_playbooks, m_config) : std::nullopt) {
     event = std::move(early->first);
     reports.push_back(std::move(early->second));
   } else {
-    auto decoded = decode_event(text);
+    auto decoded = first_look ? decode_summarised(text) : decode_event(text);
     if (!decoded) {
       log::warn("event refused", {{"error", decoded.err().describe()}});
       return invocation_response::failure(invalid_event_error, decoded.err().describe());
