@@ -29,7 +29,7 @@ import runtime_api_server  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 NEXT_LINE = b"GET /2018-06-01/runtime/invocation/next "
 # A real, valid finding that no playbook acts on, whatever playbooks there are: an archived port scan. It is
-# decoded whole and routed, then ignored.
+# summarised in one pass and passed over from its summary (handlers/finding_summary.h), never decoded whole.
 with open(os.path.join(HERE, "..", "events", "guardduty", "archived-recon-ec2-portscan.json")) as _sample:
     EVENT = _sample.read()
 

@@ -29,6 +29,7 @@ import containment_bench  # noqa: E402
 import runtime_bench  # noqa: E402
 import callgrind_profile  # noqa: E402
 import size_breakdown  # noqa: E402
+import fuzz_depth  # noqa: E402
 
 BENCH_BUILD = os.path.join(ROOT, "build", "bench")
 LAMBDA_BUILD = os.path.join(ROOT, "build", "lambda")
@@ -410,6 +411,11 @@ def render(r):
     for name, b in r["micro"].items():
         lines.append("| %s (%s) | %.2f µs | %.2f µs |" % (name, b["file"], b["cpu_us"], b["real_us"]))
     lines += ["", "Run took %.0f s." % r["elapsed_s"], ""]
+    # bench/fuzz-depth runs apart (hours, not minutes); its last figures are kept in the page.
+    depth = os.path.join(HERE, "results", "fuzz-depth.json")
+    if os.path.isfile(depth):
+        with open(depth) as f:
+            lines += [fuzz_depth.render_section(json.load(f)), ""]
     return table, "\n".join(lines)
 
 

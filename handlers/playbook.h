@@ -17,6 +17,7 @@
 #include "aws/client.h"
 #include "handlers/config.h"
 #include "handlers/event.h"
+#include "handlers/finding_summary.h"
 #include "handlers/report.h"
 #include "runtime/environment.h"
 #include "runtime/result.h"
@@ -85,6 +86,14 @@ class playbook {
   virtual std::string_view name() const = 0;
   // Pure: adds the jobs `event` calls for, and the items it looked at and passed over, to `out`.
   virtual void route(const decoded_event& event, const config& cfg, routing& out) const = 0;
+  // Routing's first look at a GuardDuty finding, from its summary before it is decoded whole: true (the
+  // default) when `route` might take it, so that it must be decoded and routed; false when `route` would
+  // not, having added to `out.passed` the reason `route` would give (or nothing, when `route` would not look
+  // at it). Playbooks whose routes refuse by resource type, type or severity say so here, and a finding that
+  // every playbook refuses is ignored without being decoded.
+  virtual bool may_take(const finding_summary& /*finding*/, const config& /*cfg*/, routing& /*out*/) const {
+    return true;
+  }
   // Reads the live state, plans, executes: one pass of one job, in the context's account.
   virtual playbook_report run(const job& work, const playbook_context& ctx) const = 0;
   // `tourniquet release TARGET`: whether TARGET is something this playbook contains, and putting it back.
@@ -109,6 +118,13 @@ const playbook* find_playbook(const playbook_list& playbooks, std::string_view n
 // Why no playbook may act on `finding` whatever it is about (a sample, archived); nullopt when one may. The
 // router asks it of the event, and a playbook again of GuardDuty's confirmed copy.
 std::optional<std::string> finding_refusal(const guardduty_finding& finding);
+
+// Routing from a finding's summary alone: the routing of a finding that no playbook may take (sample,
+// archived, or passed over by every playbook's may_take), with the reasons route_event would give; nullopt
+// when one may take it (decode it and call route_event).
+std::optional<routing> route_summary(const playbook_list& playbooks, const finding_summary& finding,
+                                     const config& cfg);
+std::optional<playbook_report> passed_over_report(const routing& routed, const finding_summary& finding);
 
 // Every playbook's route, in list order. Sample and archived findings are passed over before any playbook
 // looks at them: acting on them could only make things worse.

@@ -22,13 +22,14 @@ using playbook_factory = result<std::unique_ptr<const playbook>> (*)(const env_r
 // a static library drops the object files nothing refers to, and with them their registrations. Escalation
 // stays last: it answers the findings no playbook before it took or looked at.
 constexpr playbook_factory all_playbooks[] = {
-    &make_instance_containment, &make_network_block,   &make_credential_containment,
-    &make_function_containment, &make_exposure_fix,    &make_block_expiry,
-    &make_securityhub_actions,  &make_attack_sequence, &make_bucket_protection,
-    &make_escalation,
+    &make_instance_containment, &make_network_block, &make_credential_containment, &make_function_containment,
+    &make_exposure_fix,         &make_block_expiry,  &make_securityhub_actions,    &make_attack_sequence,
+    &make_bucket_protection,    &make_escalation,
 };
 
 constexpr std::string_view router_name = "router";
+
+std::optional<playbook_report> report_passed_over(const routing& routed, const std::string& unhandled);
 
 // "resource type S3Bucket", "cloudtrail_event (aws.s3 / AWS API Call via CloudTrail)": what no playbook took.
 std::string unhandled(const decoded_event& event) {
@@ -40,6 +41,12 @@ std::string unhandled(const decoded_event& event) {
     what += " (" + unknown->envelope.source + " / " + unknown->envelope.detail_type + ")";
   }
   return what;
+}
+
+std::optional<std::string> finding_refusal(bool sample, bool archived) {
+  if (sample) return "a sample finding (made by CreateSampleFindings), not a real one";
+  if (archived) return "the finding is archived";
+  return std::nullopt;
 }
 
 }  // namespace
@@ -67,9 +74,7 @@ const playbook* find_playbook(const playbook_list& playbooks, std::string_view n
 }
 
 std::optional<std::string> finding_refusal(const guardduty_finding& finding) {
-  if (finding.sample) return "a sample finding (made by CreateSampleFindings), not a real one";
-  if (finding.archived) return "the finding is archived";
-  return std::nullopt;
+  return finding_refusal(finding.sample, finding.archived);
 }
 
 routing route_event(const playbook_list& playbooks, const decoded_event& event, const config& cfg) {
@@ -90,7 +95,31 @@ routing route_event(const playbook_list& playbooks, const decoded_event& event, 
   return out;
 }
 
+std::optional<routing> route_summary(const playbook_list& playbooks, const finding_summary& finding,
+                                     const config& cfg) {
+  routing out;
+  if (auto why = finding_refusal(finding.sample, finding.archived)) {
+    out.passed.push_back({router_name, 0, std::move(*why)});
+    return out;
+  }
+  if (finding.sequence) return std::nullopt;  // its members are routed from the decoded sequence
+  for (const auto& p : playbooks) {
+    if (p->may_take(finding, cfg, out)) return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<playbook_report> passed_over_report(const routing& routed, const finding_summary& finding) {
+  return report_passed_over(routed, "resource type " + finding.resource_type);
+}
+
 std::optional<playbook_report> passed_over_report(const routing& routed, const decoded_event& event) {
+  return report_passed_over(routed, unhandled(event));
+}
+
+namespace {
+
+std::optional<playbook_report> report_passed_over(const routing& routed, const std::string& unhandled) {
   std::set<std::size_t> taken;
   for (const auto& j : routed.jobs) taken.insert(j.item);
   std::set<std::string_view> who;
@@ -99,7 +128,7 @@ std::optional<playbook_report> passed_over_report(const routing& routed, const d
   }
   if (who.empty()) {
     if (!routed.jobs.empty()) return std::nullopt;
-    return ignored(std::string(router_name), "", "no playbook handles " + unhandled(event));
+    return ignored(std::string(router_name), "", "no playbook handles " + unhandled);
   }
   // One reason per line of thought, with how many records gave it when a batch repeats one.
   const bool several = who.size() > 1;
@@ -116,5 +145,7 @@ std::optional<playbook_report> passed_over_report(const routing& routed, const d
   const std::string name(several ? router_name : *who.begin());
   return ignored(name, "", join_list(reasons, "; "));
 }
+
+}  // namespace
 
 }  // namespace tq::handlers

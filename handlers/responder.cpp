@@ -1,6 +1,7 @@
 #include "handlers/responder.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "handlers/passes.h"
 #include "handlers/playbook.h"
@@ -39,6 +40,26 @@ playbook_report refused_start(std::string playbook, std::string target, error wh
     return r;
   }
   return could_not_start(std::move(playbook), std::move(target), std::move(why));
+}
+
+// A GuardDuty finding that no playbook may take, routed from its summary without decoding it whole: its
+// outline (for the metrics) and its one ignored report, saying why as route_event would.
+std::optional<std::pair<decoded_event, playbook_report>> ignored_early(const finding_summary& summary,
+                                                                       const playbook_list& playbooks,
+                                                                       const config& cfg) {
+  auto routed = route_summary(playbooks, summary, cfg);
+  if (!routed) return std::nullopt;
+  auto report = passed_over_report(*routed, summary);
+  if (!report) return std::nullopt;
+  return std::pair{decoded_event(outline_of(summary)), std::move(*report)};
+}
+
+// A summarised finding is JSON within the size and depth caps already: parsed without checking them again
+// (and without exceptions), then decoded.
+result<decoded_event> decode_summarised(std::string_view text) {
+  const auto document = nlohmann::json::parse(text, nullptr, false);
+  if (document.is_discarded()) return decode_event(text);  // the summary's scan and the parser disagree
+  return decode_event_json(document);
 }
 
 }  // namespace
@@ -210,14 +231,22 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   const auto arrived = std::chrono::steady_clock::now();
   m_observer.invocation_started(m_base);
   log::debug("event", {{"payload", std::string(text)}});
-  auto event = decode_event(text);
-  if (!event) {
-    log::warn("event refused", {{"error", event.err().describe()}});
-    return invocation_response::failure(invalid_event_error, event.err().describe());
-  }
-
   m_outcomes.clear();
-  const std::vector<playbook_report> reports = run(*event, text, context, arrived);
+  decoded_event event;
+  std::vector<playbook_report> reports;
+  const auto first_look = summarize_finding(text);
+  if (auto early = first_look ? ignored_early(*first_look, m_playbooks, m_config) : std::nullopt) {
+    event = std::move(early->first);
+    reports.push_back(std::move(early->second));
+  } else {
+    auto decoded = first_look ? decode_summarised(text) : decode_event(text);
+    if (!decoded) {
+      log::warn("event refused", {{"error", decoded.err().describe()}});
+      return invocation_response::failure(invalid_event_error, decoded.err().describe());
+    }
+    event = std::move(*decoded);
+    reports = run(event, text, context, arrived);
+  }
   nlohmann::ordered_json response;
   bool incomplete = false;
   std::string summary;
@@ -232,7 +261,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   }
   // Notifications and metrics; a notification that failed is reported, never fatal
   const auto notifications = m_observer.invocation_finished(
-      *event, reports, context, m_base, aws::deadline_from(context.deadline), m_config.dry_run);
+      event, reports, context, m_base, aws::deadline_from(context.deadline), m_config.dry_run);
   response["status"] =
       reports.size() == 1 ? status_name(reports.front().status) : (incomplete ? "incomplete" : "done");
   response["dryRun"] = m_config.dry_run;

@@ -158,6 +158,9 @@ class securityhub_actions final : public playbook {
  public:
   std::string_view name() const override { return securityhub_playbook; }
 
+  // Security Hub events only; a GuardDuty finding is never this playbook's.
+  bool may_take(const finding_summary&, const config&, routing&) const override { return false; }
+
   void route(const decoded_event& event, const config& cfg, routing& out) const override {
     const auto* hub = std::get_if<securityhub_event>(&event);
     if (hub == nullptr) return;

@@ -399,6 +399,9 @@ class attack_sequence_playbook final : public playbook {
     route_sequence(*finding, m_settings, cfg, out);
   }
 
+  // The router decodes every finding that carries a sequence (route_summary): nothing here to take.
+  bool may_take(const finding_summary&, const config&, routing&) const override { return false; }
+
   playbook_report run(const job& work, const playbook_context& ctx) const override {
     return escalate_member(*std::any_cast<sequence_escalation>(&work.input), work, ctx);
   }

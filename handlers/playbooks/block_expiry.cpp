@@ -188,6 +188,9 @@ class block_expiry final : public playbook {
     }
   }
 
+  // Its route looks at no GuardDuty finding.
+  bool may_take(const finding_summary&, const config&, routing&) const override { return false; }
+
   playbook_report run(const job&, const playbook_context& ctx) const override { return expire_blocks(ctx); }
 
  private:

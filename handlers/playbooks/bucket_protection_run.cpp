@@ -272,6 +272,10 @@ class bucket_protection final : public playbook {
     route_bucket_finding(*finding, m_settings, cfg, out);
   }
 
+  bool may_take(const finding_summary& finding, const config&, routing&) const override {
+    return finding.resource_type == "S3Bucket";
+  }
+
   playbook_report run(const job& work, const playbook_context& ctx) const override {
     return protect_bucket(*std::any_cast<bucket_target>(&work.input), ctx, m_settings);
   }

@@ -688,15 +688,23 @@ playbook_report release_credentials(std::string_view target, const playbook_cont
 
 std::optional<std::string> credential_routing_refusal(const guardduty_finding& finding,
                                                       const credential_settings& settings) {
+  return credential_gate_refusal(
+      finding.access_key ? std::optional(finding.access_key->user_type) : std::nullopt, finding.type,
+      finding.severity, settings);
+}
+
+std::optional<std::string> credential_gate_refusal(const std::optional<std::string>& user_type,
+                                                   const std::string& type, double severity,
+                                                   const credential_settings& settings) {
   // Nothing can be done to root by API; the playbook escalates loudly, whatever the type or severity.
-  if (finding.access_key && finding.access_key->user_type == "Root") return std::nullopt;
-  if (!type_matches(settings.finding_types, finding.type)) {
-    return "type " + finding.type + " is not in TOURNIQUET_CREDENTIAL_FINDING_TYPES";
+  if (user_type == "Root") return std::nullopt;
+  if (!type_matches(settings.finding_types, type)) {
+    return "type " + type + " is not in TOURNIQUET_CREDENTIAL_FINDING_TYPES";
   }
-  if (finding.severity < settings.min_severity) {
-    char severity[16];
-    std::snprintf(severity, sizeof severity, "%.1f", finding.severity);
-    return "severity " + std::string(severity) + " is under TOURNIQUET_CREDENTIAL_MIN_SEVERITY";
+  if (severity < settings.min_severity) {
+    char text[16];
+    std::snprintf(text, sizeof text, "%.1f", severity);
+    return "severity " + std::string(text) + " is under TOURNIQUET_CREDENTIAL_MIN_SEVERITY";
   }
   return std::nullopt;
 }
@@ -727,6 +735,13 @@ class credential_containment final : public playbook {
       return;
     }
     out.jobs.push_back(credential_job(target_from_finding(*finding), 0, finding->region));
+  }
+
+  bool may_take(const finding_summary& finding, const config&, routing& out) const override {
+    if (finding.resource_type != "AccessKey") return false;
+    auto why = credential_gate_refusal(finding.user_type, finding.type, finding.severity, m_settings);
+    if (why) out.passed.push_back({name(), 0, std::move(*why)});
+    return !why;
   }
 
   playbook_report run(const job& work, const playbook_context& ctx) const override {

@@ -132,6 +132,10 @@ playbook_report contain_credentials(const access_key_target& target, const playb
 // Why an access-key finding does not call for containment; nullopt when it does (root always does).
 std::optional<std::string> credential_routing_refusal(const guardduty_finding& finding,
                                                       const credential_settings& settings);
+// Its gates that a finding's summary can answer: root, type, severity.
+std::optional<std::string> credential_gate_refusal(const std::optional<std::string>& user_type,
+                                                   const std::string& type, double severity,
+                                                   const credential_settings& settings);
 
 // A job for credential containment, for any route that finds a principal to contain (item: of the event).
 job credential_job(access_key_target target, std::size_t item, std::string region);

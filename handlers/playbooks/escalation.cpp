@@ -251,20 +251,30 @@ std::string severity_text(double severity) {
   return text;
 }
 
+std::string too_low(double severity, const std::string& resource_type) {
+  return "severity " + severity_text(severity) + " is under TOURNIQUET_ESCALATION_MIN_SEVERITY (" +
+         resource_type + ": no playbook contains it, and no one is paged for it)";
+}
+
 class escalation final : public playbook {
  public:
   explicit escalation(escalation_settings settings) : m_settings(settings) {}
 
   std::string_view name() const override { return escalation_playbook; }
 
+  // From the summary, as route below: a finding another playbook looked at is not this one's.
+  bool may_take(const finding_summary& finding, const config&, routing& out) const override {
+    if (looked_at(out)) return false;
+    if (finding.severity >= m_settings.min_severity) return true;
+    out.passed.push_back({name(), 0, too_low(finding.severity, finding.resource_type)});
+    return false;
+  }
+
   void route(const decoded_event& event, const config&, routing& out) const override {
     const auto* finding = std::get_if<guardduty_finding>(&event);
     if (finding == nullptr || looked_at(out)) return;
     if (finding->severity < m_settings.min_severity) {
-      out.passed.push_back({name(), 0,
-                            "severity " + severity_text(finding->severity) +
-                                " is under TOURNIQUET_ESCALATION_MIN_SEVERITY (" + finding->resource_type +
-                                ": no playbook contains it, and no one is paged for it)"});
+      out.passed.push_back({name(), 0, too_low(finding->severity, finding->resource_type)});
       return;
     }
     const std::string incident = incident_id_for(finding->account_id, finding->id);

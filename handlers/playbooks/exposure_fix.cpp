@@ -481,6 +481,9 @@ class exposure_fix final : public playbook {
     for (std::size_t i = 0; i < batch->records.size(); ++i) route_record(batch->records[i], i, out);
   }
 
+  // Its route looks at no GuardDuty finding.
+  bool may_take(const finding_summary&, const config&, routing&) const override { return false; }
+
   playbook_report run(const job& work, const playbook_context& ctx) const override {
     const auto& input = *std::any_cast<exposure_input>(&work.input);
     return fix_exposure(input.event, *input.rule, ctx, m_settings);

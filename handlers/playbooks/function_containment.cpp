@@ -553,6 +553,10 @@ class function_containment final : public playbook {
 
   std::string_view name() const override { return function_playbook; }
 
+  bool may_take(const finding_summary& finding, const config&, routing&) const override {
+    return finding.resource_type == "Lambda";
+  }
+
   // A finding about a function; its remote addresses, when it runs in a VPC, to the network block too.
   void route(const decoded_event& event, const config& cfg, routing& out) const override {
     const auto* finding = std::get_if<guardduty_finding>(&event);

@@ -1514,6 +1514,13 @@ class instance_containment final : public playbook {
                            incident_id_for(target.account_id, target.finding_id), finding->type, target});
   }
 
+  bool may_take(const finding_summary& finding, const config&, routing& out) const override {
+    if (finding.resource_type != "Instance") return false;
+    auto why = instance_gate_refusal(finding.type, finding.severity, m_settings);
+    if (why) out.passed.push_back({name(), 0, std::move(*why)});
+    return !why;
+  }
+
   playbook_report run(const job& work, const playbook_context& ctx) const override {
     return contain_instance(*std::any_cast<instance_finding>(&work.input), ctx, m_settings);
   }
@@ -1588,16 +1595,22 @@ actor_verdict who_acted(const guardduty_finding& finding) {
   return {actor_role::unknown, "neither the action nor the type says; the type says it is compromised"};
 }
 
+std::optional<std::string> instance_gate_refusal(const std::string& type, double severity,
+                                                 const instance_settings& settings) {
+  if (!type_matches(settings.finding_types, type)) {
+    return "type " + type + " is not in TOURNIQUET_INSTANCE_FINDING_TYPES";
+  }
+  if (severity < settings.min_severity) {
+    char text[16];
+    std::snprintf(text, sizeof text, "%.1f", severity);
+    return "severity " + std::string(text) + " is under TOURNIQUET_MIN_SEVERITY";
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> instance_routing_refusal(const guardduty_finding& finding,
                                                     const instance_settings& settings) {
-  char severity[16];
-  std::snprintf(severity, sizeof severity, "%.1f", finding.severity);
-  if (!type_matches(settings.finding_types, finding.type)) {
-    return "type " + finding.type + " is not in TOURNIQUET_INSTANCE_FINDING_TYPES";
-  }
-  if (finding.severity < settings.min_severity) {
-    return "severity " + std::string(severity) + " is under TOURNIQUET_MIN_SEVERITY";
-  }
+  if (auto why = instance_gate_refusal(finding.type, finding.severity, settings)) return why;
   if (const actor_verdict verdict = who_acted(finding); verdict.role == actor_role::target) {
     // The instance is what was attacked (a brute force against it, a probe): isolating it would do the
     // attacker's work. Blocking the attacker's addresses is the answer to those.

@@ -60,6 +60,9 @@ actor_verdict who_acted(const guardduty_finding& finding);
 // Why a finding about an instance does not isolate it; nullopt when it does.
 std::optional<std::string> instance_routing_refusal(const guardduty_finding& finding,
                                                     const instance_settings& settings);
+// Its first two gates alone, type and severity (all that a finding's summary can answer).
+std::optional<std::string> instance_gate_refusal(const std::string& type, double severity,
+                                                 const instance_settings& settings);
 
 // What the playbook needs of a finding (from the GuardDuty finding its route takes).
 struct instance_finding {

@@ -691,6 +691,14 @@ class network_block final : public playbook {
       add(block_target_of(*request), request->envelope.region, out);  // the request's region: its ACLs'
   }
 
+  bool may_take(const finding_summary& finding, const config&, routing& out) const override {
+    if (finding.resource_type == "Lambda") return true;  // whether it runs in a VPC is in the details
+    if (finding.resource_type != "Instance") return false;
+    auto why = network_block_gate_refusal(finding.type, finding.severity, m_settings);
+    if (why) out.passed.push_back({name(), 0, std::move(*why)});
+    return !why;
+  }
+
   playbook_report run(const job& work, const playbook_context& ctx) const override {
     return block_addresses(*std::any_cast<block_target>(&work.input), ctx, m_settings);
   }

@@ -70,6 +70,9 @@ result<network_block_settings> network_block_settings_from_environment(const env
 // Why a GuardDuty finding does not call for a network block; nullopt when it does. For the router.
 std::optional<std::string> network_block_refusal(const guardduty_finding& finding,
                                                  const network_block_settings& settings);
+// Its gates that a finding's summary can answer: type and severity.
+std::optional<std::string> network_block_gate_refusal(const std::string& type, double severity,
+                                                      const network_block_settings& settings);
 
 // Why `block` must not be denied in an ACL of a VPC with `vpc_cidrs`; nullopt when it may be.
 std::optional<std::string> never_block_reason(const cidr_block& block, const network_block_settings& settings,

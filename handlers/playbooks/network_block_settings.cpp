@@ -171,6 +171,19 @@ result<network_block_settings> network_block_settings_from_environment(const env
   return s;
 }
 
+std::optional<std::string> network_block_gate_refusal(const std::string& type, double severity,
+                                                      const network_block_settings& settings) {
+  if (!type_matches(settings.finding_types, type)) {
+    return "type " + type + " is not in TOURNIQUET_BLOCK_FINDING_TYPES";
+  }
+  if (severity < settings.min_severity) {
+    char text[16];
+    std::snprintf(text, sizeof text, "%.1f", severity);
+    return "severity " + std::string(text) + " is under TOURNIQUET_BLOCK_MIN_SEVERITY";
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> network_block_refusal(const guardduty_finding& finding,
                                                  const network_block_settings& settings) {
   const bool function = finding.resource_type == "Lambda";
@@ -178,14 +191,7 @@ std::optional<std::string> network_block_refusal(const guardduty_finding& findin
     return "resource type " + finding.resource_type + " is not an instance or a function";
   if (function && (!finding.families.lambda || finding.families.lambda->subnet_ids.empty()))
     return "the function runs outside a VPC: no network ACL stands between it and the address";
-  if (!type_matches(settings.finding_types, finding.type)) {
-    return "type " + finding.type + " is not in TOURNIQUET_BLOCK_FINDING_TYPES";
-  }
-  if (finding.severity < settings.min_severity) {
-    char severity[16];
-    std::snprintf(severity, sizeof severity, "%.1f", finding.severity);
-    return "severity " + std::string(severity) + " is under TOURNIQUET_BLOCK_MIN_SEVERITY";
-  }
+  if (auto why = network_block_gate_refusal(finding.type, finding.severity, settings)) return why;
   if (finding.action_type == "AWS_API_CALL") {
     return "the remote address called an AWS API, which no network ACL stands between";
   }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of each fuzz target from the project's own samples:
   fuzz_event            every event under events/
+  fuzz_finding_summary  every GuardDuty finding under events/guardduty/
   fuzz_aws_xml          every answer under tests/data/responses/ (after its status byte), and one input with
                         an answer for each state read of instance containment
   fuzz_cloudwatch_logs  the awslogs.data of the sample subscription events, as text and as the JSON inside
@@ -55,6 +56,8 @@ def main():
     source, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     for path in sorted((source / "events").rglob("*.json")):
         write(out / "fuzz_event", path.read_bytes())
+        if path.parent.name == "guardduty":
+            write(out / "fuzz_finding_summary", path.read_bytes())
         event = json.loads(path.read_bytes())
         data = event.get("awslogs", {}).get("data") if isinstance(event, dict) else None
         if data:

@@ -1,6 +1,7 @@
 // Inputs the fuzz targets (tests/fuzz/) found to crash, kept as plain tests so the fix stays. The raw
 // crashing files are also under tests/fuzz/regressions/, from where scripts/fuzz puts them back in the
-// corpora.
+// corpora, and where the unit tests fuzz_replay_NAME (tests/fuzz/replay_main.cpp) run every one of them
+// through its target, with the committed corpus; bench/fuzz-depth adds each crash it finds there.
 #include <gtest/gtest.h>
 
 #include <chrono>

@@ -74,6 +74,35 @@ TEST(responder, a_malformed_event_is_refused_naming_the_field) {
   EXPECT_NE(response.error_message.find("$.detail.severity"), std::string::npos) << response.error_message;
 }
 
+// A finding no playbook may take is answered from its summary, without decoding it whole: the same ignored
+// report as route_event gives, whatever the fields routing does not read hold; a mistyped routing field
+// still has the event refused naming it.
+TEST(responder, a_finding_passed_over_early_says_why_as_routing_does) {
+  const auto r = make();
+  std::string event = sample("guardduty/archived-recon-ec2-portscan.json");
+  auto response = answer_of(r->handle(event, context()));
+  ASSERT_EQ(response["reports"].size(), 1u);
+  EXPECT_EQ(response["reports"][0]["playbook"], "router");
+  EXPECT_EQ(response["reports"][0]["reason"], "the finding is archived");
+  event.replace(event.find("\"instanceId\": "), 14, "\"instanceId\": 7, \"x\": ");
+  ASSERT_FALSE(decode_event(event).ok());
+  response = answer_of(r->handle(event, context()));
+  EXPECT_EQ(response["reports"][0]["reason"], "the finding is archived") << "the instance is never read";
+  std::string low = sample("guardduty/backdoor-ec2-cc-activity.json");
+  low.replace(low.find("\"severity\": "), 12, "\"severity\": 1, \"x\": ");
+  response = answer_of(r->handle(low, context()));
+  EXPECT_EQ(response["status"], "ignored");
+  EXPECT_EQ(
+      response["reports"][0]["reason"],
+      "instance-containment: severity 1.0 is under TOURNIQUET_MIN_SEVERITY; network-block: severity 1.0 "
+      "is under TOURNIQUET_BLOCK_MIN_SEVERITY");
+  std::string mistyped = sample("guardduty/archived-recon-ec2-portscan.json");
+  mistyped.replace(mistyped.find("\"severity\": "), 12, "\"severity\": \"2\", \"x\": ");
+  const auto refused = r->handle(mistyped, context());
+  EXPECT_FALSE(refused.success);
+  EXPECT_NE(refused.error_message.find("$.detail.severity"), std::string::npos) << refused.error_message;
+}
+
 // Both jobs of a C&C finding in a member account are tried, in list order, and each fails to start for the
 // same reason, which a retry cannot help: the invocation fails with ContainmentIncomplete, naming both.
 TEST(responder, jobs_in_an_account_without_a_member_role_fail_to_start_each_saying_why) {
