@@ -1,10 +1,13 @@
 """The story `scripts/demo` tells: an account with an instance whose SSH port is open to the world, a
-GuardDuty finding about it delivered through the real Lambda runtime loop, then a stolen access key, and the
-account before and after."""
+GuardDuty finding about it delivered through the real Lambda runtime loop, then a stolen access key, a Lambda
+function mining cryptocurrency, an S3 bucket whose public access block was switched off, and an attack sequence
+naming an instance, a key and a bucket at once; and the account before and after."""
+import io
 import json
 import os
 import sys
 import uuid
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -13,6 +16,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from moto_support import ACCOUNT, Moto  # noqa: E402
 from runtime_harness import RuntimeApiServer, RuntimeProcess  # noqa: E402
 from standin_support import GuardDutyStandIn, set_finding_arn  # noqa: E402
+from test_bucket_protection import with_moto_s3_names  # noqa: E402
 
 BOLD, DIM, RED, GREEN, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m") if sys.stdout.isatty() \
     else ("", "", "", "", "")
@@ -83,7 +87,40 @@ def show_user(iam, user):
         print(f"  {DIM}tag {k} = {tags[k]}{RESET}")
 
 
-def show_response(label, record):
+def show_function(lam, iam, name):
+    function = lam.get_function(FunctionName=name)
+    reserved = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions", "unreserved")
+    colour = GREEN if reserved == 0 else ""
+    role = function["Configuration"]["Role"].rsplit("/", 1)[-1]
+    print(f"Lambda function {name}: reserved concurrency {colour}{reserved}{RESET if colour else ''}, "
+          f"execution role {role}")
+    for policy_name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        statement = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]["Statement"][0]
+        print(f"  role inline policy {policy_name}: {statement['Effect']} {statement['Action']} "
+              f"when {json.dumps(statement.get('Condition', {}))}")
+    tags = function.get("Tags", {})
+    for k in sorted(t for t in tags if t.startswith("tourniquet:")):
+        print(f"  {DIM}tag {k} = {tags[k]}{RESET}")
+
+
+def show_bucket(s3, bucket):
+    try:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        text = ", ".join(f"{GREEN if v else RED}{k} {'on' if v else 'off'}{RESET}" for k, v in block.items())
+    except s3.exceptions.ClientError as e:
+        if e.response["Error"]["Code"] != "NoSuchPublicAccessBlockConfiguration":
+            raise
+        text = f"{RED}no public access block{RESET}"
+    print(f"S3 bucket {bucket}: {text}")
+    try:
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    except s3.exceptions.ClientError:
+        tags = {}
+    for k in sorted(t for t in tags if t.startswith("tourniquet:")):
+        print(f"  {DIM}tag {k} = {tags[k]}{RESET}")
+
+
+def show_response(label, record, targets=False):
     body = json.loads(record["body"]) if record["kind"] == "response" else None
     if body is None:
         print(f"{label}: {RED}{record['kind']} {record.get('error_type', '')}{RESET} {record['body'][:300]}")
@@ -94,7 +131,8 @@ def show_response(label, record):
         extra = f" — isolated after {timing['isolatedAfterMs']} ms, {timing['roundTrips']} round trips" \
             if "isolatedAfterMs" in timing else ""
         reason = f" ({report['reason']})" if report.get("reason") else ""
-        print(f"{label}: {GREEN}{report['status']}{RESET}{reason} {counts}{extra}")
+        who = f" [{' '.join(filter(None, (report['playbook'], report.get('target'))))}]" if targets else ""
+        print(f"{label}{who}: {GREEN}{report['status']}{RESET}{reason} {counts}{extra}")
 
 
 def main():
@@ -108,7 +146,10 @@ def main():
         import subprocess
         policy = json.loads(subprocess.run([binary, "policy"], capture_output=True, text=True, check=True,
                                            env=dict(os.environ, AWS_REGION="us-east-1")).stdout)
-        responder = moto.user_with_policy("tourniquet", policy["Statement"])
+        # moto checks a bucket's public access block under its own action names (s3:ListBucket, s3:CreateBucket,
+        # s3:DeleteBucket), not IAM's s3:Get/PutBucketPublicAccessBlock: the principal also gets those names, as
+        # the integration tests do (see with_moto_s3_names). `policy` itself is what `tourniquet policy` prints.
+        responder = moto.user_with_policy("tourniquet", with_moto_s3_names(policy["Statement"]))
         admin = moto.admin()
 
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -137,9 +178,36 @@ def main():
         iam.create_user(UserName="deploy-bot")
         stolen = iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
         iam.create_access_key(UserName="deploy-bot")
+        # A function with its own execution role and reserved concurrency (its code is never run).
+        lam = moto.client("lambda")
+        role_arn = iam.create_role(RoleName="thumbnailer-role", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                   "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as z:
+            z.writestr("handler.py", "def handle(event, context):\n    return event\n")
+        lam.create_function(FunctionName="thumbnailer", Runtime="python3.12", Role=role_arn, Handler="handler.handle",
+                            Code={"ZipFile": code.getvalue()})
+        lam.put_function_concurrency(FunctionName="thumbnailer", ReservedConcurrentExecutions=10)
+        # A bucket whose public access block someone switched off, and one an attack sequence reads from.
+        s3 = moto.client("s3")
+        s3.create_bucket(Bucket="acme-reports-archive")
+        s3.put_public_access_block(Bucket="acme-reports-archive", PublicAccessBlockConfiguration={
+            "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False})
+        s3.create_bucket(Bucket="acme-customer-exports")
+        s3.put_bucket_tagging(Bucket="acme-customer-exports",
+                              Tagging={"TagSet": [{"Key": "data-class", "Value": "confidential"}]})
+        # The attack sequence's instance (a build runner) and the key it stole.
+        eni3 = ec2.create_network_interface(SubnetId=subnet, Groups=[web])["NetworkInterface"]["NetworkInterfaceId"]
+        runner = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                   NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": eni3}])[
+            "Instances"][0]["InstanceId"]
+        iam.create_user(UserName="build-bot")
+        build_key = iam.create_access_key(UserName="build-bot")["AccessKey"]["AccessKeyId"]
         moto.enforce_auth()
         ec2, autoscaling = moto.client("ec2", *admin), moto.client("autoscaling", *admin)
-        iam = moto.client("iam", *admin)
+        iam, lam, s3 = moto.client("iam", *admin), moto.client("lambda", *admin), moto.client("s3", *admin)
 
         with open(os.path.join(ROOT, "events", "guardduty", "backdoor-ec2-cc-activity.json")) as f:
             finding = json.load(f)
@@ -156,7 +224,34 @@ def main():
         second_finding = json.loads(json.dumps(finding))
         second_finding["detail"]["id"] = uuid.uuid4().hex
         second_finding["detail"]["resource"]["instanceDetails"]["instanceId"] = second
-        for real in (finding, key_finding, second_finding):  # what GuardDuty published, and holds
+        with open(os.path.join(ROOT, "events", "guardduty", "cryptocurrency-lambda-bitcointool.json")) as f:
+            function_finding = json.load(f)
+        function_finding["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
+        function_finding["detail"]["resource"]["lambdaDetails"].update(
+            functionName="thumbnailer", functionArn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:thumbnailer",
+            role=role_arn)
+        with open(os.path.join(ROOT, "events", "guardduty", "policy-s3-bucket-block-public-access-disabled.json")) as f:
+            bucket_finding = json.load(f)
+        bucket_finding["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
+        bucket_finding["detail"]["resource"]["s3BucketDetails"][0].update(name="acme-reports-archive",
+                                                                         arn="arn:aws:s3:::acme-reports-archive")
+        with open(os.path.join(ROOT, "events", "guardduty", "attacksequence-s3-compromised-data.json")) as f:
+            sequence_finding = json.load(f)
+        sequence_finding["detail"].update({"id": uuid.uuid4().hex, "accountId": ACCOUNT})
+        sequence = sequence_finding["detail"]["service"]["detection"]["sequence"]
+        seq_instance, seq_interface, seq_key, seq_bucket = sequence["resources"]
+        seq_instance["uid"] = runner
+        seq_instance["data"]["ec2Instance"]["ec2NetworkInterfaceUids"] = [eni3]
+        seq_interface["uid"] = eni3
+        seq_interface["data"]["ec2NetworkInterface"].update(subNetId=subnet, vpcId=vpc)
+        seq_key.update(uid=build_key, name="build-bot")
+        seq_key["data"]["accessKey"]["userName"] = "build-bot"
+        sequence["actors"][0]["user"].update(name="build-bot", credentialUid=build_key)
+        sequence_finding["detail"]["resource"]["accessKeyDetails"].update(accessKeyId=build_key, userName="build-bot")
+        for resource in sequence["resources"]:
+            resource["accountId"] = ACCOUNT
+        for real in (finding, key_finding, second_finding, function_finding, bucket_finding,
+                     sequence_finding):  # what GuardDuty published, and holds
             set_finding_arn(real["detail"])
             guardduty.put_finding(real["detail"])
         # Someone allowed to invoke the function hands it a finding GuardDuty never made.
@@ -168,6 +263,11 @@ def main():
         show_instance(ec2, autoscaling, instance, finding_id)
         show_acl(ec2, subnet)
         show_user(iam, "deploy-bot")
+        show_function(lam, iam, "thumbnailer")
+        show_bucket(s3, "acme-reports-archive")
+        show_instance(ec2, autoscaling, runner, sequence_finding["detail"]["id"])
+        show_user(iam, "build-bot")
+        show_bucket(s3, "acme-customer-exports")
 
         heading("Tourniquet runs as Lambda would (a local Runtime API, moto with signature and IAM checks on)")
         print(f"{DIM}acting as IAM user 'tourniquet', which holds exactly the policy `tourniquet policy` prints "
@@ -202,13 +302,28 @@ def main():
                     print(f"  removed from {group} before the instance moved in: {rule}")
             left = ec2.describe_security_groups(GroupIds=[isolation])["SecurityGroups"][0]["IpPermissions"]
             print(f"  {isolation} now admits: {left or 'nothing'}")
+
+            print(f"\n{DIM}Then a function, a bucket, and an attack sequence naming {runner}, key {build_key} "
+                  f"and bucket acme-customer-exports.{RESET}")
+            api.enqueue(json.dumps(function_finding), json.dumps(bucket_finding), json.dumps(sequence_finding))
+            posts = api.posts(min_posts=9, timeout=60)[6:]
+            show_response(f"GuardDuty {function_finding['detail']['type']} on thumbnailer", posts[0])
+            show_response(f"GuardDuty {bucket_finding['detail']['type']} on acme-reports-archive", posts[1])
+            show_response(f"GuardDuty {sequence_finding['detail']['type']}", posts[2], targets=True)
             proc.stop()
 
         heading("After: contained, with the evidence kept")
         show_instance(ec2, autoscaling, instance, finding_id)
         show_acl(ec2, subnet)
         show_user(iam, "deploy-bot")
-        print(f"\n{DIM}Undo the isolation with: tourniquet release {instance}{RESET}")
+        show_function(lam, iam, "thumbnailer")
+        show_bucket(s3, "acme-reports-archive")
+        show_instance(ec2, autoscaling, runner, sequence_finding["detail"]["id"])
+        show_user(iam, "build-bot")
+        show_bucket(s3, "acme-customer-exports")
+        print(f"  {DIM}(the sequence's bucket is tagged with its incident; its settings are left as they were){RESET}")
+        print(f"\n{DIM}Undo with: tourniquet release {instance}; tourniquet release thumbnailer; "
+              f"tourniquet release s3://acme-reports-archive{RESET}")
     finally:
         moto.stop()
         guardduty.stop()
