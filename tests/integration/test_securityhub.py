@@ -272,7 +272,7 @@ class SecurityHubTest(MotoTestCase):
         self.moto.enforce_auth()
         contained, release = self.contain_then_release("custom-action-contain-lambda-function.json", {"Id": arn})
         report = self.report(contained, "function-containment")
-        self.assertIn(report["status"], ("contained", "escalate"), contained)
+        self.assertEqual(report["status"], "contained", contained)
         concurrency = lambda: lam.get_function_concurrency(FunctionName="image-resizer").get(
             "ReservedConcurrentExecutions")
         self.assertEqual(concurrency(), 0)
@@ -302,8 +302,10 @@ class SecurityHubTest(MotoTestCase):
         tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
         self.assertEqual(tags["tourniquet:prior-public-access-block"], "1000")
         released = release()
-        self.assertEqual(self.report(released, "release")["status"], "released", released)
+        self.assertEqual(self.report(released, "bucket-protection")["status"], "released", released)
         self.assertEqual(block(), before)
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+        self.assertEqual(tags["tourniquet:released-by"], ACTION_ARN + "TourniquetRelease")
 
     def test_an_exempt_bucket_is_left_alone_whoever_asks(self):
         bucket = "acme-public-site"
