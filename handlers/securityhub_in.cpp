@@ -4,7 +4,9 @@
 
 #include "aws/rest_json.h"
 #include "handlers/incident.h"
+#include "handlers/playbooks/bucket_protection.h"
 #include "handlers/playbooks/credential_containment.h"
+#include "handlers/playbooks/function_containment.h"
 #include "handlers/playbooks/instance_containment.h"
 
 namespace tq::handlers {
@@ -112,7 +114,55 @@ std::string release_name(const access_key_target& target, const asff_resource& r
   return "arn:" + r.partition + ":iam::" + account + ":role/" + target.role_name;
 }
 
-// The job for an instance or a principal, or the escalation of a resource no playbook here acts on.
+bool exempt_as_shown(const asff_resource& r, const config& cfg) {
+  return cfg.exempt_tag && std::find(r.tags.begin(), r.tags.end(),
+                                     std::pair{cfg.exempt_tag->key, cfg.exempt_tag->value}) != r.tags.end();
+}
+
+// A function resource: concurrency 0 (function containment), as for a GuardDuty Lambda finding; released by
+// its name. Nullopt when the resource names no function.
+std::optional<job> function_job(const asff_finding& finding, const asff_resource& r, const config& cfg,
+                                std::size_t item, const std::string& region, const std::string& incident) {
+  std::string name = function_name_of(r.id);
+  if (name.empty()) name = function_name_of(text_of(r.details, "AwsLambdaFunction", "FunctionName"));
+  if (name.empty()) return std::nullopt;
+  function_finding target{source_id_of(finding), label_of(finding), finding.account_id, name,
+                          exempt_as_shown(r, cfg)};
+  return job{function_playbook, item, finding.account_id, region, name, incident, "", std::move(target)};
+}
+
+// A bucket resource: containing it means turning its public access block on (bucket protection's exposure
+// path, the prior configuration recorded on the bucket): the reversible action, which `TourniquetRelease`
+// (or `tourniquet release s3://BUCKET`) undoes. Nullopt when the resource names no bucket.
+std::optional<job> bucket_job(const asff_finding& finding, const asff_resource& r, const config& cfg,
+                              std::size_t item, const std::string& region, const std::string& incident) {
+  std::string name = bucket_of_release_target(r.id).value_or("");
+  if (name.empty()) name = text_of(r.details, "AwsS3Bucket", "Name");
+  if (name.empty() && !r.id.starts_with("arn:") && r.id.find('/') == std::string::npos) name = r.id;
+  if (name.empty()) return std::nullopt;
+  bucket_target target{finding.account_id, name, source_id_of(finding),
+                       label_of(finding),  true, exempt_as_shown(r, cfg)};
+  return job{bucket_playbook, item, finding.account_id, region, name, incident, "", std::move(target)};
+}
+
+// The job for a function or a bucket, or the escalation of one the resource does not name.
+job resource_job(const asff_finding& finding, const asff_resource& r, action_mode mode, const config& cfg,
+                 std::size_t item, const std::string& region, const std::string& incident) {
+  const bool function = r.type == "AwsLambdaFunction";
+  auto work = function ? function_job(finding, r, cfg, item, region, incident)
+                       : bucket_job(finding, r, cfg, item, region, incident);
+  if (!work) {
+    job escalation{securityhub_playbook, item, finding.account_id, region, r.id, incident, "", {}};
+    escalation.input = std::string(r.type + " " + r.id + " names no " + (function ? "function" : "bucket") +
+                                   " Tourniquet can act on: act by hand");
+    return escalation;
+  }
+  if (mode == action_mode::release && !function) work->target = "s3://" + work->target;
+  return std::move(*work);
+}
+
+// The job for an instance, a principal, a function or a bucket, or the escalation of a resource no playbook
+// here acts on.
 job job_for(const asff_finding& finding, const asff_resource& r, action_mode mode, const config& cfg,
             std::size_t item) {
   const std::string incident = incident_id_for(finding.account_id, source_id_of(finding));
@@ -121,9 +171,7 @@ job job_for(const asff_finding& finding, const asff_resource& r, action_mode mod
   if (r.type == "AwsEc2Instance") {
     std::string instance_id = after(r.id, "instance/");
     if (instance_id.empty()) instance_id = r.id;
-    const bool exempt =
-        cfg.exempt_tag && std::find(r.tags.begin(), r.tags.end(),
-                                    std::pair{cfg.exempt_tag->key, cfg.exempt_tag->value}) != r.tags.end();
+    const bool exempt = exempt_as_shown(r, cfg);
     // No last-seen time: an analyst's action is never a redelivery of a finding a person already decided on.
     work = job{
         instance_playbook,
@@ -134,6 +182,8 @@ job job_for(const asff_finding& finding, const asff_resource& r, action_mode mod
         incident,
         "",
         instance_finding{source_id_of(finding), label_of(finding), finding.account_id, instance_id, exempt}};
+  } else if (r.type == "AwsLambdaFunction" || r.type == "AwsS3Bucket") {
+    work = resource_job(finding, r, mode, cfg, item, region, incident);
   } else if (auto principal = principal_of(finding, r)) {
     const std::string release_target = release_name(*principal, r);
     work = credential_job(*principal, item, region);

@@ -2,7 +2,11 @@
 // the findings they selected, and imported findings. A custom action hands each resource of each finding to
 // the playbook for its type, in the resource's account and region, without the automatic floors (severity,
 // type lists): the analyst decided. Exemptions and the never-act-on-myself rules still hold: they are in the
-// playbooks' runs. Imported GuardDuty findings are routed as their native events, thresholds included.
+// playbooks' runs. AwsEc2Instance goes to instance containment, IAM keys, users and roles to credential
+// containment, AwsLambdaFunction to function containment (concurrency 0), AwsS3Bucket to bucket protection,
+// where "contain" means its public access block on, the prior configuration recorded (the reversible action;
+// nothing else is done to a bucket). Imported GuardDuty findings are routed as their native events,
+// thresholds included.
 #pragma once
 
 #include <map>

@@ -75,3 +75,30 @@ bd=base(bd_id,["TTPs/Command and Control/Backdoor:EC2-C&CActivity.B"],8,"C&C act
    "aws/guardduty/service/action/networkConnectionAction/protocol":"TCP",
    "aws/guardduty/service/count":"3"}))
 json.dump(envelope("Security Hub Findings - Imported",[bd],eid="0f6d2b8a-4c1e-4a7f-9d3b-5e8c2a6f1b9d",time="2025-03-04T10:16:30Z"),open("events/securityhub/imported-backdoor-ec2-cc-activity.json","w"),indent=2)
+# A function (GuardDuty Lambda Protection) and a bucket (S3 Protection): an analyst contains them from Security Hub.
+fn_id="4f7a2c9e1b3d5a6c8e0f2a4b6c8d0e1f"
+fnf=base(fn_id,["TTPs/Command and Control/Backdoor:Lambda-C&CActivity.B"],5,
+  "Lambda function image-resizer is querying a domain associated with a known command and control server.",
+  "Lambda function image-resizer is communicating with an IP address 198.51.100.23 associated with a known command and control server.",
+  [{"Type":"AwsLambdaFunction","Id":f"arn:aws:lambda:{REG}:{ACC}:function:image-resizer","Partition":"aws","Region":REG,
+    "Tags":{"Team":"media"},
+    "Details":{"AwsLambdaFunction":{"FunctionName":"image-resizer","Runtime":"python3.12","Version":"$LATEST",
+      "Role":f"arn:aws:iam::{ACC}:role/image-resizer-role","LastModified":"2025-02-20T14:03:11.000+0000"}}}],
+  svc(fn_id,{"aws/guardduty/service/action/actionType":"NETWORK_CONNECTION",
+   "aws/guardduty/service/action/networkConnectionAction/connectionDirection":"OUTBOUND",
+   "aws/guardduty/service/action/networkConnectionAction/remoteIpDetails/ipAddressV4":"198.51.100.23",
+   "aws/guardduty/service/action/networkConnectionAction/protocol":"TCP"}))
+json.dump(envelope("Security Hub Findings - Custom Action",[fnf],"TourniquetContain",eid="2a6e8c0f-7b3d-4e1a-9c5f-4b8d2e6a0c3f"),open("events/securityhub/custom-action-contain-lambda-function.json","w"),indent=2)
+s3_id="8b2d4f6a0c1e3a5b7d9f1b3d5f7a9c2e"
+s3f=base(s3_id,["Software and Configuration Checks/Policy:S3.BucketBlockPublicAccessDisabled"],2,
+  "Amazon S3 Block Public Access was disabled for S3 bucket acme-reports-archive.",
+  "Amazon S3 Block Public Access was disabled for S3 bucket acme-reports-archive by deploy-bot calling PutBucketPublicAccessBlock.",
+  [{"Type":"AwsS3Bucket","Id":"arn:aws:s3:::acme-reports-archive","Partition":"aws","Region":REG,
+    "Tags":{"team":"finance"},
+    "Details":{"AwsS3Bucket":{"Name":"acme-reports-archive","OwnerId":"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+      "CreatedAt":"2024-06-03T09:12:44.000Z"}}}],
+  svc(s3_id,{"aws/guardduty/service/action/actionType":"AWS_API_CALL",
+   "aws/guardduty/service/action/awsApiCallAction/api":"PutBucketPublicAccessBlock",
+   "aws/guardduty/service/action/awsApiCallAction/serviceName":"s3.amazonaws.com",
+   "aws/guardduty/service/resourceRole":"TARGET"}))
+json.dump(envelope("Security Hub Findings - Custom Action",[s3f],"TourniquetContain",eid="6d0b2f4e-8a1c-4d3e-b5f7-9c1e3a5d7b9f"),open("events/securityhub/custom-action-contain-s3-bucket.json","w"),indent=2)

@@ -349,7 +349,7 @@ std::optional<std::string> exemption_of(const function_finding& f, const playboo
     return "function " + f.function_name + " is Tourniquet's own; it never acts on itself";
   if (f.exempt_in_finding && ctx.cfg.exempt_tag) {
     return "function " + f.function_name + " is exempt: it carried " + ctx.cfg.exempt_tag->key + "=" +
-           ctx.cfg.exempt_tag->value + " when GuardDuty saw it";
+           ctx.cfg.exempt_tag->value + " when the finding saw it";
   }
   return std::nullopt;
 }

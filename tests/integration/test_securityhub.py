@@ -8,7 +8,9 @@ import uuid
 
 from moto_support import ACCOUNT, REGION, generated_policy, invoke, policy_actions
 from standin_support import SecurityHubStandIn
-from worlds import MotoTestCase, InstanceWorld, instance_finding, instance_on_interface, load_event
+from test_bucket_protection import with_moto_s3_names
+from worlds import (MotoTestCase, InstanceWorld, instance_finding, instance_on_interface, lambda_function, lambda_role,
+                    load_event)
 
 UPDATES = {"TOURNIQUET_SECURITYHUB_UPDATES": "true"}
 DETECTOR = "3ec5a1f2b8d94c6e9f0a7b2c4d6e8f10"
@@ -40,7 +42,7 @@ class SecurityHubTest(MotoTestCase):
         super().setUpClass()
         cls.hub = SecurityHubStandIn()
         cls.addClassCleanup(cls.hub.stop)
-        cls.policy = generated_policy(**UPDATES)
+        cls.policy = with_moto_s3_names(generated_policy(**UPDATES))
 
     def setUp(self):
         super().setUp()
@@ -251,6 +253,75 @@ class SecurityHubTest(MotoTestCase):
         self.assertEqual(response["reports"][0]["status"], "ignored")
         self.assertIn("only GuardDuty's", response["reports"][0]["reason"])
         self.assertEqual(self.interface_groups(), self.world.interfaces)
+
+
+    def contain_then_release(self, sample, resource):
+        """TourniquetContain then TourniquetRelease on the finding of `sample` naming `resource` (its first
+        resource's fields), Security Hub holding the finding; returns both responses."""
+        finding_id = uuid.uuid4().hex
+        contain = custom_action(sample, "TourniquetContain", finding_id, **resource)
+        self.hub.put_findings(contain["detail"]["findings"])
+        contained = self.invoke(contain)
+        release = custom_action(sample, "TourniquetRelease", finding_id, **resource)
+        return contained, lambda: self.invoke(release)
+
+    def test_contain_stops_a_function_and_release_puts_its_concurrency_back(self):
+        self.moto.open_auth()
+        lam = self.moto.client("lambda", *self.admin)
+        arn = lambda_function(lam, "image-resizer", lambda_role(self.iam, "image-resizer-role"), reserved=5)
+        self.moto.enforce_auth()
+        contained, release = self.contain_then_release("custom-action-contain-lambda-function.json", {"Id": arn})
+        report = self.report(contained, "function-containment")
+        self.assertEqual(report["status"], "contained", contained)
+        concurrency = lambda: lam.get_function_concurrency(FunctionName="image-resizer").get(
+            "ReservedConcurrentExecutions")
+        self.assertEqual(concurrency(), 0)
+        self.assertEqual(lam.get_function(FunctionName="image-resizer")["Tags"]["tourniquet:prior-concurrency"], "5")
+        released = release()
+        self.assertEqual(self.report(released, "release")["status"], "released", released)
+        self.assertEqual(concurrency(), 5)
+        tags = lam.get_function(FunctionName="image-resizer")["Tags"]
+        self.assertEqual(tags["tourniquet:status"], "released")
+        self.assertEqual(tags["tourniquet:released-by"], ACTION_ARN + "TourniquetRelease")
+
+    def test_contain_turns_a_buckets_public_access_block_on_and_release_puts_it_back(self):
+        bucket = "acme-reports-archive"
+        s3 = self.moto.client("s3", *self.admin)
+        before = {"BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+                  "RestrictPublicBuckets": False}
+        self.moto.open_auth()
+        s3.create_bucket(Bucket=bucket)
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=before)
+        self.moto.enforce_auth()
+        block = lambda: s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        # A LOW finding: under bucket protection's automatic floor only by type; the analyst decided.
+        contained, release = self.contain_then_release("custom-action-contain-s3-bucket.json",
+                                                       {"Id": f"arn:aws:s3:::{bucket}"})
+        self.assertEqual(self.report(contained, "bucket-protection")["status"], "contained", contained)
+        self.assertEqual(block(), {k: True for k in before})
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+        self.assertEqual(tags["tourniquet:prior-public-access-block"], "1000")
+        released = release()
+        self.assertEqual(self.report(released, "bucket-protection")["status"], "released", released)
+        self.assertEqual(block(), before)
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+        self.assertEqual(tags["tourniquet:released-by"], ACTION_ARN + "TourniquetRelease")
+
+    def test_an_exempt_bucket_is_left_alone_whoever_asks(self):
+        bucket = "acme-public-site"
+        s3 = self.moto.client("s3", *self.admin)
+        self.moto.open_auth()
+        s3.create_bucket(Bucket=bucket)
+        self.moto.enforce_auth()
+        event = custom_action("custom-action-contain-s3-bucket.json", "TourniquetContain",
+                              Id=f"arn:aws:s3:::{bucket}")
+        self.hub.put_findings(event["detail"]["findings"])
+        response = self.invoke(event, {"TOURNIQUET_EXEMPT_BUCKETS": bucket})
+        report = self.report(response, "bucket-protection")
+        self.assertEqual(report["status"], "ignored", response)
+        self.assertIn("TOURNIQUET_EXEMPT_BUCKETS", report["reason"])
+        with self.assertRaises(s3.exceptions.ClientError):
+            s3.get_public_access_block(Bucket=bucket)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@
 
 #include "handlers/incident.h"
 #include "handlers/playbook.h"
+#include "handlers/playbooks/bucket_protection.h"
 #include "handlers/playbooks/credential_containment.h"
+#include "handlers/playbooks/function_containment.h"
 #include "handlers/playbooks/instance_containment.h"
 #include "handlers/securityhub_in.h"
 #include "handlers/securityhub_out.h"
@@ -248,7 +250,7 @@ TEST(custom_action, roles_users_and_unhandled_types_each_find_their_way) {
   event["detail"]["findings"][0]["Resources"] = {
       {{"Type", "AwsIamRole"}, {"Id", "arn:aws:iam::123456789012:role/app/web-role"}},
       {{"Type", "AwsIamUser"}, {"Id", "arn:aws:iam::123456789012:user/ops/alice"}},
-      {{"Type", "AwsLambdaFunction"}, {"Id", "arn:aws:lambda:us-east-1:123456789012:function:f"}}};
+      {{"Type", "AwsEcrContainerImage"}, {"Id", "arn:aws:ecr:us-east-1:123456789012:repository/web"}}};
   const routing r = route(decoded_event{hub_event(event)});
   ASSERT_EQ(r.jobs.size(), 3u);
   EXPECT_EQ(r.jobs[0].playbook, credential_playbook);
@@ -256,7 +258,129 @@ TEST(custom_action, roles_users_and_unhandled_types_each_find_their_way) {
   EXPECT_EQ(std::any_cast<access_key_target>(&r.jobs[0].input)->user_type, "AssumedRole");
   EXPECT_EQ(r.jobs[1].target, "alice");
   EXPECT_EQ(r.jobs[2].playbook, securityhub_playbook);
-  EXPECT_NE(std::any_cast<std::string>(&r.jobs[2].input)->find("AwsLambdaFunction"), std::string::npos);
+  EXPECT_NE(std::any_cast<std::string>(&r.jobs[2].input)->find("AwsEcrContainerImage"), std::string::npos);
+}
+
+// Under every automatic floor: a LOW finding of a type no playbook's list has.
+nlohmann::json under_the_floors(nlohmann::json event) {
+  auto& finding = event["detail"]["findings"][0];
+  finding["Types"] = {"Unusual Behaviors/Application/Custom"};
+  finding["Severity"] = {{"Product", 1}, {"Label", "LOW"}, {"Normalized", 10}};
+  return event;
+}
+
+TEST(custom_action, a_function_goes_to_function_containment_past_the_floors_and_releases_by_name) {
+  auto event = under_the_floors(sample_json("securityhub/custom-action-contain-lambda-function.json"));
+  event["detail"]["findings"][0]["Resources"][0]["Region"] = "eu-west-1";
+  const routing r = route(decoded_event{hub_event(event)});
+  ASSERT_EQ(r.jobs.size(), 1u) << (r.passed.empty() ? "" : r.passed[0].reason);
+  const job& j = r.jobs[0];
+  EXPECT_EQ(j.playbook, function_playbook);
+  EXPECT_EQ(j.target, "image-resizer");
+  EXPECT_EQ(j.account_id, "123456789012");
+  EXPECT_EQ(j.region, "eu-west-1");
+  EXPECT_EQ(j.incident_id, incident_id_for("123456789012", "4f7a2c9e1b3d5a6c8e0f2a4b6c8d0e1f"));
+  const auto& target = *std::any_cast<function_finding>(&j.input);
+  EXPECT_EQ(target.function_name, "image-resizer");
+  EXPECT_EQ(target.finding_id, "4f7a2c9e1b3d5a6c8e0f2a4b6c8d0e1f");
+  EXPECT_EQ(target.last_seen, "");
+  EXPECT_FALSE(target.exempt_in_finding);
+
+  // A release names the function (as `tourniquet release image-resizer` would); a dry run is marked.
+  event["resources"][0] = "arn:aws:securityhub:us-east-1:123456789012:action/custom/TourniquetRelease";
+  const routing released = route(decoded_event{hub_event(event)});
+  ASSERT_EQ(released.jobs.size(), 1u);
+  EXPECT_EQ(released.jobs[0].playbook, function_playbook);
+  EXPECT_EQ(released.jobs[0].target, "image-resizer");
+  EXPECT_TRUE(released.jobs[0].release);
+  event["resources"][0] = "arn:aws:securityhub:us-east-1:123456789012:action/custom/TourniquetDryRun";
+  const routing dry = route(decoded_event{hub_event(event)});
+  ASSERT_EQ(dry.jobs.size(), 1u);
+  EXPECT_TRUE(dry.jobs[0].dry_run);
+  EXPECT_FALSE(dry.jobs[0].release);
+}
+
+TEST(custom_action, a_function_named_only_in_its_details_or_exempt_as_shown_is_handled_so) {
+  auto event = sample_json("securityhub/custom-action-contain-lambda-function.json");
+  auto& resource = event["detail"]["findings"][0]["Resources"][0];
+  resource["Details"]["AwsLambdaFunction"]["FunctionName"] = "thumbnailer";
+  resource["Id"] = "arn:aws:lambda:us-east-1:123456789012:function:thumbnailer:PROD";
+  resource["Tags"]["tourniquet-exempt"] = "true";
+  config cfg;
+  cfg.exempt_tag = aws::tag{"tourniquet-exempt", "true"};
+  const routing r = route(decoded_event{hub_event(event)}, cfg);
+  ASSERT_EQ(r.jobs.size(), 1u);
+  EXPECT_EQ(r.jobs[0].target, "thumbnailer");
+  EXPECT_TRUE(std::any_cast<function_finding>(&r.jobs[0].input)->exempt_in_finding);
+
+  resource["Id"] = "not a function/at all";
+  resource["Details"] = {{"AwsLambdaFunction", {{"FunctionName", "from-details"}}}};
+  const routing by_details = route(decoded_event{hub_event(event)});
+  ASSERT_EQ(by_details.jobs.size(), 1u);
+  EXPECT_EQ(by_details.jobs[0].target, "from-details");
+
+  resource["Details"] = nlohmann::json::object();
+  const routing nameless = route(decoded_event{hub_event(event)});
+  ASSERT_EQ(nameless.jobs.size(), 1u);
+  EXPECT_EQ(nameless.jobs[0].playbook, securityhub_playbook);  // escalated: nothing names a function
+}
+
+TEST(custom_action, a_bucket_goes_to_bucket_protection_to_have_its_block_turned_on) {
+  auto event = under_the_floors(sample_json("securityhub/custom-action-contain-s3-bucket.json"));
+  const routing r = route(decoded_event{hub_event(event)});
+  ASSERT_EQ(r.jobs.size(), 1u) << (r.passed.empty() ? "" : r.passed[0].reason);
+  const job& j = r.jobs[0];
+  EXPECT_EQ(j.playbook, bucket_playbook);
+  EXPECT_EQ(j.target, "acme-reports-archive");
+  EXPECT_EQ(j.account_id, "123456789012");
+  EXPECT_EQ(j.region, "us-east-1");
+  EXPECT_EQ(j.incident_id, incident_id_for("123456789012", "8b2d4f6a0c1e3a5b7d9f1b3d5f7a9c2e"));
+  const auto& target = *std::any_cast<bucket_target>(&j.input);
+  EXPECT_EQ(target.bucket, "acme-reports-archive");
+  EXPECT_TRUE(target.block_public_access);  // contain = the public access block on: reversible
+  EXPECT_EQ(target.source_id, "8b2d4f6a0c1e3a5b7d9f1b3d5f7a9c2e");
+  EXPECT_EQ(target.last_seen, "");
+  EXPECT_FALSE(target.exempt_in_finding);
+  // The native finding would be refused by bucket protection's lists; the analyst's action is not.
+  EXPECT_TRUE(r.passed.empty());
+
+  event["resources"][0] = "arn:aws:securityhub:us-east-1:123456789012:action/custom/TourniquetRelease";
+  const routing released = route(decoded_event{hub_event(event)});
+  ASSERT_EQ(released.jobs.size(), 1u);
+  EXPECT_EQ(released.jobs[0].playbook, bucket_playbook);
+  EXPECT_EQ(released.jobs[0].target, "s3://acme-reports-archive");
+  EXPECT_TRUE(released.jobs[0].release);
+}
+
+TEST(custom_action, a_bucket_exempt_by_tag_or_by_list_is_left_alone) {
+  auto event = sample_json("securityhub/custom-action-contain-s3-bucket.json");
+  auto& resource = event["detail"]["findings"][0]["Resources"][0];
+  resource["Tags"]["tourniquet-exempt"] = "true";
+  config cfg;
+  cfg.exempt_tag = aws::tag{"tourniquet-exempt", "true"};
+  routing r = route(decoded_event{hub_event(event)}, cfg);
+  ASSERT_EQ(r.jobs.size(), 1u);
+  const auto tagged = *std::any_cast<bucket_target>(&r.jobs[0].input);
+  EXPECT_TRUE(tagged.exempt_in_finding);
+  EXPECT_TRUE(bucket_exemption(tagged, cfg, bucket_settings{}).has_value());
+
+  resource.erase("Tags");
+  r = route(decoded_event{hub_event(event)}, cfg);
+  ASSERT_EQ(r.jobs.size(), 1u);
+  const auto listed = *std::any_cast<bucket_target>(&r.jobs[0].input);
+  EXPECT_FALSE(listed.exempt_in_finding);
+  EXPECT_FALSE(bucket_exemption(listed, cfg, bucket_settings{}).has_value());
+  bucket_settings settings;
+  settings.exempt_buckets = {"acme-reports-archive"};
+  const auto why = bucket_exemption(listed, cfg, settings);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("TOURNIQUET_EXEMPT_BUCKETS"), std::string::npos);
+
+  resource["Id"] = "acme-public-site";  // a bare name, as some products give it
+  resource["Details"] = nlohmann::json::object();
+  r = route(decoded_event{hub_event(event)}, cfg);
+  ASSERT_EQ(r.jobs.size(), 1u);
+  EXPECT_EQ(r.jobs[0].target, "acme-public-site");
 }
 
 TEST(custom_action, another_action_id_is_passed_over_naming_tourniquets) {
