@@ -267,7 +267,9 @@ def render(r):
                                                                  case["isolated_ms"]), "", "", "", "")
     labels = {"network-block": ("network block", "acl_with_blocks", "an ACL already holding its blocks"),
               "credential-containment": ("credential containment", "iam_user", "an IAM user's key"),
-              "exposure-fix": ("exposure fix", "ssh_to_the_world", "SSH opened to the world")}
+              "exposure-fix": ("exposure fix", "ssh_to_the_world", "SSH opened to the world"),
+              "function-containment": ("function containment", "reserved_concurrency",
+                                       "a function with reserved concurrency")}
     for name, pb in cont.get("playbooks", {}).items():
         title, case, what = labels[name]
         c = pb["latency"][case]
