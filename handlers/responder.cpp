@@ -171,7 +171,8 @@ std::vector<playbook_report> responder::run_imported(const securityhub_event& ev
       reports.push_back(ignored(std::string(securityhub_playbook), "", std::move(*why)));
       continue;
     }
-    for (auto& r : run(decoded_event{std::get<guardduty_finding>(std::move(finding))}, text, context, arrived))
+    for (auto& r :
+         run(decoded_event{std::get<guardduty_finding>(std::move(finding))}, text, context, arrived))
       reports.push_back(std::move(r));
   }
   return reports;
@@ -321,11 +322,11 @@ playbook_report responder::release(const std::string& target, aws::deadline unti
     ctx.caller_arn = aws::text_of(who->result(), "Arn");
     return p->release(target, ctx);
   }
-  return concluded(
-      "release", report_status::failed, target,
-      "no playbook releases '" + target +
-          "': give an instance id (i-…), an access key id (AKIA…, ASIA…), a role ARN, a function name or ARN, "
-          "or a bucket (s3://BUCKET, arn:aws:s3:::BUCKET)");
+  return concluded("release", report_status::failed, target,
+                   "no playbook releases '" + target +
+                       "': give an instance id (i-…), an access key id (AKIA…, ASIA…), a role ARN, a "
+                       "function name or ARN, "
+                       "or a bucket (s3://BUCKET, arn:aws:s3:::BUCKET)");
 }
 
 }  // namespace tq::handlers
