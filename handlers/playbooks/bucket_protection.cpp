@@ -222,6 +222,21 @@ std::vector<bucket_step> plan_account_protection(const bucket_state& state, std:
   return plan;
 }
 
+operator_decision account_decision_of(const std::map<std::string, std::string>& principal_tags) {
+  operator_decision d;
+  auto it = principal_tags.find(tag_account_public_access_block_status);
+  if (it == principal_tags.end()) return d;
+  constexpr std::string_view released = "released at ", by = " by ";
+  std::string_view status = it->second;
+  if (status.starts_with(released)) {
+    status.remove_prefix(released.size());
+    const auto at = status.find(by);
+    d.released_at = std::string(status.substr(0, at));
+    if (at != std::string_view::npos) d.released_by = std::string(status.substr(at + by.size()));
+  }
+  return d;
+}
+
 result<std::vector<bucket_step>> plan_account_release(const bucket_state& state, std::string_view now_rfc3339,
                                                       std::string_view released_by) {
   auto it = state.tags.find(tag_prior_account_public_access_block);

@@ -20,6 +20,7 @@
 
 #include "handlers/config.h"
 #include "handlers/event.h"
+#include "handlers/incident.h"
 #include "handlers/playbook.h"
 #include "runtime/environment.h"
 
@@ -137,6 +138,9 @@ bool prior_record_lost(const bucket_target& target, const bucket_state& state);
 // block, needing the record; nothing when the block is on already.
 std::vector<bucket_step> plan_account_protection(const bucket_state& state, std::string_view now_rfc3339,
                                                  std::vector<std::string>& already);
+// The person's decision the principal's status tag records ("released at T by ARN"): a finding redelivered
+// after a release of the account's block leaves it released, as for a bucket.
+operator_decision account_decision_of(const std::map<std::string, std::string>& principal_tags);
 // The account's release: put back (or deleted when "none"), then the status tag says released, by whom.
 result<std::vector<bucket_step>> plan_account_release(const bucket_state& state, std::string_view now_rfc3339,
                                                       std::string_view released_by);

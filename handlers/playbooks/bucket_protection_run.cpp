@@ -241,7 +241,7 @@ std::optional<error> read_principal_tags(bucket_state& state, const principal_id
 
 // The account's block: the record on the acting principal first, then the block.
 playbook_report protect_account(playbook_report report, const execution& read_run, bucket_state state,
-                                const std::string& account, const playbook_context& ctx) {
+                                const bucket_target& t, const playbook_context& ctx) {
   std::vector<std::string> already;
   std::vector<bucket_step> steps;
   principal_identity self;
@@ -252,10 +252,14 @@ playbook_report protect_account(playbook_report report, const execution& read_ru
     if (auto why = read_principal_tags(state, self, ctx, report))
       return failed_report(std::move(report), *why, ctx);
     report.details["recordOn"] = self.arn;
+    const since_decision since = decision_since_release(t.last_seen, account_decision_of(state.tags));
+    if (since.verdict == decision_verdict::redelivery)
+      return left_alone(std::move(report), since.reason, ctx);
+    if (since.verdict == decision_verdict::act_again) report.reason = since.reason;
   }
   steps = plan_account_protection(state, rfc3339_now(), already);
   std::vector<planned_call> plan;
-  for (const auto& s : steps) plan.push_back(account_call_of(s, account, self));
+  for (const auto& s : steps) plan.push_back(account_call_of(s, t.account_id, self));
   append(report, execute_plan(plan, ctx.client, ctx.until, ctx.dry_run));
   for (auto& what : already) report.actions.push_back(already_record(block_account, report.target, what));
   report.status = ctx.dry_run           ? report_status::dry_run
@@ -293,7 +297,7 @@ playbook_report protect_bucket(const bucket_target& t, const playbook_context& c
   report.details["publicAccessBlockBefore"] = record_of(state->block);
   const since_decision since = decision_since_release(t.last_seen, decision_of(*state));
   if (since.verdict == decision_verdict::redelivery) return left_alone(std::move(report), since.reason, ctx);
-  if (t.bucket.empty()) return protect_account(std::move(report), read_run, *state, t.account_id, ctx);
+  if (t.bucket.empty()) return protect_account(std::move(report), read_run, *state, t, ctx);
 
   std::vector<std::string> already;
   const bool lost = prior_record_lost(t, *state);

@@ -192,6 +192,12 @@ class BucketProtectionTest(CallerWorldTestCase):
         self.assertTrue(tags["tourniquet:account-public-access-block-status"].startswith("released at "), tags)
         self.assertEqual(tags["tourniquet:prior-account-public-access-block"], "0100", "the record stays")
 
+        code, response, err = self.invoke(event)  # the same finding after the release: the decision stands
+        self.assertEqual(code, 0, err)
+        self.assertEqual(self.report(response)["status"], "ignored", response)
+        self.assertFalse(control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"]
+                         ["BlockPublicAcls"])
+
     def test_an_account_without_a_block_gets_one_and_loses_it_on_release(self):
         control = self.account_control()
         code, response, err = self.invoke(guardduty_finding("policy-s3-account-block-public-access-disabled.json"))

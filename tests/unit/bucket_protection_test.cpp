@@ -203,6 +203,15 @@ TEST(account_plans, release_restores_the_record_then_says_released) {
   EXPECT_EQ(plan_account_release(state, "t", "me")->size(), 1u) << "none recorded, none there: only marked";
   state.tags.clear();
   EXPECT_EQ(plan_account_release(state, "t", "me").err().code, "NothingRecorded");
+
+  // The status the release writes is the decision a redelivered finding respects.
+  const auto decision =
+      account_decision_of({{tag_account_public_access_block_status,
+                            "released at 2026-12-01T13:00:00Z by arn:aws:iam::1:user/oncall"}});
+  EXPECT_EQ(decision.released_at, "2026-12-01T13:00:00Z");
+  EXPECT_EQ(decision.released_by, "arn:aws:iam::1:user/oncall");
+  EXPECT_TRUE(
+      account_decision_of({{tag_account_public_access_block_status, "contained at t"}}).released_at.empty());
 }
 
 TEST(bucket_plans, a_data_finding_only_tags) {
