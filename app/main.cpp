@@ -35,7 +35,8 @@ int run_invoke(arguments args) {
 // puts back what it changed, in region R of account A (default: the function's own region and account).
 int run_release(arguments args) {
   constexpr std::string_view usage =
-      "release takes one target (an instance id i-…, an access key id AKIA…, a role ARN) and optionally "
+      "release takes one target (an instance id i-…, an access key id AKIA…, a role ARN, a function, "
+      "s3://BUCKET, s3://* for the account) and optionally "
       "--dry-run, --region REGION and --account ACCOUNT_ID";
   bool dry_run = false;
   std::string target, region, account;
@@ -53,7 +54,8 @@ int run_release(arguments args) {
   }
   if (target.empty())
     return tq::runtime::usage_error(
-        "release needs a target (an instance id i-…, an access key id AKIA…, a role ARN)");
+        "release needs a target (an instance id i-…, an access key id AKIA…, a role ARN, a function, "
+        "s3://BUCKET, s3://* for the account)");
   if (!region.empty() && !tq::aws::looks_like_region(region))
     return tq::runtime::usage_error("--region: '" + region + "' is no AWS region name");
   if (!account.empty() &&

@@ -196,6 +196,14 @@ rest_xml_call s3control_put_public_access_block(std::string account_id, const pu
   return call;
 }
 
+rest_xml_call s3control_delete_public_access_block(std::string account_id) {
+  // IAM checks DeletePublicAccessBlock as s3:PutAccountPublicAccessBlock.
+  rest_xml_call call{service::s3control, "PutAccountPublicAccessBlock", "DELETE"};
+  call.path = "/v20180820/configuration/publicAccessBlock";
+  call.account_id = std::move(account_id);
+  return call;
+}
+
 rest_xml_call s3control_get_public_access_block(std::string account_id) {
   rest_xml_call call{service::s3control, "GetAccountPublicAccessBlock", "GET"};
   call.path = "/v20180820/configuration/publicAccessBlock";

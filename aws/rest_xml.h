@@ -91,5 +91,6 @@ rest_xml_call s3_get_public_access_block(std::string bucket);
 // S3 Control's PutPublicAccessBlock requires no checksum (its model says none; botocore sends none).
 rest_xml_call s3control_put_public_access_block(std::string account_id, const public_access_block& config);
 rest_xml_call s3control_get_public_access_block(std::string account_id);
+rest_xml_call s3control_delete_public_access_block(std::string account_id);
 
 }  // namespace tq::aws

@@ -322,11 +322,13 @@ playbook_report responder::release(const std::string& target, aws::deadline unti
     ctx.caller_arn = aws::text_of(who->result(), "Arn");
     return p->release(target, ctx);
   }
-  return concluded("release", report_status::failed, target,
-                   "no playbook releases '" + target +
-                       "': give an instance id (i-…), an access key id (AKIA…, ASIA…), a role ARN, a "
-                       "function name or ARN, "
-                       "or a bucket (s3://BUCKET, arn:aws:s3:::BUCKET)");
+  return concluded(
+      "release", report_status::failed, target,
+      "no playbook releases '" + target +
+          "': give an instance id (i-…), an access key id (AKIA…, ASIA…), a role ARN, a "
+          "function name or ARN, "
+          "a bucket (s3://BUCKET, arn:aws:s3:::BUCKET), or s3://* for the account's public access "
+          "block");
 }
 
 }  // namespace tq::handlers

@@ -156,6 +156,17 @@ std::optional<std::string> bucket_exemption(const bucket_target& target, const c
   return std::nullopt;
 }
 
+bool prior_record_lost(const bucket_target& target, const bucket_state& state) {
+  return target.block_public_access && state.block && state.block->all_on() &&
+         !state.tags.contains(tag_prior_public_access_block);
+}
+
+// Two round trips to the block: the record (with status "incomplete") and the block go out together after the
+// read, then the status write re-writes the record and needs only the block. If the block lands and the
+// record write fails, that status write still carries the prior state from this pass's read; if it fails too,
+// the next try finds the block on and no record: prior_record_lost, nothing recorded, escalated (the first
+// try's report and log say what it was). Release then refuses (nothing recorded) and the block stays on: it
+// fails closed, it never opens a bucket on a guess.
 std::vector<bucket_step> plan_bucket_protection(const bucket_target& target, const bucket_state& state,
                                                 std::string_view incident_id, std::string_view now_rfc3339,
                                                 std::vector<std::string>& already) {
@@ -166,7 +177,7 @@ std::vector<bucket_step> plan_bucket_protection(const bucket_target& target, con
   tags[tag_finding] = target.source_id;
   // The record is the configuration before Tourniquet's first change; a later run must not overwrite it with
   // the block Tourniquet put on.
-  if (target.block_public_access && !state.tags.contains(tag_prior_public_access_block))
+  if (to_block && !state.tags.contains(tag_prior_public_access_block))
     tags[tag_prior_public_access_block] = record_of(state.block);
   tags.erase(tag_released_at);
   tags.erase(tag_released_by);
@@ -186,12 +197,71 @@ std::vector<bucket_step> plan_bucket_protection(const bucket_target& target, con
     if (target.block_public_access) already.push_back("the public access block is on");
     return plan;
   }
-  std::vector<std::size_t> needs;
-  if (!plan.empty()) needs.push_back(0);
-  plan.push_back({bucket_op::put_block, {}, all_blocked, record_of(state.block) + " -> 1111", needs});
+  plan.push_back({bucket_op::put_block, {}, all_blocked, record_of(state.block) + " -> 1111", {}});
   tags[tag_status] = "contained";
   tags[tag_contained_at] = std::string(now_rfc3339);
   plan.push_back({bucket_op::put_tags, tags, {}, "contained", {plan.size() - 1}});
+  return plan;
+}
+
+std::vector<bucket_step> plan_account_protection(const bucket_state& state, std::string_view now_rfc3339,
+                                                 std::vector<std::string>& already) {
+  if (state.block && state.block->all_on()) {
+    already.push_back("the account's public access block is on");
+    return {};
+  }
+  std::map<std::string, std::string> tags;  // TagRole/TagUser add to the principal's tags
+  // First record wins: a later run, or one after a release, keeps the configuration before the first change.
+  if (!state.tags.contains(tag_prior_account_public_access_block))
+    tags[tag_prior_account_public_access_block] = record_of(state.block);
+  tags[tag_account_public_access_block_status] = "contained at " + std::string(now_rfc3339);
+  std::vector<bucket_step> plan;
+  plan.push_back({bucket_op::put_tags, tags, {}, "record " + record_of(state.block), {}});
+  // The block needs its record: put before it, a failed record would lose the prior configuration for good.
+  plan.push_back({bucket_op::put_block, {}, all_blocked, record_of(state.block) + " -> 1111", {0}});
+  return plan;
+}
+
+operator_decision account_decision_of(const std::map<std::string, std::string>& principal_tags) {
+  operator_decision d;
+  auto it = principal_tags.find(tag_account_public_access_block_status);
+  if (it == principal_tags.end()) return d;
+  constexpr std::string_view released = "released at ", by = " by ";
+  std::string_view status = it->second;
+  if (status.starts_with(released)) {
+    status.remove_prefix(released.size());
+    const auto at = status.find(by);
+    d.released_at = std::string(status.substr(0, at));
+    if (at != std::string_view::npos) d.released_by = std::string(status.substr(at + by.size()));
+  }
+  return d;
+}
+
+result<std::vector<bucket_step>> plan_account_release(const bucket_state& state, std::string_view now_rfc3339,
+                                                      std::string_view released_by) {
+  auto it = state.tags.find(tag_prior_account_public_access_block);
+  if (it == state.tags.end())
+    return error{"NothingRecorded",
+                 "the acting principal carries no " + std::string(tag_prior_account_public_access_block) +
+                     " tag: Tourniquet did not change the account's public access block",
+                 tag_prior_account_public_access_block};
+  auto prior = parse_record(it->second);
+  if (!prior) return std::move(prior).err();
+  std::vector<bucket_step> plan;
+  if (!*prior) {
+    if (state.block) plan.push_back({bucket_op::delete_block, {}, {}, "none recorded: deleted", {}});
+  } else if (state.block != *prior) {
+    plan.push_back({bucket_op::put_block, {}, **prior, "back to " + it->second, {}});
+  }
+  std::string status = "released at " + std::string(now_rfc3339) + " by " + std::string(released_by);
+  if (status.size() > 256) status.resize(256);  // IAM's limit on a tag value
+  std::vector<std::size_t> needs;
+  for (std::size_t i = 0; i < plan.size(); ++i) needs.push_back(i);
+  plan.push_back({bucket_op::put_tags,
+                  {{tag_account_public_access_block_status, status}},
+                  {},
+                  "released by " + std::string(released_by),
+                  needs});
   return plan;
 }
 

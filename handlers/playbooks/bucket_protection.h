@@ -20,6 +20,7 @@
 
 #include "handlers/config.h"
 #include "handlers/event.h"
+#include "handlers/incident.h"
 #include "handlers/playbook.h"
 #include "runtime/environment.h"
 
@@ -30,6 +31,18 @@ inline constexpr std::string_view bucket_playbook = "bucket-protection";
 // On the bucket: its public access block before Tourniquet turned it on ("none" when it had none, else four
 // flags "1010" in S3's order: BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets).
 inline constexpr const char* tag_prior_public_access_block = "tourniquet:prior-public-access-block";
+// On the IAM principal Tourniquet acts as in the account (its role, the member role, or a user): the
+// account's public access block before Tourniquet turned it on, same encoding; written once (first wins).
+// An attacker who can rewrite it can already rewrite Tourniquet's own permissions.
+inline constexpr const char* tag_prior_account_public_access_block =
+    "tourniquet:prior-account-public-access-block";
+// Beside it: "contained at T" / "released at T by ARN".
+inline constexpr const char* tag_account_public_access_block_status =
+    "tourniquet:account-public-access-block-status";
+// `tourniquet release 's3://*' [--account A]`: the account's recorded configuration back ("every bucket":
+// the account's block; quoted for the shell). Not "s3-account": that is a valid function name, which
+// function containment (earlier in the registry) would claim.
+inline constexpr std::string_view account_release_target = "s3://*";
 
 // The exposure findings (bucket and account level) and the data findings whose principal is contained.
 std::vector<std::string> default_bucket_exposure_types();
@@ -115,6 +128,23 @@ std::optional<std::string> bucket_exemption(const bucket_target& target, const c
 std::vector<bucket_step> plan_bucket_protection(const bucket_target& target, const bucket_state& state,
                                                 std::string_view incident_id, std::string_view now_rfc3339,
                                                 std::vector<std::string>& already);
+// A block found all on with no record, when the finding calls for the block: either someone turned it on, or
+// a try of Tourniquet's whose record write failed while its block landed (they go in the same round trip).
+// The prior configuration is then unknown: nothing is recorded ("1111" would be a guess) and the run
+// escalates.
+bool prior_record_lost(const bucket_target& target, const bucket_state& state);
+
+// The account: `state.tags` are the acting principal's. The record (and status) on the principal, then the
+// block, needing the record; nothing when the block is on already.
+std::vector<bucket_step> plan_account_protection(const bucket_state& state, std::string_view now_rfc3339,
+                                                 std::vector<std::string>& already);
+// The person's decision the principal's status tag records ("released at T by ARN"): a finding redelivered
+// after a release of the account's block leaves it released, as for a bucket.
+operator_decision account_decision_of(const std::map<std::string, std::string>& principal_tags);
+// The account's release: put back (or deleted when "none"), then the status tag says released, by whom.
+result<std::vector<bucket_step>> plan_account_release(const bucket_state& state, std::string_view now_rfc3339,
+                                                      std::string_view released_by);
+
 // Release: the recorded configuration back (deleted when there was none), the bucket marked released by whom.
 result<std::vector<bucket_step>> plan_bucket_release(const bucket_state& state, std::string_view now_rfc3339,
                                                      std::string_view released_by);
@@ -123,11 +153,13 @@ result<std::vector<bucket_step>> plan_bucket_release(const bucket_state& state, 
 std::optional<std::string> bucket_of_release_target(std::string_view target);
 
 // Read, confirm, plan, execute, in the context's account. The account's block (bucket "") has no tags to
-// carry a record: the report (and its log line) says what it was.
+// carry a record: it goes on the acting principal (sts:GetCallerIdentity, then iam:GetRole/GetUser).
 playbook_report protect_bucket(const bucket_target& target, const playbook_context& ctx,
                                const bucket_settings& settings);
 // `tourniquet release s3://BUCKET`: the recorded configuration back, the bucket marked released by whom.
 playbook_report release_bucket(const std::string& bucket, const playbook_context& ctx);
+// `tourniquet release 's3://*'`: the account's recorded configuration back (ctx.account_id's account).
+playbook_report release_account_block(const playbook_context& ctx);
 
 result<std::unique_ptr<const playbook>> make_bucket_protection(const env_reader& env);
 

@@ -96,7 +96,7 @@ TEST(bucket_exemptions, by_list_and_by_the_tag_the_finding_saw) {
             std::string::npos);
 }
 
-TEST(bucket_plans, record_then_block_then_contained_keeping_the_other_tags) {
+TEST(bucket_plans, record_and_block_together_then_contained_keeping_the_other_tags) {
   bucket_state state{true, access_block{true, false, true, false}, {{"team", "finance"}}};
   std::vector<std::string> already;
   const auto plan = plan_bucket_protection(exposed, state, "tq-1", "2026-12-01T12:00:00Z", already);
@@ -108,11 +108,12 @@ TEST(bucket_plans, record_then_block_then_contained_keeping_the_other_tags) {
   EXPECT_EQ(plan[0].tags.at(tag_status), "incomplete");
   EXPECT_EQ(plan[1].op, bucket_op::put_block);
   EXPECT_EQ(plan[1].block, all_blocked);
-  EXPECT_EQ(plan[1].needs, std::vector<std::size_t>{0}) << "never a block before its record";
+  EXPECT_TRUE(plan[1].needs.empty()) << "record and block in one round trip: blocked after 2";
   EXPECT_EQ(plan[2].op, bucket_op::put_tags);
   EXPECT_EQ(plan[2].tags.at(tag_status), "contained");
   EXPECT_EQ(plan[2].tags.at(tag_prior_public_access_block), "1010");
-  EXPECT_EQ(plan[2].needs, std::vector<std::size_t>{1}) << "contained once the block is on";
+  EXPECT_EQ(plan[2].needs, std::vector<std::size_t>{1})
+      << "contained once the block is on, whether or not the record write landed: it carries the record too";
 
   state.block.reset();
   EXPECT_EQ(
@@ -136,6 +137,81 @@ TEST(bucket_plans, a_replay_changes_nothing_and_a_retry_keeps_the_first_record) 
   already.clear();
   EXPECT_TRUE(plan_bucket_protection(exposed, state, "tq-1", "2026-12-01T12:05:00Z", already).empty());
   EXPECT_EQ(already.size(), 2u);
+}
+
+TEST(bucket_plans, a_lost_record_is_not_guessed) {
+  // The block landed, both tag writes failed: the retry finds the block on and no record.
+  bucket_state state{true, all_blocked, {{"team", "finance"}}};
+  EXPECT_TRUE(prior_record_lost(exposed, state));
+  std::vector<std::string> already;
+  const auto plan = plan_bucket_protection(exposed, state, "tq-1", "2026-12-01T12:01:00Z", already);
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_FALSE(plan[0].tags.contains(tag_prior_public_access_block)) << "never \"1111\" on a guess";
+  EXPECT_EQ(plan[0].tags.at("team"), "finance");
+  // Release then finds nothing recorded and leaves the block on.
+  state.tags = plan[0].tags;
+  EXPECT_EQ(plan_bucket_release(state, "t", "me").err().code, "NothingRecorded");
+  // With a record, or for a tag-only job, nothing is lost.
+  state.tags[tag_prior_public_access_block] = "0000";
+  EXPECT_FALSE(prior_record_lost(exposed, state));
+  bucket_target tag_only = exposed;
+  tag_only.block_public_access = false;
+  EXPECT_FALSE(prior_record_lost(tag_only, bucket_state{true, all_blocked, {}}));
+}
+
+TEST(account_plans, record_on_the_principal_before_the_block_first_record_wins) {
+  bucket_state state{true, access_block{false, true, false, false}, {{"team", "security"}}};
+  std::vector<std::string> already;
+  auto plan = plan_account_protection(state, "2026-12-01T12:00:00Z", already);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].op, bucket_op::put_tags);
+  EXPECT_EQ(plan[0].tags.at(tag_prior_account_public_access_block), "0100");
+  EXPECT_FALSE(plan[0].tags.contains("team")) << "TagRole adds: only Tourniquet's tags are sent";
+  EXPECT_EQ(plan[1].op, bucket_op::put_block);
+  EXPECT_EQ(plan[1].block, all_blocked);
+  EXPECT_EQ(plan[1].needs, std::vector<std::size_t>{0}) << "never the account's block before its record";
+
+  // A record already there (an earlier run, or one before a release) is kept.
+  state.tags[tag_prior_account_public_access_block] = "none";
+  plan = plan_account_protection(state, "t", already);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_FALSE(plan[0].tags.contains(tag_prior_account_public_access_block));
+  EXPECT_EQ(plan[0].tags.at(tag_account_public_access_block_status), "contained at t");
+
+  state.block = all_blocked;
+  already.clear();
+  EXPECT_TRUE(plan_account_protection(state, "t", already).empty());
+  EXPECT_EQ(already.size(), 1u);
+}
+
+TEST(account_plans, release_restores_the_record_then_says_released) {
+  bucket_state state{true, all_blocked, {{tag_prior_account_public_access_block, "0100"}}};
+  auto plan = plan_account_release(state, "2026-12-01T13:00:00Z", "arn:aws:iam::123456789012:user/oncall");
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->size(), 2u);
+  EXPECT_EQ((*plan)[0].op, bucket_op::put_block);
+  EXPECT_EQ((*plan)[0].block, (access_block{false, true, false, false}));
+  EXPECT_EQ((*plan)[1].tags.at(tag_account_public_access_block_status),
+            "released at 2026-12-01T13:00:00Z by arn:aws:iam::123456789012:user/oncall");
+  EXPECT_EQ((*plan)[1].needs, std::vector<std::size_t>{0});
+
+  state.tags[tag_prior_account_public_access_block] = "none";
+  plan = plan_account_release(state, "t", "me");
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ((*plan)[0].op, bucket_op::delete_block);
+  state.block.reset();
+  EXPECT_EQ(plan_account_release(state, "t", "me")->size(), 1u) << "none recorded, none there: only marked";
+  state.tags.clear();
+  EXPECT_EQ(plan_account_release(state, "t", "me").err().code, "NothingRecorded");
+
+  // The status the release writes is the decision a redelivered finding respects.
+  const auto decision =
+      account_decision_of({{tag_account_public_access_block_status,
+                            "released at 2026-12-01T13:00:00Z by arn:aws:iam::1:user/oncall"}});
+  EXPECT_EQ(decision.released_at, "2026-12-01T13:00:00Z");
+  EXPECT_EQ(decision.released_by, "arn:aws:iam::1:user/oncall");
+  EXPECT_TRUE(
+      account_decision_of({{tag_account_public_access_block_status, "contained at t"}}).released_at.empty());
 }
 
 TEST(bucket_plans, a_data_finding_only_tags) {
@@ -176,6 +252,7 @@ TEST(bucket_release, targets) {
             "acme-reports-archive");
   EXPECT_FALSE(bucket_of_release_target("acme-reports-archive").has_value());
   EXPECT_FALSE(bucket_of_release_target("s3://UPPER").has_value());
+  EXPECT_FALSE(bucket_of_release_target(account_release_target).has_value()) << "s3://* is the account";
 }
 
 }  // namespace
