@@ -237,6 +237,24 @@ operator_decision account_decision_of(const std::map<std::string, std::string>& 
   return d;
 }
 
+namespace {
+
+// The steps that put back the public access block a record names ("none": deleted), given the live one.
+result<std::vector<bucket_step>> restore_steps(const std::string& record,
+                                               const std::optional<access_block>& live) {
+  auto prior = parse_record(record);
+  if (!prior) return std::move(prior).err();
+  std::vector<bucket_step> plan;
+  if (!*prior) {
+    if (live) plan.push_back({bucket_op::delete_block, {}, {}, "none recorded: deleted", {}});
+  } else if (live != *prior) {
+    plan.push_back({bucket_op::put_block, {}, **prior, "back to " + record, {}});
+  }
+  return plan;
+}
+
+}  // namespace
+
 result<std::vector<bucket_step>> plan_account_release(const bucket_state& state, std::string_view now_rfc3339,
                                                       std::string_view released_by) {
   auto it = state.tags.find(tag_prior_account_public_access_block);
@@ -245,14 +263,9 @@ result<std::vector<bucket_step>> plan_account_release(const bucket_state& state,
                  "the acting principal carries no " + std::string(tag_prior_account_public_access_block) +
                      " tag: Tourniquet did not change the account's public access block",
                  tag_prior_account_public_access_block};
-  auto prior = parse_record(it->second);
-  if (!prior) return std::move(prior).err();
-  std::vector<bucket_step> plan;
-  if (!*prior) {
-    if (state.block) plan.push_back({bucket_op::delete_block, {}, {}, "none recorded: deleted", {}});
-  } else if (state.block != *prior) {
-    plan.push_back({bucket_op::put_block, {}, **prior, "back to " + it->second, {}});
-  }
+  auto restore = restore_steps(it->second, state.block);
+  if (!restore) return std::move(restore).err();
+  std::vector<bucket_step> plan = std::move(*restore);
   std::string status = "released at " + std::string(now_rfc3339) + " by " + std::string(released_by);
   if (status.size() > 256) status.resize(256);  // IAM's limit on a tag value
   std::vector<std::size_t> needs;
@@ -273,14 +286,9 @@ result<std::vector<bucket_step>> plan_bucket_release(const bucket_state& state, 
                  "the bucket carries no " + std::string(tag_prior_public_access_block) +
                      " tag: Tourniquet did not change its public access block",
                  tag_prior_public_access_block};
-  auto prior = parse_record(it->second);
-  if (!prior) return std::move(prior).err();
-  std::vector<bucket_step> plan;
-  if (!*prior) {
-    if (state.block) plan.push_back({bucket_op::delete_block, {}, {}, "none recorded: deleted", {}});
-  } else if (state.block != *prior) {
-    plan.push_back({bucket_op::put_block, {}, **prior, "back to " + it->second, {}});
-  }
+  auto restore = restore_steps(it->second, state.block);
+  if (!restore) return std::move(restore).err();
+  std::vector<bucket_step> plan = std::move(*restore);
   std::map<std::string, std::string> tags = state.tags;
   tags[tag_status] = "released";
   tags[tag_released_at] = std::string(now_rfc3339);
