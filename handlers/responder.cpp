@@ -40,6 +40,12 @@ playbook_report refused_start(std::string playbook, std::string target, error wh
   return could_not_start(std::move(playbook), std::move(target), std::move(why));
 }
 
+// The job's playbook and incident on every log line of its thread.
+void name_in_log(const job& work) {
+  log::set_context("playbook", std::string(work.playbook));
+  if (!work.incident_id.empty()) log::set_context("incidentId", work.incident_id);
+}
+
 }  // namespace
 
 result<std::shared_ptr<responder>> responder::from_environment(const env_reader& env,
@@ -57,21 +63,28 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   if (!observability) return std::move(observability).err();
   aws::transport_options transport;
   transport.ca_bundle = aws::find_ca_bundle(env);
-  aws::client base(aws::make_curl_transport(transport),
-                   std::make_shared<aws::client_settings>(std::move(*settings)), std::move(*creds));
-  return std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(*playbooks), std::move(base),
-                                                  observer(std::move(*observability)), env));
+  auto joint = std::make_shared<aws::joined_transport>(aws::make_curl_transport(transport));
+  aws::client base(joint, std::make_shared<aws::client_settings>(std::move(*settings)), std::move(*creds));
+  return std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(*playbooks), std::move(joint),
+                                                  std::move(base), observer(std::move(*observability)), env));
 }
 
 result<std::string> responder::own_account(const invocation_context& context, aws::deadline until) {
   if (!m_config.account_id.empty()) return m_config.account_id;
   if (std::string from_arn = account_of_arn(context.function_arn); !from_arn.empty()) return from_arn;
-  if (m_own_account) return *m_own_account;
+  if (std::string known = known_own_account(); !known.empty()) return known;
   // sts:GetCallerIdentity needs no permission (AWS answers it for any principal), so it is declared nowhere.
+  // Asked without the lock held: a job waiting on a lock would hold back the batch (joined_transport.h).
   auto who = m_base.call({aws::service::sts, "GetCallerIdentity", {}}, until);
   if (!who) return std::move(who).err().within("finding the function's own account");
+  std::lock_guard<std::mutex> lock(m_account_mutex);
   m_own_account = aws::text_of(who->result(), "Account");
   return *m_own_account;
+}
+
+std::string responder::known_own_account() const {
+  std::lock_guard<std::mutex> lock(m_account_mutex);
+  return m_own_account.value_or("");
 }
 
 result<aws::client> responder::client_for(const std::string& account, const std::string& region,
@@ -107,10 +120,10 @@ playbook_report responder::run_job(const playbook& runner, const job& work, cons
   if (!client) {
     report = refused_start(std::string(runner.name()), work.target, std::move(client).err());
   } else {
-    const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
-    const playbook_context ctx{
-        *client,     m_config, until, m_config.dry_run, arrived, account, m_own_account.value_or(""),
-        confirmation};
+    const std::string own = known_own_account();
+    const std::string account = work.account_id.empty() ? own : work.account_id;
+    const playbook_context ctx{*client, m_config, until, m_config.dry_run,
+                               arrived, account,  own,   confirmation};
     report = runner.run(work, ctx);
   }
   if (report.forged && report.failure && report.failure->code == aws::invalid_region_code) {
@@ -124,30 +137,50 @@ playbook_report responder::run_job(const playbook& runner, const job& work, cons
   return report;
 }
 
+playbook_report responder::run_with_passes(const job& work, const invocation_context& context,
+                                           std::chrono::steady_clock::time_point arrived,
+                                           finding_confirmation* confirmation) {
+  const playbook* runner = find_playbook(m_playbooks, work.playbook);
+  name_in_log(work);
+  if (runner == nullptr) {  // a route named a playbook not in the list: a bug, reported rather than hidden
+    return concluded(std::string(work.playbook), report_status::failed, work.target,
+                     "no playbook of that name is in the list");
+  }
+  return with_passes([&] { return run_job(*runner, work, context, arrived, confirmation); },
+                     aws::deadline_from(context.deadline));
+}
+
 std::vector<playbook_report> responder::run(const decoded_event& event, const invocation_context& context,
                                             std::chrono::steady_clock::time_point arrived) {
-  const aws::deadline until = aws::deadline_from(context.deadline);
   const routing routed = route_event(m_playbooks, event, m_config);
   // One per invocation, so that the playbooks of one finding ask GuardDuty once between them.
   std::optional<finding_confirmation> confirmation;
   if (const auto* finding = std::get_if<guardduty_finding>(&event); finding && m_config.confirm_findings)
     confirmation.emplace(*finding);
   finding_confirmation* confirming = confirmation ? &*confirmation : nullptr;
+  // Learnt before the jobs start, so that they do not each ask (a failure here comes back in their reports).
+  if (routed.jobs.size() > 1) (void)own_account(context, aws::deadline_from(context.deadline));
+
+  std::vector<std::optional<playbook_report>> done(routed.jobs.size());
+  std::vector<std::function<void()>> tasks;
+  const log::context_fields invocation = log::current_context();
+  for (size_t i = 0; i < routed.jobs.size(); ++i) {
+    tasks.emplace_back([&, i] {
+      log::adopt_context(invocation);  // a job's thread starts from the invocation's requestId
+      done[i] = run_with_passes(routed.jobs[i], context, arrived, confirming);
+    });
+  }
+  m_joint->run_together(tasks);                                 // one job: on this thread, as it always ran
+  if (routed.jobs.size() > 1) name_in_log(routed.jobs.back());  // as the jobs run one by one left it
+
   std::vector<playbook_report> reports;
-  for (const job& work : routed.jobs) {
-    const playbook* runner = find_playbook(m_playbooks, work.playbook);
-    log::set_context("playbook", std::string(work.playbook));
-    if (!work.incident_id.empty()) log::set_context("incidentId", work.incident_id);
-    if (runner == nullptr) {  // a route named a playbook not in the list: a bug, reported rather than hidden
-      reports.push_back(concluded(std::string(work.playbook), report_status::failed, work.target,
-                                  "no playbook of that name is in the list"));
-      continue;
-    }
-    reports.push_back(
-        with_passes([&] { return run_job(*runner, work, context, arrived, confirming); }, until));
-    // The other jobs of a forged finding would be refused for the same reason: one report, one ERROR line,
+  bool forged = false;
+  for (auto& report : done) {
+    // The other jobs of a forged finding were refused for the same reason: one report, one ERROR line,
     // one metric and one notification say it once.
-    if (reports.back().forged) break;
+    if (forged && report->forged) continue;
+    forged |= report->forged;
+    reports.push_back(std::move(*report));
   }
   if (auto passed = passed_over_report(routed, event)) reports.push_back(std::move(*passed));
   return reports;
@@ -217,10 +250,14 @@ playbook_report responder::release(const std::string& target, aws::deadline unti
       return concluded("release", report_status::failed, target,
                        "who releases could not be found: " + who.err().describe());
     }
-    if (m_config.account_id.empty()) m_own_account = aws::text_of(who->result(), "Account");
+    if (m_config.account_id.empty()) {
+      std::lock_guard<std::mutex> lock(m_account_mutex);
+      m_own_account = aws::text_of(who->result(), "Account");
+    }
     auto client = client_for(account, region, invocation_context{}, until);
     if (!client) return refused_start("release", target, std::move(client).err());
-    const std::string own = m_own_account.value_or(m_config.account_id);
+    const std::string known = known_own_account();
+    const std::string own = known.empty() ? m_config.account_id : known;
     playbook_context ctx{*client,
                          m_config,
                          until,
