@@ -40,6 +40,18 @@ playbook_report refused_start(std::string playbook, std::string target, error wh
   return could_not_start(std::move(playbook), std::move(target), std::move(why));
 }
 
+// The ERROR line of a forged event (said once per event, by the thread that gathers the reports).
+void say_forged(const playbook_report& report) {
+  if (report.failure && report.failure->code == aws::invalid_region_code) {
+    log::error("event names no AWS region",
+               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
+  } else {
+    // Whoever invoked the function with this finding could invoke it again: an incident in its own right.
+    log::error("finding not confirmed by GuardDuty",
+               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
+  }
+}
+
 // The job's playbook and incident on every log line of its thread.
 void name_in_log(const job& work) {
   log::set_context("playbook", std::string(work.playbook));
@@ -126,14 +138,6 @@ playbook_report responder::run_job(const playbook& runner, const job& work, cons
                                arrived, account,  own,   confirmation};
     report = runner.run(work, ctx);
   }
-  if (report.forged && report.failure && report.failure->code == aws::invalid_region_code) {
-    log::error("event names no AWS region",
-               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
-  } else if (report.forged) {
-    // Whoever invoked the function with this finding could invoke it again: an incident in its own right.
-    log::error("finding not confirmed by GuardDuty",
-               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
-  }
   return report;
 }
 
@@ -179,6 +183,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
     // The other jobs of a forged finding were refused for the same reason: one report, one ERROR line,
     // one metric and one notification say it once.
     if (forged && report->forged) continue;
+    if (report->forged) say_forged(*report);
     forged |= report->forged;
     reports.push_back(std::move(*report));
   }
