@@ -5,6 +5,8 @@
 #include <system_error>
 #include <thread>
 
+#include "runtime/log.h"
+
 namespace tq::aws {
 namespace {
 
@@ -53,10 +55,14 @@ void joined_transport::run_as_job(const std::vector<std::function<void()>>& task
       if (next >= tasks.size()) break;
       mine = next++;
     }
-    // A task reports its failures in its result; should one throw all the same, the others still finish.
+    // A task reports its failures in its result; should one throw all the same, the others still finish
+    // (and the caller finds that task's result missing).
     try {
       tasks[mine]();
+    } catch (const std::exception& e) {
+      log::error("a job stopped on an exception", {{"error", e.what()}});
     } catch (...) {
+      log::error("a job stopped on an exception", {{"error", "unknown"}});
     }
   }
   t_joint = nullptr;

@@ -52,6 +52,28 @@ void say_forged(const playbook_report& report) {
   }
 }
 
+// The reports of the jobs, in their order, once all have ended.
+std::vector<playbook_report> gathered(std::vector<std::optional<playbook_report>> done,
+                                      const routing& routed) {
+  std::vector<playbook_report> reports;
+  bool forged = false;
+  for (size_t i = 0; i < done.size(); ++i) {
+    auto& report = done[i];
+    if (!report) {  // its thread stopped on an exception (logged): failed, so that Lambda tries again
+      const job& work = routed.jobs[i];
+      report = concluded(std::string(work.playbook), report_status::failed, work.target,
+                         "the job stopped on an internal error");
+    }
+    // The other jobs of a forged finding were refused for the same reason: one report, one ERROR line,
+    // one metric and one notification say it once.
+    if (forged && report->forged) continue;
+    if (report->forged) say_forged(*report);
+    forged |= report->forged;
+    reports.push_back(std::move(*report));
+  }
+  return reports;
+}
+
 // The job's playbook and incident on every log line of its thread.
 void name_in_log(const job& work) {
   log::set_context("playbook", std::string(work.playbook));
@@ -177,16 +199,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, const in
   m_joint->run_together(tasks);                                 // one job: on this thread, as it always ran
   if (routed.jobs.size() > 1) name_in_log(routed.jobs.back());  // as the jobs run one by one left it
 
-  std::vector<playbook_report> reports;
-  bool forged = false;
-  for (auto& report : done) {
-    // The other jobs of a forged finding were refused for the same reason: one report, one ERROR line,
-    // one metric and one notification say it once.
-    if (forged && report->forged) continue;
-    if (report->forged) say_forged(*report);
-    forged |= report->forged;
-    reports.push_back(std::move(*report));
-  }
+  std::vector<playbook_report> reports = gathered(std::move(done), routed);
   if (auto passed = passed_over_report(routed, event)) reports.push_back(std::move(*passed));
   return reports;
 }
