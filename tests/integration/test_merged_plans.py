@@ -75,12 +75,13 @@ class MergedPlans(InstanceWorldTestCase):
         # Every read of the network ACLs fails: the block retries, passes again, and ends incomplete.
         self.proxy.configure(fault_share=1.0, faults=["503"], actions=["DescribeNetworkAcls"])
         code, reports, calls, err = self.contain()
+        trace = [(c["action"], c["depth"], c.get("status")) for c in calls]
         self.assertNotEqual(code, 0, "the block is incomplete: Lambda is to retry")
-        self.assertEqual(reports["instance-containment"]["status"], "contained")
+        self.assertEqual(reports["instance-containment"]["status"], "contained", reports)
         self.assertIn(reports["network-block"]["status"], ("failed", "incomplete"))
-        self.assertLessEqual(self.isolation_depth(calls), 3, [(c["action"], c["depth"]) for c in calls])
+        self.assertLessEqual(self.isolation_depth(calls), 3, trace)
         # The containment took its five round trips, whatever the block's retries and passes beside it.
-        self.assertEqual(reports["instance-containment"]["timing"]["roundTrips"], 5)
+        self.assertEqual(reports["instance-containment"]["timing"]["roundTrips"], 5, (reports, trace))
 
 
 if __name__ == "__main__":
