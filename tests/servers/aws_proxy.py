@@ -25,7 +25,8 @@ Faults other than slow and drop-after are decided before forwarding: the call do
 
 Control (never forwarded): GET /_stats -> {"requests", "forwarded", "faults": {kind: n}, "services": {...}};
 GET /_log -> the last requests seen: {"time", "method", "path", "service", "action", "target", "fault",
-"authorization", "security_token", "status"} (the signature and token are there for the secrets test);
+"authorization", "security_token", "status", "answered"} (the signature and token are there for the secrets test;
+"answered", when the answer went back, with "time" tells which calls came after which: round trips);
 POST /_config with any of {"delay_ms", "fault_share", "faults", "seed", "slow_ms", "actions", "limit",
 "log_bodies"} changes them at once (the limit counts from then; with log_bodies the log keeps each upstream
 answer's body too, as "answer", for the secrets test to find the credentials AssumeRole handed out);
@@ -283,6 +284,7 @@ def make_handler(state):
                 if half_delay:
                     time.sleep(half_delay)
                 entry["status"] = status
+                entry["answered"] = time.time()
                 self._reply(status, content_type, answer, [("x-amzn-RequestId", "proxy")])
                 return
             if fault == "drop":
@@ -311,6 +313,7 @@ def make_handler(state):
             relayed = [(k, v) for k, v in answer_headers
                        if k.lower() not in HOP_BY_HOP and k.lower() not in ("content-length", "content-type")]
             content_type = next((v for k, v in answer_headers if k.lower() == "content-type"), None)
+            entry["answered"] = time.time()  # with "time": which calls came after which (round trips)
             try:
                 self._reply(status, content_type, data, relayed)
             except (BrokenPipeError, ConnectionResetError):
