@@ -30,13 +30,19 @@ void joined_transport::run_together(const std::vector<std::function<void()>>& ta
     return;
   }
   std::size_t next = 0;  // the next task to take, under m_mutex
+  const std::size_t threads = std::min(tasks.size(), max_threads);
+  // Every worker is counted before the first starts: one counted as it starts would let the first worker's
+  // batch leave before the others have had their say (a round trip split in two).
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_computing += static_cast<int>(threads);
+  }
   std::vector<std::thread> workers;
-  for (std::size_t i = 0; i < std::min(tasks.size(), max_threads); ++i) {
-    become_busy();  // counted before it starts, so no batch leaves before every job has had its say
+  for (std::size_t i = 0; i < threads; ++i) {
     try {
       workers.emplace_back([this, &tasks, &next] { run_as_job(tasks, next); });
     } catch (const std::system_error&) {  // no thread to be had: the workers started take its tasks
-      leave();
+      for (std::size_t never = i; never < threads; ++never) leave();
       break;
     }
   }
