@@ -122,13 +122,16 @@ std::vector<bool> refuse_unconfirmed(const action_confirmation& checked, const s
   return to_run;
 }
 
-// The jobs to run, in lanes: each lane on a thread of its own, its jobs one after another. The jobs of one
-// playbook on one resource (one target in one account and region: two findings of a batch about the same
-// instance) share a lane, so that a playbook never races itself. Different playbooks change different
-// things of a resource (containment its interfaces, the block its subnets' ACLs), and each is already safe
-// beside another invocation, since Lambda runs invocations at once.
-std::vector<std::vector<std::size_t>> lanes_of(const std::vector<job>& jobs,
-                                               const std::vector<bool>& to_run) {
+// The job's playbook and incident on every log line of its thread.
+void name_in_log(const job& work) {
+  log::set_context("playbook", std::string(work.playbook));
+  if (!work.incident_id.empty()) log::set_context("incidentId", work.incident_id);
+}
+
+}  // namespace
+
+std::vector<std::vector<std::size_t>> job_lanes(const std::vector<job>& jobs,
+                                                const std::vector<bool>& to_run) {
   std::vector<std::vector<std::size_t>> lanes;
   std::map<std::string, std::size_t, std::less<>> lane_of;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -146,14 +149,6 @@ std::vector<std::vector<std::size_t>> lanes_of(const std::vector<job>& jobs,
   }
   return lanes;
 }
-
-// The job's playbook and incident on every log line of its thread.
-void name_in_log(const job& work) {
-  log::set_context("playbook", std::string(work.playbook));
-  if (!work.incident_id.empty()) log::set_context("incidentId", work.incident_id);
-}
-
-}  // namespace
 
 result<std::shared_ptr<responder>> responder::from_environment(const env_reader& env,
                                                                const handler_options& options) {
@@ -308,7 +303,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, std::str
 
   std::vector<std::function<void()>> tasks;
   const log::context_fields invocation = log::current_context();
-  for (const auto& lane : lanes_of(routed.jobs, to_run)) {
+  for (const auto& lane : job_lanes(routed.jobs, to_run)) {
     tasks.emplace_back([&, lane] {
       log::adopt_context(invocation);  // a job's thread starts from the invocation's requestId
       for (const std::size_t i : lane) {

@@ -27,6 +27,15 @@
 
 namespace tq::handlers {
 
+// The jobs of an event to run (`to_run`), in lanes: each lane runs on a thread of its own, its jobs one after
+// another (aws/joined_transport.h joins the lanes' batches level by level). The jobs of one playbook on one
+// resource (one target in one account and region: two findings of a batch about the same instance) share a
+// lane, so that a playbook never races itself. Different playbooks change different things of a resource
+// (containment its interfaces, the block its subnets' ACLs), and each is already safe beside another
+// invocation, since Lambda runs invocations at once.
+std::vector<std::vector<std::size_t>> job_lanes(const std::vector<job>& jobs,
+                                                const std::vector<bool>& to_run);
+
 class responder {
  public:
   static result<std::shared_ptr<responder>> from_environment(const env_reader& env,
