@@ -61,3 +61,13 @@ class AwsProxy:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.tmp.cleanup()
+
+
+def depths(calls):
+    """Each call of the proxy's log with "depth": 1 + the deepest call answered before it arrived (the round
+    trip it went out in, as bench/containment_bench.py counts), in the order they arrived."""
+    ordered = sorted(calls, key=lambda c: c["time"])
+    for j, c in enumerate(ordered):
+        c["depth"] = 1 + max((p["depth"] for p in ordered[:j] if p.get("answered", float("inf")) <= c["time"]),
+                             default=0)
+    return ordered

@@ -6,20 +6,11 @@ import json
 import unittest
 
 from moto_support import ACCOUNT, invoke
-from proxy_support import AwsProxy
+from proxy_support import AwsProxy, depths
 from worlds import InstanceWorldTestCase, instance_finding, instance_on_interface
 
 # The Lambda knows its account from its ARN; `tourniquet invoke` from this (else one GetCallerIdentity first).
 SETTINGS = {"TOURNIQUET_ACCOUNT_ID": ACCOUNT}
-
-
-def depths(calls):
-    """Each call with "depth": 1 + the deepest call answered before it arrived."""
-    ordered = sorted(calls, key=lambda c: c["time"])
-    for j, c in enumerate(ordered):
-        c["depth"] = 1 + max((p["depth"] for p in ordered[:j] if p.get("answered", float("inf")) <= c["time"]),
-                             default=0)
-    return ordered
 
 
 class MergedPlans(InstanceWorldTestCase):
