@@ -123,6 +123,13 @@ bool finding_confirmation::another_asks() const {
   return m_asker && *m_asker != std::this_thread::get_id();
 }
 
+void finding_confirmation::abandon_if_asking() const {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (!m_asker || *m_asker != std::this_thread::get_id()) return;
+  m_asker.reset();
+  m_answered.notify_all();
+}
+
 void finding_confirmation::await_answer() const {
   std::unique_lock<std::mutex> lock(m_mutex);
   if (!another_asks()) return;

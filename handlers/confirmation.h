@@ -43,6 +43,10 @@ class finding_confirmation {
   // reached (confirmed, forged) stands: every playbook of the finding acts on the same one.
   void absorb(const result<nlohmann::json>& answer);
 
+  // For a job that stops on an exception: if it was asking, it no longer is, and the jobs waiting for its
+  // answer go on (the verdict still pending: the next to need it asks).
+  void abandon_if_asking() const;
+
   // These wait for the answer while another job is asking.
   confirmation_verdict verdict() const;
   // GuardDuty's copy, when confirmed.

@@ -307,7 +307,12 @@ std::vector<playbook_report> responder::run(const decoded_event& event, std::str
     tasks.emplace_back([&, lane] {
       log::adopt_context(invocation);  // a job's thread starts from the invocation's requestId
       for (const std::size_t i : lane) {
-        done[i] = run_with_passes(routed.jobs[i], text, context, arrived, confirming);
+        try {
+          done[i] = run_with_passes(routed.jobs[i], text, context, arrived, confirming);
+        } catch (...) {  // reported as failed by gathered(); the others must not wait for its GetFindings
+          if (confirming != nullptr) confirming->abandon_if_asking();
+          throw;
+        }
         if (done[i]->forged) break;  // the lane's other jobs are of the same forged finding
       }
     });

@@ -231,18 +231,19 @@ TEST(joint_run, outside_a_joint_run_calls_go_straight_through) {
   EXPECT_EQ(w.joint->round_trips(), 2);
 }
 
-// The playbooks of one finding share its confirmation: one asks GuardDuty, the other waits for the verdict.
-TEST(joint_run, getfindings_is_asked_by_one_job_and_its_verdict_is_the_others) {
-  const nlohmann::json detail = {
-      {"schemaVersion", "2.0"},
-      {"accountId", "123456789012"},
-      {"region", "us-east-1"},
-      {"id", "f1"},
-      {"arn", "arn:aws:guardduty:us-east-1:123456789012:detector/d1/finding/f1"},
-      {"type", "Backdoor:EC2/C&CActivity.B!DNS"},
-      {"severity", 8},
-      {"resource", {{"resourceType", "Instance"}, {"instanceDetails", {{"instanceId", "i-0abc"}}}}},
-      {"service", {{"archived", false}}}};
+// A C&C finding as GuardDuty holds it (`detail`), and as decoded from its event.
+const nlohmann::json cc_detail = {
+    {"schemaVersion", "2.0"},
+    {"accountId", "123456789012"},
+    {"region", "us-east-1"},
+    {"id", "f1"},
+    {"arn", "arn:aws:guardduty:us-east-1:123456789012:detector/d1/finding/f1"},
+    {"type", "Backdoor:EC2/C&CActivity.B!DNS"},
+    {"severity", 8},
+    {"resource", {{"resourceType", "Instance"}, {"instanceDetails", {{"instanceId", "i-0abc"}}}}},
+    {"service", {{"archived", false}}}};
+
+guardduty_finding cc_finding() {
   const nlohmann::json event = {{"version", "0"},
                                 {"id", "e1"},
                                 {"account", "123456789012"},
@@ -250,10 +251,16 @@ TEST(joint_run, getfindings_is_asked_by_one_job_and_its_verdict_is_the_others) {
                                 {"time", "2026-01-01T00:00:00Z"},
                                 {"source", "aws.guardduty"},
                                 {"detail-type", "GuardDuty Finding"},
-                                {"detail", detail}};
+                                {"detail", cc_detail}};
   auto decoded = decode_event_json(event);
-  ASSERT_TRUE(decoded.ok()) << decoded.err().describe();
-  finding_confirmation shared(std::get<guardduty_finding>(*decoded));
+  EXPECT_TRUE(decoded.ok()) << decoded.err().describe();
+  return std::get<guardduty_finding>(*decoded);
+}
+
+// The playbooks of one finding share its confirmation: one asks GuardDuty, the other waits for the verdict.
+TEST(joint_run, getfindings_is_asked_by_one_job_and_its_verdict_is_the_others) {
+  const nlohmann::json& detail = cc_detail;
+  finding_confirmation shared(cc_finding());
   std::atomic<int> asked{0};
   std::atomic<confirmation_verdict> seen_by_other = confirmation_verdict::pending;
   std::vector<planned_call> first;
@@ -269,6 +276,25 @@ TEST(joint_run, getfindings_is_asked_by_one_job_and_its_verdict_is_the_others) {
   other.join();
   EXPECT_EQ(asked.load(), 0) << "GetFindings went out once, for both";
   EXPECT_EQ(seen_by_other.load(), confirmation_verdict::confirmed);
+}
+
+// A job that stops (an exception) after adding GetFindings to its reads never strands the others waiting for
+// the verdict: the next to need it asks.
+TEST(joint_run, a_job_that_stops_while_asking_leaves_the_question_to_the_others) {
+  finding_confirmation shared(cc_finding());
+  std::vector<planned_call> first;
+  ASSERT_TRUE(shared.add_to(first).has_value());
+  std::atomic<bool> asked_again{false};
+  std::thread other([&] {
+    (void)shared.verdict();  // waits while the first job is asking
+    std::vector<planned_call> reads;
+    asked_again = shared.add_to(reads).has_value();
+  });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(asked_again.load());
+  shared.abandon_if_asking();  // what the responder does for a job that throws
+  other.join();
+  EXPECT_TRUE(asked_again.load()) << "the waiting job asks GuardDuty itself";
 }
 
 }  // namespace
