@@ -22,6 +22,9 @@ const action_kind& record_attachments =
 
 // Target groups asked about in one batch: hundreds at once would meet ELB's request rate as throttling.
 constexpr std::size_t health_batch = 100;
+// Target groups asked about before isolation (beside the untrack, which holds the instance open until the
+// batch is answered): more than that wait for isolation.
+constexpr std::size_t health_before_isolation = 20;
 // Pages of a listing read in one invocation: 10 × 1000 associations, 10 × 400 load balancers.
 constexpr int max_pages = 10;
 
@@ -64,8 +67,8 @@ void add_page(listing& l, execution& run, std::size_t at) {
 }
 
 // The reads that can go now: the profile once its ARN is known, then its role's policy; the next page of
-// each listing; the targets of the next target groups once they are all listed.
-void add_due_reads(attachment_progress& p, attachment_batch& b) {
+// each listing; the targets of the next target groups once they are all listed (and, when many, isolated).
+void add_due_reads(attachment_progress& p, attachment_batch& b, bool isolated) {
   const auto add = [&](planned_call call, listing* of) {
     b.reads.push_back(std::move(call));
     b.read_pages.push_back(of);
@@ -90,7 +93,8 @@ void add_due_reads(attachment_progress& p, attachment_batch& b) {
     p.search = groups_to_search(target_groups_of(*p.groups), p.instance, p.settings.max_target_groups);
     p.balancers.groups_not_searched = p.search->not_searched;
   }
-  if (p.search && p.health_asked < p.search->search.size()) {
+  if (p.search && p.health_asked < p.search->search.size() &&
+      (isolated || p.search->search.size() <= health_before_isolation)) {
     const std::size_t to = std::min(p.health_asked + health_batch, p.search->search.size());
     const auto& all = p.search->search;
     for (auto& read : target_health_reads(
@@ -317,7 +321,7 @@ void next_pass(attachment_progress& p, attachment_batch& b, const std::map<std::
                std::size_t reserved, bool may_record, bool may_change) {
   const bool known = record_known(p);  // of what the batches before said
   const bool all_known = changes_known(p);
-  add_due_reads(p, b);
+  add_due_reads(p, b, may_change);
   if (!p.record_sent && known && may_record) {
     // The record, and the profile's own, beside isolation: planned again with the rest once it landed.
     attachment_plan planned = plan_attachments(p, tags, reserved);

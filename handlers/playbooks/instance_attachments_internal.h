@@ -81,7 +81,7 @@ struct attachment_batch {
   std::size_t record_calls = 0;  // the first writes: the record on the instance
   std::vector<aws::tag> record_tags;
   std::vector<action_record> already;  // found in place, or not done, when the changes were planned
-  bool empty() const { return reads.empty() && writes.empty(); }
+  bool empty() const { return reads.empty() && writes.empty() && already.empty(); }
 };
 
 // From the instance as read and the answers of first_attachment_reads, in their order.
@@ -89,7 +89,8 @@ attachment_progress start_attachments(const attachment_settings& settings, std::
                                       const attached_instance& instance, execution first);
 bool attachments_finished(const attachment_progress& p);
 // What can go now. The record waits for `may_record` (the containment's record has landed; `tags` are the
-// instance's with it, `reserved` more keep their room), the changes for `may_change` (isolation is done).
+// instance's with it, `reserved` more keep their room), the changes for `may_change` (isolation is done), and
+// so do the targets of more than a few target groups.
 attachment_batch next_attachment_batch(attachment_progress& p, const std::map<std::string, std::string>& tags,
                                        std::size_t reserved, bool may_record, bool may_change);
 // The answers of `batch`'s reads and writes, each in its order.

@@ -135,29 +135,41 @@ class InstanceAttachmentsTest(InstanceWorldTestCase):
         self.assertEqual(forced["status"], "contained", forced)
         self.assertEqual(self.role_policies(), [REVOKE_POLICY])
 
-    def test_a_warm_containment_with_a_profile_and_target_groups_takes_five_round_trips(self):
-        # Another instance of the VPC contained first: the untrack and isolation groups are there already.
+    def warm_and_proxied(self, **faults):
+        """Another instance of the VPC contained first (the untrack and isolation groups are there already),
+        then a proxy that answers after 100 ms, so that a batch's calls all arrive before any answer; returns
+        the proxy and the environment that goes through it, as bench/containment_bench.py measures: the account
+        known (no sts call), the playbook alone (the finding's network block off)."""
         self.moto.open_auth()
         other, _ = instance_on_interface(self.moto.client("ec2"), self.world.subnets[1])
         self.moto.enforce_auth()
         self.assertEqual(self.invoke(instance_finding(other))["status"], "contained")
-        # Every call through a proxy that answers after 100 ms: a batch's calls all arrive before any answer. As
-        # bench/containment_bench.py measures it: the account known (no sts call), the playbook alone (the
-        # finding's network block off).
         proxy = AwsProxy(self.moto.url, delay_ms=100)
         self.addCleanup(proxy.stop)
-        report = self.invoke(instance_finding(self.world.instance), {
-            "AWS_ENDPOINT_URL": proxy.url, "TOURNIQUET_ACCOUNT_ID": ACCOUNT, "TOURNIQUET_BLOCK_MIN_SEVERITY": "10"})
+        if faults:
+            proxy.configure(**faults)
+        return proxy, {"AWS_ENDPOINT_URL": proxy.url, "TOURNIQUET_ACCOUNT_ID": ACCOUNT,
+                       "TOURNIQUET_BLOCK_MIN_SEVERITY": "10"}
+
+    def isolation_depth(self, report, calls, trace):
+        isolation = {a["detail"].split("-> ")[-1] for a in report["actions"] if a["action"] == "isolate-interface"}
+        isolations = [c for c in calls if c["action"] == "ModifyNetworkInterfaceAttribute"
+                      and c["params"].get("SecurityGroupId.1") in isolation]
+        self.assertEqual(len(isolations), 2, trace)
+        for n in self.ec2.describe_network_interfaces(Filters=[
+                {"Name": "attachment.instance-id", "Values": [self.world.instance]}])["NetworkInterfaces"]:
+            self.assertEqual([g["GroupId"] for g in n["Groups"]], list(isolation), "an interface is not isolated")
+        return max(c["depth"] for c in isolations)
+
+    def test_a_warm_containment_with_a_profile_and_target_groups_takes_five_round_trips(self):
+        proxy, env = self.warm_and_proxied()
+        report = self.invoke(instance_finding(self.world.instance), env)
         self.assertEqual(report["status"], "contained", report)
         self.assertEqual(self.associated(), [])
         self.assertEqual(self.targets(self.by_instance), [])
         calls = round_trip_depths(proxy.log())
         trace = "\n".join(f"{c['depth']} {c['action']}" for c in calls)
-        isolation = {a["detail"].split("-> ")[-1] for a in report["actions"] if a["action"] == "isolate-interface"}
-        isolations = [c for c in calls if c["action"] == "ModifyNetworkInterfaceAttribute"
-                      and c["params"].get("SecurityGroupId.1") in isolation]
-        self.assertEqual(len(isolations), 2, trace)
-        self.assertLessEqual(max(c["depth"] for c in isolations), 3, trace)
+        self.assertLessEqual(self.isolation_depth(report, calls, trace), 3, trace)
         self.assertLessEqual(max(c["depth"] for c in calls), 5, trace)
         # Nothing is detached or deregistered before the record of it has landed.
         record = [c for c in calls if c["action"] == "CreateTags"
@@ -166,6 +178,31 @@ class InstanceAttachmentsTest(InstanceWorldTestCase):
         self.assertEqual(len(record), 1, trace)
         self.assertEqual(len(changes), 3, trace)
         self.assertTrue(all(c["time"] >= record[0]["answered"] for c in changes), trace)
+
+    def test_attachment_reads_that_fail_hold_isolation_back_by_no_round_trip_and_change_nothing_of_theirs(self):
+        # The association and the listings answer 500 (no retry): what they would have found is not known.
+        proxy, env = self.warm_and_proxied(fault_share=1.0, faults=["500"], actions=[
+            "DescribeIamInstanceProfileAssociations", "DescribeTargetGroups", "DescribeLoadBalancers"])
+        from moto_support import invoke
+        code, response, err = invoke(instance_finding(self.world.instance),
+                                     self.moto.env_for(*self.responder, dict(env, AWS_MAX_ATTEMPTS="1")))
+        self.assertNotEqual(code, 0, "an incomplete containment fails the invocation, for Lambda to retry")
+        self.assertEqual(response["errorType"], "Function.ContainmentIncomplete", response)
+        finished = [line for line in err.splitlines() if "playbook finished" in line]
+        report = json.loads(finished[-1].split("report=", 1)[1])
+        self.assertEqual(report["status"], "incomplete", report)
+        calls = round_trip_depths(proxy.log())
+        trace = "\n".join(f"{c['depth']} {c['action']} {c['status']}" for c in calls)
+        self.assertLessEqual(self.isolation_depth(report, calls, trace), 3, trace)
+        self.assertEqual(self.associated(), [self.profile], "detached with its association unread")
+        self.assertEqual(self.targets(self.by_instance), [(self.world.instance, 80)])
+        failed = {(a["action"], a["target"]) for a in report["actions"] if a["outcome"] == "failed"}
+        self.assertEqual(failed, {("read-instance-profile", self.world.instance),
+                                  ("read-load-balancers", "target groups"),
+                                  ("read-load-balancers", "classic load balancers")}, report)
+        unfinished = [a["action"] for a in report["actions"] if a["outcome"] == "skipped"]
+        self.assertIn("detach-instance-profile", unfinished, report)
+        self.assertIn("record-attachments", unfinished, report)
 
     def test_a_dry_run_changes_nothing(self):
         report = self.invoke(instance_finding(self.world.instance), args=["--dry-run"])
