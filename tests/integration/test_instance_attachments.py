@@ -2,7 +2,9 @@
 and IAM checks on, Tourniquet acting as a principal holding exactly the generated policy: the instance profile
 detached and its role's older sessions denied (unless another instance shares it), the instance deregistered
 from an instance target group and an IP target group, a replay that changes nothing, release putting both back,
-and a dry run that changes nothing."""
+and a dry run that changes nothing. Through tests/servers/aws_proxy.py, the round trips: a warm containment with
+a profile and target groups done in 5, isolated in 3, nothing detached before its record landed; attachment
+reads that fail holding isolation back by none."""
 import json
 
 from moto_support import ACCOUNT, run_tourniquet
@@ -171,6 +173,7 @@ class InstanceAttachmentsTest(InstanceWorldTestCase):
         trace = "\n".join(f"{c['depth']} {c['action']}" for c in calls)
         self.assertLessEqual(self.isolation_depth(report, calls, trace), 3, trace)
         self.assertLessEqual(max(c["depth"] for c in calls), 5, trace)
+        self.assertEqual(report["timing"]["roundTrips"], max(c["depth"] for c in calls), "the report counts them")
         # Nothing is detached or deregistered before the record of it has landed.
         record = [c for c in calls if c["action"] == "CreateTags"
                   and "tourniquet:instance-profile" in c["params"].values()]
