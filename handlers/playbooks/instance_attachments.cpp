@@ -66,8 +66,9 @@ void add_page(listing& l, execution& run, std::size_t at) {
   l.complete = text_of(l.pages.back().xml().result(), l.next_path.c_str()).empty();
 }
 
-// The reads that can go now: the profile once its ARN is known, then its role's policy; the next page of
-// each listing; the targets of the next target groups once they are all listed (and, when many, isolated).
+// The reads that can go now: the profile once its ARN is known, then its role's policy and the region's
+// associations; the next page of each listing; the targets of the next target groups once they are all listed
+// (and, when many, isolated).
 void add_due_reads(attachment_progress& p, attachment_batch& b, bool isolated) {
   const auto add = [&](planned_call call, listing* of) {
     b.reads.push_back(std::move(call));
@@ -80,10 +81,12 @@ void add_due_reads(attachment_progress& p, attachment_batch& b, bool isolated) {
       }
       p.profile_asked = true;
     } else if (!p.role_asked) {
+      // Who else holds the profile, beside the role's policy: only the revoke needs either. Not beside the
+      // untrack, whose batch holds the instance open until every call of it is answered.
       for (auto& call : role_reads(p.profile)) add(std::move(call), nullptr);
       p.role_asked = true;
+      p.associations = profile_association_listing(p.profile);
     }
-    if (!p.associations) p.associations = profile_association_listing(p.profile);
   }
   for (auto* l : {&p.associations, &p.groups, &p.classic}) {
     if (!settled(*l)) add(next_page(**l), &**l);
