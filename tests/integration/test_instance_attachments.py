@@ -182,6 +182,26 @@ class InstanceAttachmentsTest(InstanceWorldTestCase):
         self.assertEqual(len(changes), 3, trace)
         self.assertTrue(all(c["time"] >= record[0]["answered"] for c in changes), trace)
 
+    def test_the_targets_of_many_target_groups_are_read_after_isolation(self):
+        self.moto.open_auth()
+        elbv2 = self.moto.client("elbv2")
+        for i in range(20):  # with the two of setUp, more than are read beside the untrack
+            elbv2.create_target_group(Name=f"idle-{i}", Protocol="HTTP", Port=80, VpcId=self.world.vpc,
+                                      TargetType="instance")
+        self.moto.enforce_auth()
+        proxy, env = self.warm_and_proxied()
+        report = self.invoke(instance_finding(self.world.instance), env)
+        self.assertEqual(report["status"], "contained", report)
+        self.assertEqual(report["details"]["loadBalancers"]["targetGroupsSearched"], 22, report)
+        self.assertEqual((self.targets(self.by_instance), self.targets(self.by_address)), ([], []))
+        calls = round_trip_depths(proxy.log())
+        trace = "\n".join(f"{c['depth']} {c['action']}" for c in calls)
+        self.assertLessEqual(self.isolation_depth(report, calls, trace), 3, trace)
+        health = [c for c in calls if c["action"] == "DescribeTargetHealth"]
+        isolated = max(c["answered"] for c in calls if c["action"] == "ModifyNetworkInterfaceAttribute")
+        self.assertEqual(len(health), 22, trace)
+        self.assertTrue(all(c["time"] >= isolated for c in health), trace)
+
     def test_attachment_reads_that_fail_hold_isolation_back_by_no_round_trip_and_change_nothing_of_theirs(self):
         # The association and the listings answer 500 (no retry): what they would have found is not known.
         proxy, env = self.warm_and_proxied(fault_share=1.0, faults=["500"], actions=[
