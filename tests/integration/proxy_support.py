@@ -63,11 +63,11 @@ class AwsProxy:
         self.tmp.cleanup()
 
 
-def depths(calls):
-    """Each call of the proxy's log with "depth": 1 + the deepest call answered before it arrived (the round
-    trip it went out in, as bench/containment_bench.py counts), in the order they arrived."""
-    ordered = sorted(calls, key=lambda c: c["time"])
-    for j, c in enumerate(ordered):
-        c["depth"] = 1 + max((p["depth"] for p in ordered[:j] if p.get("answered", float("inf")) <= c["time"]),
-                             default=0)
-    return ordered
+def round_trip_depths(entries):
+    """Each answered call of a proxy log with its "depth": 1 + the deepest call answered before it arrived, the
+    round trips that led to it (as bench/containment_bench.py counts them). Calls of one batch must arrive
+    before any of them is answered: run the proxy with a delay."""
+    calls = sorted((dict(e) for e in entries if "answered" in e), key=lambda c: c["time"])
+    for j, call in enumerate(calls):
+        call["depth"] = 1 + max((c["depth"] for c in calls[:j] if c["answered"] <= call["time"]), default=0)
+    return calls

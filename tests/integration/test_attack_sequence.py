@@ -7,7 +7,7 @@ import copy
 import unittest
 
 from moto_support import ACCOUNT, generated_policy, invoke
-from proxy_support import AwsProxy, depths
+from proxy_support import AwsProxy, round_trip_depths
 from test_bucket_protection import with_moto_s3_names
 from worlds import MEMBER_ROLE_NAME, InstanceWorldTestCase, acl_of, guardduty_finding
 
@@ -111,7 +111,7 @@ class AttackSequenceTest(InstanceWorldTestCase):
             self.assertEqual(self.denied(subnet), sorted(f"{a}/32" for a in ENDPOINTS))
 
     def test_its_jobs_run_together_in_the_round_trips_of_the_longest(self):
-        # Through the proxy, whose log tells which calls came after which answers (proxy_support.depths).
+        # Through the proxy, whose log tells which calls came after which answers (proxy_support.round_trip_depths).
         proxy = AwsProxy(self.moto.url, delay_ms=40)
         self.addCleanup(proxy.stop)
         env = self.moto.env_for(*self.responder, {"AWS_ENDPOINT_URL": proxy.url, "TOURNIQUET_ACCOUNT_ID": ACCOUNT})
@@ -119,7 +119,7 @@ class AttackSequenceTest(InstanceWorldTestCase):
         self.assertEqual(code, 0, err[-3000:])
         jobs = [r for r in response["reports"] if r["playbook"] != "attack-sequence"]
         self.assertGreaterEqual(len({r["playbook"] for r in jobs}), 4, response)  # instance, key, bucket, block
-        calls = depths(proxy.log())
+        calls = round_trip_depths(proxy.log())
         longest = max(r["timing"]["roundTrips"] for r in jobs)
         trace = [(c["action"], c["depth"]) for c in calls]
         self.assertLessEqual(max(c["depth"] for c in calls), longest, trace)

@@ -6,7 +6,7 @@ import json
 import unittest
 
 from moto_support import ACCOUNT, invoke
-from proxy_support import AwsProxy, depths
+from proxy_support import AwsProxy, round_trip_depths
 from worlds import InstanceWorldTestCase, instance_finding, instance_on_interface
 
 # The Lambda knows its account from its ARN; `tourniquet invoke` from this (else one GetCallerIdentity first).
@@ -39,7 +39,7 @@ class MergedPlans(InstanceWorldTestCase):
         else:
             reports = [json.loads(line.split(" report=", 1)[1]) for line in err.splitlines()
                        if "playbook finished" in line and " report=" in line]
-        return code, {r["playbook"]: r for r in reports}, depths(self.proxy.log()), err
+        return code, {r["playbook"]: r for r in reports}, round_trip_depths(self.proxy.log()), err
 
     def isolation_depth(self, calls):
         moves = [c["depth"] for c in calls if c["action"] == "ModifyNetworkInterfaceAttribute"]
