@@ -4,8 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include "runtime/json_text.h"
 
 namespace tq::log {
 namespace {
@@ -92,13 +93,29 @@ void write(level l, std::string_view message, std::initializer_list<field> field
   if (!enabled(l)) return;
   std::string line;
   if (g_settings.json) {
-    nlohmann::ordered_json j;
-    j["timestamp"] = rfc3339_now();
-    j["level"] = level_name(l);
-    j["message"] = message;
-    for (const auto& [k, v] : g_context) j[k] = v;
-    for (const auto& [k, v] : fields) j[std::string(k)] = v;  // a field replaces a context value of its name
-    line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // As a JSON document would have them: a key given again (a field named like a context value) keeps
+    // its first place and takes the later value.
+    const std::string timestamp = rfc3339_now();
+    std::vector<std::pair<std::string_view, std::string_view>> members;
+    members.reserve(3 + g_context.size() + fields.size());
+    const auto put = [&members](std::string_view k, std::string_view v) {
+      for (auto& m : members) {
+        if (m.first == k) {
+          m.second = v;
+          return;
+        }
+      }
+      members.emplace_back(k, v);
+    };
+    put("timestamp", timestamp);
+    put("level", level_name(l));
+    put("message", message);
+    for (const auto& [k, v] : g_context) put(k, v);
+    for (const auto& [k, v] : fields) put(k, v);
+    line.reserve(128 + message.size());
+    json_text::object out(line);
+    for (const auto& [k, v] : members) out.string(k, v);
+    out.close();
   } else {
     // Appends rather than operator+ chains: GCC 12 warns falsely (-Wrestrict) on those.
     line.append(rfc3339_now()).append(" ").append(level_name(l)).append(" ").append(message);
