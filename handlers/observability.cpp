@@ -19,15 +19,7 @@ constexpr std::size_t max_message = 250 * 1024;  // SNS takes 256 KiB; reports a
 constexpr std::size_t max_error_text = 240;      // per action in an outcome summary
 
 std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[96];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(millis % 1000));
-  return buffer;
+  return log::rfc3339_millis(t);
 }
 
 std::string cut(std::string text, std::size_t limit) {

@@ -4,10 +4,15 @@
 // more than the rest of an ignored finding's handling.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace tq::json_text {
+
+// How many bytes at the start of `text` stand for themselves in a JSON string (0x20-0x7F but the quote and
+// the backslash). Eight bytes at a time.
+std::size_t plain_run(std::string_view text);
 
 // `text` as a JSON string: quotes, escapes and invalid UTF-8 replaced (U+FFFD) as nlohmann does.
 void append_string(std::string& out, std::string_view text);

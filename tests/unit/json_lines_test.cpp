@@ -3,6 +3,7 @@
 // here against the document-building code it replaced, kept as the reference.
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -61,6 +62,38 @@ TEST(json_text, objects_and_numbers) {
       .raw("r", "[1]")
       .close();
   EXPECT_EQ(out, R"({"a":"x","n":-9223372036854775808,"z":0,"r":[1]})");
+}
+
+// The timestamp as printf wrote it before.
+std::string reference_rfc3339(long long millis) {
+  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[96];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(millis % 1000));
+  return buffer;
+}
+
+TEST(rfc3339_millis, is_what_printf_wrote) {
+  std::vector<long long> times = {0,
+                                  999,
+                                  1000,
+                                  951782400000 /* 2000-02-29 */,
+                                  1709164800123 /* 2024-02-29 */,
+                                  4102444799999,
+                                  9223372036853 /* 2262, near what system_clock holds */};
+  std::mt19937_64 random(18);
+  for (int i = 0; i < 20000; ++i) times.push_back(static_cast<long long>(random() % 9223372036854ULL));
+  for (const long long t : times) {
+    ASSERT_EQ(log::rfc3339_millis(std::chrono::system_clock::time_point(std::chrono::milliseconds(t))),
+              reference_rfc3339(t))
+        << t;
+  }
+  EXPECT_EQ(
+      log::rfc3339_millis(std::chrono::system_clock::time_point(std::chrono::milliseconds(1709164800123))),
+      "2024-02-29T00:00:00.123Z");
 }
 
 // log::write's JSON line as it was built before: a document, keys set in order (a key set again keeps its
