@@ -84,6 +84,7 @@ struct slot {
 };
 
 constexpr int untracked = -2;
+static_assert(f_count <= 32, "the scanner keeps the members inside each member as bits of 32");
 
 // Per byte: 1 when it stands for itself inside a string (printable ASCII but the quote and the backslash),
 // 2 when it is JSON whitespace. One look-up per byte in the two loops that see most of the text.
@@ -129,7 +130,13 @@ unsigned hex_value(const char* p) {
 class scanner {
  public:
   scanner(std::string_view text, std::span<const field> fields)
-      : m_p(text.data()), m_end(text.data() + text.size()), m_fields(fields), m_slots(fields.size()) {}
+      : m_p(text.data()), m_end(text.data() + text.size()), m_fields(fields), m_slots(fields.size()) {
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      for (int p = fields[i].parent; p >= 0; p = fields[static_cast<std::size_t>(p)].parent) {
+        m_descendants[static_cast<std::size_t>(p)] |= std::uint32_t{1} << i;
+      }
+    }
+  }
 
   bool document() {
     skip_space();
@@ -144,7 +151,7 @@ class scanner {
   void skip_space() {
     while (m_p != m_end) {
       if (swar && *m_p == ' ' && m_end - m_p >= 8) {
-        std::uint64_t other;  // zero bytes: spaces
+        std::uint64_t other;                                             // zero bytes: spaces
         std::memcpy(&other, m_p, sizeof other);
         other ^= spaces;
         m_p += other == 0 ? 8 : std::countr_zero(other) / 8;
@@ -157,19 +164,11 @@ class scanner {
 
   void skip_plain() { m_p += json_text::plain_run({m_p, static_cast<std::size_t>(m_end - m_p)}); }
 
-  bool descends_from(int f, int ancestor) const {
-    for (int p = m_fields[static_cast<std::size_t>(f)].parent; p >= 0;
-         p = m_fields[static_cast<std::size_t>(p)].parent) {
-      if (p == ancestor) return true;
-    }
-    return false;
-  }
-
   // A tracked member's new value: it replaces the old one and everything that was inside it.
   slot* take(int f) {
     if (f < 0) return nullptr;
-    for (std::size_t i = 0; i < m_slots.size(); ++i) {
-      if (descends_from(static_cast<int>(i), f)) m_slots[i] = slot{};
+    for (auto inside = m_descendants[static_cast<std::size_t>(f)]; inside != 0; inside &= inside - 1) {
+      m_slots[static_cast<std::size_t>(std::countr_zero(inside))] = slot{};
     }
     slot* s = &m_slots[static_cast<std::size_t>(f)];
     *s = slot{};
@@ -411,6 +410,7 @@ class scanner {
   const char* m_end;
   std::span<const field> m_fields;
   std::vector<slot> m_slots;
+  std::array<std::uint32_t, 32> m_descendants{};  // per tracked member, a bit for each member inside it
 };
 
 void append_utf8(std::string& out, unsigned code) {

@@ -1,60 +1,92 @@
 #include "runtime/json_text.h"
 
-#include <bit>
 #include <charconv>
-#include <cstdint>
-#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace tq::json_text {
 namespace {
 
-constexpr std::uint64_t ones = 0x0101010101010101ULL;
-constexpr std::uint64_t highs = 0x8080808080808080ULL;
-
-// A high bit in the byte of each zero byte of `v`, and maybe in bytes above one: the lowest is exact.
-constexpr std::uint64_t zero_bytes(std::uint64_t v) {
-  return (v - ones) & ~v & highs;
-}
-
-// Non-zero when a byte of `x` is not plain (below 0x20, 0x80 and above, the quote, the backslash); the
-// lowest set bit lies in the first such byte (bytes in memory order on a little-endian machine).
-constexpr std::uint64_t not_plain(std::uint64_t x) {
-  return ((x - ones * 0x20) & ~x & highs) | zero_bytes(x ^ (ones * '"')) | zero_bytes(x ^ (ones * '\\')) |
-         (x & highs);
-}
-
-bool plain(char c) {
-  const auto b = static_cast<unsigned char>(c);
-  return b >= 0x20 && b < 0x80 && b != '"' && b != '\\';
+// The length of the well-formed UTF-8 sequence (RFC 3629, as nlohmann checks it) at the start of `text`,
+// whose first byte is 0x80 or above; 0 when there is none.
+std::size_t utf8_length(std::string_view text) {
+  const auto b = [&text](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const auto in = [](unsigned char c, unsigned char lo, unsigned char hi) { return c >= lo && c <= hi; };
+  const unsigned char c = b(0);
+  std::size_t n = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (in(c, 0xC2, 0xDF)) {
+    n = 2;
+  } else if (in(c, 0xE0, 0xEF)) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (in(c, 0xF0, 0xF4)) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (text.size() < n || !in(b(1), lo, hi)) return 0;
+  for (std::size_t i = 2; i < n; ++i) {
+    if (!in(b(i), 0x80, 0xBF)) return 0;
+  }
+  return n;
 }
 
 }  // namespace
 
-std::size_t plain_run(std::string_view text) {
-  std::size_t i = 0;
-  if constexpr (std::endian::native == std::endian::little) {
-    for (; i + 8 <= text.size(); i += 8) {
-      std::uint64_t x;
-      std::memcpy(&x, text.data() + i, sizeof x);
-      if (const std::uint64_t special = not_plain(x); special != 0) {
-        return i + static_cast<std::size_t>(std::countr_zero(special)) / 8;
-      }
-    }
-  }
-  while (i < text.size() && plain(text[i])) ++i;
-  return i;
-}
-
 void append_string(std::string& out, std::string_view text) {
-  // ASCII from 0x20 without quote or backslash is written as it is; anything else (escapes, UTF-8, bytes
-  // that are not UTF-8) the way nlohmann writes it, which this must match exactly.
-  if (plain_run(text) != text.size()) {
-    out += nlohmann::json(std::string(text)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return;
-  }
+  // Escapes and well-formed UTF-8 as nlohmann writes them; text that is not UTF-8 goes to nlohmann itself,
+  // whose replacement of bad sequences this need not copy.
+  const std::size_t start = out.size();
+  const std::string_view whole = text;
   out += '"';
-  out.append(text);
+  for (;;) {
+    const std::size_t run = plain_run(text);
+    out.append(text.data(), run);
+    text.remove_prefix(run);
+    if (text.empty()) break;
+    const auto c = static_cast<unsigned char>(text.front());
+    std::size_t used = 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          constexpr char hex[] = "0123456789abcdef";
+          out.append("\\u00").append(1, hex[c >> 4]).append(1, hex[c & 0xF]);
+        } else if ((used = utf8_length(text)) != 0) {
+          out.append(text.data(), used);
+        } else {
+          out.resize(start);
+          out += nlohmann::json(std::string(whole))
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+          return;
+        }
+    }
+    text.remove_prefix(used);
+  }
   out += '"';
 }
 

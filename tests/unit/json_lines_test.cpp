@@ -40,13 +40,40 @@ TEST(json_text, strings_are_written_as_nlohmann_dumps_them) {
     json_text::append_string(out, s);
     EXPECT_EQ(out, dumped(ordered_json(s))) << s;
   }
+  // Random texts of plain bytes, any bytes and pieces of UTF-8 (whole, cut, overlong, surrogates).
+  const std::vector<std::string> pieces = {"\xc3\xa9",
+                                           "\xe2\x82\xac",
+                                           "\xf0\x9f\x94\x92",
+                                           "\xe2\x82",
+                                           "\xf0\x9f",
+                                           "\xc0\xaf",
+                                           "\xed\xa0\x80",
+                                           "\xef\xbf\xbf",
+                                           "\xf4\x8f\xbf\xbf",
+                                           "\xf4\x90\x80\x80",
+                                           "\x80",
+                                           "\"",
+                                           "\\",
+                                           "\n",
+                                           "\x1f",
+                                           "\x7f"};
   std::mt19937 random(18);
-  for (int i = 0; i < 5000; ++i) {
-    std::string s(random() % 12, '\0');
-    for (char& c : s) c = static_cast<char>(random() % 4 == 0 ? random() % 256 : 0x20 + random() % 0x60);
-    std::string out;
+  for (int i = 0; i < 30000; ++i) {
+    std::string s;
+    const auto parts = random() % 24;
+    for (unsigned p = 0; p < parts; ++p) {
+      const auto pick = random() % 20;
+      if (pick < 10) {
+        s += static_cast<char>(0x20 + random() % 0x5f);
+      } else if (pick < 13) {
+        s += static_cast<char>(random() % 256);
+      } else {
+        s += pieces[random() % pieces.size()];
+      }
+    }
+    std::string out = "prefix";
     json_text::append_string(out, s);
-    ASSERT_EQ(out, dumped(ordered_json(s))) << testing::PrintToString(s);
+    ASSERT_EQ(out, "prefix" + dumped(ordered_json(s))) << testing::PrintToString(s);
   }
 }
 
