@@ -152,13 +152,18 @@ status loopback_http::send_all(std::string_view head, std::string_view body, dea
       ++first;
       continue;
     }
-    if (auto ready = wait_for(POLLOUT, deadline); !ready.ok()) return ready;
     msghdr message{};
     message.msg_iov = parts + first;
     message.msg_iovlen = 2 - first;
-    const ssize_t sent = ::sendmsg(m_fd, &message, MSG_NOSIGNAL);
+    // Under a deadline the send must not block: it is tried at once (the socket almost always has room),
+    // and only when it has none is the deadline waited on.
+    const ssize_t sent = ::sendmsg(m_fd, &message, MSG_NOSIGNAL | (deadline ? MSG_DONTWAIT : 0));
     if (sent < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (auto ready = wait_for(POLLOUT, deadline); !ready.ok()) return ready;
+        continue;
+      }
       return system_error("send", errno);
     }
     auto left = static_cast<std::size_t>(sent);
