@@ -86,17 +86,12 @@ struct slot {
 constexpr int untracked = -2;
 static_assert(f_count <= 32, "the scanner keeps the members inside each member as bits of 32");
 
-// Per byte: 1 when it stands for itself inside a string (printable ASCII but the quote and the backslash),
-// 2 when it is JSON whitespace. One look-up per byte in the two loops that see most of the text.
+// Per byte: 2 when it is JSON whitespace (string content is classed by json_text::plain_run).
 constexpr auto byte_classes = [] {
   std::array<unsigned char, 256> table{};
-  for (int c = 0x20; c < 0x80; ++c) table[static_cast<std::size_t>(c)] = 1;
-  table['"'] = 0;
-  table['\\'] = 0;
   for (char c : {' ', '\n', '\r', '\t'}) table[static_cast<unsigned char>(c)] = 2;
   return table;
 }();
-constexpr unsigned char plain_byte = 1;
 constexpr unsigned char space_byte = 2;
 
 unsigned char class_of(char c) {
@@ -151,7 +146,7 @@ class scanner {
   void skip_space() {
     while (m_p != m_end) {
       if (swar && *m_p == ' ' && m_end - m_p >= 8) {
-        std::uint64_t other;                                             // zero bytes: spaces
+        std::uint64_t other;  // zero bytes: spaces
         std::memcpy(&other, m_p, sizeof other);
         other ^= spaces;
         m_p += other == 0 ? 8 : std::countr_zero(other) / 8;
