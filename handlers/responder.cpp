@@ -349,14 +349,17 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   nlohmann::ordered_json response;
   bool incomplete = false;
   std::string summary;
+  std::vector<nlohmann::ordered_json> report_documents;  // made once: for the log and for the response
+  report_documents.reserve(reports.size());
   for (const auto& r : reports) {
     incomplete |= r.incomplete();
     // The error message says what was and was not done, action by action
     summary += (summary.empty() ? "" : "; ") + outcome_summary(r);
+    report_documents.push_back(r.to_json());
     log::info("playbook finished", {{"playbook", r.playbook},
                                     {"target", r.target},
                                     {"status", std::string(status_name(r.status))},
-                                    {"report", r.to_json().dump()}});
+                                    {"report", report_documents.back().dump()}});
   }
   // Notifications and metrics; a notification that failed is reported, never fatal
   const auto notifications = m_observer.invocation_finished(
@@ -365,7 +368,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
       reports.size() == 1 ? status_name(reports.front().status) : (incomplete ? "incomplete" : "done");
   response["dryRun"] = m_config.dry_run;
   response["reports"] = nlohmann::ordered_json::array();
-  for (const auto& r : reports) response["reports"].push_back(r.to_json());
+  for (auto& document : report_documents) response["reports"].push_back(std::move(document));
   for (const auto& n : notifications) response["notifications"].push_back(to_json(n));
   if (m_securityhub_updates && !m_config.dry_run) {
     // In the finding's region, as the function's own principal (a delegated administrator sees its members').

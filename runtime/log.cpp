@@ -4,8 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include "runtime/json_text.h"
 
 namespace tq::log {
 namespace {
@@ -20,16 +21,7 @@ std::string lower(std::string_view text) {
 }
 
 std::string rfc3339_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[96];  // roomy: the compiler cannot see that every field fits its width
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(millis % 1000));
-  return buffer;
+  return rfc3339_millis(std::chrono::system_clock::now());
 }
 
 }  // namespace
@@ -50,6 +42,38 @@ std::string_view level_name(level l) {
       return "FATAL";
   }
   return "INFO";
+}
+
+std::string rfc3339_millis(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  const auto ms = floor<milliseconds>(t);
+  const auto day = floor<days>(ms);
+  const year_month_day date{day};
+  const int y = static_cast<int>(date.year());
+  if (y < 0 || y > 9999) {  // never in practice; as printf writes it
+    const auto millis = ms.time_since_epoch().count();
+    const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char buffer[96];
+    std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                  static_cast<int>(millis % 1000));
+    return buffer;
+  }
+  const hh_mm_ss time{ms - day};
+  char text[] = "0000-00-00T00:00:00.000Z";
+  const auto put = [&text](int at, int digits, long value) {
+    for (int i = at + digits - 1; i >= at; --i, value /= 10) text[i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, 4, y);
+  put(5, 2, static_cast<int>(static_cast<unsigned>(date.month())));
+  put(8, 2, static_cast<int>(static_cast<unsigned>(date.day())));
+  put(11, 2, time.hours().count());
+  put(14, 2, time.minutes().count());
+  put(17, 2, static_cast<long>(time.seconds().count()));
+  put(20, 3, static_cast<long>(time.subseconds().count()));
+  return std::string(text, sizeof text - 1);
 }
 
 settings settings_from_environment() {
@@ -100,13 +124,29 @@ void write(level l, std::string_view message, std::initializer_list<field> field
   if (!enabled(l)) return;
   std::string line;
   if (g_settings.json) {
-    nlohmann::ordered_json j;
-    j["timestamp"] = rfc3339_now();
-    j["level"] = level_name(l);
-    j["message"] = message;
-    for (const auto& [k, v] : g_context) j[k] = v;
-    for (const auto& [k, v] : fields) j[std::string(k)] = v;  // a field replaces a context value of its name
-    line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // As a JSON document would have them: a key given again (a field named like a context value) keeps
+    // its first place and takes the later value.
+    const std::string timestamp = rfc3339_now();
+    std::vector<std::pair<std::string_view, std::string_view>> members;
+    members.reserve(3 + g_context.size() + fields.size());
+    const auto put = [&members](std::string_view k, std::string_view v) {
+      for (auto& m : members) {
+        if (m.first == k) {
+          m.second = v;
+          return;
+        }
+      }
+      members.emplace_back(k, v);
+    };
+    put("timestamp", timestamp);
+    put("level", level_name(l));
+    put("message", message);
+    for (const auto& [k, v] : g_context) put(k, v);
+    for (const auto& [k, v] : fields) put(k, v);
+    line.reserve(128 + message.size());
+    json_text::object out(line);
+    for (const auto& [k, v] : members) out.string(k, v);
+    out.close();
   } else {
     // Appends rather than operator+ chains: GCC 12 warns falsely (-Wrestrict) on those.
     line.append(rfc3339_now()).append(" ").append(level_name(l)).append(" ").append(message);
