@@ -103,6 +103,13 @@ TEST(sigv4, amz_date_and_scope_are_utc) {
   EXPECT_EQ(sigv4::credential_scope(params), "20150830/us-east-1/ec2/aws4_request");
 }
 
+TEST(sigv4, amz_date_pads_every_field) {
+  EXPECT_EQ(sigv4::amz_date(at(2024, 2, 29, 0, 0, 0)), "20240229T000000Z");
+  EXPECT_EQ(sigv4::amz_date(at(1999, 12, 31, 23, 59, 59) + milliseconds(999)), "19991231T235959Z");
+  EXPECT_EQ(sigv4::amz_date(at(2031, 1, 2, 3, 4, 5)), "20310102T030405Z");
+  EXPECT_EQ(sigv4::amz_date(at(1970, 1, 1, 0, 0, 0)), "19700101T000000Z");
+}
+
 TEST(sigv4, path_is_normalized_then_encoded_again) {
   EXPECT_EQ(line_of(canonical_of("https://example.amazonaws.com"), 1), "/");
   EXPECT_EQ(line_of(canonical_of("https://example.amazonaws.com/a/./b/../c//d/"), 1), "/a/c/d/");
