@@ -86,6 +86,19 @@ TEST(crypto, hmac_sha256_matches_rfc_4231_vectors) {
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
   EXPECT_EQ(crypto::hex(crypto::hmac_sha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // Test cases 6 and 7: a key longer than the block is hashed first
+  EXPECT_EQ(crypto::hex(crypto::hmac_sha256(std::string(131, '\xaa'),
+                                            "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(
+      crypto::hex(crypto::hmac_sha256(
+          std::string(131, '\xaa'),
+          "This is a test using a larger than block-size key and a larger than block-size data. The key "
+          "needs to be hashed before being used by the HMAC algorithm.")),
+      "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+  // A key of exactly one block is used as it is
+  EXPECT_EQ(crypto::hex(crypto::hmac_sha256(std::string(64, 'k'), "data")),
+            "93244b031118b8060c6619e5900fcf916faefb2d8d020fecb22ae0f62275db08");  // Python's hmac
 }
 
 TEST(sigv4, uri_encode_keeps_only_unreserved_characters) {
