@@ -111,7 +111,7 @@ std::optional<std::size_t> finding_confirmation::add_to(std::vector<planned_call
 }
 
 void finding_confirmation::absorb(const execution& run, std::size_t index) {
-  if (run.answers.at(index)) return absorb(result<nlohmann::json>(run.answers[index]->json()));
+  if (run.answers.at(index)) return absorb_findings(run.answers[index]->json());  // read where it lies
   const auto& failure = run.records.at(index).failure;
   absorb(result<nlohmann::json>(
       failure ? *failure : error{"NotSent", "GetFindings was not sent", "guardduty:GetFindings", true}));
@@ -130,7 +130,13 @@ void finding_confirmation::absorb(const result<nlohmann::json>& answer) {
     m_failure = std::move(why).within("confirming finding " + m_finding_id + " with GuardDuty");
     return;
   }
-  judge(answer->contains("findings") ? (*answer)["findings"] : nlohmann::json::array());
+  absorb_findings(*answer);
+}
+
+void finding_confirmation::absorb_findings(const nlohmann::json& answer) {
+  static const nlohmann::json none = nlohmann::json::array();
+  const auto findings = answer.find("findings");
+  judge(findings != answer.end() ? *findings : none);
 }
 
 void finding_confirmation::judge(const nlohmann::json& findings) {

@@ -43,6 +43,7 @@ class finding_confirmation {
   const std::optional<error>& failure() const { return m_failure; }
 
  private:
+  void absorb_findings(const nlohmann::json& answer);
   void judge(const nlohmann::json& findings);
 
   guardduty_finding m_event;

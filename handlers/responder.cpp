@@ -231,7 +231,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, std::str
 invocation_response responder::handle(std::string_view text, const invocation_context& context) {
   const auto arrived = std::chrono::steady_clock::now();
   m_observer.invocation_started(m_base);
-  log::debug("event", {{"payload", std::string(text)}});
+  if (log::enabled(log::level::debug)) log::debug("event", {{"payload", std::string(text)}});
   m_outcomes.clear();
   decoded_event event;
   std::vector<playbook_report> reports;
@@ -251,14 +251,17 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   nlohmann::ordered_json response;
   bool incomplete = false;
   std::string summary;
+  std::vector<nlohmann::ordered_json> reports_json;  // built once, for the log and the response
+  reports_json.reserve(reports.size());
   for (const auto& r : reports) {
     incomplete |= r.incomplete();
     // The error message says what was and was not done, action by action
     summary += (summary.empty() ? "" : "; ") + outcome_summary(r);
+    reports_json.push_back(r.to_json());
     log::info("playbook finished", {{"playbook", r.playbook},
                                     {"target", r.target},
                                     {"status", std::string(status_name(r.status))},
-                                    {"report", r.to_json().dump()}});
+                                    {"report", reports_json.back().dump()}});
   }
   // Notifications and metrics; a notification that failed is reported, never fatal
   const auto notifications = m_observer.invocation_finished(
@@ -267,7 +270,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
       reports.size() == 1 ? status_name(reports.front().status) : (incomplete ? "incomplete" : "done");
   response["dryRun"] = m_config.dry_run;
   response["reports"] = nlohmann::ordered_json::array();
-  for (const auto& r : reports) response["reports"].push_back(r.to_json());
+  for (auto& r : reports_json) response["reports"].push_back(std::move(r));
   for (const auto& n : notifications) response["notifications"].push_back(to_json(n));
   if (m_securityhub_updates && !m_config.dry_run) {
     // In the finding's region, as the function's own principal (a delegated administrator sees its members').
