@@ -191,10 +191,18 @@ std::pair<std::string, std::string> canonical_headers(const http_request& reques
     if (params.omit_session_token && name == "x-amz-security-token") continue;
     entries.push_back({std::move(name), header.value});
   }
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const header_entry& a, const header_entry& b) { return a.name < b.name; });
+  // A request carries a handful of headers: an insertion sort, stable as the order of repeated names
+  // requires, with no buffer to allocate as std::stable_sort has
+  for (size_t i = 1; i < entries.size(); ++i) {
+    for (size_t j = i; j > 0 && entries[j].name < entries[j - 1].name; --j)
+      std::swap(entries[j], entries[j - 1]);
+  }
+  size_t size = 0;
+  for (const auto& entry : entries) size += entry.name.size() + entry.value.size() + 2;
   std::string lines;
+  lines.reserve(size);
   std::string names;
+  names.reserve(size);
   for (size_t i = 0; i < entries.size(); ++i) {
     bool same_as_previous = i > 0 && entries[i].name == entries[i - 1].name;
     if (same_as_previous) {
