@@ -1,11 +1,15 @@
 #include "runtime/log.h"
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tq::log {
 namespace {
@@ -30,6 +34,103 @@ std::string rfc3339_now() {
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(millis % 1000));
   return buffer;
+}
+
+// A JSON string as nlohmann's dump(-1, ' ', false, replace) writes it. ASCII text is escaped here, in two
+// tight passes (a report in a log line is kilobytes of it); any other byte, UTF-8 or not, sends the whole
+// string to nlohmann, which checks it and replaces what is invalid.
+void append_json_string(std::string& out, std::string_view text) {
+  // Characters each byte adds beyond itself: 1 for \" \\ \b \f \n \r \t, 5 for \u00XX, 0 for the rest of
+  // ASCII; non-ASCII bytes are marked apart.
+  static constexpr auto extra = [] {
+    std::array<unsigned char, 128> t{};
+    for (unsigned c = 0; c < 0x20; ++c) t[c] = 5;
+    for (unsigned char c : {'"', '\\', '\b', '\f', '\n', '\r', '\t'}) t[c] = 1;
+    return t;
+  }();
+  size_t added = 0;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x80) {
+      out += nlohmann::ordered_json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      return;
+    }
+    added += extra[c];
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  const size_t at = out.size();
+  out.resize(at + text.size() + added + 2);
+  char* p = out.data() + at;
+  *p++ = '"';
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (extra[c] == 0) {
+      *p++ = ch;
+      continue;
+    }
+    *p++ = '\\';
+    switch (c) {
+      case '"':
+      case '\\':
+        *p++ = ch;
+        break;
+      case '\b':
+        *p++ = 'b';
+        break;
+      case '\f':
+        *p++ = 'f';
+        break;
+      case '\n':
+        *p++ = 'n';
+        break;
+      case '\r':
+        *p++ = 'r';
+        break;
+      case '\t':
+        *p++ = 't';
+        break;
+      default:
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0x0f];
+    }
+  }
+  *p = '"';
+}
+
+// {"timestamp":…,"level":…,"message":…,context…,fields…} as an nlohmann::ordered_json object of those
+// members would be written: a name given again replaces the value where the name first came.
+std::string json_line(level l, std::string_view message, std::initializer_list<field> fields) {
+  const std::string timestamp = rfc3339_now();
+  std::vector<std::pair<std::string_view, std::string_view>> members{
+      {"timestamp", timestamp}, {"level", level_name(l)}, {"message", message}};
+  members.reserve(3 + g_context.size() + fields.size());
+  const auto set = [&members](std::string_view name, std::string_view value) {
+    for (auto& member : members) {
+      if (member.first == name) {
+        member.second = value;
+        return;
+      }
+    }
+    members.emplace_back(name, value);
+  };
+  size_t size = 2;
+  for (const auto& [k, v] : g_context) set(k, v);
+  for (const auto& [k, v] : fields) set(k, v);
+  for (const auto& [k, v] : members) size += k.size() + v.size() + 6;
+  std::string line;
+  line.reserve(size + size / 8);
+  line.push_back('{');
+  for (const auto& [k, v] : members) {
+    if (line.size() > 1) line.push_back(',');
+    append_json_string(line, k);
+    line.push_back(':');
+    append_json_string(line, v);
+  }
+  line.push_back('}');
+  return line;
 }
 
 }  // namespace
@@ -92,13 +193,7 @@ void write(level l, std::string_view message, std::initializer_list<field> field
   if (!enabled(l)) return;
   std::string line;
   if (g_settings.json) {
-    nlohmann::ordered_json j;
-    j["timestamp"] = rfc3339_now();
-    j["level"] = level_name(l);
-    j["message"] = message;
-    for (const auto& [k, v] : g_context) j[k] = v;
-    for (const auto& [k, v] : fields) j[std::string(k)] = v;  // a field replaces a context value of its name
-    line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line = json_line(l, message, fields);  // a field replaces a context value of its name
   } else {
     // Appends rather than operator+ chains: GCC 12 warns falsely (-Wrestrict) on those.
     line.append(rfc3339_now()).append(" ").append(level_name(l)).append(" ").append(message);
