@@ -254,7 +254,9 @@ std::string scope_date(std::chrono::system_clock::time_point time) {
 class signing_key_cache {
  public:
   crypto::digest get(const signing_params& params) {
-    crypto::digest secret_hash = crypto::sha256(params.credentials.secret_access_key);
+    const crypto::digest secret_hash = params.credentials.secret_digest != nullptr
+                                           ? *params.credentials.secret_digest
+                                           : crypto::sha256(params.credentials.secret_access_key);
     std::string date = scope_date(params.time);
     {
       std::lock_guard lock(m_mutex);

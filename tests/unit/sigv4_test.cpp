@@ -144,6 +144,24 @@ TEST(sigv4, query_is_reencoded_and_sorted_by_key_then_value) {
   EXPECT_EQ(line_of(canonical_of("https://example.amazonaws.com/p?x=1#fragment"), 2), "x=1");
 }
 
+TEST(sigv4, a_secret_digest_given_by_the_caller_signs_as_the_secret_does) {
+  const crypto::digest digest = crypto::sha256(secret_key);
+  for (const auto& secret : {std::string(secret_key), std::string("another-secret")}) {
+    http_request plain;
+    plain.url = "https://ec2.us-east-1.amazonaws.com/";
+    plain.body = "Action=DescribeRegions&Version=2016-11-15";
+    http_request with_digest = plain;
+    sigv4::signing_params params = ec2_params();
+    params.credentials.secret_access_key = secret;
+    sigv4::sign(plain, params);
+    const crypto::digest own = crypto::sha256(secret);
+    params.credentials.secret_digest = &own;
+    sigv4::sign(with_digest, params);
+    EXPECT_EQ(header_value(with_digest, "Authorization"), header_value(plain, "Authorization"));
+  }
+  EXPECT_EQ(crypto::hex(digest), crypto::sha256_hex(secret_key));
+}
+
 TEST(sigv4, sign_adds_host_without_the_default_port) {
   http_request request;
   request.method = "GET";
