@@ -1,13 +1,23 @@
 #include "aws/client.h"
 
+#include <atomic>
 #include <filesystem>
 #include <random>
 #include <thread>
 
+#include "aws/joined_transport.h"
 #include "aws/sigv4.h"
 #include "runtime/log.h"
 
 namespace tq::aws {
+
+struct call_counters {
+  std::atomic<long> attempts{0};
+  std::atomic<long> retries{0};
+  std::atomic<long> throttles{0};
+  std::atomic<long> unanswered{0};
+};
+
 namespace {
 
 std::time_t parse_iso8601(const std::string& text) {
@@ -33,7 +43,7 @@ struct retry_rules {
   const retry_settings& settings;
   const std::function<double()>& unit_random;
   retry_quota& quota;
-  call_statistics& statistics;
+  call_counters& statistics;
   clock::time_point give_up_at;  // the invocation's deadline less the margin kept for the report
 };
 
@@ -139,7 +149,11 @@ result<client_settings> client_settings_from_environment(const env_reader& env) 
   auto retry = retry_settings_from_environment(env);
   if (!retry) return std::move(retry).err();
   s.retry = *retry;
-  s.unit_random = [engine = std::make_shared<std::minstd_rand>(std::random_device{}())]() {
+  // One engine for every client made from these settings, drawn from by the jobs of an event on their own
+  // threads: locked.
+  s.unit_random = [engine = std::make_shared<std::minstd_rand>(std::random_device{}()),
+                   lock = std::make_shared<std::mutex>()]() {
+    std::lock_guard<std::mutex> held(*lock);
     return std::uniform_real_distribution<double>(0.0, 1.0)(*engine);
   };
   return s;
@@ -162,7 +176,12 @@ client::client(std::shared_ptr<http_transport> transport, std::shared_ptr<const 
       m_secret_digest(
           std::make_shared<const crypto::digest>(crypto::sha256(m_credentials.secret_access_key))),
       m_quota(std::make_shared<retry_quota>()),
-      m_statistics(std::make_shared<call_statistics>()) {}
+      m_statistics(std::make_shared<call_counters>()) {}
+
+call_statistics client::statistics() const {
+  return {m_statistics->attempts.load(), m_statistics->retries.load(), m_statistics->throttles.load(),
+          m_statistics->unanswered.load()};
+}
 
 client client::with_credentials(credentials creds) const {
   client other = *this;
@@ -223,6 +242,7 @@ std::vector<result<api_answer>> client::send_all(std::span<const api_call> calls
       break;
     }
     if (const clock::time_point earliest = earliest_due(pending); earliest > now) {
+      const idle_scope backing_off;  // the other jobs of the event do not wait for this one's backoff
       std::this_thread::sleep_until(std::min(earliest, rules.give_up_at));
       continue;
     }
@@ -293,10 +313,13 @@ result<nlohmann::json> client::call_json(const json_call& call, deadline until) 
 
 result<client> role_sessions::client_for(const client& base, const std::string& role_arn, deadline until) {
   const auto now = std::chrono::system_clock::now();
-  auto cached = m_cache.find(role_arn);
-  if (cached != m_cache.end() && cached->second.expiration &&
-      *cached->second.expiration - std::chrono::minutes(5) > now) {
-    return base.with_credentials(cached->second);
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);  // released before AssumeRole: see the class comment
+    auto cached = m_cache.find(role_arn);
+    if (cached != m_cache.end() && cached->second.expiration &&
+        *cached->second.expiration - std::chrono::minutes(5) > now) {
+      return base.with_credentials(cached->second);
+    }
   }
   query_call assume{service::sts, "AssumeRole", {}};
   assume.params.add("RoleArn", role_arn).add("RoleSessionName", "tourniquet").add("DurationSeconds", "3600");
@@ -312,7 +335,10 @@ result<client> role_sessions::client_for(const client& base, const std::string& 
     return error{"MalformedResponse", "AssumeRole answered without credentials",
                  "sts:AssumeRole " + role_arn};
   }
-  m_cache[role_arn] = assumed;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_cache[role_arn] = assumed;
+  }
   return base.with_credentials(std::move(assumed));
 }
 

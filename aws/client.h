@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ struct call_statistics {
   // later than anything sent after it.
   long unanswered = 0;
 };
+
+// The counters behind call_statistics, shared by every client made from one (aws/client.cpp): the jobs of
+// one event count into them from their own threads.
+struct call_counters;
 
 struct client_settings {
   std::string region;
@@ -76,7 +81,7 @@ class client {
 
   const client_settings& settings() const { return *m_settings; }
   const credentials& identity() const { return m_credentials; }
-  call_statistics statistics() const { return *m_statistics; }
+  call_statistics statistics() const;
 
  private:
   http_request signed_request(const api_call& call, const endpoint& e) const;
@@ -86,16 +91,19 @@ class client {
   credentials m_credentials;
   std::shared_ptr<const crypto::digest> m_secret_digest;  // of m_credentials' secret, set with it
   std::shared_ptr<retry_quota> m_quota;
-  std::shared_ptr<call_statistics> m_statistics;
+  std::shared_ptr<call_counters> m_statistics;
 };
 
 // Clients for roles in other accounts, by STS AssumeRole; credentials are reused until shortly before they
-// expire, so a warm Lambda assumes each member role once an hour rather than once per event.
+// expire, so a warm Lambda assumes each member role once an hour rather than once per event. Safe to share
+// between the jobs of one event: the cache is locked, never across the AssumeRole call (two jobs for one
+// new account may both assume the role, in the same round trip).
 class role_sessions {
  public:
   result<client> client_for(const client& base, const std::string& role_arn, deadline until);
 
  private:
+  std::mutex m_mutex;
   std::map<std::string, credentials> m_cache;
 };
 

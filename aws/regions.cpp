@@ -118,6 +118,7 @@ result<client_settings> settings_in_region(const client_settings& base, std::str
 
 result<client> regional_clients::in_region(const client& who, const std::string& region) {
   if (region.empty() || region == who.settings().region) return who;
+  std::lock_guard<std::mutex> lock(m_mutex);
   auto cached = m_settings.find(region);
   if (cached == m_settings.end()) {
     auto settings = settings_in_region(who.settings(), region, m_env);

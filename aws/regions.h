@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,7 +42,8 @@ result<client_settings> settings_in_region(const client_settings& base, std::str
 
 // The principal of a client acting in other regions. The settings of each region are resolved once and
 // kept, so a warm Lambda builds them once; every client made here shares its transport (connections),
-// retry quota and statistics with the one it came from (client::in_settings).
+// retry quota and statistics with the one it came from (client::in_settings). The jobs of one event ask it
+// from their own threads: the cache is locked (resolving settings sends nothing, so no call waits on it).
 class regional_clients {
  public:
   explicit regional_clients(env_reader env) : m_env(std::move(env)) {}
@@ -52,6 +54,7 @@ class regional_clients {
 
  private:
   env_reader m_env;
+  std::mutex m_mutex;
   std::map<std::string, std::shared_ptr<const client_settings>, std::less<>> m_settings;
 };
 

@@ -54,13 +54,18 @@ std::chrono::milliseconds backoff_delay(const retry_settings& s, int retry,
 
 bool retry_quota::acquire(bool after_timeout) {
   const int cost = after_timeout ? timeout_retry_cost : retry_cost;
-  if (m_available < cost) return false;
-  m_available -= cost;
+  int available = m_available.load();
+  do {
+    if (available < cost) return false;
+  } while (!m_available.compare_exchange_weak(available, available - cost));
   return true;
 }
 
 void retry_quota::release_after_success(int spent) {
-  m_available = std::min(capacity, m_available + (spent > 0 ? spent : 1));
+  const int back = spent > 0 ? spent : 1;
+  int available = m_available.load();
+  while (!m_available.compare_exchange_weak(available, std::min(capacity, available + back))) {
+  }
 }
 
 }  // namespace tq::aws

@@ -2,6 +2,7 @@
 // stops a client from retrying its way through an outage. No retry sleeps past the invocation's deadline.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 
@@ -30,7 +31,7 @@ std::chrono::milliseconds backoff_delay(const retry_settings& s, int retry,
                                         const std::function<double()>& unit_random);
 
 // botocore's quota: 500 tokens, a retry costs 5 (10 after a timeout), a success gives back what its retries
-// took, or 1 when it needed none.
+// took, or 1 when it needed none. Shared by the jobs of one event, on their own threads: atomic.
 class retry_quota {
  public:
   static constexpr int capacity = 500;
@@ -40,10 +41,10 @@ class retry_quota {
   // Takes the cost of one retry; false when the quota is spent and the call must give up.
   bool acquire(bool after_timeout);
   void release_after_success(int spent);
-  int available() const { return m_available; }
+  int available() const { return m_available.load(); }
 
  private:
-  int m_available = capacity;
+  std::atomic<int> m_available = capacity;
 };
 
 }  // namespace tq::aws

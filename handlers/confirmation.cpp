@@ -1,5 +1,6 @@
 #include "handlers/confirmation.h"
 
+#include "aws/joined_transport.h"
 #include "aws/rest_json.h"
 
 namespace tq::handlers {
@@ -92,6 +93,11 @@ finding_confirmation::finding_confirmation(guardduty_finding event_copy) : m_eve
 }
 
 std::optional<planned_call> finding_confirmation::pending_call() const {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  return call_to_send();
+}
+
+std::optional<planned_call> finding_confirmation::call_to_send() const {
   if (m_verdict != confirmation_verdict::pending && m_verdict != confirmation_verdict::unreachable)
     return std::nullopt;
   aws::rest_json_call call{aws::service::guardduty,
@@ -104,10 +110,57 @@ std::optional<planned_call> finding_confirmation::pending_call() const {
 }
 
 std::optional<std::size_t> finding_confirmation::add_to(std::vector<planned_call>& reads) const {
-  auto call = pending_call();
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (another_asks()) return std::nullopt;  // its answer will be this job's too
+  auto call = call_to_send();
   if (!call) return std::nullopt;
+  m_asker = std::this_thread::get_id();
   reads.push_back(std::move(*call));
   return reads.size() - 1;
+}
+
+bool finding_confirmation::another_asks() const {
+  return m_asker && *m_asker != std::this_thread::get_id();
+}
+
+void finding_confirmation::abandon_if_asking() const {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (!m_asker || *m_asker != std::this_thread::get_id()) return;
+  m_asker.reset();
+  m_answered.notify_all();
+}
+
+void finding_confirmation::await_answer() const {
+  std::unique_lock<std::mutex> lock(m_mutex);
+  if (!another_asks()) return;
+  lock.unlock();
+  const aws::idle_scope waiting;  // the asker's next batch must not wait for this job
+  lock.lock();
+  m_answered.wait(lock, [this] { return !another_asks(); });
+}
+
+confirmation_verdict finding_confirmation::verdict() const {
+  await_answer();
+  std::lock_guard<std::mutex> lock(m_mutex);
+  return m_verdict;
+}
+
+const guardduty_finding* finding_confirmation::confirmed() const {
+  await_answer();
+  std::lock_guard<std::mutex> lock(m_mutex);
+  return m_confirmed ? &*m_confirmed : nullptr;  // set once, never changed after: safe to hand out
+}
+
+std::string finding_confirmation::why_forged() const {
+  await_answer();
+  std::lock_guard<std::mutex> lock(m_mutex);
+  return m_why;
+}
+
+std::optional<error> finding_confirmation::failure() const {
+  await_answer();
+  std::lock_guard<std::mutex> lock(m_mutex);
+  return m_failure;
 }
 
 void finding_confirmation::absorb(const execution& run, std::size_t index) {
@@ -118,6 +171,10 @@ void finding_confirmation::absorb(const execution& run, std::size_t index) {
 }
 
 void finding_confirmation::absorb(const result<nlohmann::json>& answer) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  m_asker.reset();
+  m_answered.notify_all();
+  if (m_verdict == confirmation_verdict::confirmed || m_verdict == confirmation_verdict::forged) return;
   if (!answer) {
     if (names_no_detector(answer.err())) {
       m_verdict = confirmation_verdict::forged;

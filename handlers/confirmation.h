@@ -1,11 +1,18 @@
 // Confirmation of a GuardDuty finding with GuardDuty itself: anyone allowed to invoke the function can hand
 // it a finding, so what a playbook acts on comes from GuardDuty's own copy (GetFindings), read beside the
 // playbook's first state reads. One per invocation of a finding event, shared by its playbooks.
+//
+// The playbooks of one event run at once, each on its own thread (aws/joined_transport.h): the first to add
+// the call asks for all of them, and the others, when they need the verdict before it has come, wait for it
+// (as idle: their batches do not hold the asker's). So GetFindings goes out once per finding.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "handlers/action.h"
@@ -27,24 +34,35 @@ class finding_confirmation {
 
   // The GetFindings call, while no verdict is reached (again after an unreachable one, for the next pass).
   std::optional<planned_call> pending_call() const;
-  // Appends the pending call to `reads`, returning its index there; nullopt when there is nothing to ask.
+  // Appends the pending call to `reads`, returning its index there; nullopt when there is nothing to ask, or
+  // when another job is asking already. The caller then asks: it must absorb the answer of that call.
   std::optional<std::size_t> add_to(std::vector<planned_call>& reads) const;
   // Takes the call's answer (or failure) from an execution of a plan that held it at `index`.
   void absorb(const execution& run, std::size_t index);
-  // Takes GuardDuty's answer to GetFindings (its JSON body) or the error of the call.
+  // Takes GuardDuty's answer to GetFindings (its JSON body) or the error of the call. A verdict once
+  // reached (confirmed, forged) stands: every playbook of the finding acts on the same one.
   void absorb(const result<nlohmann::json>& answer);
 
-  confirmation_verdict verdict() const { return m_verdict; }
+  // For a job that stops on an exception: if it was asking, it no longer is, and the jobs waiting for its
+  // answer go on (the verdict still pending: the next to need it asks).
+  void abandon_if_asking() const;
+
+  // These wait for the answer while another job is asking.
+  confirmation_verdict verdict() const;
   // GuardDuty's copy, when confirmed.
-  const guardduty_finding* confirmed() const { return m_confirmed ? &*m_confirmed : nullptr; }
+  const guardduty_finding* confirmed() const;
   // Why it is forged ("GuardDuty has no finding …", "the event names instance i-1, GuardDuty i-2").
-  const std::string& why_forged() const { return m_why; }
+  std::string why_forged() const;
   // Why GuardDuty could not be asked, when unreachable.
-  const std::optional<error>& failure() const { return m_failure; }
+  std::optional<error> failure() const;
 
  private:
   void absorb_findings(const nlohmann::json& answer);
   void judge(const nlohmann::json& findings);
+  std::optional<planned_call> call_to_send() const;  // with m_mutex held
+  bool another_asks() const;                         // with m_mutex held
+  // Returns once no other job is asking (at once when none is); waits as idle (aws::idle_scope).
+  void await_answer() const;
 
   guardduty_finding m_event;
   std::string m_detector_id;
@@ -53,6 +71,9 @@ class finding_confirmation {
   std::optional<guardduty_finding> m_confirmed;
   std::string m_why;
   std::optional<error> m_failure;
+  mutable std::mutex m_mutex;
+  mutable std::condition_variable m_answered;
+  mutable std::optional<std::thread::id> m_asker;  // the job that added the call and awaits its answer
 };
 
 // The detector and finding ids named by a finding's ARN

@@ -6,6 +6,7 @@
 #include <thread>
 #include <utility>
 
+#include "aws/joined_transport.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -90,7 +91,10 @@ std::vector<playbook_report> run_in_passes(const std::function<std::vector<playb
     log::info("another pass", {{"pass", std::to_string(n)},
                                {"pauseMs", std::to_string(pause.count())},
                                {"waitsForLostCalls", lost_calls ? "true" : "false"}});
-    std::this_thread::sleep_for(pause);
+    {
+      const aws::idle_scope pausing;  // the other jobs of the event go on meanwhile
+      std::this_thread::sleep_for(pause);
+    }
     started = std::chrono::steady_clock::now();
     unanswered_before = policy.unanswered();
     std::vector<playbook_report> next = pass();

@@ -1,6 +1,7 @@
 #include "handlers/responder.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "handlers/passes.h"
@@ -62,7 +63,92 @@ result<decoded_event> decode_summarised(std::string_view text) {
   return decode_event_json(document);
 }
 
+// The ERROR line of a forged event (said once per event, by the thread that gathers the reports).
+void say_forged(const playbook_report& report) {
+  if (report.failure && report.failure->code == aws::invalid_region_code) {
+    log::error("event names no AWS region",
+               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
+  } else {
+    // Whoever invoked the function with this finding could invoke it again: an incident in its own right.
+    log::error("finding not confirmed by GuardDuty",
+               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
+  }
+}
+
+struct gathered_reports {
+  std::vector<playbook_report> reports;
+  std::vector<std::size_t> items;  // the event item each report is about
+};
+
+// The reports of the jobs, in their order, once all have ended.
+gathered_reports gathered(std::vector<std::optional<playbook_report>> done, const routing& routed) {
+  gathered_reports out;
+  const bool forged = std::any_of(done.begin(), done.end(), [](const auto& r) { return r && r->forged; });
+  bool said = false;
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    auto& report = done[i];
+    if (!report && forged) continue;  // not run: the event is forged, and one report says so
+    if (!report) {  // its thread stopped on an exception (logged): failed, so that Lambda tries again
+      const job& work = routed.jobs[i];
+      report = concluded(std::string(work.playbook), report_status::failed, work.target,
+                         "the job stopped on an internal error");
+    }
+    // The other jobs of a forged event were refused for the same reason: one report, one ERROR line, one
+    // metric and one notification say it once.
+    if (report->forged && said) continue;
+    if (report->forged) say_forged(*report);
+    said |= report->forged;
+    out.reports.push_back(std::move(*report));
+    out.items.push_back(routed.jobs[i].item);
+  }
+  return out;
+}
+
+// Security Hub's word on a custom action's findings, applied before any job runs: a job whose finding it
+// does not confirm gets its report now, and after the first forged one no job runs. The jobs still to run.
+std::vector<bool> refuse_unconfirmed(const action_confirmation& checked, const std::vector<job>& jobs,
+                                     std::vector<std::optional<playbook_report>>& done) {
+  std::vector<bool> to_run(jobs.size(), true);
+  bool forged = false;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (forged) {
+      to_run[i] = false;
+    } else if (auto stop = unconfirmed_action(checked, jobs[i])) {
+      forged = stop->forged;
+      done[i] = std::move(*stop);
+      to_run[i] = false;
+    }
+  }
+  return to_run;
+}
+
+// The job's playbook and incident on every log line of its thread.
+void name_in_log(const job& work) {
+  log::set_context("playbook", std::string(work.playbook));
+  if (!work.incident_id.empty()) log::set_context("incidentId", work.incident_id);
+}
+
 }  // namespace
+
+std::vector<std::vector<std::size_t>> job_lanes(const std::vector<job>& jobs,
+                                                const std::vector<bool>& to_run) {
+  std::vector<std::vector<std::size_t>> lanes;
+  std::map<std::string, std::size_t, std::less<>> lane_of;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (!to_run[i]) continue;
+    const job& work = jobs[i];
+    if (work.target.empty()) {
+      lanes.push_back({i});
+      continue;
+    }
+    const auto [at, added] = lane_of.try_emplace(
+        std::string(work.playbook) + '/' + work.account_id + '/' + work.region + '/' + work.target,
+        lanes.size());
+    if (added) lanes.emplace_back();
+    lanes[at->second].push_back(i);
+  }
+  return lanes;
+}
 
 result<std::shared_ptr<responder>> responder::from_environment(const env_reader& env,
                                                                const handler_options& options) {
@@ -81,22 +167,29 @@ result<std::shared_ptr<responder>> responder::from_environment(const env_reader&
   if (!securityhub_updates) return std::move(securityhub_updates).err();
   aws::transport_options transport;
   transport.ca_bundle = aws::find_ca_bundle(env);
-  aws::client base(aws::make_curl_transport(transport),
-                   std::make_shared<aws::client_settings>(std::move(*settings)), std::move(*creds));
-  return std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(*playbooks), std::move(base),
-                                                  observer(std::move(*observability)), env,
+  auto joint = std::make_shared<aws::joined_transport>(aws::make_curl_transport(transport));
+  aws::client base(joint, std::make_shared<aws::client_settings>(std::move(*settings)), std::move(*creds));
+  return std::shared_ptr<responder>(new responder(std::move(*cfg), std::move(*playbooks), std::move(joint),
+                                                  std::move(base), observer(std::move(*observability)), env,
                                                   *securityhub_updates));
 }
 
 result<std::string> responder::own_account(const invocation_context& context, aws::deadline until) {
   if (!m_config.account_id.empty()) return m_config.account_id;
   if (std::string from_arn = account_of_arn(context.function_arn); !from_arn.empty()) return from_arn;
-  if (m_own_account) return *m_own_account;
+  if (std::string known = known_own_account(); !known.empty()) return known;
   // sts:GetCallerIdentity needs no permission (AWS answers it for any principal), so it is declared nowhere.
+  // Asked without the lock held: a job waiting on a lock would hold back the batch (joined_transport.h).
   auto who = m_base.call({aws::service::sts, "GetCallerIdentity", {}}, until);
   if (!who) return std::move(who).err().within("finding the function's own account");
+  std::lock_guard<std::mutex> lock(m_account_mutex);
   m_own_account = aws::text_of(who->result(), "Account");
   return *m_own_account;
+}
+
+std::string responder::known_own_account() const {
+  std::lock_guard<std::mutex> lock(m_account_mutex);
+  return m_own_account.value_or("");
 }
 
 result<aws::client> responder::client_for(const std::string& account, const std::string& region,
@@ -133,15 +226,10 @@ playbook_report responder::run_job(const playbook& runner, const job& work, std:
   if (!client) {
     report = refused_start(std::string(runner.name()), work.target, std::move(client).err());
   } else {
-    const std::string account = work.account_id.empty() ? m_own_account.value_or("") : work.account_id;
-    playbook_context ctx{*client,
-                         m_config,
-                         until,
-                         m_config.dry_run || work.dry_run,
-                         arrived,
-                         account,
-                         m_own_account.value_or(""),
-                         confirmation};
+    const std::string own = known_own_account();
+    const std::string account = work.account_id.empty() ? own : work.account_id;
+    playbook_context ctx{*client, m_config, until, m_config.dry_run || work.dry_run,
+                         arrived, account,  own,   confirmation};
     ctx.event_text = text;
     ctx.function_arn = context.function_arn;
     ctx.own_client = &m_base;
@@ -150,14 +238,6 @@ playbook_report responder::run_job(const playbook& runner, const job& work, std:
       return runner.release(work.target, ctx);
     }
     report = runner.run(work, ctx);
-  }
-  if (report.forged && report.failure && report.failure->code == aws::invalid_region_code) {
-    log::error("event names no AWS region",
-               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
-  } else if (report.forged) {
-    // Whoever invoked the function with this finding could invoke it again: an incident in its own right.
-    log::error("finding not confirmed by GuardDuty",
-               {{"playbook", report.playbook}, {"target", report.target}, {"reason", report.reason}});
   }
   return report;
 }
@@ -178,6 +258,20 @@ std::vector<playbook_report> responder::run_imported(const securityhub_event& ev
   return reports;
 }
 
+playbook_report responder::run_with_passes(const job& work, std::string_view text,
+                                           const invocation_context& context,
+                                           std::chrono::steady_clock::time_point arrived,
+                                           finding_confirmation* confirmation) {
+  const playbook* runner = find_playbook(m_playbooks, work.playbook);
+  name_in_log(work);
+  if (runner == nullptr) {  // a route named a playbook not in the list: a bug, reported rather than hidden
+    return concluded(std::string(work.playbook), report_status::failed, work.target,
+                     "no playbook of that name is in the list");
+  }
+  return with_passes([&] { return run_job(*runner, work, text, context, arrived, confirmation); },
+                     aws::deadline_from(context.deadline));
+}
+
 std::vector<playbook_report> responder::run(const decoded_event& event, std::string_view text,
                                             const invocation_context& context,
                                             std::chrono::steady_clock::time_point arrived) {
@@ -191,38 +285,42 @@ std::vector<playbook_report> responder::run(const decoded_event& event, std::str
   if (const auto* finding = std::get_if<guardduty_finding>(&event); finding && m_config.confirm_findings)
     confirmation.emplace(*finding);
   finding_confirmation* confirming = confirmation ? &*confirmation : nullptr;
+  std::vector<std::optional<playbook_report>> done(routed.jobs.size());
+  std::vector<bool> to_run(routed.jobs.size(), true);
   // A custom action's findings, with Security Hub where the analyst clicked (the action goes past the floors
-  // GuardDuty's confirmation would re-apply): once for all its jobs.
-  std::optional<action_confirmation> action_checked;
+  // GuardDuty's confirmation would re-apply): once for all its jobs, before any of them starts.
   if (const auto* hub = std::get_if<securityhub_event>(&event);
       hub && m_config.confirm_findings && !routed.jobs.empty()) {
     auto hub_client = client_for("", hub->envelope.region, context, until);
-    action_checked = hub_client ? judge_action_findings(*hub, execute_plan(plan_action_confirmation(*hub),
-                                                                           *hub_client, until, false))
-                                : action_confirmation{{}, std::move(hub_client).err()};
+    const action_confirmation checked =
+        hub_client ? judge_action_findings(
+                         *hub, execute_plan(plan_action_confirmation(*hub), *hub_client, until, false))
+                   : action_confirmation{{}, std::move(hub_client).err()};
+    to_run = refuse_unconfirmed(checked, routed.jobs, done);
   }
-  std::vector<playbook_report> reports;
-  std::vector<std::size_t> items;  // the event item each job's report is about
-  for (const job& work : routed.jobs) {
-    items.push_back(work.item);
-    const playbook* runner = find_playbook(m_playbooks, work.playbook);
-    log::set_context("playbook", std::string(work.playbook));
-    if (!work.incident_id.empty()) log::set_context("incidentId", work.incident_id);
-    if (runner == nullptr) {  // a route named a playbook not in the list: a bug, reported rather than hidden
-      reports.push_back(concluded(std::string(work.playbook), report_status::failed, work.target,
-                                  "no playbook of that name is in the list"));
-      continue;
-    }
-    if (auto stop = action_checked ? unconfirmed_action(*action_checked, work) : std::nullopt) {
-      reports.push_back(std::move(*stop));
-    } else {
-      reports.push_back(
-          with_passes([&] { return run_job(*runner, work, text, context, arrived, confirming); }, until));
-    }
-    // The other jobs of a forged finding would be refused for the same reason: one report, one ERROR line,
-    // one metric and one notification say it once.
-    if (reports.back().forged) break;
+  // Learnt before the jobs start, so that they do not each ask (a failure here comes back in their reports).
+  if (routed.jobs.size() > 1) (void)own_account(context, until);
+
+  std::vector<std::function<void()>> tasks;
+  const log::context_fields invocation = log::current_context();
+  for (const auto& lane : job_lanes(routed.jobs, to_run)) {
+    tasks.emplace_back([&, lane] {
+      log::adopt_context(invocation);  // a job's thread starts from the invocation's requestId
+      for (const std::size_t i : lane) {
+        try {
+          done[i] = run_with_passes(routed.jobs[i], text, context, arrived, confirming);
+        } catch (...) {  // reported as failed by gathered(); the others must not wait for its GetFindings
+          if (confirming != nullptr) confirming->abandon_if_asking();
+          throw;
+        }
+        if (done[i]->forged) break;  // the lane's other jobs are of the same forged finding
+      }
+    });
   }
+  m_joint->run_together(tasks);                                 // one lane: on this thread, as it always ran
+  if (routed.jobs.size() > 1) name_in_log(routed.jobs.back());  // as the jobs run one by one left it
+
+  auto [reports, items] = gathered(std::move(done), routed);
   if (auto passed = passed_over_report(routed, event)) reports.push_back(std::move(*passed));
   for (auto& outcome : outcomes_of(event, reports, items)) m_outcomes.push_back(std::move(outcome));
   return reports;
@@ -336,10 +434,14 @@ playbook_report responder::release(const std::string& target, aws::deadline unti
       return concluded("release", report_status::failed, target,
                        "who releases could not be found: " + who.err().describe());
     }
-    if (m_config.account_id.empty()) m_own_account = aws::text_of(who->result(), "Account");
+    if (m_config.account_id.empty()) {
+      std::lock_guard<std::mutex> lock(m_account_mutex);
+      m_own_account = aws::text_of(who->result(), "Account");
+    }
     auto client = client_for(account, region, invocation_context{}, until);
     if (!client) return refused_start("release", target, std::move(client).err());
-    const std::string own = m_own_account.value_or(m_config.account_id);
+    const std::string known = known_own_account();
+    const std::string own = known.empty() ? m_config.account_id : known;
     playbook_context ctx{*client,
                          m_config,
                          until,

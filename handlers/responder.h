@@ -6,11 +6,13 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "aws/client.h"
+#include "aws/joined_transport.h"
 #include "aws/regions.h"
 #include "handlers/config.h"
 #include "handlers/confirmation.h"
@@ -24,6 +26,15 @@
 #include "runtime/invocation.h"
 
 namespace tq::handlers {
+
+// The jobs of an event to run (`to_run`), in lanes: each lane runs on a thread of its own, its jobs one after
+// another (aws/joined_transport.h joins the lanes' batches level by level). The jobs of one playbook on one
+// resource (one target in one account and region: two findings of a batch about the same instance) share a
+// lane, so that a playbook never races itself. Different playbooks change different things of a resource
+// (containment its interfaces, the block its subnets' ACLs), and each is already safe beside another
+// invocation, since Lambda runs invocations at once.
+std::vector<std::vector<std::size_t>> job_lanes(const std::vector<job>& jobs,
+                                                const std::vector<bool>& to_run);
 
 class responder {
  public:
@@ -41,15 +52,18 @@ class responder {
   const playbook_list& playbooks() const { return m_playbooks; }
 
  private:
-  responder(config cfg, playbook_list playbooks, aws::client base, observer watcher, env_reader env,
-            bool securityhub_updates)
+  responder(config cfg, playbook_list playbooks, std::shared_ptr<aws::joined_transport> joint,
+            aws::client base, observer watcher, env_reader env, bool securityhub_updates)
       : m_config(std::move(cfg)),
         m_playbooks(std::move(playbooks)),
         m_observer(std::move(watcher)),
+        m_joint(std::move(joint)),
         m_base(std::move(base)),
         m_regions(std::move(env)),
         m_securityhub_updates(securityhub_updates) {}
 
+  // The event's jobs, run together (aws/joined_transport.h): jobs about different resources each on a
+  // thread of their own, their batches joined level by level; reports in the jobs' order.
   std::vector<playbook_report> run(const decoded_event& event, std::string_view text,
                                    const invocation_context& context,
                                    std::chrono::steady_clock::time_point arrived);
@@ -57,6 +71,10 @@ class responder {
   std::vector<playbook_report> run_imported(const securityhub_event& event, std::string_view text,
                                             const invocation_context& context,
                                             std::chrono::steady_clock::time_point arrived);
+  // One job, with its passes (on the job's own thread when it runs beside others).
+  playbook_report run_with_passes(const job& work, std::string_view text, const invocation_context& context,
+                                  std::chrono::steady_clock::time_point arrived,
+                                  finding_confirmation* confirmation);
   // One pass of one job, in the job's account and region. `text` is the event as received.
   playbook_report run_job(const playbook& runner, const job& work, std::string_view text,
                           const invocation_context& context, std::chrono::steady_clock::time_point arrived,
@@ -67,15 +85,18 @@ class responder {
   result<aws::client> client_for(const std::string& account, const std::string& region,
                                  const invocation_context& context, aws::deadline until);
   result<std::string> own_account(const invocation_context& context, aws::deadline until);
+  std::string known_own_account() const;  // m_own_account as learnt so far ("" when not)
   // A playbook AWS left incomplete runs again while the deadline allows (handlers/passes.h).
   playbook_report with_passes(const std::function<playbook_report()>& pass, aws::deadline until) const;
 
   config m_config;
   playbook_list m_playbooks;
   observer m_observer;  // metrics and incident notifications (TOURNIQUET_SNS_TOPIC_ARN)
+  std::shared_ptr<aws::joined_transport> m_joint;  // m_base's transport: joins the batches of an event's jobs
   aws::client m_base;
   aws::role_sessions m_sessions;
-  aws::regional_clients m_regions;  // settings per region, resolved once per process
+  aws::regional_clients m_regions;     // settings per region, resolved once per process
+  mutable std::mutex m_account_mutex;  // m_own_account, learnt by whichever job needs it first
   std::optional<std::string> m_own_account;
   bool m_securityhub_updates = false;       // TOURNIQUET_SECURITYHUB_UPDATES
   std::vector<finding_outcome> m_outcomes;  // this invocation's findings and their reports, for Security Hub

@@ -15,7 +15,7 @@ namespace tq::log {
 namespace {
 
 settings g_settings;
-std::vector<std::pair<std::string, std::string>> g_context;
+thread_local context_fields g_context;  // per thread: each job's lines name its own playbook
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -187,6 +187,14 @@ void set_context(std::string_view key, std::string value) {
 
 void clear_context() {
   g_context.clear();
+}
+
+context_fields current_context() {
+  return g_context;
+}
+
+void adopt_context(context_fields fields) {
+  g_context = std::move(fields);
 }
 
 void write(level l, std::string_view message, std::initializer_list<field> fields) {

@@ -45,9 +45,16 @@ inline void error(std::string_view m, std::initializer_list<field> f = {}) {
 }
 
 // Fields added to every line until cleared: requestId for the invocation, then incidentId, findingId,
-// playbook as the handler learns them. The runtime loop clears them between invocations.
+// playbook as the handler learns them. The runtime loop clears them between invocations. The context is the
+// calling thread's own: the jobs of one event run on threads of their own (handlers/responder.cpp), each
+// starting from the invocation's context (adopt_context) and naming its own playbook and incident.
 void set_context(std::string_view key, std::string value);
 void clear_context();
+
+using context_fields = std::vector<std::pair<std::string, std::string>>;
+// The calling thread's context, and replacing it (a job's thread takes its parent's).
+context_fields current_context();
+void adopt_context(context_fields fields);
 
 std::string_view level_name(level l);
 

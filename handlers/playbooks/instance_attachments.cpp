@@ -1,6 +1,7 @@
-// The instance attachment steps run after isolation: both steps' reads share round trips (the listings and
-// the profile first, then each target group's targets and the role's policy), then one batch records and,
-// once the record has landed, detaches and deregisters.
+// The instance attachment steps, a batch at a time beside the containment's own (attachment_progress): the
+// association and the listings beside the instance's read, the profile and each target group's targets beside
+// the record and untrack, the record of what will be detached beside isolation, then, once that record has
+// landed and isolation is done, the detach, the deregistrations and the revoke.
 #include <algorithm>
 
 #include "handlers/config.h"
@@ -21,147 +22,104 @@ const action_kind& record_attachments =
 
 // Target groups asked about in one batch: hundreds at once would meet ELB's request rate as throttling.
 constexpr std::size_t health_batch = 100;
+// Target groups asked about before isolation (beside the untrack, which holds the instance open until the
+// batch is answered): more than that wait for isolation.
+constexpr std::size_t health_before_isolation = 20;
 // Pages of a listing read in one invocation: 10 × 1000 associations, 10 × 400 load balancers.
 constexpr int max_pages = 10;
 
+// A failed read, for the report. A profile or policy that does not exist is an answer (no role, no revoke
+// yet), not a failed read.
+void keep_failed_reads(const execution& run, std::vector<action_record>& actions) {
+  for (const auto& r : run.records) {
+    if (r.result == outcome::failed && !(r.failure && r.failure->code == "NoSuchEntity"))
+      actions.push_back(r);
+  }
+}
+
 void report_failed_reads(const execution& run, playbook_report& report) {
   report.round_trips += run.round_trips;
-  for (const auto& r : run.records) {
-    // A profile or policy that does not exist is an answer (no role, no revoke yet), not a failed read.
-    if (r.result == outcome::failed && !(r.failure && r.failure->code == "NoSuchEntity"))
-      report.actions.push_back(r);
-  }
+  keep_failed_reads(run, report.actions);
 }
 
-struct attachment_reads {
-  profile_state profile;
-  load_balancer_state balancers;
-};
+// Whether a listing needs no more reading: read to its end, failed, or at the page limit (or never wanted).
+bool settled(const std::optional<listing>& l) {
+  return !l || l->complete || l->failure || l->pages.size() >= static_cast<std::size_t>(max_pages);
+}
 
-// Reads every listing to its end, their pages side by side: a round trip per page of the longest.
-void read_listings(std::vector<listing*> listings, const playbook_context& ctx, playbook_report& report) {
-  for (int page = 0; page < max_pages; ++page) {
-    std::vector<planned_call> due;
-    std::vector<listing*> asked;
-    for (listing* l : listings) {
-      if (l->complete || l->failure) continue;
-      planned_call call = l->call;
-      if (!l->pages.empty()) {
-        std::get<query_call>(call.call).params.add(
-            l->marker_param, text_of(l->pages.back().xml().result(), l->next_path.c_str()));
+// The read of its next page: the first page's call, with the marker the last page read named.
+planned_call next_page(const listing& l) {
+  planned_call call = l.call;
+  if (!l.pages.empty()) {
+    std::get<query_call>(call.call).params.add(l.marker_param,
+                                               text_of(l.pages.back().xml().result(), l.next_path.c_str()));
+  }
+  return call;
+}
+
+void add_page(listing& l, execution& run, std::size_t at) {
+  if (!run.answers[at]) {
+    l.failure = run.records[at];
+    return;
+  }
+  l.pages.push_back(std::move(*run.answers[at]));
+  l.complete = text_of(l.pages.back().xml().result(), l.next_path.c_str()).empty();
+}
+
+// The reads that can go now: the profile once its ARN is known, then its role's policy and the region's
+// associations; the next page of each listing; the targets of the next target groups once they are all listed
+// (and, when many, isolated).
+void add_due_reads(attachment_progress& p, attachment_batch& b, bool isolated) {
+  const auto add = [&](planned_call call, listing* of) {
+    b.reads.push_back(std::move(call));
+    b.read_pages.push_back(of);
+  };
+  if (p.settings.detach_instance_profile) {
+    if (!p.profile_asked) {
+      for (auto& call : profile_reads(p.instance, p.profile)) {
+        if (call.query().action == "GetInstanceProfile") add(std::move(call), nullptr);
       }
-      due.push_back(std::move(call));
-      asked.push_back(l);
+      p.profile_asked = true;
+    } else if (!p.role_asked) {
+      // Who else holds the profile, beside the role's policy: only the revoke needs either. Not beside the
+      // untrack, whose batch holds the instance open until every call of it is answered.
+      for (auto& call : role_reads(p.profile)) add(std::move(call), nullptr);
+      p.role_asked = true;
+      p.associations = profile_association_listing(p.profile);
     }
-    if (due.empty()) return;
-    execution run = execute_plan(due, ctx.client, ctx.until, false);
-    report_failed_reads(run, report);
-    for (size_t i = 0; i < asked.size(); ++i) {
-      if (!run.answers[i]) {
-        asked[i]->failure = run.records[i];
-        continue;
-      }
-      asked[i]->pages.push_back(std::move(*run.answers[i]));
-      asked[i]->complete =
-          text_of(asked[i]->pages.back().xml().result(), asked[i]->next_path.c_str()).empty();
-    }
+  }
+  for (auto* l : {&p.associations, &p.groups, &p.classic}) {
+    if (!settled(*l)) add(next_page(**l), &**l);
+  }
+  if (p.groups && settled(p.groups) && !p.search) {
+    p.balancers.complete = p.groups->complete;
+    p.search = groups_to_search(target_groups_of(*p.groups), p.instance, p.settings.max_target_groups);
+    p.balancers.groups_not_searched = p.search->not_searched;
+  }
+  if (p.search && p.health_asked < p.search->search.size() &&
+      (isolated || p.search->search.size() <= health_before_isolation)) {
+    const std::size_t to = std::min(p.health_asked + health_batch, p.search->search.size());
+    const auto& all = p.search->search;
+    for (auto& read : target_health_reads(
+             {all.begin() + static_cast<long>(p.health_asked), all.begin() + static_cast<long>(to)}))
+      add(std::move(read), nullptr);
+    p.health_asked = to;
   }
 }
 
-// The role's policy, beside the first batch of target groups: each group worth asking (at most the
-// configured number) is asked for its targets.
-void read_targets(const attached_instance& instance, const attachment_settings& settings,
-                  const listing* groups, const playbook_context& ctx, attachment_reads& out,
-                  playbook_report& report) {
-  load_balancer_state& lb = out.balancers;
-  group_search search;
-  if (groups) {
-    lb.complete = groups->complete;
-    search = groups_to_search(target_groups_of(*groups), instance, settings.max_target_groups);
-    lb.groups_not_searched = search.not_searched;
-  }
-  std::vector<planned_call> batch = role_reads(out.profile);
-  size_t from = 0;
-  do {
-    const size_t to = std::min(from + health_batch, search.search.size());
-    for (auto& read : target_health_reads({search.search.begin() + static_cast<long>(from),
-                                           search.search.begin() + static_cast<long>(to)}))
-      batch.push_back(std::move(read));
-    if (batch.empty()) break;
-    execution run = execute_plan(batch, ctx.client, ctx.until, false);
-    report_failed_reads(run, report);
-    absorb_role_reads(batch, run, out.profile);
-    absorb_target_health(batch, run, instance, lb);
-    batch.clear();
-    from = to;
-  } while (from < search.search.size());
+// Whether what the record says is known, every read of it answered: the profile (and its own tags), every
+// target group's targets, every classic load balancer.
+bool record_known(const attachment_progress& p) {
+  const bool profile = !p.settings.detach_instance_profile || p.profile_asked;
+  const bool balancers = !p.settings.deregister_from_load_balancers ||
+                         (p.search && p.health_asked == p.search->search.size() && settled(p.classic));
+  return profile && balancers;
 }
 
-// What the first round trip reads: the profile and the first page of every listing.
-struct first_reads {
-  profile_state profile;  // as known before they are read
-  std::vector<planned_call> profile_calls;
-  std::optional<listing> associations, groups, classic;
-
-  std::vector<planned_call> calls() const {
-    std::vector<planned_call> all = profile_calls;
-    for (const auto* l : {&associations, &groups, &classic}) {
-      if (*l) all.push_back((*l)->call);
-    }
-    return all;
-  }
-};
-
-first_reads plan_first_reads(const attached_instance& instance, const attachment_settings& settings) {
-  first_reads out;
-  if (auto recorded = instance.tags.find(tag_instance_profile); recorded != instance.tags.end())
-    out.profile.recorded_arn = recorded->second;
-  out.profile.associated_arn = instance.profile_arn;  // until the association's own read says
-  if (settings.detach_instance_profile) {
-    out.profile_calls = profile_reads(instance, out.profile);
-    out.associations = profile_association_listing(out.profile);
-  }
-  if (settings.deregister_from_load_balancers) {
-    out.groups = target_group_listing(settings);
-    out.classic = classic_listing();
-  }
-  return out;
-}
-
-// Round trip 1 (`first`, answered): the profile and the first page of every listing (more pages only in a
-// large account). Round trip 2: the role's policy and the targets of each group worth asking, in batches.
-attachment_reads read_attachments(const attached_instance& instance, const attachment_settings& settings,
-                                  execution first, const playbook_context& ctx, playbook_report& report) {
-  first_reads planned = plan_first_reads(instance, settings);
-  attachment_reads out;
-  profile_state& profile = out.profile;
-  profile = planned.profile;
-  report_failed_reads(first, report);
-  profile.associated_arn.clear();
-  profile.association_read = false;  // until its answer says
-  absorb_profile_reads(planned.profile_calls, first, profile);
-  std::vector<listing*> more;
-  size_t at = planned.profile_calls.size();
-  for (auto* l : {&planned.associations, &planned.groups, &planned.classic}) {
-    if (!*l) continue;
-    if (first.answers[at]) {
-      (*l)->pages.push_back(std::move(*first.answers[at]));
-      (*l)->complete = text_of((*l)->pages.back().xml().result(), (*l)->next_path.c_str()).empty();
-      more.push_back(&**l);
-    } else {
-      (*l)->failure = first.records[at];
-    }
-    ++at;
-  }
-  read_listings(more, ctx, report);
-  if (planned.associations) absorb_association_listing(*planned.associations, instance, profile);
-
-  read_targets(instance, settings, planned.groups ? &*planned.groups : nullptr, ctx, out, report);
-  if (planned.classic) {
-    out.balancers.complete &= !planned.classic->failure.has_value();
-    absorb_classic(*planned.classic, instance, out.balancers);
-  }
-  return out;
+// And what the changes need besides: the role's policy and who else holds the profile.
+bool changes_known(const attachment_progress& p) {
+  return record_known(p) &&
+         (!p.settings.detach_instance_profile || (p.role_asked && settled(p.associations)));
 }
 
 // The record beside the changes: the profile's ARN and the registrations, in the room the status to come
@@ -215,6 +173,84 @@ nlohmann::ordered_json lb_details(const load_balancer_state& lb) {
           {"classic", lb.registered.classic}};
 }
 
+// Everything the steps would do now, the record's calls first; what a person must decide; the details.
+struct attachment_plan {
+  std::vector<planned_call> calls;
+  std::size_t record_calls = 0;
+  std::vector<aws::tag> record_tags;
+  std::vector<action_record> already;
+  bool lacks_room = false;
+  std::vector<std::string> escalations;
+  nlohmann::ordered_json details = nlohmann::ordered_json::object();
+};
+
+// The deregistrations, and the registrations the record should keep (what it said and what is found now).
+void plan_load_balancers(const attached_instance& instance, const attachment_progress& p,
+                         std::vector<planned_call>& plan, std::vector<aws::tag>& wanted,
+                         attachment_plan& out) {
+  const load_balancer_state& lb = p.balancers;
+  for (auto& call : plan_deregistration(instance, lb, out.already)) plan.push_back(std::move(call));
+  const auto recorded = load_balancer_record_from(instance.tags, instance.instance_id);
+  const load_balancer_record keep = merged(recorded.value_or(load_balancer_record{}), lb.registered);
+  if (keep != load_balancer_record{} && (!recorded || keep != *recorded)) {
+    for (auto& t : load_balancer_tags(keep, instance.instance_id)) wanted.push_back(std::move(t));
+  }
+  out.details["loadBalancers"] = lb_details(lb);
+  if (!lb.groups_not_searched.empty()) {
+    out.escalations.push_back(std::to_string(lb.groups_not_searched.size()) +
+                              " target groups were not searched for the instance (past "
+                              "TOURNIQUET_MAX_TARGET_GROUPS=" +
+                              std::to_string(p.settings.max_target_groups) +
+                              "): it may still receive traffic from them; details.loadBalancers names the "
+                              "first of them");
+  }
+  if (!lb.complete)
+    out.already.push_back(
+        unfinished_record(record_attachments, instance.instance_id,
+                          "not every load balancer could be read; a retry reads them again"));
+}
+
+// Planned from what is known, on the instance's `tags` and what the record put there already.
+attachment_plan plan_attachments(const attachment_progress& p, const std::map<std::string, std::string>& tags,
+                                 std::size_t reserved) {
+  attachment_plan out;
+  attached_instance instance = p.instance;
+  instance.tags = tags;
+  for (const auto& [key, value] : p.landed) instance.tags[key] = value;
+  profile_state profile = p.profile;
+  if (auto recorded = instance.tags.find(tag_instance_profile); recorded != instance.tags.end())
+    profile.recorded_arn = recorded->second;
+  std::vector<planned_call> plan;
+  std::vector<aws::tag> wanted;
+  if (p.settings.detach_instance_profile) {
+    profile_plan planned =
+        plan_profile_containment(instance, profile, p.settings, p.incident_id, rfc3339_now(), out.already);
+    plan = std::move(planned.calls);
+    wanted = std::move(planned.record);
+    if (planned.escalation) out.escalations.push_back(*planned.escalation);
+    out.details["instanceProfile"] = {{"arn", profile_in_question(profile)},
+                                      {"role", profile.role_name},
+                                      {"sharedWith", profile.shared_with}};
+  }
+  if (p.settings.deregister_from_load_balancers) plan_load_balancers(instance, p, plan, wanted, out);
+  const record_write record = plan_record(instance, wanted, reserved, out.already);
+  out.lacks_room = record.lacks_room;
+  out.record_tags = record.tags;
+  out.record_calls = record.calls.size();
+  // Nothing is detached or deregistered before its record landed: a replay, or release, could not know it.
+  out.calls = record.calls;
+  for (auto& call : plan) {
+    for (auto& n : call.needs) n += record.calls.size();  // the plan's own order, after the record calls
+    for (auto& n : call.after) n += record.calls.size();
+    const std::string& action = call.query().action;
+    if (!record.calls.empty() &&
+        (action == "DisassociateIamInstanceProfile" || action.starts_with("Deregister")))
+      call.needs.push_back(0);
+    out.calls.push_back(std::move(call));
+  }
+  return out;
+}
+
 }  // namespace
 
 result<attachment_settings> attachment_settings_from_environment(const env_reader& env) {
@@ -236,71 +272,140 @@ result<attachment_settings> attachment_settings_from_environment(const env_reade
   return s;
 }
 
-std::vector<planned_call> first_attachment_reads(const attached_instance& instance,
+std::vector<planned_call> first_attachment_reads(const std::string& instance_id,
                                                  const attachment_settings& settings) {
-  return plan_first_reads(instance, settings).calls();
-}
-
-attachment_outcome contain_attachments(const attached_instance& instance, const attachment_settings& settings,
-                                       std::string_view incident_id, std::size_t reserved, execution first,
-                                       const playbook_context& ctx, playbook_report& report) {
-  attachment_outcome out;
-  if (!settings.detach_instance_profile && !settings.deregister_from_load_balancers) return out;
-  const attachment_reads state = read_attachments(instance, settings, std::move(first), ctx, report);
-  std::vector<action_record> already;
-  std::vector<planned_call> plan;
-  std::vector<aws::tag> wanted;
+  std::vector<planned_call> reads;
   if (settings.detach_instance_profile) {
-    profile_plan profile =
-        plan_profile_containment(instance, state.profile, settings, incident_id, rfc3339_now(), already);
-    plan = std::move(profile.calls);
-    wanted = std::move(profile.record);
-    if (profile.escalation) out.escalations.push_back(*profile.escalation);
-    report.details["instanceProfile"] = {{"arn", profile_in_question(state.profile)},
-                                         {"role", state.profile.role_name},
-                                         {"sharedWith", state.profile.shared_with}};
+    attached_instance instance;
+    instance.instance_id = instance_id;
+    reads = profile_reads(instance, profile_state{});  // its association: no profile is known yet
   }
   if (settings.deregister_from_load_balancers) {
-    for (auto& call : plan_deregistration(instance, state.balancers, already))
-      plan.push_back(std::move(call));
-    const auto recorded = load_balancer_record_from(instance.tags, instance.instance_id);
-    const load_balancer_record keep =
-        merged(recorded.value_or(load_balancer_record{}), state.balancers.registered);
-    if (keep != load_balancer_record{} && (!recorded || keep != *recorded)) {
-      for (auto& t : load_balancer_tags(keep, instance.instance_id)) wanted.push_back(std::move(t));
-    }
-    report.details["loadBalancers"] = lb_details(state.balancers);
-    if (!state.balancers.groups_not_searched.empty()) {
-      out.escalations.push_back(
-          std::to_string(state.balancers.groups_not_searched.size()) +
-          " target groups were not searched for the instance (past "
-          "TOURNIQUET_MAX_TARGET_GROUPS=" +
-          std::to_string(settings.max_target_groups) +
-          "): it may still receive traffic from them; details.loadBalancers names the first of them");
-    }
-    if (!state.balancers.complete)
-      already.push_back(unfinished_record(record_attachments, instance.instance_id,
-                                          "not every load balancer could be read; a retry reads them again"));
+    reads.push_back(target_group_listing(settings).call);
+    reads.push_back(classic_listing().call);
   }
-  const record_write record = plan_record(instance, wanted, reserved, already);
-  out.lacks_room = record.lacks_room;
-  // Nothing is detached or deregistered before its record landed: a replay, or release, could not know it.
-  std::vector<planned_call> calls = record.calls;
-  for (auto& call : plan) {
-    for (auto& n : call.needs) n += record.calls.size();  // the plan's own order, after the record calls
-    for (auto& n : call.after) n += record.calls.size();
-    const std::string& action = call.query().action;
-    if (!record.calls.empty() &&
-        (action == "DisassociateIamInstanceProfile" || action.starts_with("Deregister")))
-      call.needs.push_back(0);
-    calls.push_back(std::move(call));
+  return reads;
+}
+
+attachment_progress start_attachments(const attachment_settings& settings, std::string incident_id,
+                                      const attached_instance& instance, execution first) {
+  attachment_progress p;
+  p.settings = settings;
+  p.incident_id = std::move(incident_id);
+  p.instance = instance;
+  if (auto recorded = instance.tags.find(tag_instance_profile); recorded != instance.tags.end())
+    p.profile.recorded_arn = recorded->second;
+  const std::vector<planned_call> plan = first_attachment_reads(instance.instance_id, settings);
+  p.round_trips += first.round_trips;
+  keep_failed_reads(first, p.actions);
+  std::size_t at = 0;
+  if (settings.detach_instance_profile) {
+    p.profile.association_read = false;  // until its answer says
+    absorb_profile_reads(plan, first, p.profile);
+    at = 1;
   }
-  const size_t record_at = 0;
-  execution run = execute_plan(calls, ctx.client, ctx.until, ctx.dry_run);
-  if (!record.calls.empty() && run.records[record_at].result == outcome::done) out.written = record.tags;
-  append(report, run);
-  report.actions.insert(report.actions.end(), already.begin(), already.end());
-  return out;
+  if (settings.deregister_from_load_balancers) {
+    p.groups = target_group_listing(settings);
+    p.classic = classic_listing();
+    add_page(*p.groups, first, at);
+    add_page(*p.classic, first, at + 1);
+  }
+  return p;
+}
+
+bool attachments_finished(const attachment_progress& p) {
+  return p.changes_sent ||
+         (!p.settings.detach_instance_profile && !p.settings.deregister_from_load_balancers);
+}
+
+namespace {
+
+void next_pass(attachment_progress& p, attachment_batch& b, const std::map<std::string, std::string>& tags,
+               std::size_t reserved, bool may_record, bool may_change) {
+  const bool known = record_known(p);  // of what the batches before said
+  const bool all_known = changes_known(p);
+  add_due_reads(p, b, may_change);
+  if (!p.record_sent && known && may_record) {
+    // The record, and the profile's own, beside isolation: planned again with the rest once it landed.
+    attachment_plan planned = plan_attachments(p, tags, reserved);
+    b.record_calls = planned.record_calls;
+    b.record_tags = planned.record_tags;
+    for (std::size_t i = 0; i < planned.calls.size(); ++i) {
+      if (i < planned.record_calls || planned.calls[i].query().action == "TagInstanceProfile")
+        b.writes.push_back(std::move(planned.calls[i]));
+    }
+    p.record_sent = true;
+    if (!b.writes.empty()) return;
+  }
+  if (p.record_sent && all_known && may_change) {
+    attachment_plan planned = plan_attachments(p, tags, reserved);
+    b.writes = std::move(planned.calls);
+    b.record_calls = planned.record_calls;
+    b.record_tags = std::move(planned.record_tags);
+    b.already = std::move(planned.already);
+    p.out.lacks_room = planned.lacks_room;
+    p.out.escalations = std::move(planned.escalations);
+    p.details = std::move(planned.details);
+    p.changes_sent = true;
+  }
+}
+
+}  // namespace
+
+attachment_batch next_attachment_batch(attachment_progress& p, const std::map<std::string, std::string>& tags,
+                                       std::size_t reserved, bool may_record, bool may_change) {
+  attachment_batch b;
+  // A pass may only learn that there is nothing to ask (no profile, no role): the next one goes on from
+  // there.
+  for (int pass = 0; pass < 4 && b.empty() && !attachments_finished(p); ++pass)
+    next_pass(p, b, tags, reserved, may_record, may_change);
+  return b;
+}
+
+void absorb_attachment_batch(attachment_progress& p, const attachment_batch& batch, execution reads,
+                             execution writes, bool dry_run) {
+  p.round_trips += reads.round_trips + writes.round_trips;
+  keep_failed_reads(reads, p.actions);
+  std::vector<planned_call> profile = batch.reads;  // the profile's own read alone: not a page of a listing
+  for (auto& call : profile) {
+    if (call.query().action != "GetInstanceProfile") call.kind = nullptr;
+  }
+  absorb_profile_reads(profile, reads, p.profile);
+  absorb_role_reads(batch.reads, reads, p.profile);
+  absorb_target_health(batch.reads, reads, p.instance, p.balancers);
+  for (std::size_t i = 0; i < batch.reads.size(); ++i) {
+    if (batch.read_pages[i]) add_page(*batch.read_pages[i], reads, i);
+  }
+  if (p.associations && settled(p.associations))
+    absorb_association_listing(*p.associations, p.instance, p.profile);
+  if (p.classic && settled(p.classic) && p.search && p.health_asked == p.search->search.size()) {
+    load_balancer_state& lb = p.balancers;
+    lb.registered.classic.clear();
+    lb.complete &= !p.classic->failure.has_value();
+    absorb_classic(*p.classic, p.instance, lb);
+  }
+  const auto landed = [&](std::size_t i) {
+    const outcome r = writes.records[i].result;
+    return r == outcome::done || r == outcome::already || (dry_run && r == outcome::planned);
+  };
+  if (batch.record_calls > 0 && landed(0)) {
+    for (const auto& t : batch.record_tags) p.landed[t.key] = t.value;
+    if (writes.records[0].result == outcome::done)
+      p.out.written.insert(p.out.written.end(), batch.record_tags.begin(), batch.record_tags.end());
+  }
+  for (std::size_t i = 0; i < batch.writes.size(); ++i) {
+    if (batch.writes[i].query().action == "TagInstanceProfile" && landed(i))
+      p.profile.profile_tags[batch.writes[i].detail] = p.incident_id;  // its detail: the tag's key
+  }
+  p.actions.insert(p.actions.end(), writes.records.begin(), writes.records.end());
+  p.actions.insert(p.actions.end(), batch.already.begin(), batch.already.end());
+}
+
+attachment_outcome finish_attachments(attachment_progress& p, playbook_report& report) {
+  report.round_trips += p.round_trips;
+  report.actions.insert(report.actions.end(), p.actions.begin(), p.actions.end());
+  for (const auto& [key, value] : p.details.items()) report.details[key] = value;
+  return std::move(p.out);
 }
 
 void release_attachments(const attached_instance& instance, const attachment_settings& settings,

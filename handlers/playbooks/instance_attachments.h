@@ -146,15 +146,10 @@ struct attachment_outcome {
   std::vector<std::string> escalations;  // for a person: why the report escalates
 };
 
-// The steps' first reads (the profile, the first page of each listing): they wait for isolation and no more,
-// so they ride with the evidence calls, in the same round trip.
-std::vector<planned_call> first_attachment_reads(const attached_instance& instance,
+// The steps run a batch at a time, each batch riding beside one of the containment's own
+// (instance_attachments_internal.h): the reads needing the instance id alone beside the instance's read.
+std::vector<planned_call> first_attachment_reads(const std::string& instance_id,
                                                  const attachment_settings& settings);
-// Reads the rest, plans and executes both steps, given `first`: the execution of first_attachment_reads,
-// in its order. `reserved` tags (the status to come) keep their room.
-attachment_outcome contain_attachments(const attached_instance& instance, const attachment_settings& settings,
-                                       std::string_view incident_id, std::size_t reserved, execution first,
-                                       const playbook_context& ctx, playbook_report& report);
 void release_attachments(const attached_instance& instance, const attachment_settings& settings,
                          const playbook_context& ctx, playbook_report& report);
 

@@ -7,6 +7,7 @@
 #include "aws/crypto.h"
 #include "handlers/confirmation.h"
 #include "handlers/playbooks/attack_sequence.h"
+#include "handlers/playbooks/instance_attachments_internal.h"
 #include "handlers/playbooks/instance_evidence.h"
 #include "runtime/log.h"
 
@@ -947,14 +948,40 @@ operator_decision decision_of(const instance_state& state) {
 
 namespace {
 
+// Reads of another step that ride in the same batch (the attachment steps' first), and their answers.
+struct riding_reads {
+  std::vector<planned_call> calls;
+  execution run = {};
+};
+
+// The calls [begin, end) of `from`, moved out: the share of a batch another step sent beside.
+execution slice(execution& from, size_t begin, size_t end) {
+  execution out;
+  for (size_t i = begin; i < end; ++i) {
+    out.records.push_back(std::move(from.records[i]));
+    out.answers.push_back(std::move(from.answers[i]));
+  }
+  return out;
+}
+
 // Reads the instance and the groups Tourniquet manages, all in one round trip.
-// With a confirmation still to be had, GetFindings rides in the same batch: no round trip of its own.
+// With a confirmation still to be had, GetFindings rides in the same batch: no round trip of its own; so do
+// the reads `beside` (their failures are theirs to report).
 result<instance_state> read_state(const instance_finding& finding, const instance_settings& settings,
                                   const aws::client& client, aws::deadline until, playbook_report& report,
-                                  finding_confirmation* confirmation = nullptr) {
+                                  finding_confirmation* confirmation = nullptr,
+                                  riding_reads* beside = nullptr) {
   std::vector<planned_call> plan = plan_state_reads(finding, settings);
   const auto confirm_at = confirmation ? confirmation->add_to(plan) : std::nullopt;
-  const execution reads = execute_plan(plan, client, until, false);
+  const size_t own = plan.size();
+  if (beside) plan.insert(plan.end(), beside->calls.begin(), beside->calls.end());
+  execution reads = execute_plan(plan, client, until, false);
+  if (beside) {
+    beside->run = slice(reads, own, plan.size());
+    reads.records.resize(own);
+    reads.answers.resize(own);
+    plan.resize(own);
+  }
   if (confirm_at) confirmation->absorb(reads, *confirm_at);
   report.round_trips += reads.round_trips;
   for (const auto& r : reads.records) {
@@ -1235,48 +1262,166 @@ attached_instance attached(const instance_state& state, const instance_finding& 
   return out;
 }
 
-// The containment plan, with the attachment steps' first reads riding beside the evidence: they wait for the
-// isolation calls and no more, so they cost no round trip of their own. A dry run sends EC2 calls with
-// DryRun, which read nothing: it sends them apart. Returns the plan's execution and the reads'.
-std::pair<execution, execution> execute_with_reads(const std::vector<planned_call>& plan,
-                                                   const std::vector<planned_call>& reads,
-                                                   const playbook_context& ctx) {
-  if (ctx.dry_run) {
-    return {execute_plan(plan, ctx.client, ctx.until, true),
-            execute_plan(reads, ctx.client, ctx.until, false)};
+// The containment plan sent one level at a time, each as execute_plan would send it, so that a batch of the
+// attachment steps can ride beside each level: a step is one batch.
+class plan_levels {
+ public:
+  explicit plan_levels(const std::vector<planned_call>& plan) : m_plan(plan), m_settled(plan.size(), false) {
+    for (const auto& call : plan) {
+      m_run.records.push_back(
+          {std::string(call.kind->name), call.target, outcome::planned, call.detail, std::nullopt, {}});
+    }
+    m_run.answers.resize(plan.size());
   }
-  std::vector<size_t> isolations;
-  for (size_t i = 0; i < plan.size(); ++i) {
-    if (plan[i].kind == &isolate_interface) isolations.push_back(i);
+
+  bool finished() const {
+    return std::all_of(m_settled.begin(), m_settled.end(), [](bool s) { return s; });
   }
-  std::vector<planned_call> all = plan;
-  for (auto read : reads) {
-    read.after = isolations;
-    all.push_back(std::move(read));
+  bool settled(const std::vector<size_t>& calls) const {
+    return std::all_of(calls.begin(), calls.end(), [&](size_t i) { return m_settled[i]; });
   }
-  execution run = execute_plan(all, ctx.client, ctx.until, false);
-  execution first;
-  for (size_t i = plan.size(); i < all.size(); ++i) {
-    first.records.push_back(std::move(run.records[i]));
-    first.answers.push_back(std::move(run.answers[i]));
+  const execution& so_far() const { return m_run; }
+  execution take() { return std::move(m_run); }
+
+  // The plan's next level, with `writes` (their needs their own) and `reads` in the same batch; in a dry run
+  // the reads go apart, without DryRun. Returns the executions of the reads and of the writes.
+  std::pair<execution, execution> step(const std::vector<planned_call>& reads,
+                                       const std::vector<planned_call>& writes, const playbook_context& ctx) {
+    const std::vector<size_t> due = ready();
+    std::vector<planned_call> batch;
+    for (size_t i : due) {
+      batch.push_back(m_plan[i]);
+      batch.back().needs.clear();  // met: every one settled, every need succeeded
+      batch.back().after.clear();
+    }
+    const size_t at = batch.size();
+    for (planned_call call : writes) {
+      for (auto& n : call.needs) n += at;
+      for (auto& n : call.after) n += at;
+      batch.push_back(std::move(call));
+    }
+    execution apart;
+    if (ctx.dry_run) {
+      apart = execute_plan(reads, ctx.client, ctx.until, false);
+    } else {
+      batch.insert(batch.end(), reads.begin(), reads.end());
+    }
+    execution sent = execute_plan(batch, ctx.client, ctx.until, ctx.dry_run);
+    m_run.round_trips += sent.round_trips;
+    for (size_t k = 0; k < due.size(); ++k) {
+      m_run.records[due[k]] = std::move(sent.records[k]);
+      m_run.answers[due[k]] = std::move(sent.answers[k]);
+      m_settled[due[k]] = true;
+    }
+    execution wrote = slice(sent, at, at + writes.size());
+    if (!ctx.dry_run) apart = slice(sent, at + writes.size(), sent.records.size());
+    return {std::move(apart), std::move(wrote)};
   }
-  run.records.resize(plan.size());
-  run.answers.resize(plan.size());
-  return {std::move(run), std::move(first)};
+
+ private:
+  bool succeeded(size_t i) const {
+    const outcome r = m_run.records[i].result;
+    return m_settled[i] && (r == outcome::done || r == outcome::already || r == outcome::planned);
+  }
+
+  void leave_undone(size_t i, std::string detail) {
+    m_settled[i] = true;
+    m_run.records[i].result = outcome::skipped;
+    m_run.records[i].unfinished = true;
+    m_run.records[i].detail = std::move(detail);
+  }
+
+  // The calls whose needs succeeded and whose `after` calls finished; those behind a failed need are left
+  // undone, as execute_plan leaves them.
+  std::vector<size_t> ready() {
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t i = 0; i < m_plan.size(); ++i) {
+        if (m_settled[i]) continue;
+        for (size_t need : m_plan[i].needs) {
+          if (!m_settled[need] || succeeded(need)) continue;
+          const action_record& r = m_run.records[need];
+          leave_undone(i, "not done: " + r.action + " " + r.target + " did not succeed");
+          changed = true;
+          break;
+        }
+      }
+    }
+    std::vector<size_t> due;
+    for (size_t i = 0; i < m_plan.size(); ++i) {
+      if (m_settled[i]) continue;
+      const auto& p = m_plan[i];
+      if (std::all_of(p.needs.begin(), p.needs.end(), [&](size_t n) { return succeeded(n); }) &&
+          settled(p.after))
+        due.push_back(i);
+    }
+    for (size_t i = 0; i < m_plan.size() && due.empty(); ++i) {
+      if (!m_settled[i]) leave_undone(i, "not done: its prerequisites form a cycle");
+    }
+    return due;
+  }
+
+  const std::vector<planned_call>& m_plan;
+  std::vector<bool> m_settled;
+  execution m_run;
+};
+
+// The instance's tags once the record of step 1 is settled, with it when it landed; else the room it still
+// needs goes into `reserved` (it is tried again after the plan).
+std::map<std::string, std::string> tags_after_record(const containment_plan& planned, const execution& run,
+                                                     const instance_state& state, bool dry_run,
+                                                     std::size_t& reserved) {
+  std::map<std::string, std::string> tags = state.tags;
+  for (size_t i : planned.record.calls) {
+    if (planned.calls[i].kind != &record_prior_state) continue;
+    const outcome r = run.records[i].result;
+    if (r == outcome::done || r == outcome::already || (dry_run && r == outcome::planned)) {
+      for (const auto& t : planned.record.instance_tags) tags[t.key] = t.value;
+    } else {
+      reserved += planned.record.instance_tags.size();
+    }
+  }
+  return tags;
 }
 
-// Step 1 to 3 and the evidence, then the instance's profile and load balancers, then the status tags in the
-// room that is left. Says whether a tag the instance should carry found no room, and what a person must
-// decide.
+// Step 1 to 3 and the evidence, level by level, with the attachment steps' batches beside: the profile and
+// each target group's targets beside step 1, their record beside isolation (the instance's room counted
+// after step 1's record), the detach, deregistrations and revoke beside the evidence, once isolation is done
+// and their record landed. Nothing of the plan waits for them.
+execution run_with_attachments(const containment_plan& planned, const instance_state& state,
+                               attachment_progress& steps, const playbook_context& ctx) {
+  plan_levels levels(planned.calls);
+  std::vector<size_t> isolations;
+  for (size_t i = 0; i < planned.calls.size(); ++i) {
+    if (planned.calls[i].kind == &isolate_interface) isolations.push_back(i);
+  }
+  for (;;) {
+    const bool recorded = levels.settled(planned.record.calls);
+    std::size_t reserved =
+        (state.tags.contains(tag_status) ? 0 : 1) + (state.tags.contains(tag_contained_at) ? 0 : 1);
+    const auto tags =
+        recorded ? tags_after_record(planned, levels.so_far(), state, ctx.dry_run, reserved) : state.tags;
+    const attachment_batch batch =
+        next_attachment_batch(steps, tags, reserved, recorded, levels.settled(isolations));
+    if (levels.finished() && batch.empty()) break;
+    auto [reads, writes] = levels.step(batch.reads, batch.writes, ctx);
+    absorb_attachment_batch(steps, batch, std::move(reads), std::move(writes), ctx.dry_run);
+  }
+  return levels.take();
+}
+
+// Step 1 to 3 and the evidence with the instance's profile and load balancers beside, then the status tags
+// in the room that is left. Says whether a tag the instance should carry found no room, and what a person
+// must decide. `first`: the attachment steps' first reads, answered beside the instance's.
 attachment_outcome execute_containment(const instance_finding& finding, instance_state& state,
                                        const instance_settings& settings, const playbook_context& ctx,
-                                       playbook_report& report) {
+                                       playbook_report& report, execution first) {
   std::vector<action_record> already;
   const containment_plan planned = plan_instance_containment(finding, state, settings, already);
   const auto& plan = planned.calls;
-  attached_instance instance = attached(state, finding);
-  const auto early = first_attachment_reads(instance, settings.attachments);
-  auto [run, first] = execute_with_reads(plan, early, ctx);
+  attachment_progress steps =
+      start_attachments(settings.attachments, report.incident_id, attached(state, finding), std::move(first));
+  execution run = run_with_attachments(planned, state, steps, ctx);
   bool lacks_room = planned.record.lacks_room;
   lacks_room |= settle_tag_limits(plan, run);
   retry_failed_record(plan, run, ctx);
@@ -1286,11 +1431,7 @@ attachment_outcome execute_containment(const instance_finding& finding, instance
   account_for_isolation(plan, run, ctx.arrived, report);
   report_group_assertions(plan, run, state, report);
   report.details["record"] = record_placement(planned, run, state);
-  const std::size_t reserved =
-      (state.tags.contains(tag_status) ? 0 : 1) + (state.tags.contains(tag_contained_at) ? 0 : 1);
-  instance.tags = state.tags;  // with the record just written: the room left
-  attachment_outcome attachments = contain_attachments(instance, settings.attachments, report.incident_id,
-                                                       reserved, std::move(first), ctx, report);
+  attachment_outcome attachments = finish_attachments(steps, report);
   for (const auto& t : attachments.written) state.tags[t.key] = t.value;
   lacks_room |= attachments.lacks_room;
 
@@ -1325,7 +1466,9 @@ playbook_report contain_instance(const instance_finding& event_finding, const pl
     return ignored(report.playbook, event_finding.instance_id,
                    "the instance is exempt (TOURNIQUET_EXEMPT_INSTANCES)");
   }
-  auto state = read_state(event_finding, settings, ctx.client, ctx.until, report, ctx.confirmation);
+  riding_reads attachment_reads{first_attachment_reads(event_finding.instance_id, settings.attachments)};
+  auto state =
+      read_state(event_finding, settings, ctx.client, ctx.until, report, ctx.confirmation, &attachment_reads);
   auto confirmed = confirmed_target(event_finding, ctx, settings);
   if (auto* stop = std::get_if<playbook_report>(&confirmed)) return finish(std::move(*stop));
   const instance_finding& finding = std::get<instance_finding>(confirmed);
@@ -1352,7 +1495,8 @@ playbook_report contain_instance(const instance_finding& event_finding, const pl
   }
 
   // Isolation never waits for the record to fit: a tag limit is for a person, after the fact.
-  const attachment_outcome done = execute_containment(finding, *state, settings, ctx, report);
+  const attachment_outcome done =
+      execute_containment(finding, *state, settings, ctx, report, std::move(attachment_reads.run));
   report.status = ctx.dry_run                                    ? report_status::dry_run
                   : report.incomplete()                          ? report_status::incomplete
                   : done.lacks_room || !done.escalations.empty() ? report_status::escalate
@@ -1365,7 +1509,7 @@ playbook_report contain_instance(const instance_finding& event_finding, const pl
     report.reason = since.reason;
   }
   // After isolation and its record: a failed write is one more failed action, never a reason to hold back.
-  // The load balancers and the profile were read after isolation, but before anything of theirs changed.
+  // The load balancers and the profile were read before anything of theirs changed.
   for (const char* part : {"instanceProfile", "loadBalancers"}) {
     if (report.details.contains(part)) state->as_read["attachments"][part] = report.details[part];
   }

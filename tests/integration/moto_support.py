@@ -152,6 +152,11 @@ def run_tourniquet(args, env, stdin=None, timeout=60):
     if not binary:
         raise RuntimeError("TOURNIQUET_BIN is not set: run the integration tests through ctest")
     done = subprocess.run([binary, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+    # A sanitizer's report fails every test, also one that expects a failing exit (the sanitize and thread
+    # stages of scripts/test run these tests on instrumented builds).
+    if "Sanitizer" in done.stderr:
+        raise AssertionError(f"tourniquet {' '.join(args)}: a sanitizer reported (exit {done.returncode}):\n"
+                             f"{done.stderr[-6000:]}")
     return done.returncode, done.stdout, done.stderr
 
 

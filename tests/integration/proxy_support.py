@@ -61,3 +61,13 @@ class AwsProxy:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.tmp.cleanup()
+
+
+def round_trip_depths(entries):
+    """Each answered call of a proxy log with its "depth": 1 + the deepest call answered before it arrived, the
+    round trips that led to it (as bench/containment_bench.py counts them). Calls of one batch must arrive
+    before any of them is answered: run the proxy with a delay."""
+    calls = sorted((dict(e) for e in entries if "answered" in e), key=lambda c: c["time"])
+    for j, call in enumerate(calls):
+        call["depth"] = 1 + max((c["depth"] for c in calls[:j] if c["answered"] <= call["time"]), default=0)
+    return calls

@@ -6,7 +6,8 @@ nothing."""
 import copy
 import unittest
 
-from moto_support import generated_policy, invoke
+from moto_support import ACCOUNT, generated_policy, invoke
+from proxy_support import AwsProxy, round_trip_depths
 from test_bucket_protection import with_moto_s3_names
 from worlds import MEMBER_ROLE_NAME, InstanceWorldTestCase, acl_of, guardduty_finding
 
@@ -108,6 +109,22 @@ class AttackSequenceTest(InstanceWorldTestCase):
         self.assertEqual(len(self.bucket_tags()), 3)
         for subnet in self.world.subnets:
             self.assertEqual(self.denied(subnet), sorted(f"{a}/32" for a in ENDPOINTS))
+
+    def test_its_jobs_run_together_in_the_round_trips_of_the_longest(self):
+        # Through the proxy, whose log tells which calls came after which answers (proxy_support.round_trip_depths).
+        proxy = AwsProxy(self.moto.url, delay_ms=40)
+        self.addCleanup(proxy.stop)
+        env = self.moto.env_for(*self.responder, {"AWS_ENDPOINT_URL": proxy.url, "TOURNIQUET_ACCOUNT_ID": ACCOUNT})
+        code, response, err = invoke(self.sequence_event(), env)
+        self.assertEqual(code, 0, err[-3000:])
+        jobs = [r for r in response["reports"] if r["playbook"] != "attack-sequence"]
+        self.assertGreaterEqual(len({r["playbook"] for r in jobs}), 4, response)  # instance, key, bucket, block
+        calls = round_trip_depths(proxy.log())
+        longest = max(r["timing"]["roundTrips"] for r in jobs)
+        trace = [(c["action"], c["depth"]) for c in calls]
+        self.assertLessEqual(max(c["depth"] for c in calls), longest, trace)
+        # One after the other they would take the sum of their round trips.
+        self.assertLess(longest, sum(r["timing"]["roundTrips"] for r in jobs))
 
     def test_a_dry_run_changes_nothing(self):
         before = self.interface_groups()

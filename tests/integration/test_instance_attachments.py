@@ -2,10 +2,13 @@
 and IAM checks on, Tourniquet acting as a principal holding exactly the generated policy: the instance profile
 detached and its role's older sessions denied (unless another instance shares it), the instance deregistered
 from an instance target group and an IP target group, a replay that changes nothing, release putting both back,
-and a dry run that changes nothing."""
+and a dry run that changes nothing. Through tests/servers/aws_proxy.py, the round trips: a warm containment with
+a profile and target groups done in 5, isolated in 3, nothing detached before its record landed; attachment
+reads that fail holding isolation back by none."""
 import json
 
 from moto_support import ACCOUNT, run_tourniquet
+from proxy_support import AwsProxy, round_trip_depths
 from worlds import InstanceWorldTestCase, ec2_role, instance_finding, instance_on_interface
 
 REVOKE_POLICY = "tourniquet-revoke-older-sessions"
@@ -133,6 +136,96 @@ class InstanceAttachmentsTest(InstanceWorldTestCase):
         forced = self.invoke(instance_finding(self.world.instance), {"TOURNIQUET_REVOKE_SHARED_INSTANCE_ROLE": "true"})
         self.assertEqual(forced["status"], "contained", forced)
         self.assertEqual(self.role_policies(), [REVOKE_POLICY])
+
+    def warm_and_proxied(self, **faults):
+        """Another instance of the VPC contained first (the untrack and isolation groups are there already),
+        then a proxy that answers after 100 ms, so that a batch's calls all arrive before any answer; returns
+        the proxy and the environment that goes through it, as bench/containment_bench.py measures: the account
+        known (no sts call), the playbook alone (the finding's network block off)."""
+        self.moto.open_auth()
+        other, _ = instance_on_interface(self.moto.client("ec2"), self.world.subnets[1])
+        self.moto.enforce_auth()
+        self.assertEqual(self.invoke(instance_finding(other))["status"], "contained")
+        proxy = AwsProxy(self.moto.url, delay_ms=100)
+        self.addCleanup(proxy.stop)
+        if faults:
+            proxy.configure(**faults)
+        return proxy, {"AWS_ENDPOINT_URL": proxy.url, "TOURNIQUET_ACCOUNT_ID": ACCOUNT,
+                       "TOURNIQUET_BLOCK_MIN_SEVERITY": "10"}
+
+    def isolation_depth(self, report, calls, trace):
+        isolation = {a["detail"].split("-> ")[-1] for a in report["actions"] if a["action"] == "isolate-interface"}
+        isolations = [c for c in calls if c["action"] == "ModifyNetworkInterfaceAttribute"
+                      and c["params"].get("SecurityGroupId.1") in isolation]
+        self.assertEqual(len(isolations), 2, trace)
+        for n in self.ec2.describe_network_interfaces(Filters=[
+                {"Name": "attachment.instance-id", "Values": [self.world.instance]}])["NetworkInterfaces"]:
+            self.assertEqual([g["GroupId"] for g in n["Groups"]], list(isolation), "an interface is not isolated")
+        return max(c["depth"] for c in isolations)
+
+    def test_a_warm_containment_with_a_profile_and_target_groups_takes_five_round_trips(self):
+        proxy, env = self.warm_and_proxied()
+        report = self.invoke(instance_finding(self.world.instance), env)
+        self.assertEqual(report["status"], "contained", report)
+        self.assertEqual(self.associated(), [])
+        self.assertEqual(self.targets(self.by_instance), [])
+        calls = round_trip_depths(proxy.log())
+        trace = "\n".join(f"{c['depth']} {c['action']}" for c in calls)
+        self.assertLessEqual(self.isolation_depth(report, calls, trace), 3, trace)
+        self.assertLessEqual(max(c["depth"] for c in calls), 5, trace)
+        self.assertEqual(report["timing"]["roundTrips"], max(c["depth"] for c in calls), "the report counts them")
+        # Nothing is detached or deregistered before the record of it has landed.
+        record = [c for c in calls if c["action"] == "CreateTags"
+                  and "tourniquet:instance-profile" in c["params"].values()]
+        changes = [c for c in calls if c["action"] in ("DisassociateIamInstanceProfile", "DeregisterTargets")]
+        self.assertEqual(len(record), 1, trace)
+        self.assertEqual(len(changes), 3, trace)
+        self.assertTrue(all(c["time"] >= record[0]["answered"] for c in changes), trace)
+
+    def test_the_targets_of_many_target_groups_are_read_after_isolation(self):
+        self.moto.open_auth()
+        elbv2 = self.moto.client("elbv2")
+        for i in range(20):  # with the two of setUp, more than are read beside the untrack
+            elbv2.create_target_group(Name=f"idle-{i}", Protocol="HTTP", Port=80, VpcId=self.world.vpc,
+                                      TargetType="instance")
+        self.moto.enforce_auth()
+        proxy, env = self.warm_and_proxied()
+        report = self.invoke(instance_finding(self.world.instance), env)
+        self.assertEqual(report["status"], "contained", report)
+        self.assertEqual(report["details"]["loadBalancers"]["targetGroupsSearched"], 22, report)
+        self.assertEqual((self.targets(self.by_instance), self.targets(self.by_address)), ([], []))
+        calls = round_trip_depths(proxy.log())
+        trace = "\n".join(f"{c['depth']} {c['action']}" for c in calls)
+        self.assertLessEqual(self.isolation_depth(report, calls, trace), 3, trace)
+        health = [c for c in calls if c["action"] == "DescribeTargetHealth"]
+        isolated = max(c["answered"] for c in calls if c["action"] == "ModifyNetworkInterfaceAttribute")
+        self.assertEqual(len(health), 22, trace)
+        self.assertTrue(all(c["time"] >= isolated for c in health), trace)
+
+    def test_attachment_reads_that_fail_hold_isolation_back_by_no_round_trip_and_change_nothing_of_theirs(self):
+        # The association and the listings answer 500 (no retry): what they would have found is not known.
+        proxy, env = self.warm_and_proxied(fault_share=1.0, faults=["500"], actions=[
+            "DescribeIamInstanceProfileAssociations", "DescribeTargetGroups", "DescribeLoadBalancers"])
+        from moto_support import invoke
+        code, response, err = invoke(instance_finding(self.world.instance),
+                                     self.moto.env_for(*self.responder, dict(env, AWS_MAX_ATTEMPTS="1")))
+        self.assertNotEqual(code, 0, "an incomplete containment fails the invocation, for Lambda to retry")
+        self.assertEqual(response["errorType"], "Function.ContainmentIncomplete", response)
+        finished = [line for line in err.splitlines() if "playbook finished" in line]
+        report = json.loads(finished[-1].split("report=", 1)[1])
+        self.assertEqual(report["status"], "incomplete", report)
+        calls = round_trip_depths(proxy.log())
+        trace = "\n".join(f"{c['depth']} {c['action']} {c['status']}" for c in calls)
+        self.assertLessEqual(self.isolation_depth(report, calls, trace), 3, trace)
+        self.assertEqual(self.associated(), [self.profile], "detached with its association unread")
+        self.assertEqual(self.targets(self.by_instance), [(self.world.instance, 80)])
+        failed = {(a["action"], a["target"]) for a in report["actions"] if a["outcome"] == "failed"}
+        self.assertEqual(failed, {("read-instance-profile", self.world.instance),
+                                  ("read-load-balancers", "target groups"),
+                                  ("read-load-balancers", "classic load balancers")}, report)
+        unfinished = [a["action"] for a in report["actions"] if a["outcome"] == "skipped"]
+        self.assertIn("detach-instance-profile", unfinished, report)
+        self.assertIn("record-attachments", unfinished, report)
 
     def test_a_dry_run_changes_nothing(self):
         report = self.invoke(instance_finding(self.world.instance), args=["--dry-run"])

@@ -25,7 +25,9 @@ Faults other than slow and drop-after are decided before forwarding: the call do
 
 Control (never forwarded): GET /_stats -> {"requests", "forwarded", "faults": {kind: n}, "services": {...}};
 GET /_log -> the last requests seen: {"time", "method", "path", "service", "action", "target", "fault",
-"authorization", "security_token", "status"} (the signature and token are there for the secrets test);
+"authorization", "security_token", "status", "answered", "params"} (the signature and token are there for the
+secrets test; "answered", the time the answer went back, is absent for a dropped call; "params", a query call's
+form parameters, for the tests that count round trips);
 POST /_config with any of {"delay_ms", "fault_share", "faults", "seed", "slow_ms", "actions", "limit",
 "log_bodies"} changes them at once (the limit counts from then; with log_bodies the log keeps each upstream
 answer's body too, as "answer", for the secrets test to find the credentials AssumeRole handed out);
@@ -274,6 +276,8 @@ def make_handler(state):
             entry = {"time": time.time(), "method": self.command, "path": self.path, "service": service,
                      "action": action, "target": target, "fault": fault, "authorization": authorization,
                      "security_token": self.headers.get("X-Amz-Security-Token", ""), "status": None}
+            if not target and self.command == "POST":
+                entry["params"] = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
             state.record(entry)
             half_delay = state.delay_ms / 2000.0
             if half_delay:
@@ -283,6 +287,7 @@ def make_handler(state):
                 if half_delay:
                     time.sleep(half_delay)
                 entry["status"] = status
+                entry["answered"] = time.time()
                 self._reply(status, content_type, answer, [("x-amzn-RequestId", "proxy")])
                 return
             if fault == "drop":
@@ -311,6 +316,7 @@ def make_handler(state):
             relayed = [(k, v) for k, v in answer_headers
                        if k.lower() not in HOP_BY_HOP and k.lower() not in ("content-length", "content-type")]
             content_type = next((v for k, v in answer_headers if k.lower() == "content-type"), None)
+            entry["answered"] = time.time()
             try:
                 self._reply(status, content_type, data, relayed)
             except (BrokenPipeError, ConnectionResetError):
