@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "handlers/config.h"
+#include "runtime/json_text.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -18,15 +19,7 @@ constexpr std::size_t max_message = 250 * 1024;  // SNS takes 256 KiB; reports a
 constexpr std::size_t max_error_text = 240;      // per action in an outcome summary
 
 std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[96];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(millis % 1000));
-  return buffer;
+  return log::rfc3339_millis(t);
 }
 
 std::string cut(std::string text, std::size_t limit) {
@@ -81,10 +74,6 @@ std::string verb_for(const playbook_report& report) {
   }
 }
 
-nlohmann::ordered_json metric(std::string_view name, std::string_view unit) {
-  return {{"Name", name}, {"Unit", unit}};
-}
-
 }  // namespace
 
 result<observability_settings> observability_settings_from_environment(const env_reader& env) {
@@ -119,63 +108,94 @@ result<observability_settings> observability_settings_from_environment(const env
   return s;
 }
 
+namespace {
+
+// One report's EMF document, written as JSON text (json_text: as nlohmann would dump the same document).
+void append_metric_line(std::string& out, const playbook_report& r, const invocation_figures& figures,
+                        const std::string& timestamp, long long epoch_ms, bool first) {
+  long done = 0;
+  long failed = 0;
+  for (const auto& a : r.actions) {
+    if (a.result == outcome::done) ++done;
+    if (a.result == outcome::failed) ++failed;
+  }
+  std::string metrics = "[";  // the Metrics array, written beside the values
+  const auto metric = [&metrics](std::string_view name, std::string_view unit) {
+    if (metrics.size() > 1) metrics += ',';
+    json_text::object(metrics).string("Name", name).string("Unit", unit).close();
+  };
+  json_text::object doc(out);
+  doc.string("timestamp", timestamp).string("level", "INFO").string("message", "metrics");
+  if (!figures.request_id.empty()) doc.string("requestId", figures.request_id);
+  if (!r.incident_id.empty()) doc.string("incidentId", r.incident_id);
+  doc.string("Playbook", r.playbook);
+  metric("ActionsDone", "Count");
+  doc.number("ActionsDone", done);
+  metric("ActionsFailed", "Count");
+  doc.number("ActionsFailed", failed);
+  // Runs of the playbook in this invocation: more than one means AWS failed it for a while
+  metric("Passes", "Count");
+  doc.number("Passes",
+             1 + (r.details.contains("passes") ? static_cast<long>(r.details["passes"].size()) : 0L));
+  if (r.forged) {
+    metric("Forged", "Count");
+    doc.number("Forged", 1);
+  }
+  if (r.isolated_after_ms >= 0) {
+    metric("ContainmentMs", "Milliseconds");
+    doc.number("ContainmentMs", r.isolated_after_ms);
+  }
+  if (first) {
+    metric("Retries", "Count");
+    doc.number("Retries", figures.retries);
+    metric("Throttles", "Count");
+    doc.number("Throttles", figures.throttles);
+    metric("ColdStart", "Count");
+    doc.number("ColdStart", figures.cold_start ? 1 : 0);
+    if (figures.notification_failed) {
+      metric("NotificationsFailed", "Count");
+      doc.number("NotificationsFailed", *figures.notification_failed ? 1 : 0);
+    }
+  }
+  metrics += ']';
+  std::string aws;
+  json_text::object cloudwatch(aws);
+  cloudwatch.number("Timestamp", epoch_ms).raw("CloudWatchMetrics", "[");
+  json_text::object(aws)
+      .string("Namespace", metrics_namespace)
+      .raw("Dimensions", R"([["Playbook"],[]])")
+      .raw("Metrics", metrics)
+      .close();
+  aws += ']';
+  cloudwatch.close();
+  doc.raw("_aws", aws).close();
+  out += '\n';
+}
+
+}  // namespace
+
+std::string metric_lines(const std::vector<playbook_report>& reports, const invocation_figures& figures,
+                         std::chrono::system_clock::time_point now) {
+  std::string out;
+  if (reports.empty()) return out;
+  out.reserve(640 * reports.size());
+  const std::string timestamp = rfc3339(now);
+  const auto epoch_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    append_metric_line(out, reports[i], figures, timestamp, epoch_ms, i == 0);
+  }
+  return out;
+}
+
 std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_report>& reports,
                                                      const invocation_figures& figures,
                                                      std::chrono::system_clock::time_point now) {
   std::vector<nlohmann::ordered_json> documents;
-  const auto epoch_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  for (std::size_t i = 0; i < reports.size(); ++i) {
-    const playbook_report& r = reports[i];
-    long done = 0;
-    long failed = 0;
-    for (const auto& a : r.actions) {
-      if (a.result == outcome::done) ++done;
-      if (a.result == outcome::failed) ++failed;
-    }
-    nlohmann::ordered_json doc;
-    doc["timestamp"] = rfc3339(now);
-    doc["level"] = "INFO";
-    doc["message"] = "metrics";
-    if (!figures.request_id.empty()) doc["requestId"] = figures.request_id;
-    if (!r.incident_id.empty()) doc["incidentId"] = r.incident_id;
-    nlohmann::ordered_json metrics = nlohmann::ordered_json::array();
-    doc["Playbook"] = r.playbook;
-    metrics.push_back(metric("ActionsDone", "Count"));
-    doc["ActionsDone"] = done;
-    metrics.push_back(metric("ActionsFailed", "Count"));
-    doc["ActionsFailed"] = failed;
-    // Runs of the playbook in this invocation: more than one means AWS failed it for a while
-    metrics.push_back(metric("Passes", "Count"));
-    doc["Passes"] = 1 + (r.details.contains("passes") ? static_cast<long>(r.details["passes"].size()) : 0L);
-    if (r.forged) {
-      metrics.push_back(metric("Forged", "Count"));
-      doc["Forged"] = 1;
-    }
-    if (r.isolated_after_ms >= 0) {
-      metrics.push_back(metric("ContainmentMs", "Milliseconds"));
-      doc["ContainmentMs"] = r.isolated_after_ms;
-    }
-    if (i == 0) {
-      metrics.push_back(metric("Retries", "Count"));
-      doc["Retries"] = figures.retries;
-      metrics.push_back(metric("Throttles", "Count"));
-      doc["Throttles"] = figures.throttles;
-      metrics.push_back(metric("ColdStart", "Count"));
-      doc["ColdStart"] = figures.cold_start ? 1 : 0;
-      if (figures.notification_failed) {
-        metrics.push_back(metric("NotificationsFailed", "Count"));
-        doc["NotificationsFailed"] = *figures.notification_failed ? 1 : 0;
-      }
-    }
-    doc["_aws"] = {
-        {"Timestamp", epoch_ms},
-        {"CloudWatchMetrics",
-         nlohmann::ordered_json::array(
-             {{{"Namespace", metrics_namespace},
-               {"Dimensions", nlohmann::ordered_json::array({nlohmann::ordered_json::array({"Playbook"}),
-                                                             nlohmann::ordered_json::array()})},
-               {"Metrics", std::move(metrics)}}})}};
-    documents.push_back(std::move(doc));
+  const std::string lines = metric_lines(reports, figures, now);
+  for (std::size_t start = 0; start < lines.size();) {
+    const std::size_t end = lines.find('\n', start);
+    documents.push_back(nlohmann::ordered_json::parse(lines.substr(start, end - start)));
+    start = end + 1;
   }
   return documents;
 }
@@ -295,11 +315,9 @@ std::vector<action_record> observer::invocation_finished(const decoded_event& ev
   figures.retries = after.retries - m_before.retries;
   figures.throttles = after.throttles - m_before.throttles;
   figures.cold_start = m_this_cold;
-  for (const auto& doc : metric_documents(reports, figures, std::chrono::system_clock::now())) {
-    // Each document is a line of its own in the log stream, where CloudWatch finds it.
-    const std::string line = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    std::fwrite(line.data(), 1, line.size(), stderr);
-  }
+  // Each document is a line of its own in the log stream, where CloudWatch finds it.
+  const std::string lines = metric_lines(reports, figures, std::chrono::system_clock::now());
+  std::fwrite(lines.data(), 1, lines.size(), stderr);
   return records;
 }
 

@@ -42,6 +42,10 @@ struct invocation_figures {
 // Metrics ActionsDone, ActionsFailed, Forged (a finding GuardDuty did not confirm), ContainmentMs (when
 // measured); the invocation's Retries, Throttles, ColdStart and NotificationsFailed ride on the first
 // report's document only, so that sums stay true.
+// metric_lines writes them, each ending in a newline, as nlohmann would dump each document (the key order
+// above, no spaces); metric_documents reads them back.
+std::string metric_lines(const std::vector<playbook_report>& reports, const invocation_figures& figures,
+                         std::chrono::system_clock::time_point now);
 std::vector<nlohmann::ordered_json> metric_documents(const std::vector<playbook_report>& reports,
                                                      const invocation_figures& figures,
                                                      std::chrono::system_clock::time_point now);

@@ -1,15 +1,12 @@
 #include "runtime/log.h"
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <nlohmann/json.hpp>
 #include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
+
+#include "runtime/json_text.h"
 
 namespace tq::log {
 namespace {
@@ -24,113 +21,7 @@ std::string lower(std::string_view text) {
 }
 
 std::string rfc3339_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[96];  // roomy: the compiler cannot see that every field fits its width
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(millis % 1000));
-  return buffer;
-}
-
-// A JSON string as nlohmann's dump(-1, ' ', false, replace) writes it. ASCII text is escaped here, in two
-// tight passes (a report in a log line is kilobytes of it); any other byte, UTF-8 or not, sends the whole
-// string to nlohmann, which checks it and replaces what is invalid.
-void append_json_string(std::string& out, std::string_view text) {
-  // Characters each byte adds beyond itself: 1 for \" \\ \b \f \n \r \t, 5 for \u00XX, 0 for the rest of
-  // ASCII; non-ASCII bytes are marked apart.
-  static constexpr auto extra = [] {
-    std::array<unsigned char, 128> t{};
-    for (unsigned c = 0; c < 0x20; ++c) t[c] = 5;
-    for (unsigned char c : {'"', '\\', '\b', '\f', '\n', '\r', '\t'}) t[c] = 1;
-    return t;
-  }();
-  size_t added = 0;
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x80) {
-      out += nlohmann::ordered_json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      return;
-    }
-    added += extra[c];
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  const size_t at = out.size();
-  out.resize(at + text.size() + added + 2);
-  char* p = out.data() + at;
-  *p++ = '"';
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (extra[c] == 0) {
-      *p++ = ch;
-      continue;
-    }
-    *p++ = '\\';
-    switch (c) {
-      case '"':
-      case '\\':
-        *p++ = ch;
-        break;
-      case '\b':
-        *p++ = 'b';
-        break;
-      case '\f':
-        *p++ = 'f';
-        break;
-      case '\n':
-        *p++ = 'n';
-        break;
-      case '\r':
-        *p++ = 'r';
-        break;
-      case '\t':
-        *p++ = 't';
-        break;
-      default:
-        *p++ = 'u';
-        *p++ = '0';
-        *p++ = '0';
-        *p++ = hex[c >> 4];
-        *p++ = hex[c & 0x0f];
-    }
-  }
-  *p = '"';
-}
-
-// {"timestamp":…,"level":…,"message":…,context…,fields…} as an nlohmann::ordered_json object of those
-// members would be written: a name given again replaces the value where the name first came.
-std::string json_line(level l, std::string_view message, std::initializer_list<field> fields) {
-  const std::string timestamp = rfc3339_now();
-  std::vector<std::pair<std::string_view, std::string_view>> members{
-      {"timestamp", timestamp}, {"level", level_name(l)}, {"message", message}};
-  members.reserve(3 + g_context.size() + fields.size());
-  const auto set = [&members](std::string_view name, std::string_view value) {
-    for (auto& member : members) {
-      if (member.first == name) {
-        member.second = value;
-        return;
-      }
-    }
-    members.emplace_back(name, value);
-  };
-  size_t size = 2;
-  for (const auto& [k, v] : g_context) set(k, v);
-  for (const auto& [k, v] : fields) set(k, v);
-  for (const auto& [k, v] : members) size += k.size() + v.size() + 6;
-  std::string line;
-  line.reserve(size + size / 8);
-  line.push_back('{');
-  for (const auto& [k, v] : members) {
-    if (line.size() > 1) line.push_back(',');
-    append_json_string(line, k);
-    line.push_back(':');
-    append_json_string(line, v);
-  }
-  line.push_back('}');
-  return line;
+  return rfc3339_millis(std::chrono::system_clock::now());
 }
 
 }  // namespace
@@ -151,6 +42,38 @@ std::string_view level_name(level l) {
       return "FATAL";
   }
   return "INFO";
+}
+
+std::string rfc3339_millis(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  const auto ms = floor<milliseconds>(t);
+  const auto day = floor<days>(ms);
+  const year_month_day date{day};
+  const int y = static_cast<int>(date.year());
+  if (y < 0 || y > 9999) {  // never in practice; as printf writes it
+    const auto millis = ms.time_since_epoch().count();
+    const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char buffer[96];
+    std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                  static_cast<int>(millis % 1000));
+    return buffer;
+  }
+  const hh_mm_ss time{ms - day};
+  char text[] = "0000-00-00T00:00:00.000Z";
+  const auto put = [&text](int at, int digits, long value) {
+    for (int i = at + digits - 1; i >= at; --i, value /= 10) text[i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, 4, y);
+  put(5, 2, static_cast<int>(static_cast<unsigned>(date.month())));
+  put(8, 2, static_cast<int>(static_cast<unsigned>(date.day())));
+  put(11, 2, time.hours().count());
+  put(14, 2, time.minutes().count());
+  put(17, 2, static_cast<long>(time.seconds().count()));
+  put(20, 3, static_cast<long>(time.subseconds().count()));
+  return std::string(text, sizeof text - 1);
 }
 
 settings settings_from_environment() {
@@ -201,7 +124,29 @@ void write(level l, std::string_view message, std::initializer_list<field> field
   if (!enabled(l)) return;
   std::string line;
   if (g_settings.json) {
-    line = json_line(l, message, fields);  // a field replaces a context value of its name
+    // As a JSON document would have them: a key given again (a field named like a context value) keeps
+    // its first place and takes the later value.
+    const std::string timestamp = rfc3339_now();
+    std::vector<std::pair<std::string_view, std::string_view>> members;
+    members.reserve(3 + g_context.size() + fields.size());
+    const auto put = [&members](std::string_view k, std::string_view v) {
+      for (auto& m : members) {
+        if (m.first == k) {
+          m.second = v;
+          return;
+        }
+      }
+      members.emplace_back(k, v);
+    };
+    put("timestamp", timestamp);
+    put("level", level_name(l));
+    put("message", message);
+    for (const auto& [k, v] : g_context) put(k, v);
+    for (const auto& [k, v] : fields) put(k, v);
+    line.reserve(128 + message.size());
+    json_text::object out(line);
+    for (const auto& [k, v] : members) out.string(k, v);
+    out.close();
   } else {
     // Appends rather than operator+ chains: GCC 12 warns falsely (-Wrestrict) on those.
     line.append(rfc3339_now()).append(" ").append(level_name(l)).append(" ").append(message);

@@ -3,6 +3,7 @@
 // filtered by AWS_LAMBDA_LOG_LEVEL. Written to standard error. Never pass a secret to it.
 #pragma once
 
+#include <chrono>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -57,5 +58,8 @@ context_fields current_context();
 void adopt_context(context_fields fields);
 
 std::string_view level_name(level l);
+
+// "2026-12-01T16:02:04.123Z": the timestamp of a log line (UTC, milliseconds).
+std::string rfc3339_millis(std::chrono::system_clock::time_point t);
 
 }  // namespace tq::log

@@ -1,12 +1,11 @@
 #include "runtime/runtime_api.h"
 
-#include <curl/curl.h>
-
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "runtime/log.h"
+#include "runtime/loopback_http.h"
 
 namespace tq::runtime {
 namespace {
@@ -128,92 +127,44 @@ std::string error_body(std::string_view error_type, std::string_view message) {
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// libcurl lives only here: the easy handle, its header lists and where its callbacks write.
-struct runtime_api_client::curl_state {
-  CURL* handle = nullptr;
-  curl_slist* json_headers = nullptr;  // Content-Type: application/json, no Expect: 100-continue
-  char error_text[CURL_ERROR_SIZE] = {};
-  std::string* body_target = nullptr;
-  invocation_context* header_target = nullptr;  // only while fetching `next`
+namespace {
 
-  static size_t on_body(char* data, size_t size, size_t count, void* self) {
-    auto* state = static_cast<curl_state*>(self);
-    if (state->body_target != nullptr) state->body_target->append(data, size * count);
-    return size * count;
-  }
+void on_invocation_header(std::string_view line, void* context) {
+  apply_invocation_header(line, *static_cast<invocation_context*>(context));
+}
 
-  static size_t on_header(char* data, size_t size, size_t count, void* self) {
-    auto* state = static_cast<curl_state*>(self);
-    if (state->header_target != nullptr) apply_invocation_header({data, size * count}, *state->header_target);
-    return size * count;
-  }
+}  // namespace
 
-  std::string_view describe(CURLcode code) const {
-    return error_text[0] != '\0' ? std::string_view(error_text) : std::string_view(curl_easy_strerror(code));
-  }
-};
-
-runtime_api_client::runtime_api_client(client_options options) : m_options(std::move(options)) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  m_curl = std::make_unique<curl_state>();
-  m_base_url = "http://" + m_options.endpoint + "/2018-06-01/runtime/";
-  m_url.reserve(m_base_url.size() + 96);
+runtime_api_client::runtime_api_client(client_options options)
+    : m_options(std::move(options)),
+      m_http(std::make_unique<loopback_http>(m_options.endpoint, m_options.connect_timeout)) {
+  m_base_path = "/2018-06-01/runtime/";
+  m_path.reserve(m_base_path.size() + 96);
   m_answer.reserve(256);
-
-  CURL* h = curl_easy_init();
-  m_curl->handle = h;
-  if (h == nullptr) return;                   // next() and the posts then report the failure
-  curl_easy_setopt(h, CURLOPT_NOPROXY, "*");  // never send the Runtime API through HTTP(S)_PROXY
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(m_options.connect_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "tourniquet/" TOURNIQUET_VERSION);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, m_curl->error_text);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &curl_state::on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, m_curl.get());
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &curl_state::on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, m_curl.get());
-  m_curl->json_headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  m_curl->json_headers = curl_slist_append(m_curl->json_headers, "Expect:");
 }
 
-runtime_api_client::~runtime_api_client() {
-  if (m_curl->handle != nullptr) curl_easy_cleanup(m_curl->handle);
-  curl_slist_free_all(m_curl->json_headers);
-}
+runtime_api_client::~runtime_api_client() = default;
 
 status runtime_api_client::next() {
-  CURL* h = m_curl->handle;
-  if (h == nullptr) return error{"CurlInit", "curl_easy_init failed", "runtime-api:next"};
-  m_url.assign(m_base_url).append("invocation/next");
-  m_event.clear();
+  m_path.assign(m_base_path).append("invocation/next");
   m_context.request_id.clear();
   m_context.function_arn.clear();
   m_context.trace_id.clear();
   m_context.client_context.clear();
   m_context.cognito_identity.clear();
   m_context.deadline = {};  // stays so unless a valid deadline header arrives
-  m_curl->error_text[0] = '\0';
-  m_curl->body_target = &m_event;
-  m_curl->header_target = &m_context;
 
-  curl_easy_setopt(h, CURLOPT_URL, m_url.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);  // no timeout: Lambda freezes the sandbox inside this call
-  const CURLcode code = curl_easy_perform(h);
-  m_curl->header_target = nullptr;
-  m_curl->body_target = nullptr;
-
-  if (code != CURLE_OK) {
-    return error{"ConnectionError", std::string(m_curl->describe(code)), "runtime-api:next", true};
+  // No timeout: Lambda freezes the sandbox inside this call.
+  auto answered = m_http->exchange({"GET", m_path, {}, {}}, m_event, &on_invocation_header, &m_context, {});
+  if (!answered.ok()) {
+    m_event.clear();
+    error e = std::move(answered).err();
+    e.where = "runtime-api:next";
+    return e;
   }
-  long http_status = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http_status);
+  const int http_status = *answered;
   if (http_status != 200) {
-    error e{"HttpError", m_event.substr(0, 512), "runtime-api:next", http_status >= 500,
-            static_cast<int>(http_status)};
+    error e{"HttpError", m_event.substr(0, 512), "runtime-api:next", http_status >= 500, http_status};
     m_event.clear();
     return e;
   }
@@ -231,43 +182,22 @@ status runtime_api_client::next() {
 }
 
 result<long> runtime_api_client::perform_post(std::string_view body, bool with_error_type) {
-  CURL* h = m_curl->handle;
-  curl_slist* error_headers = nullptr;
-  if (with_error_type) {
-    error_headers = curl_slist_append(nullptr, "Content-Type: application/json");
-    error_headers = curl_slist_append(error_headers, "Expect:");
-    error_headers = curl_slist_append(error_headers, m_error_type_line.c_str());
-  }
-  m_answer.clear();
-  m_curl->error_text[0] = '\0';
-  m_curl->body_target = &m_answer;
-  curl_easy_setopt(h, CURLOPT_URL, m_url.c_str());
-  curl_easy_setopt(h, CURLOPT_POST, 1L);
-  // Never a null pointer: with POSTFIELDS unset libcurl would read the body from standard input.
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, with_error_type ? error_headers : m_curl->json_headers);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(m_options.post_timeout.count()));
-  const CURLcode code = curl_easy_perform(h);
-  m_curl->body_target = nullptr;
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
-  curl_slist_free_all(error_headers);
-  if (code != CURLE_OK) return error{"ConnectionError", std::string(m_curl->describe(code)), "", true};
-  long http_status = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http_status);
-  return http_status;
+  m_post_headers.assign("Content-Type: application/json\r\n");
+  if (with_error_type) m_post_headers.append(m_error_type_line).append("\r\n");
+  auto answered = m_http->exchange({"POST", m_path, m_post_headers, body}, m_answer, nullptr, nullptr,
+                                   m_options.post_timeout);
+  if (!answered.ok()) return std::move(answered).err();
+  return static_cast<long>(*answered);
 }
 
 result<post_outcome> runtime_api_client::post(std::string_view path_tail, std::string_view request_id,
                                               std::string_view body, std::string_view error_type) {
   // Built only on failure: the happy path of a loop turn allocates nothing here.
   const auto where = [&] { return "runtime-api:" + std::string(path_tail); };
-  if (m_curl->handle == nullptr) return error{"CurlInit", "curl_easy_init failed", where()};
   if (request_id.empty()) {
-    m_url.assign(m_base_url).append(path_tail);
+    m_path.assign(m_base_path).append(path_tail);
   } else {
-    m_url.assign(m_base_url).append("invocation/").append(request_id).append("/").append(path_tail);
+    m_path.assign(m_base_path).append("invocation/").append(request_id).append("/").append(path_tail);
   }
   if (!error_type.empty()) m_error_type_line.assign(error_type_header).append(": ").append(error_type);
 

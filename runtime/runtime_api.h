@@ -1,6 +1,7 @@
 // Client of the Lambda Runtime API (`$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/...`): fetch the next
-// invocation, post its response or error, report a start-up failure. One reused libcurl handle keeps the
-// connection alive; buffers live in the client and are reused from one invocation to the next.
+// invocation, post its response or error, report a start-up failure. One kept-alive connection (a small
+// HTTP/1.1 client for this API alone, runtime/loopback_http.h); buffers live in the client and are reused
+// from one invocation to the next.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,8 @@
 #include "runtime/result.h"
 
 namespace tq::runtime {
+
+class loopback_http;
 
 // Header names of a `next` answer and of an error post.
 inline constexpr std::string_view request_id_header = "Lambda-Runtime-Aws-Request-Id";
@@ -77,16 +80,15 @@ class runtime_api_client {
   result<post_outcome> post_init_error(std::string_view error_type, std::string_view message);
 
  private:
-  struct curl_state;
-
   result<post_outcome> post(std::string_view path_tail, std::string_view request_id, std::string_view body,
                             std::string_view error_type);
   result<long> perform_post(std::string_view body, bool with_error_type);
 
   client_options m_options;
-  std::unique_ptr<curl_state> m_curl;
-  std::string m_base_url;         // http://host:port/2018-06-01/runtime/
-  std::string m_url;              // reused for every request
+  std::unique_ptr<loopback_http> m_http;
+  std::string m_base_path;        // /2018-06-01/runtime/
+  std::string m_path;             // reused for every request
+  std::string m_post_headers;     // Content-Type (and the error type) of a post
   std::string m_event;            // body of the last `next`
   std::string m_answer;           // body of the last post's answer (the API's error message)
   std::string m_error_type_line;  // "Lambda-Runtime-Function-Error-Type: ..."

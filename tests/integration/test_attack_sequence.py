@@ -112,7 +112,7 @@ class AttackSequenceTest(InstanceWorldTestCase):
 
     def test_its_jobs_run_together_in_the_round_trips_of_the_longest(self):
         # Through the proxy, whose log tells which calls came after which answers (proxy_support.round_trip_depths).
-        proxy = AwsProxy(self.moto.url, delay_ms=40)
+        proxy = AwsProxy(self.moto.url, delay_ms=100)
         self.addCleanup(proxy.stop)
         env = self.moto.env_for(*self.responder, {"AWS_ENDPOINT_URL": proxy.url, "TOURNIQUET_ACCOUNT_ID": ACCOUNT})
         code, response, err = invoke(self.sequence_event(), env)

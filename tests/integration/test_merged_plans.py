@@ -16,8 +16,9 @@ SETTINGS = {"TOURNIQUET_ACCOUNT_ID": ACCOUNT}
 class MergedPlans(InstanceWorldTestCase):
     def setUp(self):
         super().setUp()
-        # A delay keeps a batch's calls apart from the next batch's even while moto answers one at a time.
-        self.proxy = AwsProxy(self.moto.url, delay_ms=40)
+        # A delay keeps a batch's calls apart from the next batch's even while moto answers one at a time, and
+        # a loaded machine starts a batch's transfers some milliseconds apart.
+        self.proxy = AwsProxy(self.moto.url, delay_ms=100)
         self.addCleanup(self.proxy.stop)
         # As in the benchmark's warm case: a decoy contained first made the isolation groups in the VPC (with
         # the block off, so that the C&C address is still to be blocked).

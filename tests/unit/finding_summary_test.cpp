@@ -102,6 +102,36 @@ std::string with(std::string text, const std::string& from, const std::string& t
   return text.replace(at, from.size(), to);
 }
 
+// The scanner goes eight bytes at a time through strings and runs of spaces: a byte that needs a look, at
+// any place of such a run, is seen all the same.
+TEST(finding_summary, a_special_byte_anywhere_in_a_run_is_seen) {
+  const std::vector<std::string> specials = {"\\\"", "\\\\", "\\u00e9", "\xc3\xa9", "\x7f", "\x01",
+                                             "\t",   "\xff", "\xc3",    "\"x",      "\x1f"};
+  for (std::size_t before = 0; before < 20; ++before) {
+    for (const auto& special : specials) {
+      const std::string type = std::string(before, 'a') + special + "Portscan";
+      const std::string text = with(minimal, "Recon:EC2/Portscan", type);
+      const bool parses = !nlohmann::json::parse(text, nullptr, false).is_discarded();
+      const auto summary = summarize_finding(text);
+      EXPECT_EQ(summary.has_value(), parses) << testing::PrintToString(type);
+      if (summary) expect_agrees(text);
+      if (summary && special == "\xc3\xa9") {
+        EXPECT_EQ(summary->type, type);
+      }
+    }
+    for (const std::string tail : {"", "\n", "\t", "\r\n  ", "\x0b", "x"}) {
+      const std::string text =
+          with(minimal, R"("severity": 2)", "\"severity\":" + std::string(before, ' ') + tail + "2");
+      const auto summary = summarize_finding(text);
+      EXPECT_EQ(summary.has_value(), tail.size() != 1 || tail == "\n" || tail == "\t" || tail.empty())
+          << before << testing::PrintToString(tail);
+      if (summary) {
+        EXPECT_EQ(summary->severity, 2.0);
+      }
+    }
+  }
+}
+
 TEST(finding_summary, reads_the_fields_as_the_parser_and_decoder_do) {
   auto s = summarize_finding(minimal);
   ASSERT_TRUE(s);
