@@ -173,6 +173,8 @@ client::client(std::shared_ptr<http_transport> transport, std::shared_ptr<const 
     : m_transport(std::move(transport)),
       m_settings(std::move(settings)),
       m_credentials(std::move(creds)),
+      m_secret_digest(
+          std::make_shared<const crypto::digest>(crypto::sha256(m_credentials.secret_access_key))),
       m_quota(std::make_shared<retry_quota>()),
       m_statistics(std::make_shared<call_counters>()) {}
 
@@ -184,6 +186,8 @@ call_statistics client::statistics() const {
 client client::with_credentials(credentials creds) const {
   client other = *this;
   other.m_credentials = std::move(creds);
+  other.m_secret_digest =
+      std::make_shared<const crypto::digest>(crypto::sha256(other.m_credentials.secret_access_key));
   return other;
 }
 
@@ -198,7 +202,7 @@ http_request client::signed_request(const api_call& call, const endpoint& e) con
   request.fresh_connection = !is_idempotent(call);  // No hidden resend by libcurl
   sigv4::signing_params params;
   params.credentials = {m_credentials.access_key_id, m_credentials.secret_access_key,
-                        m_credentials.session_token};
+                        m_credentials.session_token, m_secret_digest.get()};
   params.region = e.signing_region;
   params.service = e.signing_name;
   params.time = std::chrono::system_clock::now();

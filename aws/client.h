@@ -14,6 +14,7 @@
 
 #include "aws/api_call.h"
 #include "aws/credentials.h"
+#include "aws/crypto.h"
 #include "aws/endpoints.h"
 #include "aws/http.h"
 #include "aws/query.h"
@@ -88,6 +89,7 @@ class client {
   std::shared_ptr<http_transport> m_transport;
   std::shared_ptr<const client_settings> m_settings;
   credentials m_credentials;
+  std::shared_ptr<const crypto::digest> m_secret_digest;  // of m_credentials' secret, set with it
   std::shared_ptr<retry_quota> m_quota;
   std::shared_ptr<call_counters> m_statistics;
 };

@@ -1,10 +1,11 @@
 #include "aws/crypto.h"
 
-#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 
 namespace tq::aws::crypto {
@@ -21,38 +22,43 @@ EVP_MD* sha256_md() {
   return md;
 }
 
-struct mac_ctx_free {
-  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+struct md_ctx_free {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
 };
-using mac_ctx = std::unique_ptr<EVP_MAC_CTX, mac_ctx_free>;
 
-// An HMAC context with its digest already chosen: setting the digest by name costs a fetch, so each
-// call copies this one instead and only sets the key.
-const EVP_MAC_CTX* hmac_sha256_prototype() {
-  static EVP_MAC_CTX* prototype = [] {
-    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
-    EVP_MAC_free(mac);  // the context holds its own reference
-    char digest_name[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-        OSSL_PARAM_construct_end(),
-    };
-    if (ctx == nullptr || EVP_MAC_CTX_set_params(ctx, params) != 1) std::abort();
-    return ctx;
-  }();
-  return prototype;
+// One digest context per thread, initialised again for each digest: allocating and freeing one per call
+// costs more than hashing a signature's few blocks.
+EVP_MD_CTX* thread_context() {
+  thread_local std::unique_ptr<EVP_MD_CTX, md_ctx_free> ctx(EVP_MD_CTX_new());
+  if (!ctx) std::abort();
+  return ctx.get();
+}
+
+void digest_of(std::initializer_list<std::span<const unsigned char>> parts, digest& out) {
+  EVP_MD_CTX* ctx = thread_context();
+  unsigned int length = 0;
+  if (EVP_DigestInit_ex(ctx, sha256_md(), nullptr) != 1) std::abort();
+  for (const auto& part : parts) {
+    if (EVP_DigestUpdate(ctx, part.data(), part.size()) != 1) std::abort();
+  }
+  if (EVP_DigestFinal_ex(ctx, out.data(), &length) != 1 || length != out.size()) std::abort();
+}
+
+// The state a digest leaves in the context is that digest: after an HMAC (a derived signing key, say),
+// set it back to the start.
+void wipe_thread_context() {
+  if (EVP_DigestInit_ex(thread_context(), sha256_md(), nullptr) != 1) std::abort();
+}
+
+std::span<const unsigned char> bytes_of(std::string_view text) {
+  return {reinterpret_cast<const unsigned char*>(text.data()), text.size()};
 }
 
 }  // namespace
 
 digest sha256(std::string_view data) {
   digest out{};
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &length, sha256_md(), nullptr) != 1 ||
-      length != out.size()) {
-    std::abort();
-  }
+  digest_of({bytes_of(data)}, out);
   return out;
 }
 
@@ -60,15 +66,31 @@ std::string sha256_hex(std::string_view data) {
   return hex(sha256(data));
 }
 
+// RFC 2104 over the digest context above: H((K ^ opad) || H((K ^ ipad) || data)), K padded to SHA-256's
+// 64-byte block (hashed first when longer). EVP_MAC costs more: a context duplicated, keyed and freed per
+// call, for a few blocks of hashing. The key's copies are wiped.
 digest hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
-  mac_ctx ctx(EVP_MAC_CTX_dup(hmac_sha256_prototype()));
-  digest out{};
-  size_t length = 0;
-  if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), nullptr) != 1 ||
-      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
-      EVP_MAC_final(ctx.get(), out.data(), &length, out.size()) != 1 || length != out.size()) {
-    std::abort();
+  constexpr size_t block_size = 64;
+  std::array<unsigned char, block_size> padded{};
+  if (key.size() > block_size) {
+    digest hashed{};
+    digest_of({key}, hashed);
+    std::copy(hashed.begin(), hashed.end(), padded.begin());
+    OPENSSL_cleanse(hashed.data(), hashed.size());
+  } else {
+    std::copy(key.begin(), key.end(), padded.begin());
   }
+  std::array<unsigned char, block_size> pad{};
+  for (size_t i = 0; i < block_size; ++i) pad[i] = static_cast<unsigned char>(padded[i] ^ 0x36);
+  digest inner{};
+  digest_of({pad, bytes_of(data)}, inner);
+  for (size_t i = 0; i < block_size; ++i) pad[i] = static_cast<unsigned char>(padded[i] ^ 0x5c);
+  digest out{};
+  digest_of({pad, inner}, out);
+  wipe_thread_context();
+  OPENSSL_cleanse(padded.data(), padded.size());
+  OPENSSL_cleanse(pad.data(), pad.size());
+  OPENSSL_cleanse(inner.data(), inner.size());
   return out;
 }
 

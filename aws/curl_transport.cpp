@@ -195,8 +195,10 @@ class curl_transport final : public http_transport {
       return strcasecmp(h.name.c_str(), "content-type") == 0;
     });
     if (!typed) headers = curl_slist_append(headers, "Content-Type:");
+    std::string line;  // one buffer for every header line (curl_slist_append copies it)
     for (const auto& h : request.headers) {
-      headers = curl_slist_append(headers, (h.name + ": " + h.value).c_str());
+      line.assign(h.name).append(": ").append(h.value);
+      headers = curl_slist_append(headers, line.c_str());
     }
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
   }

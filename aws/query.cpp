@@ -70,51 +70,55 @@ std::string_view api_version(service s) {
   return "";
 }
 
-std::string percent_encode(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() + text.size() / 4);
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                            c == '-' || c == '_' || c == '.' || c == '~';
-    if (unreserved) {
-      out += ch;
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 0x0F];
-    }
-  }
-  return out;
-}
-
 namespace {
 
-// application/x-www-form-urlencoded as botocore writes it (Python's quote_plus): RFC 3986 with a space as
-// '+'. AWS accepts either; emulators that re-encode the parsed form before checking the signature (moto)
-// only agree with this one.
-std::string form_encode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t start = 0;
-  for (size_t space = text.find(' '); space != std::string_view::npos; space = text.find(' ', start)) {
-    out.append(percent_encode(text.substr(start, space - start))).push_back('+');
-    start = space + 1;
+// RFC 3986 percent-encoding appended to `out`, runs of unreserved characters copied whole; a space is '+'
+// when `space_as_plus` (application/x-www-form-urlencoded as botocore writes it: Python's quote_plus).
+void append_encoded(std::string& out, std::string_view text, bool space_as_plus) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  size_t run = 0;  // start of the unreserved characters not yet copied
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                            c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved) continue;
+    out.append(text.data() + run, i - run);
+    if (space_as_plus && c == ' ') {
+      out.push_back('+');
+    } else {
+      const char encoded[3] = {'%', hex[c >> 4], hex[c & 0x0F]};
+      out.append(encoded, 3);
+    }
+    run = i + 1;
   }
-  return out.append(percent_encode(text.substr(start)));
+  out.append(text.data() + run, text.size() - run);
 }
 
 }  // namespace
 
+std::string percent_encode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 4);
+  append_encoded(out, text, false);
+  return out;
+}
+
+// A space is '+': AWS accepts either; emulators that re-encode the parsed form before checking the
+// signature (moto) only agree with this one.
 std::string form_body(const query_call& call) {
-  std::string body =
-      "Action=" + form_encode(call.action) + "&Version=" + std::string(api_version(call.target));
+  const std::string_view version = api_version(call.target);
+  size_t size = 16 + call.action.size() + version.size();
+  for (const auto& [name, value] : call.params.entries()) size += name.size() + value.size() + 8;
+  std::string body;
+  body.reserve(size + size / 4);
+  body.append("Action=");
+  append_encoded(body, call.action, true);
+  body.append("&Version=").append(version);
   for (const auto& [name, value] : call.params.entries()) {
-    body += '&';
-    body += form_encode(name);
-    body += '=';
-    body += form_encode(value);
+    body.push_back('&');
+    append_encoded(body, name, true);
+    body.push_back('=');
+    append_encoded(body, value, true);
   }
   if (call.dry_run) body += "&DryRun=true";
   return body;

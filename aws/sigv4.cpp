@@ -191,10 +191,18 @@ std::pair<std::string, std::string> canonical_headers(const http_request& reques
     if (params.omit_session_token && name == "x-amz-security-token") continue;
     entries.push_back({std::move(name), header.value});
   }
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const header_entry& a, const header_entry& b) { return a.name < b.name; });
+  // A request carries a handful of headers: an insertion sort, stable as the order of repeated names
+  // requires, with no buffer to allocate as std::stable_sort has
+  for (size_t i = 1; i < entries.size(); ++i) {
+    for (size_t j = i; j > 0 && entries[j].name < entries[j - 1].name; --j)
+      std::swap(entries[j], entries[j - 1]);
+  }
+  size_t size = 0;
+  for (const auto& entry : entries) size += entry.name.size() + entry.value.size() + 2;
   std::string lines;
+  lines.reserve(size);
   std::string names;
+  names.reserve(size);
   for (size_t i = 0; i < entries.size(); ++i) {
     bool same_as_previous = i > 0 && entries[i].name == entries[i - 1].name;
     if (same_as_previous) {
@@ -246,7 +254,9 @@ std::string scope_date(std::chrono::system_clock::time_point time) {
 class signing_key_cache {
  public:
   crypto::digest get(const signing_params& params) {
-    crypto::digest secret_hash = crypto::sha256(params.credentials.secret_access_key);
+    const crypto::digest secret_hash = params.credentials.secret_digest != nullptr
+                                           ? *params.credentials.secret_digest
+                                           : crypto::sha256(params.credentials.secret_access_key);
     std::string date = scope_date(params.time);
     {
       std::lock_guard lock(m_mutex);
@@ -325,11 +335,25 @@ std::string amz_date(std::chrono::system_clock::time_point time) {
   auto day = floor<days>(time);
   year_month_day ymd{day};
   hh_mm_ss hms{floor<seconds>(time - day)};
-  char text[32];
-  std::snprintf(text, sizeof text, "%04d%02u%02uT%02d%02d%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {  // not a date a request is signed at: the general (and slower) formatting
+    char text[32];
+    std::snprintf(text, sizeof text, "%04d%02u%02uT%02d%02d%02dZ", year, static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                  static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()));
+    return text;
+  }
+  // By hand: every signature needs this several times, and snprintf costs ten times as much
+  std::string text = "00000000T000000Z";
+  const auto put = [&text](size_t at, size_t width, long value) {
+    for (size_t i = width; i-- > 0; value /= 10) text[at + i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, 4, year);
+  put(4, 2, static_cast<unsigned>(ymd.month()));
+  put(6, 2, static_cast<unsigned>(ymd.day()));
+  put(9, 2, hms.hours().count());
+  put(11, 2, hms.minutes().count());
+  put(13, 2, hms.seconds().count());
   return text;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "aws/crypto.h"
 #include "aws/http.h"
 
 namespace tq::aws::sigv4 {
@@ -15,6 +16,9 @@ struct signing_key_material {
   std::string_view access_key_id;
   std::string_view secret_access_key;
   std::string_view session_token;  // empty for long-term credentials
+  // The SHA-256 of secret_access_key, when the caller keeps it (the derived-key cache is keyed on it):
+  // saves hashing the secret for every signature. Null: hashed here.
+  const crypto::digest* secret_digest = nullptr;
 };
 
 struct signing_params {

@@ -241,6 +241,8 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
     }
     std::vector<aws::api_call> batch;
     std::vector<size_t> sent;
+    batch.reserve(due.size());  // each call is copied once, not again as the vector grows
+    sent.reserve(due.size());
     for (size_t i : due) {
       if (run.settled_locally(i)) continue;
       batch.push_back(plan[i].call);

@@ -164,30 +164,42 @@ std::optional<error> finding_confirmation::failure() const {
 }
 
 void finding_confirmation::absorb(const execution& run, std::size_t index) {
-  if (run.answers.at(index)) return absorb(result<nlohmann::json>(run.answers[index]->json()));
+  if (run.answers.at(index)) return take_answer(&run.answers[index]->json(), nullptr);  // read where it lies
   const auto& failure = run.records.at(index).failure;
-  absorb(result<nlohmann::json>(
-      failure ? *failure : error{"NotSent", "GetFindings was not sent", "guardduty:GetFindings", true}));
+  const error why =
+      failure ? *failure : error{"NotSent", "GetFindings was not sent", "guardduty:GetFindings", true};
+  take_answer(nullptr, &why);
 }
 
 void finding_confirmation::absorb(const result<nlohmann::json>& answer) {
+  if (answer) return take_answer(&*answer, nullptr);
+  take_answer(nullptr, &answer.err());
+}
+
+void finding_confirmation::take_answer(const nlohmann::json* answer, const error* failure) {
   std::lock_guard<std::mutex> lock(m_mutex);
   m_asker.reset();
   m_answered.notify_all();
   if (m_verdict == confirmation_verdict::confirmed || m_verdict == confirmation_verdict::forged) return;
-  if (!answer) {
-    if (names_no_detector(answer.err())) {
+  if (answer == nullptr) {
+    if (names_no_detector(*failure)) {
       m_verdict = confirmation_verdict::forged;
       m_why = "GuardDuty has no detector " + m_detector_id + " in account " + m_event.account_id + " (" +
-              answer.err().message + ")";
+              failure->message + ")";
       return;
     }
     m_verdict = confirmation_verdict::unreachable;
-    error why = answer.err();
+    error why = *failure;
     m_failure = std::move(why).within("confirming finding " + m_finding_id + " with GuardDuty");
     return;
   }
-  judge(answer->contains("findings") ? (*answer)["findings"] : nlohmann::json::array());
+  absorb_findings(*answer);
+}
+
+void finding_confirmation::absorb_findings(const nlohmann::json& answer) {
+  static const nlohmann::json none = nlohmann::json::array();
+  const auto findings = answer.find("findings");
+  judge(findings != answer.end() ? *findings : none);
 }
 
 void finding_confirmation::judge(const nlohmann::json& findings) {

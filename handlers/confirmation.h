@@ -57,6 +57,9 @@ class finding_confirmation {
   std::optional<error> failure() const;
 
  private:
+  // GetFindings' answer (its JSON body) or the call's failure: exactly one is given.
+  void take_answer(const nlohmann::json* answer, const error* failure);
+  void absorb_findings(const nlohmann::json& answer);  // with m_mutex held
   void judge(const nlohmann::json& findings);
   std::optional<planned_call> call_to_send() const;  // with m_mutex held
   bool another_asks() const;                         // with m_mutex held

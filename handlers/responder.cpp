@@ -326,10 +326,38 @@ std::vector<playbook_report> responder::run(const decoded_event& event, std::str
   return reports;
 }
 
+namespace {
+
+// {"status":…,"dryRun":…,"reports":[…],…rest}, as nlohmann::ordered_json writes it, with each report's
+// text (written for the log already) put in rather than written again.
+std::string response_text(std::string_view status, bool dry_run, const std::vector<std::string>& reports,
+                          const nlohmann::ordered_json& rest) {
+  nlohmann::ordered_json head;
+  head["status"] = status;
+  head["dryRun"] = dry_run;
+  std::string text = head.dump();
+  text.pop_back();  // its closing brace
+  text += ",\"reports\":[";
+  for (size_t i = 0; i < reports.size(); ++i) {
+    if (i > 0) text += ',';
+    text += reports[i];
+  }
+  text += ']';
+  if (rest.is_object() && !rest.empty()) {
+    const std::string more = rest.dump();
+    text.push_back(',');
+    text.append(more, 1, more.size() - 2);  // its members, without the braces
+  }
+  text += '}';
+  return text;
+}
+
+}  // namespace
+
 invocation_response responder::handle(std::string_view text, const invocation_context& context) {
   const auto arrived = std::chrono::steady_clock::now();
   m_observer.invocation_started(m_base);
-  log::debug("event", {{"payload", std::string(text)}});
+  if (log::enabled(log::level::debug)) log::debug("event", {{"payload", std::string(text)}});
   m_outcomes.clear();
   decoded_event event;
   std::vector<playbook_report> reports;
@@ -346,29 +374,26 @@ invocation_response responder::handle(std::string_view text, const invocation_co
     event = std::move(*decoded);
     reports = run(event, text, context, arrived);
   }
-  nlohmann::ordered_json response;
   bool incomplete = false;
   std::string summary;
-  std::vector<nlohmann::ordered_json> report_documents;  // made once: for the log and for the response
-  report_documents.reserve(reports.size());
+  std::vector<std::string> report_texts;  // written once, for the log and the response
+  report_texts.reserve(reports.size());
   for (const auto& r : reports) {
     incomplete |= r.incomplete();
     // The error message says what was and was not done, action by action
     summary += (summary.empty() ? "" : "; ") + outcome_summary(r);
-    report_documents.push_back(r.to_json());
+    report_texts.push_back(r.to_json().dump());
     log::info("playbook finished", {{"playbook", r.playbook},
                                     {"target", r.target},
                                     {"status", std::string(status_name(r.status))},
-                                    {"report", report_documents.back().dump()}});
+                                    {"report", report_texts.back()}});
   }
   // Notifications and metrics; a notification that failed is reported, never fatal
   const auto notifications = m_observer.invocation_finished(
       event, reports, context, m_base, aws::deadline_from(context.deadline), m_config.dry_run);
-  response["status"] =
+  const std::string_view status =
       reports.size() == 1 ? status_name(reports.front().status) : (incomplete ? "incomplete" : "done");
-  response["dryRun"] = m_config.dry_run;
-  response["reports"] = nlohmann::ordered_json::array();
-  for (auto& document : report_documents) response["reports"].push_back(std::move(document));
+  nlohmann::ordered_json response;  // what follows the reports
   for (const auto& n : notifications) response["notifications"].push_back(to_json(n));
   if (m_securityhub_updates && !m_config.dry_run) {
     // In the finding's region, as the function's own principal (a delegated administrator sees its members').
@@ -381,7 +406,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
     // The report went to the log above; the error tells Lambda to retry, which converges (replays are safe).
     return invocation_response::failure(containment_incomplete_error, "containment incomplete: " + summary);
   }
-  return invocation_response::ok(response.dump());
+  return invocation_response::ok(response_text(status, m_config.dry_run, report_texts, response));
 }
 
 playbook_report responder::with_passes(const std::function<playbook_report()>& pass,

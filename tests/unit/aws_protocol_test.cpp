@@ -53,6 +53,14 @@ TEST(query, filters_tags_and_dry_run) {
   EXPECT_EQ(call_name(c), "ec2:DescribeSecurityGroups");
 }
 
+TEST(query, form_values_encode_spaces_as_plus_and_the_rest_as_percent) {
+  query_call c{service::ec2, "CreateTags", {}};
+  c.params.add("Tag.1.Value", " a  b ").add("Tag.2.Value", "x y/z+\xc3\xa9").add("Tag.3.Value", "");
+  EXPECT_EQ(
+      form_body(c),
+      "Action=CreateTags&Version=2016-11-15&Tag.1.Value=+a++b+&Tag.2.Value=x+y%2Fz%2B%C3%A9&Tag.3.Value=");
+}
+
 TEST(endpoints, regional_global_and_partitions) {
   const env_reader none = fixed_environment({});
   EXPECT_EQ(resolve_endpoint(service::ec2, "eu-west-1", none)->url, "https://ec2.eu-west-1.amazonaws.com");

@@ -40,6 +40,10 @@ invocation_context context() {
 
 nlohmann::json answer_of(const invocation_response& response) {
   EXPECT_TRUE(response.success) << response.error_type << " " << response.error_message;
+  // Written as nlohmann::ordered_json writes it (the reports are put in as the log's text)
+  if (response.success) {
+    EXPECT_EQ(nlohmann::ordered_json::parse(response.payload).dump(), response.payload);
+  }
   return nlohmann::json::parse(response.success ? response.payload : "{}");
 }
 

@@ -3,16 +3,52 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 
 #include "runtime/local_invoke.h"
+#include "runtime/log.h"
 
 namespace tq::runtime {
 namespace {
 
 const char* trace_env() {
   return std::getenv("_X_AMZN_TRACE_ID");
+}
+
+// The JSON log line is written by hand for speed: it must be what nlohmann::ordered_json wrote.
+TEST(log, json_lines_are_written_as_nlohmann_writes_them) {
+  const log::settings before = log::current();
+  log::configure({true, log::level::info});
+  log::set_context("requestId", "r-1");
+  log::set_context("playbook", "p");
+  const std::string tricky = std::string("q\"b\\s/\b\f\n\r\t\x01\x1f\x7f") + '\0' + "end";
+  const std::vector<std::string> values = {"",
+                                           "plain",
+                                           tricky,
+                                           "caf\xc3\xa9 \xe2\x82\xac",
+                                           "bad \xff\xfe byte",
+                                           std::string(5000, 'x') + "\"" + std::string(3000, '\\')};
+  for (const auto& value : values) {
+    testing::internal::CaptureStderr();
+    log::info("a \"message\"\n",
+              {{"playbook", "replaced"}, {"value", value}, {"value", "again"}, {"k", value}});
+    const std::string line = testing::internal::GetCapturedStderr();
+    ASSERT_FALSE(line.empty());
+    const auto parsed = nlohmann::ordered_json::parse(line);
+    nlohmann::ordered_json expected;
+    expected["timestamp"] = parsed["timestamp"];
+    expected["level"] = "INFO";
+    expected["message"] = "a \"message\"\n";
+    expected["requestId"] = "r-1";
+    expected["playbook"] = "replaced";
+    expected["value"] = "again";
+    expected["k"] = value;
+    EXPECT_EQ(line, expected.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  }
+  log::clear_context();
+  log::configure(before);
 }
 
 TEST(call_handler, passes_answers_through) {

@@ -86,6 +86,19 @@ TEST(crypto, hmac_sha256_matches_rfc_4231_vectors) {
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
   EXPECT_EQ(crypto::hex(crypto::hmac_sha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // Test cases 6 and 7: a key longer than the block is hashed first
+  EXPECT_EQ(crypto::hex(crypto::hmac_sha256(std::string(131, '\xaa'),
+                                            "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(
+      crypto::hex(crypto::hmac_sha256(
+          std::string(131, '\xaa'),
+          "This is a test using a larger than block-size key and a larger than block-size data. The key "
+          "needs to be hashed before being used by the HMAC algorithm.")),
+      "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+  // A key of exactly one block is used as it is
+  EXPECT_EQ(crypto::hex(crypto::hmac_sha256(std::string(64, 'k'), "data")),
+            "93244b031118b8060c6619e5900fcf916faefb2d8d020fecb22ae0f62275db08");  // Python's hmac
 }
 
 TEST(sigv4, uri_encode_keeps_only_unreserved_characters) {
@@ -101,6 +114,13 @@ TEST(sigv4, amz_date_and_scope_are_utc) {
   params.time = at(2015, 8, 30, 12, 36, 0) + milliseconds(999);
   EXPECT_EQ(sigv4::amz_date(params.time), "20150830T123600Z");
   EXPECT_EQ(sigv4::credential_scope(params), "20150830/us-east-1/ec2/aws4_request");
+}
+
+TEST(sigv4, amz_date_pads_every_field) {
+  EXPECT_EQ(sigv4::amz_date(at(2024, 2, 29, 0, 0, 0)), "20240229T000000Z");
+  EXPECT_EQ(sigv4::amz_date(at(1999, 12, 31, 23, 59, 59) + milliseconds(999)), "19991231T235959Z");
+  EXPECT_EQ(sigv4::amz_date(at(2031, 1, 2, 3, 4, 5)), "20310102T030405Z");
+  EXPECT_EQ(sigv4::amz_date(at(1970, 1, 1, 0, 0, 0)), "19700101T000000Z");
 }
 
 TEST(sigv4, path_is_normalized_then_encoded_again) {
@@ -122,6 +142,24 @@ TEST(sigv4, query_is_reencoded_and_sorted_by_key_then_value) {
   EXPECT_EQ(line_of(canonical_of("https://example.amazonaws.com/?k=%e1%88%b4+%2F/&bad=%zz"), 2),
             "bad=%25zz&k=%E1%88%B4%2B%2F%2F");
   EXPECT_EQ(line_of(canonical_of("https://example.amazonaws.com/p?x=1#fragment"), 2), "x=1");
+}
+
+TEST(sigv4, a_secret_digest_given_by_the_caller_signs_as_the_secret_does) {
+  const crypto::digest digest = crypto::sha256(secret_key);
+  for (const auto& secret : {std::string(secret_key), std::string("another-secret")}) {
+    http_request plain;
+    plain.url = "https://ec2.us-east-1.amazonaws.com/";
+    plain.body = "Action=DescribeRegions&Version=2016-11-15";
+    http_request with_digest = plain;
+    sigv4::signing_params params = ec2_params();
+    params.credentials.secret_access_key = secret;
+    sigv4::sign(plain, params);
+    const crypto::digest own = crypto::sha256(secret);
+    params.credentials.secret_digest = &own;
+    sigv4::sign(with_digest, params);
+    EXPECT_EQ(header_value(with_digest, "Authorization"), header_value(plain, "Authorization"));
+  }
+  EXPECT_EQ(crypto::hex(digest), crypto::sha256_hex(secret_key));
 }
 
 TEST(sigv4, sign_adds_host_without_the_default_port) {
