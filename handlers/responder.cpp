@@ -361,6 +361,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   m_outcomes.clear();
   decoded_event event;
   std::vector<playbook_report> reports;
+  long round_trips = 0;  // the event's, all its jobs together (each report counts its own)
   const auto first_look = summarize_finding(text);
   if (auto early = first_look ? ignored_early(*first_look, m_playbooks, m_config) : std::nullopt) {
     event = std::move(early->first);
@@ -372,7 +373,9 @@ invocation_response responder::handle(std::string_view text, const invocation_co
       return invocation_response::failure(invalid_event_error, decoded.err().describe());
     }
     event = std::move(*decoded);
+    const long before = m_joint->round_trips();
     reports = run(event, text, context, arrived);
+    round_trips = m_joint->round_trips() - before;
   }
   bool incomplete = false;
   std::string summary;
@@ -394,6 +397,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
   const std::string_view status =
       reports.size() == 1 ? status_name(reports.front().status) : (incomplete ? "incomplete" : "done");
   nlohmann::ordered_json response;  // what follows the reports
+  response["roundTrips"] = round_trips;
   for (const auto& n : notifications) response["notifications"].push_back(to_json(n));
   if (m_securityhub_updates && !m_config.dry_run) {
     // In the finding's region, as the function's own principal (a delegated administrator sees its members').
