@@ -71,7 +71,6 @@ loopback_http::loopback_http(std::string_view endpoint, std::chrono::millisecond
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   m_host = host;
   m_port = port;
-  m_in.resize(read_chunk);
   m_head.reserve(256);
 }
 
@@ -82,7 +81,7 @@ loopback_http::~loopback_http() {
 void loopback_http::close_now() {
   if (m_fd >= 0) ::close(m_fd);
   m_fd = -1;
-  m_begin = m_end = 0;
+  m_reader.clear();
 }
 
 status loopback_http::connect_now() {
@@ -187,7 +186,17 @@ result<std::size_t> loopback_http::receive(char* into, std::size_t capacity, dea
   }
 }
 
-status loopback_http::fill(deadline_t deadline) {
+result<std::size_t> loopback_http::receive_answer(char* into, std::size_t capacity, void* self) {
+  auto* http = static_cast<loopback_http*>(self);
+  return http->receive(into, capacity, http->m_deadline);
+}
+
+http_answer_reader::http_answer_reader(byte_source source, void* source_context)
+    : m_source(source), m_source_context(source_context) {
+  m_in.resize(read_chunk);
+}
+
+status http_answer_reader::fill() {
   if (m_begin == m_end) {
     m_begin = m_end = 0;
   } else if (m_end == m_in.size()) {
@@ -200,14 +209,14 @@ status loopback_http::fill(deadline_t deadline) {
       m_in.resize(m_in.size() * 2);
     }
   }
-  auto got = receive(m_in.data() + m_end, m_in.size() - m_end, deadline);
+  auto got = m_source(m_in.data() + m_end, m_in.size() - m_end, m_source_context);
   if (!got.ok()) return got.err();
   if (*got == 0) return broken("the Runtime API closed the connection");
   m_end += *got;
   return {};
 }
 
-result<std::string_view> loopback_http::read_line(deadline_t deadline) {
+result<std::string_view> http_answer_reader::read_line() {
   std::size_t scanned = m_begin;
   for (;;) {
     const void* found = std::memchr(m_in.data() + scanned, '\n', m_end - scanned);
@@ -219,12 +228,12 @@ result<std::string_view> loopback_http::read_line(deadline_t deadline) {
       return line;
     }
     const std::size_t offset = m_end - m_begin;  // fill may move the unread bytes to the front
-    if (auto more = fill(deadline); !more.ok()) return more.err();
+    if (auto more = fill(); !more.ok()) return more.err();
     scanned = m_begin + offset;
   }
 }
 
-status loopback_http::append_body(std::string& body, std::size_t length, deadline_t deadline) {
+status http_answer_reader::append_body(std::string& body, std::size_t length) {
   if (body.size() + length > max_answer_body_bytes) return malformed("a body over 64 MiB");
   const std::size_t start = body.size();
   body.resize(start + length);
@@ -232,7 +241,7 @@ status loopback_http::append_body(std::string& body, std::size_t length, deadlin
   std::memcpy(body.data() + start, m_in.data() + m_begin, buffered);
   m_begin += buffered;
   for (std::size_t have = buffered; have < length;) {
-    auto got = receive(body.data() + start + have, length - have, deadline);
+    auto got = m_source(body.data() + start + have, length - have, m_source_context);
     if (!got.ok()) return got.err();
     if (*got == 0) return broken("the Runtime API closed the connection within an answer's body");
     have += *got;
@@ -240,9 +249,9 @@ status loopback_http::append_body(std::string& body, std::size_t length, deadlin
   return {};
 }
 
-status loopback_http::read_chunked(std::string& body, deadline_t deadline) {
+status http_answer_reader::read_chunked(std::string& body) {
   for (;;) {
-    auto line = read_line(deadline);
+    auto line = read_line();
     if (!line.ok()) return line.err();
     const std::string_view size_text = trim(line->substr(0, line->find(';')));  // extensions ignored
     std::size_t size = 0;
@@ -251,24 +260,24 @@ status loopback_http::read_chunked(std::string& body, deadline_t deadline) {
       return malformed("a bad chunk size");
     }
     if (size == 0) break;
-    if (auto taken = append_body(body, size, deadline); !taken.ok()) return taken;
-    auto crlf = read_line(deadline);
+    if (auto taken = append_body(body, size); !taken.ok()) return taken;
+    auto crlf = read_line();
     if (!crlf.ok()) return crlf.err();
     if (!crlf->empty()) return malformed("a chunk longer than its size");
   }
   for (;;) {  // trailer fields, up to the blank line
-    auto trailer = read_line(deadline);
+    auto trailer = read_line();
     if (!trailer.ok()) return trailer.err();
     if (trailer->empty()) return {};
   }
 }
 
-status loopback_http::read_to_end(std::string& body, deadline_t deadline) {
+status http_answer_reader::read_to_end(std::string& body) {
   body.append(m_in.data() + m_begin, m_end - m_begin);
   m_begin = m_end = 0;
   for (;;) {
     if (body.size() > max_answer_body_bytes) return malformed("a body over 64 MiB");
-    auto got = receive(m_in.data(), m_in.size(), deadline);
+    auto got = m_source(m_in.data(), m_in.size(), m_source_context);
     if (!got.ok()) return got.err();
     if (*got == 0) return {};
     body.append(m_in.data(), *got);
@@ -276,9 +285,8 @@ status loopback_http::read_to_end(std::string& body, deadline_t deadline) {
 }
 
 // The status line and header fields of one answer. Header lines reach `sink` only for a final answer.
-status loopback_http::read_head(answer_head& head, header_sink sink, void* sink_context,
-                                deadline_t deadline) {
-  auto status_line = read_line(deadline);
+status http_answer_reader::read_head(answer& head, header_sink sink, void* sink_context) {
+  auto status_line = read_line();
   if (!status_line.ok()) return status_line.err();
   // HTTP/1.x SSS reason
   const std::string_view line = *status_line;
@@ -293,7 +301,7 @@ status loopback_http::read_head(answer_head& head, header_sink sink, void* sink_
   const bool final = head.status >= 200;
   std::size_t head_bytes = line.size();
   for (;;) {
-    auto field = read_line(deadline);
+    auto field = read_line();
     if (!field.ok()) return field.err();
     if (field->empty()) return {};
     head_bytes += field->size();
@@ -320,35 +328,33 @@ status loopback_http::read_head(answer_head& head, header_sink sink, void* sink_
   }
 }
 
-result<int> loopback_http::read_answer(std::string& body, header_sink sink, void* sink_context,
-                                       deadline_t deadline) {
+result<http_answer_reader::answer> http_answer_reader::read(std::string& body, header_sink sink,
+                                                            void* sink_context) {
   for (;;) {
-    answer_head head;
-    if (auto got = read_head(head, sink, sink_context, deadline); !got.ok()) return got.err();
+    answer head;
+    if (auto got = read_head(head, sink, sink_context); !got.ok()) return got.err();
     if (head.status < 200) continue;  // 100 Continue and the like: the answer follows
     body.clear();
     status read;
     if (head.status == 204 || head.status == 304) {
       // no body
     } else if (head.chunked) {
-      read = read_chunked(body, deadline);
+      read = read_chunked(body);
     } else if (head.length >= 0) {
-      read = append_body(body, static_cast<std::size_t>(head.length), deadline);
+      read = append_body(body, static_cast<std::size_t>(head.length));
     } else {
       head.keep_alive = false;
-      read = read_to_end(body, deadline);
+      read = read_to_end(body);
     }
     if (!read.ok()) return read.err();
-    // Anything after the answer was never asked for: start the next request on a clean connection.
-    if (!head.keep_alive || m_begin != m_end) close_now();
-    return head.status;
+    return head;
   }
 }
 
 result<int> loopback_http::exchange(const http_request& request, std::string& body, header_sink sink,
                                     void* sink_context, std::optional<std::chrono::milliseconds> timeout) {
-  std::optional<clock::time_point> deadline;
-  if (timeout) deadline = clock::now() + *timeout;
+  m_deadline.reset();
+  if (timeout) m_deadline = clock::now() + *timeout;
   char length[24];
   const auto written = std::to_chars(length, length + sizeof length, request.body.size()).ptr;
   m_head.assign(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
@@ -362,19 +368,23 @@ result<int> loopback_http::exchange(const http_request& request, std::string& bo
     if (!reused) {
       if (auto connected = connect_now(); !connected.ok()) return connected.err();
     }
-    m_begin = m_end = 0;
+    m_reader.clear();
     m_answer_bytes = 0;
     m_timed_out = false;
-    status sent = send_all(m_head, request.body, deadline);
-    result<int> answer =
-        sent.ok() ? read_answer(body, sink, sink_context, deadline) : result<int>(sent.err());
-    if (answer.ok()) return answer;
+    status sent = send_all(m_head, request.body, m_deadline);
+    auto answer =
+        sent.ok() ? m_reader.read(body, sink, sink_context) : result<http_answer_reader::answer>(sent.err());
+    if (answer.ok()) {
+      // Anything after the answer was never asked for: start the next request on a clean connection.
+      if (!answer->keep_alive || m_reader.buffered()) close_now();
+      return answer->status;
+    }
     close_now();
     // A kept-alive connection the server closed while it was idle: reopened once, as libcurl does. Not when
     // any of an answer had come: the request was then seen.
     const bool stale = reused && attempt == 1 && m_answer_bytes == 0 && !m_timed_out &&
                        answer.err().code == "ConnectionError";
-    if (!stale) return answer;
+    if (!stale) return answer.err();
   }
 }
 

@@ -33,6 +33,47 @@ struct http_request {
 // Each header line of the final answer, without its line end; the status line is not passed.
 using header_sink = void (*)(std::string_view line, void* context);
 
+// Reads answers from a byte stream, one at a time: the status line and header fields, 1xx answers skipped,
+// a body framed by Content-Length, chunked transfer coding or the stream's end. It owns the read buffer and
+// pulls bytes from `source` as it needs them; loopback_http feeds it from its socket, a fuzz target from
+// memory (tests/fuzz/fuzz_loopback_http.cpp).
+class http_answer_reader {
+ public:
+  // Up to `capacity` bytes into `into`; 0 at the stream's end.
+  using byte_source = result<std::size_t> (*)(char* into, std::size_t capacity, void* context);
+  struct answer {
+    int status = 0;
+    long long length = -1;  // Content-Length, -1 when absent
+    bool chunked = false;
+    bool keep_alive = true;  // false also for a body that ended with the stream
+  };
+
+  http_answer_reader(byte_source source, void* source_context);
+
+  // One final answer: its body written to `body` (replaced), its header lines handed to `sink`. Errors:
+  // "ConnectionError" (retryable) when the source fails or ends early, "ProtocolError" for an answer that is
+  // not HTTP/1.x as described above or over the size limits.
+  result<answer> read(std::string& body, header_sink sink, void* sink_context);
+  // Bytes received after the last answer read (never asked for).
+  bool buffered() const { return m_begin != m_end; }
+  // Forgets the buffered bytes (a new connection).
+  void clear() { m_begin = m_end = 0; }
+
+ private:
+  status fill();
+  result<std::string_view> read_line();
+  status read_head(answer& head, header_sink sink, void* sink_context);
+  status append_body(std::string& body, std::size_t length);
+  status read_chunked(std::string& body);
+  status read_to_end(std::string& body);
+
+  byte_source m_source;
+  void* m_source_context;
+  std::string m_in;  // read buffer, always at its full size; unread bytes are m_in[m_begin, m_end)
+  std::size_t m_begin = 0;
+  std::size_t m_end = 0;
+};
+
 class loopback_http {
  public:
   // `endpoint` is host:port ("127.0.0.1:9001", "localhost:9001", "[::1]:9001").
@@ -54,34 +95,21 @@ class loopback_http {
  private:
   using clock = std::chrono::steady_clock;
   using deadline_t = std::optional<clock::time_point>;
-  struct answer_head {
-    int status = 0;
-    long long length = -1;  // Content-Length, -1 when absent
-    bool chunked = false;
-    bool keep_alive = true;
-  };
 
   status connect_now();
   void close_now();
   status send_all(std::string_view head, std::string_view body, deadline_t deadline);
   status wait_for(short events, deadline_t deadline);
   result<std::size_t> receive(char* into, std::size_t capacity, deadline_t deadline);
-  status fill(deadline_t deadline);
-  result<std::string_view> read_line(deadline_t deadline);
-  status read_head(answer_head& head, header_sink sink, void* sink_context, deadline_t deadline);
-  status append_body(std::string& body, std::size_t length, deadline_t deadline);
-  status read_chunked(std::string& body, deadline_t deadline);
-  status read_to_end(std::string& body, deadline_t deadline);
-  result<int> read_answer(std::string& body, header_sink sink, void* sink_context, deadline_t deadline);
+  static result<std::size_t> receive_answer(char* into, std::size_t capacity, void* self);
 
   std::string m_host;  // for getaddrinfo (an IPv6 address without its brackets)
   std::string m_port;
   std::string m_host_header;  // "Host: host:port\r\nUser-Agent: ...\r\nAccept: */*\r\n"
   std::chrono::milliseconds m_connect_timeout;
   int m_fd = -1;
-  std::string m_in;  // read buffer, always at its full size; unread bytes are m_in[m_begin, m_end)
-  std::size_t m_begin = 0;
-  std::size_t m_end = 0;
+  http_answer_reader m_reader{&loopback_http::receive_answer, this};
+  deadline_t m_deadline;           // of the exchange under way
   std::size_t m_answer_bytes = 0;  // bytes received since the request was sent
   bool m_timed_out = false;
   std::string m_head;  // the request head, reused

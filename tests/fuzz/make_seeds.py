@@ -7,6 +7,8 @@
   fuzz_cloudwatch_logs  the awslogs.data of the sample subscription events, as text and as the JSON inside
   fuzz_runtime_headers  the header lines of a `next` answer and a few error types
   fuzz_s3_xml           S3 answers: a public access block, S3 error XML, an empty body
+  fuzz_loopback_http    Runtime API answers (a split byte first): a `next` answer by Content-Length, a chunked
+                        one, a 202 to a post, a 100 then a 200, one ended by the connection's close
 and every input under tests/fuzz/regressions/TARGET/ (inputs that once crashed it).
 Usage: make_seeds.py SOURCE_DIR OUT_DIR   (OUT_DIR/<target>/ is created and filled; existing files are kept)
 """
@@ -52,6 +54,28 @@ def state_reads(responses):
     ])
 
 
+def loopback_http_seeds():
+    """Runtime API answers for fuzz_loopback_http, each after the byte that chooses the stream's splits."""
+    event = b'{"version":"0","id":"c8a1a4a0","detail-type":"GuardDuty Finding","source":"aws.guardduty"}'
+    runtime = (b"Lambda-Runtime-Aws-Request-Id: 8476a536-e9f4-11e8-9739-2dfe598c3fcd\r\n"
+               b"Lambda-Runtime-Deadline-Ms: 1542409706888\r\n"
+               b"Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-2:123456789012:function:tq\r\n"
+               b"Lambda-Runtime-Trace-Id: Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1\r\n")
+    accepted = b'HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"status":"OK"}\n'
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (event[:40], event[40:]))
+    return [
+        b"\0HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + runtime +
+        b"Content-Length: %d\r\n\r\n" % len(event) + event + accepted,
+        b"\7HTTP/1.1 200 OK\r\n" + runtime + b"Transfer-Encoding: chunked\r\n\r\n" + chunks +
+        b"0;done\r\nX-Trailer: 1\r\n\r\n",
+        b"\x21" + accepted + accepted,
+        b"\3HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n" + runtime + b"Content-Length: %d\r\n\r\n" %
+        len(event) + event,
+        b"\x40HTTP/1.0 200 OK\r\n" + runtime + b"\r\n" + event,
+        b"\1HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+    ]
+
+
 def main():
     source, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     for path in sorted((source / "events").rglob("*.json")):
@@ -93,6 +117,9 @@ def main():
         b"\5",
     ]:
         write(out / "fuzz_s3_xml", seed)
+
+    for seed in loopback_http_seeds():
+        write(out / "fuzz_loopback_http", seed)
 
     # Inputs that once crashed a target stay in its corpus.
     for path in sorted((source / "tests" / "fuzz" / "regressions").glob("*/*")):
