@@ -235,15 +235,18 @@ result<std::string_view> http_answer_reader::read_line() {
 
 status http_answer_reader::append_body(std::string& body, std::size_t length) {
   if (body.size() + length > max_answer_body_bytes) return malformed("a body over 64 MiB");
-  const std::size_t start = body.size();
-  body.resize(start + length);
   const std::size_t buffered = std::min(length, m_end - m_begin);
-  std::memcpy(body.data() + start, m_in.data() + m_begin, buffered);
+  body.append(m_in.data() + m_begin, buffered);
   m_begin += buffered;
+  // Grown as the bytes come (at most doubling what arrived): a declared length is a claim, not memory to
+  // commit before a byte of it is there.
   for (std::size_t have = buffered; have < length;) {
-    auto got = m_source(body.data() + start + have, length - have, m_source_context);
+    const std::size_t at = body.size();
+    body.resize(at + std::min(length - have, std::max<std::size_t>(64 * 1024, have)));
+    auto got = m_source(body.data() + at, body.size() - at, m_source_context);
     if (!got.ok()) return got.err();
     if (*got == 0) return broken("the Runtime API closed the connection within an answer's body");
+    body.resize(at + *got);
     have += *got;
   }
   return {};
