@@ -9,10 +9,10 @@
 // A job that waits for anything else (a retry's backoff, the pause before another pass, another job's
 // answer) says so with an idle_scope, so that the others' batches do not wait for it; a job that ends leaves.
 // Nothing may hold a lock across a call to the transport: a job blocked on it would count as computing, and
-// the batch would wait for it for ever. Known cost: a job that waits (idle) for the GetFindings verdict another
-// job is just taking in may wake a moment after the others' next batch left, and misses that round trip (one
-// more for the event, seen in the attack-sequence test). The waker counting it busy before waking it would
-// close that window.
+// the batch would wait for it for ever. Known cost: a job that waits (idle) for the GetFindings verdict
+// another job is just taking in may wake a moment after the others' next batch left, and misses that round
+// trip (one more for the event, seen in the attack-sequence test). The waker counting it busy before waking
+// it would close that window.
 #pragma once
 
 #include <condition_variable>
