@@ -172,7 +172,12 @@ idle_scope::idle_scope() : m_joint(t_joint) {
 }
 
 idle_scope::~idle_scope() {
-  if (m_joint != nullptr) m_joint->become_busy();
+  if (m_joint != nullptr && !m_counted) m_joint->become_busy();
+}
+
+void count_woken_busy(std::size_t jobs) {
+  if (t_joint == nullptr) return;
+  for (std::size_t i = 0; i < jobs; ++i) t_joint->become_busy();
 }
 
 }  // namespace tq::aws

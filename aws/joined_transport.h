@@ -9,10 +9,9 @@
 // A job that waits for anything else (a retry's backoff, the pause before another pass, another job's
 // answer) says so with an idle_scope, so that the others' batches do not wait for it; a job that ends leaves.
 // Nothing may hold a lock across a call to the transport: a job blocked on it would count as computing, and
-// the batch would wait for it for ever. Known cost: a job that waits (idle) for the GetFindings verdict
-// another job is just taking in may wake a moment after the others' next batch left, and misses that round
-// trip (one more for the event, seen in the attack-sequence test). The waker counting it busy before waking
-// it would close that window.
+// the batch would wait for it for ever. A job that wakes another (the GetFindings verdict it took in) counts
+// it as computing before it wakes it (count_woken_busy), or the others' next batch could leave in the moment
+// between, without it: a round trip more for the event.
 #pragma once
 
 #include <condition_variable>
@@ -46,6 +45,7 @@ class joined_transport final : public http_transport {
 
  private:
   friend class idle_scope;
+  friend void count_woken_busy(std::size_t jobs);
   struct submission;
 
   void run_as_job(const std::vector<std::function<void()>>& tasks, std::size_t& next);
@@ -75,8 +75,18 @@ class idle_scope {
   idle_scope(const idle_scope&) = delete;
   idle_scope& operator=(const idle_scope&) = delete;
 
+  // The job that woke this one counted it as computing already (count_woken_busy): the scope's end does not
+  // count it again.
+  void counted_by_waker() { m_counted = true; }
+
  private:
   joined_transport* m_joint;
+  bool m_counted = false;
 };
+
+// From a job of a joint run that is about to wake `jobs` jobs waiting (idle) for it: counts them as computing
+// first, so that no batch leaves between their waking and their next call (each then calls
+// counted_by_waker() on its idle_scope). Outside a joint run, nothing.
+void count_woken_busy(std::size_t jobs);
 
 }  // namespace tq::aws

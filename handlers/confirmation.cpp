@@ -126,17 +126,27 @@ bool finding_confirmation::another_asks() const {
 void finding_confirmation::abandon_if_asking() const {
   std::lock_guard<std::mutex> lock(m_mutex);
   if (!m_asker || *m_asker != std::this_thread::get_id()) return;
+  wake_waiting();
+}
+
+void finding_confirmation::wake_waiting() const {
   m_asker.reset();
+  aws::count_woken_busy(m_waiting);  // before they wake: no batch leaves in the moment between
+  m_waiting = 0;
+  ++m_answers;
   m_answered.notify_all();
 }
 
 void finding_confirmation::await_answer() const {
   std::unique_lock<std::mutex> lock(m_mutex);
   if (!another_asks()) return;
+  const std::uint64_t awaited = m_answers;
+  ++m_waiting;  // counted busy by the asker when it wakes this job, whether or not it is idle by then
   lock.unlock();
-  const aws::idle_scope waiting;  // the asker's next batch must not wait for this job
+  aws::idle_scope waiting;  // the asker's next batch must not wait for this job
   lock.lock();
-  m_answered.wait(lock, [this] { return !another_asks(); });
+  m_answered.wait(lock, [&] { return m_answers != awaited; });
+  waiting.counted_by_waker();
 }
 
 confirmation_verdict finding_confirmation::verdict() const {
@@ -178,8 +188,7 @@ void finding_confirmation::absorb(const result<nlohmann::json>& answer) {
 
 void finding_confirmation::take_answer(const nlohmann::json* answer, const error* failure) {
   std::lock_guard<std::mutex> lock(m_mutex);
-  m_asker.reset();
-  m_answered.notify_all();
+  wake_waiting();
   if (m_verdict == confirmation_verdict::confirmed || m_verdict == confirmation_verdict::forged) return;
   if (answer == nullptr) {
     if (names_no_detector(*failure)) {

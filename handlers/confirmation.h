@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -63,6 +64,7 @@ class finding_confirmation {
   void judge(const nlohmann::json& findings);
   std::optional<planned_call> call_to_send() const;  // with m_mutex held
   bool another_asks() const;                         // with m_mutex held
+  void wake_waiting() const;                         // with m_mutex held: the asker is done asking
   // Returns once no other job is asking (at once when none is); waits as idle (aws::idle_scope).
   void await_answer() const;
 
@@ -76,6 +78,8 @@ class finding_confirmation {
   mutable std::mutex m_mutex;
   mutable std::condition_variable m_answered;
   mutable std::optional<std::thread::id> m_asker;  // the job that added the call and awaits its answer
+  mutable std::size_t m_waiting = 0;               // jobs waiting for the asker's answer
+  mutable std::uint64_t m_answers = 0;             // answers taken in (or abandoned): what a waiter waits for
 };
 
 // The detector and finding ids named by a finding's ARN

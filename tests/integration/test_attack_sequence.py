@@ -124,9 +124,7 @@ class AttackSequenceTest(InstanceWorldTestCase):
         trace = [(c["action"], c["depth"]) for c in calls]
         # The event's round trips, as its transport counted them (the proxy's order, beside, is only a
         # cross-check: a loaded machine can start one batch's transfers apart).
-        # At most one more: a job that needs the GetFindings verdict while another job is still taking it in
-        # waits as idle, and a batch may leave in that moment without it (see aws/joined_transport.h).
-        self.assertLessEqual(response["roundTrips"], longest + 1, (trace, [(r["playbook"], r["timing"]) for r in jobs]))
+        self.assertLessEqual(response["roundTrips"], longest, (trace, [(r["playbook"], r["timing"]) for r in jobs]))
         self.assertGreaterEqual(max(c["depth"] for c in calls), longest, trace)
         # One after the other they would take the sum of their round trips.
         self.assertLess(longest, sum(r["timing"]["roundTrips"] for r in jobs))
