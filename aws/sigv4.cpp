@@ -157,6 +157,18 @@ bool is_unsigned_header(std::string_view lower_name) {
 
 // Trims the value and turns each run of whitespace (folded lines included) into one space.
 void append_trimmed(std::string& out, std::string_view value) {
+  // Most values (dates, hashes, a session token of a thousand characters) have nothing to fold: one
+  // append rather than one push_back per character
+  bool plain = true;
+  for (size_t i = 0; i < value.size() && plain; ++i) {
+    const char c = value[i];
+    plain = c != '\t' && c != '\r' && c != '\n' &&
+            (c != ' ' || (i > 0 && i + 1 < value.size() && value[i + 1] != ' '));
+  }
+  if (plain) {
+    out.append(value);
+    return;
+  }
   bool pending_space = false;
   bool any = false;
   for (char c : value) {
