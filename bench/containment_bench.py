@@ -312,9 +312,10 @@ def callgrind_process(binary, bodies, aws_url, out, check=None, env=None):
     raise RuntimeError("no totals in %s" % out)
 
 
-def scenario_instructions(binary, moto, scenario, case_index, out_dir, name):
+def scenario_instructions(binary, moto, scenario, case_index, out_dir, name, aws_url=None):
     """callgrind_process on a fresh account: the warm-up event alone, and followed by one case. The
-    difference is that case as a warm invocation."""
+    difference is that case as a warm invocation. `aws_url`: where the process reaches AWS (moto's own
+    address unless given: a front before it)."""
     def check(post):
         reports = json.loads(post["body"]).get("reports", []) if post["kind"] == "response" else []
         report = next((r for r in reports if r.get("playbook") == scenario["playbook"]), {})
@@ -325,7 +326,7 @@ def scenario_instructions(binary, moto, scenario, case_index, out_dir, name):
     for events in ([scenario["warmup"]], [scenario["warmup"], scenario["cases"][case_index][1]]):
         instances = world.build_world(moto)
         out = os.path.join(out_dir, "callgrind.%s.%d.out" % (name, len(events)))
-        results.append((callgrind_process(binary, [e(instances) for e in events], moto.url, out, check,
+        results.append((callgrind_process(binary, [e(instances) for e in events], aws_url or moto.url, out, check,
                                           scenario["env"]), out))
     return results
 
@@ -415,15 +416,66 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
         GUARDDUTY_URL, world.GUARDDUTY = None, None
 
 
+def instructions_only(binary, keep_alive_front=False, session_token_chars=0, owners=None, keep=None):
+    """Only the callgrind figures of instance containment (warm VPC, first time in a VPC), quicker than run()
+    to iterate on: against moto directly (a new connection per call: moto always answers `Connection: close`)
+    or, with `keep_alive_front`, through delay_proxy.py with no delay (HTTP/1.1 keep-alive, as regional
+    endpoints behave). `session_token_chars`: a session token of that length (Lambda always gives one)."""
+    global GUARDDUTY_URL
+    moto = Moto()
+    token = session_token(session_token_chars) if session_token_chars else None
+    guardduty = GuardDutyStandIn()
+    guardduty.allow(("test", "test") + ((token,) if token else ()), ["guardduty:GetFindings"])
+    guardduty_proxy = DelayProxy(guardduty.url, 0)
+    front = DelayProxy(moto.url, 0) if keep_alive_front else None
+    GUARDDUTY_URL, world.GUARDDUTY = guardduty_proxy.url, guardduty
+    logs = keep or tempfile.mkdtemp(prefix="tq-bench-")
+    scenario = dict(SCENARIOS["instance-containment"])
+    if token:
+        scenario["env"] = dict(scenario["env"], AWS_SESSION_TOKEN=token)
+    try:
+        aws_url = front.url if front else moto.url
+        (base, base_file), (warm, warm_file) = scenario_instructions(binary, moto, scenario, 1, logs, "instance",
+                                                                     aws_url)
+        (_, _), (first, _) = scenario_instructions(binary, moto, scenario, 0, logs, "instance-first", aws_url)
+        result = {"process_one_event": base, "warm_vpc": warm - base, "first_vpc": first - base,
+                  "warm_vpc_breakdown": callgrind_profile.difference(warm_file, base_file, owners=owners)}
+        if not keep:
+            shutil.rmtree(logs, ignore_errors=True)
+        return result
+    finally:
+        for stoppable in (front, moto, guardduty_proxy, guardduty):
+            if stoppable:
+                stoppable.stop()
+        GUARDDUTY_URL, world.GUARDDUTY = None, None
+
+
+def session_token(chars):
+    """A token shaped like the ones Lambda gives (base64 of an opaque blob, ~800-1,100 characters)."""
+    import base64
+    import hashlib
+    blob = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(chars // 32 + 2))
+    return ("IQoJb3JpZ2luX2Vj" + base64.b64encode(blob).decode())[:chars]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--delay-ms", type=float, default=50)
     parser.add_argument("--no-callgrind", action="store_true")
+    parser.add_argument("--only-instructions", action="store_true",
+                        help="only the callgrind figures of instance containment (see instructions_only)")
+    parser.add_argument("--keep-alive-front", action="store_true", help="with --only-instructions")
+    parser.add_argument("--session-token-chars", type=int, default=0, help="with --only-instructions")
+    parser.add_argument("--keep", help="with --only-instructions: keep the callgrind files in this directory")
     parser.add_argument("--json")
     args = parser.parse_args()
-    result = run(os.path.abspath(args.binary), args.rounds, args.delay_ms, not args.no_callgrind)
+    if args.only_instructions:
+        result = instructions_only(os.path.abspath(args.binary), args.keep_alive_front, args.session_token_chars,
+                                   keep=args.keep)
+    else:
+        result = run(os.path.abspath(args.binary), args.rounds, args.delay_ms, not args.no_callgrind)
     text = json.dumps(result, indent=2)
     if args.json:
         with open(args.json, "w") as f:
