@@ -416,11 +416,12 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
         GUARDDUTY_URL, world.GUARDDUTY = None, None
 
 
-def instructions_only(binary, keep_alive_front=False, session_token_chars=0, owners=None, keep=None):
+def instructions_only(binary, keep_alive_front=False, session_token_chars=0, owners=None, keep=None, env=None):
     """Only the callgrind figures of instance containment (warm VPC, first time in a VPC), quicker than run()
     to iterate on: against moto directly (a new connection per call: moto always answers `Connection: close`)
     or, with `keep_alive_front`, through delay_proxy.py with no delay (HTTP/1.1 keep-alive, as regional
-    endpoints behave). `session_token_chars`: a session token of that length (Lambda always gives one)."""
+    endpoints behave). `session_token_chars`: a session token of that length (Lambda always gives one); `env`:
+    more environment for the process (to try a setting)."""
     global GUARDDUTY_URL
     moto = Moto()
     token = session_token(session_token_chars) if session_token_chars else None
@@ -431,8 +432,9 @@ def instructions_only(binary, keep_alive_front=False, session_token_chars=0, own
     GUARDDUTY_URL, world.GUARDDUTY = guardduty_proxy.url, guardduty
     logs = keep or tempfile.mkdtemp(prefix="tq-bench-")
     scenario = dict(SCENARIOS["instance-containment"])
+    scenario["env"] = dict(scenario["env"], **(env or {}))
     if token:
-        scenario["env"] = dict(scenario["env"], AWS_SESSION_TOKEN=token)
+        scenario["env"]["AWS_SESSION_TOKEN"] = token
     try:
         aws_url = front.url if front else moto.url
         (base, base_file), (warm, warm_file) = scenario_instructions(binary, moto, scenario, 1, logs, "instance",
@@ -468,12 +470,13 @@ def main():
                         help="only the callgrind figures of instance containment (see instructions_only)")
     parser.add_argument("--keep-alive-front", action="store_true", help="with --only-instructions")
     parser.add_argument("--session-token-chars", type=int, default=0, help="with --only-instructions")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="with --only-instructions")
     parser.add_argument("--keep", help="with --only-instructions: keep the callgrind files in this directory")
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.only_instructions:
         result = instructions_only(os.path.abspath(args.binary), args.keep_alive_front, args.session_token_chars,
-                                   keep=args.keep)
+                                   keep=args.keep, env=dict(e.split("=", 1) for e in args.env))
     else:
         result = run(os.path.abspath(args.binary), args.rounds, args.delay_ms, not args.no_callgrind)
     text = json.dumps(result, indent=2)
