@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "runtime/json_text.h"
+
 namespace tq::handlers {
 
 std::string_view status_name(report_status s) {
@@ -70,6 +72,80 @@ nlohmann::ordered_json playbook_report::to_json() const {
     if (isolated_after_ms >= 0) j["timing"]["isolatedAfterMs"] = isolated_after_ms;
   }
   return j;
+}
+
+namespace {
+
+void append_bool(std::string& out, bool value) {
+  out += value ? "true" : "false";
+}
+
+// {"code":…,"message":…,"where":…,"retryable":…[,"requestId":…]}; the message only when asked for
+std::string error_text(const error& e, bool with_message) {
+  std::string out;
+  json_text::object o(out);
+  o.string("code", e.code);
+  if (with_message) o.string("message", e.message);
+  o.string("where", e.where);
+  std::string flag;
+  append_bool(flag, e.retryable);
+  o.raw("retryable", flag);
+  if (with_message && !e.request_id.empty()) o.string("requestId", e.request_id);
+  o.close();
+  return out;
+}
+
+void append_action(std::string& out, const action_record& r) {
+  json_text::object o(out);
+  o.string("action", r.action).string("target", r.target).string("outcome", outcome_name(r.result));
+  if (!r.detail.empty()) o.string("detail", r.detail);
+  if (r.failure) o.raw("error", error_text(*r.failure, true));
+  o.number("durationMs", r.duration.count());
+  o.close();
+}
+
+std::string actions_text(const std::vector<action_record>& actions) {
+  std::string out = "[";
+  for (size_t i = 0; i < actions.size(); ++i) {
+    if (i > 0) out += ',';
+    append_action(out, actions[i]);
+  }
+  out += ']';
+  return out;
+}
+
+}  // namespace
+
+std::string playbook_report::to_json_text() const {
+  std::string out;
+  out.reserve(256 + 160 * actions.size());
+  json_text::object o(out);
+  o.string("playbook", playbook).string("status", status_name(status));
+  if (!reason.empty()) o.string("reason", reason);
+  if (failure) o.raw("error", error_text(*failure, false));
+  if (forged) o.raw("forged", "true");
+  if (!target.empty()) o.string("target", target);
+  if (!incident_id.empty()) o.string("incidentId", incident_id);
+  if (!actions.empty()) {
+    std::map<std::string_view, long long> counts;
+    for (const auto& a : actions) ++counts[outcome_name(a.result)];
+    std::string summary;
+    json_text::object s(summary);
+    for (const auto& [name, count] : counts) s.number(name, count);
+    s.close();
+    o.raw("summary", summary).raw("actions", actions_text(actions));
+  }
+  if (!details.empty()) o.raw("details", details.dump());
+  if (round_trips > 0) {
+    std::string timing;
+    json_text::object t(timing);
+    t.number("roundTrips", round_trips).number("totalMs", total_ms);
+    if (isolated_after_ms >= 0) t.number("isolatedAfterMs", isolated_after_ms);
+    t.close();
+    o.raw("timing", timing);
+  }
+  o.close();
+  return out;
 }
 
 playbook_report could_not_start(std::string playbook, std::string target, error why) {

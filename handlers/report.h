@@ -48,6 +48,8 @@ struct playbook_report {
   // True when it is incomplete for a reason another try may overcome (throttling, a 5xx, a timeout).
   bool retryable() const;
   nlohmann::ordered_json to_json() const;
+  // to_json().dump(), written straight (no document built): for the log line and the response
+  std::string to_json_text() const;
 };
 
 // Adds the records of an execution to the report, and counts its round trips.

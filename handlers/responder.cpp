@@ -385,7 +385,7 @@ invocation_response responder::handle(std::string_view text, const invocation_co
     incomplete |= r.incomplete();
     // The error message says what was and was not done, action by action
     summary += (summary.empty() ? "" : "; ") + outcome_summary(r);
-    report_texts.push_back(r.to_json().dump());
+    report_texts.push_back(r.to_json_text());
     log::info("playbook finished", {{"playbook", r.playbook},
                                     {"target", r.target},
                                     {"status", std::string(status_name(r.status))},

@@ -269,6 +269,33 @@ TEST(metric_lines, are_the_documents_they_replaced) {
   }
 }
 
+// The report written for the log line and the response is the document to_json() builds, dumped.
+TEST(report_text, is_the_document_dumped) {
+  std::vector<playbook_report> cases;
+  cases.push_back(report("instance-containment", "tq-1", false, -1, 0, {}));
+  cases.push_back(
+      report("network-block", "tq-\"2\"", true, 120, 2, {outcome::done, outcome::failed, outcome::done}));
+  playbook_report full = report("credential-containment", "tq-3", false, 0, 1,
+                                {outcome::already, outcome::skipped, outcome::failed, outcome::planned});
+  full.status = report_status::incomplete;
+  full.reason = "why \n with a line break and caf\xc3\xa9";
+  full.target = "i-0123456789abcdef0";
+  full.failure = error{"AccessDenied", "not allowed", "ec2:DescribeInstances", true};
+  full.round_trips = 4;
+  full.total_ms = 250;
+  full.actions[0].detail = "sg-1 \\ sg-2";
+  full.actions[0].duration = std::chrono::milliseconds(53);
+  full.actions[2].failure =
+      error{"Throttling", "slow down \"now\"", "ec2:ModifyNetworkInterfaceAttribute", true};
+  full.actions[2].failure->request_id = "req-9";
+  full.actions[3].failure = error{"InvalidGroup.NotFound", "", "ec2:CreateTags", false};
+  cases.push_back(full);
+  full.isolated_after_ms = -1;
+  full.status = report_status::dry_run;
+  cases.push_back(full);
+  for (const auto& r : cases) EXPECT_EQ(r.to_json_text(), r.to_json().dump());
+}
+
 }  // namespace
 }  // namespace handlers
 }  // namespace tq
