@@ -205,6 +205,27 @@ TEST(sigv4, caller_payload_hash_header_is_used_when_body_is_not_signed) {
   EXPECT_TRUE(canonical.ends_with("\nUNSIGNED-PAYLOAD")) << canonical;
 }
 
+// Values with no blank are appended whole (checked eight bytes at a time); any blank, at any place in a
+// word, takes the folding path.
+TEST(sigv4, header_values_are_trimmed_and_folded_wherever_the_blank_lies) {
+  const std::string token(1000, 'T');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {token, token},
+      {"  a  b\tc\r\n d  ", "a b c d"},
+      {"0123456789abcdef0123 456789", "0123456789abcdef0123 456789"},
+      {"0123456789abcdef0123  456789", "0123456789abcdef0123 456789"},
+      {"0123456789abcdef\x01keep", "0123456789abcdef\x01keep"},
+      {"0123456789abcdef0123456\t", "0123456789abcdef0123456"},
+      {"caf\xc3\xa9\xff\x80 ok", "caf\xc3\xa9\xff\x80 ok"},
+      {"", ""}};
+  for (const auto& [value, folded] : cases) {
+    http_request request = ec2_describe_instances();
+    request.headers.push_back({"X-Amz-Meta-Value", value});
+    const std::string canonical = sigv4::canonical_request(request, ec2_params()).canonical_request;
+    EXPECT_NE(canonical.find("\nx-amz-meta-value:" + folded + "\n"), std::string::npos) << canonical;
+  }
+}
+
 TEST(sigv4, secret_never_appears_in_what_the_signer_returns) {
   http_request request = ec2_describe_instances();
   sigv4::signing_params params = ec2_params();
