@@ -1,6 +1,9 @@
 #include "aws/json_protocol.h"
 
+#include <optional>
+
 #include "aws/xml.h"
+#include "runtime/json_read.h"
 
 namespace tq::aws {
 namespace {
@@ -60,7 +63,8 @@ result<nlohmann::json> parse_json_response(const http_response& response, std::s
                                            error_code_source source) {
   const bool http_ok = response.status >= 200 && response.status < 300;
   const bool server_side = response.status >= 500;
-  nlohmann::json doc = nlohmann::json::parse(response.body, nullptr, false);
+  std::optional<nlohmann::json> plain = json_read::read_plain(response.body);  // else nlohmann's own parse
+  nlohmann::json doc = plain ? std::move(*plain) : nlohmann::json::parse(response.body, nullptr, false);
   if (response.body.empty()) doc = nlohmann::json::object();
 
   if (http_ok) {
