@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <mutex>
 
 #include "aws/http.h"
@@ -81,9 +82,20 @@ error transfer_error(CURLcode code, const http_request& request) {
   return e;
 }
 
+// libcurl reads the proxy variables of the environment again for every transfer (a getenv scan each). When
+// none of those it reads is set, telling it so up front ("" for both: no proxy, nothing exempt) is the same.
+bool proxy_environment_empty() {
+  for (const char* name :
+       {"no_proxy", "NO_PROXY", "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+    if (std::getenv(name) != nullptr) return false;
+  }
+  return true;
+}
+
 class curl_transport final : public http_transport {
  public:
-  explicit curl_transport(transport_options options) : m_options(std::move(options)) {
+  explicit curl_transport(transport_options options)
+      : m_options(std::move(options)), m_no_proxy(proxy_environment_empty()) {
     static std::once_flag init;
     std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     m_multi = curl_multi_init();
@@ -162,6 +174,10 @@ class curl_transport final : public http_transport {
                std::chrono::milliseconds timeout) const {
     curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (m_no_proxy) {
+      curl_easy_setopt(easy, CURLOPT_PROXY, "");
+      curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
+    }
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -204,6 +220,7 @@ class curl_transport final : public http_transport {
   }
 
   transport_options m_options;
+  bool m_no_proxy = false;  // see proxy_environment_empty
   CURLM* m_multi = nullptr;
   std::vector<CURL*> m_idle;
 };
