@@ -381,7 +381,9 @@ std::string amz_date(std::chrono::system_clock::time_point time) {
 }
 
 std::string credential_scope(const signing_params& params) {
-  std::string scope = scope_date(params.time);
+  std::string scope;
+  scope.reserve(8 + params.region.size() + params.service.size() + 15);
+  scope.append(amz_date(params.time), 0, 8);
   scope.append("/").append(params.region).append("/").append(params.service).append("/aws4_request");
   return scope;
 }
@@ -407,8 +409,9 @@ canonical_result canonical_request(const http_request& request, const signing_pa
 }
 
 std::string string_to_sign(std::string_view canonical_request, const signing_params& params) {
-  std::string out(algorithm);
-  out.push_back('\n');
+  std::string out;
+  out.reserve(algorithm.size() + 16 + 48 + params.region.size() + params.service.size() + 64 + 3);
+  out.append(algorithm).push_back('\n');
   out.append(amz_date(params.time)).push_back('\n');
   out.append(credential_scope(params)).push_back('\n');
   out.append(crypto::sha256_hex(canonical_request));

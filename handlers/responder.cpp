@@ -326,7 +326,7 @@ std::vector<playbook_report> responder::run(const decoded_event& event, std::str
   auto [reports, items] = gathered(std::move(done), routed);
   if (auto passed = passed_over_report(routed, event)) reports.push_back(std::move(*passed));
   for (auto& outcome : outcomes_of(event, reports, items)) m_outcomes.push_back(std::move(outcome));
-  return reports;
+  return std::move(reports);  // a structured binding is not moved from by itself
 }
 
 namespace {
@@ -426,7 +426,13 @@ playbook_report responder::with_passes(const std::function<playbook_report()>& p
   };
   policy.unanswered = [this] { return m_base.statistics().unanswered; };  // shared by the member-role clients
   policy.landing_horizon = settings.retry.attempt_timeout;
-  auto reports = run_in_passes([&] { return std::vector<playbook_report>{pass()}; }, until, policy);
+  auto reports = run_in_passes(
+      [&] {
+        std::vector<playbook_report> one;  // not {pass()}: an initializer list is copied from
+        one.push_back(pass());
+        return one;
+      },
+      until, policy);
   return std::move(reports.front());
 }
 
