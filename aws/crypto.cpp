@@ -94,6 +94,54 @@ digest hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
   return out;
 }
 
+namespace {
+
+// K padded to the block (hashed first when longer), XORed with `pad`, hashed into a context of its own.
+EVP_MD_CTX* keyed_context(std::span<const unsigned char> key, unsigned char pad) {
+  constexpr size_t block_size = 64;
+  std::array<unsigned char, block_size> block{};
+  if (key.size() > block_size) {
+    digest hashed{};
+    digest_of({key}, hashed);
+    std::copy(hashed.begin(), hashed.end(), block.begin());
+    OPENSSL_cleanse(hashed.data(), hashed.size());
+    wipe_thread_context();
+  } else {
+    std::copy(key.begin(), key.end(), block.begin());
+  }
+  for (auto& byte : block) byte = static_cast<unsigned char>(byte ^ pad);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (ctx == nullptr || EVP_DigestInit_ex(ctx, sha256_md(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, block.data(), block.size()) != 1)
+    std::abort();
+  OPENSSL_cleanse(block.data(), block.size());
+  return ctx;
+}
+
+}  // namespace
+
+hmac_key::hmac_key(std::span<const unsigned char> key)
+    : m_inner(keyed_context(key, 0x36)), m_outer(keyed_context(key, 0x5c)) {}
+
+hmac_key::~hmac_key() {
+  EVP_MD_CTX_free(m_inner);  // which wipes the state
+  EVP_MD_CTX_free(m_outer);
+}
+
+digest hmac_key::mac(std::string_view data) const {
+  EVP_MD_CTX* ctx = thread_context();
+  digest inner{};
+  digest out{};
+  unsigned int length = 0;
+  if (EVP_MD_CTX_copy_ex(ctx, m_inner) != 1 || EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx, inner.data(), &length) != 1 || EVP_MD_CTX_copy_ex(ctx, m_outer) != 1 ||
+      EVP_DigestUpdate(ctx, inner.data(), inner.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx, out.data(), &length) != 1 || length != out.size())
+    std::abort();
+  OPENSSL_cleanse(inner.data(), inner.size());
+  return out;
+}
+
 std::string hex(std::span<const unsigned char> bytes) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out(bytes.size() * 2, '\0');

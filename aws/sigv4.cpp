@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -273,10 +274,11 @@ std::string scope_date(std::chrono::system_clock::time_point time) {
 }
 
 // The signing key depends only on (secret, day, region, service), so a warm Lambda derives it once a day
-// per service. Entries are keyed on a SHA-256 of the secret rather than the secret itself.
+// per service, made ready for HMAC (crypto::hmac_key). Entries are keyed on a SHA-256 of the secret rather
+// than the secret itself.
 class signing_key_cache {
  public:
-  crypto::digest get(const signing_params& params) {
+  std::shared_ptr<const crypto::hmac_key> get(const signing_params& params) {
     const crypto::digest secret_hash = params.credentials.secret_digest != nullptr
                                            ? *params.credentials.secret_digest
                                            : crypto::sha256(params.credentials.secret_access_key);
@@ -290,15 +292,17 @@ class signing_key_cache {
         }
       }
     }
-    crypto::digest key = derive(params.credentials.secret_access_key, date, params.region, params.service);
+    crypto::digest derived =
+        derive(params.credentials.secret_access_key, date, params.region, params.service);
+    auto key = std::make_shared<const crypto::hmac_key>(derived);
+    OPENSSL_cleanse(derived.data(), derived.size());
     std::lock_guard lock(m_mutex);
     entry_type entry{secret_hash, std::move(date), std::string(params.region), std::string(params.service),
                      key};
     if (m_entries.size() < max_entries) {
       m_entries.push_back(std::move(entry));
     } else {
-      OPENSSL_cleanse(m_entries[m_next].key.data(), m_entries[m_next].key.size());
-      m_entries[m_next] = std::move(entry);
+      m_entries[m_next] = std::move(entry);  // the key it held is wiped when its last user is done
       m_next = (m_next + 1) % max_entries;
     }
     return key;
@@ -321,7 +325,7 @@ class signing_key_cache {
     std::string date;
     std::string region;
     std::string service;
-    crypto::digest key;
+    std::shared_ptr<const crypto::hmac_key> key;
   };
   static constexpr size_t max_entries = 16;
   std::mutex m_mutex;
@@ -419,10 +423,7 @@ std::string string_to_sign(std::string_view canonical_request, const signing_par
 }
 
 std::string signature(std::string_view string_to_sign, const signing_params& params) {
-  crypto::digest key = key_cache().get(params);
-  crypto::digest mac = crypto::hmac_sha256(key, string_to_sign);
-  OPENSSL_cleanse(key.data(), key.size());
-  return crypto::hex(mac);
+  return crypto::hex(key_cache().get(params)->mac(string_to_sign));
 }
 
 void sign(http_request& request, const signing_params& params) {

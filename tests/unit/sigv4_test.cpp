@@ -101,6 +101,31 @@ TEST(crypto, hmac_sha256_matches_rfc_4231_vectors) {
             "93244b031118b8060c6619e5900fcf916faefb2d8d020fecb22ae0f62275db08");  // Python's hmac
 }
 
+TEST(crypto, a_prepared_hmac_key_gives_the_same_mac) {
+  const std::vector<std::string> keys = {"",
+                                         "Jefe",
+                                         std::string(20, '\x0b'),
+                                         std::string(64, 'k'),
+                                         std::string(65, 'k'),
+                                         std::string(131, '\xaa')};
+  const std::vector<std::string> texts = {"", "Hi There", "what do ya want for nothing?",
+                                          std::string(1000, 'x')};
+  for (const auto& key : keys) {
+    const crypto::hmac_key prepared(
+        std::span(reinterpret_cast<const unsigned char*>(key.data()), key.size()));
+    for (const auto& text : texts) {
+      EXPECT_EQ(crypto::hex(prepared.mac(text)), crypto::hex(crypto::hmac_sha256(key, text))) << key.size();
+      EXPECT_EQ(crypto::hex(crypto::sha256(text)),
+                crypto::hex(crypto::sha256(text)));  // the context is clean
+    }
+  }
+  const std::string rfc_key(131, '\xaa');
+  EXPECT_EQ(crypto::hex(crypto::hmac_key(
+                            std::span(reinterpret_cast<const unsigned char*>(rfc_key.data()), rfc_key.size()))
+                            .mac("Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
 TEST(sigv4, uri_encode_keeps_only_unreserved_characters) {
   EXPECT_EQ(sigv4::uri_encode("AZaz09-._~", true), "AZaz09-._~");
   EXPECT_EQ(sigv4::uri_encode("a b+c*d=e&f%", true), "a%20b%2Bc%2Ad%3De%26f%25");
