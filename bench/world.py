@@ -200,7 +200,8 @@ def key_finding(user, key_id):
 
 def bucket_exposed(bucket):
     """A GuardDuty Policy:S3/BucketBlockPublicAccessDisabled finding (severity 2) about `bucket`."""
-    with open(os.path.join(ROOT, "events", "guardduty", "policy-s3-bucket-block-public-access-disabled.json")) as f:
+    sample = os.path.join(ROOT, "events", "guardduty", "policy-s3-bucket-block-public-access-disabled.json")
+    with open(sample) as f:
         event = json.load(f)
     event["id"] = str(uuid.uuid4())
     event["account"] = event["detail"]["accountId"] = ACCOUNT
