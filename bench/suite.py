@@ -296,9 +296,9 @@ def render(r):
                     c["done_ms"], c["event_round_trips"], c["longest_job_round_trips"], c["sum_job_round_trips"],
                     "%.2f M" % (pb["instructions"] / 1e6) if "instructions" in pb else "-",
                     pb["latency"]["vm_hwm_kb"] / 1024),
-                "", "", "≤ longest job's round trips; ≤ 5 M, ≤ 10 MB",
-                mark(c["event_round_trips"] <= c["longest_job_round_trips"]) + "; " +
-                mark(pb.get("instructions", 0) <= GOALS["instructions_warm"]) + " / " +
+                # Four playbooks' work: the per-playbook instruction goal does not apply to their sum.
+                "", "", "≤ longest job's round trips; ≤ 10 MB",
+                mark(c["event_round_trips"] <= c["longest_job_round_trips"]) + " / " +
                 mark(pb["latency"]["vm_hwm_kb"] <= GOALS["peak_memory_kb"]))
             continue
         row("%s (%s): event → done; instructions per warm invocation; peak memory" % (title, what),
