@@ -81,9 +81,9 @@ void joined_transport::become_idle() {
   m_changed.notify_all();  // it may have been the last one the others waited for
 }
 
-void joined_transport::become_busy() {
+void joined_transport::become_busy(std::size_t jobs) {
   std::lock_guard<std::mutex> lock(m_mutex);
-  ++m_computing;
+  m_computing += static_cast<int>(jobs);
 }
 
 void joined_transport::leave() {
@@ -177,7 +177,7 @@ idle_scope::~idle_scope() {
 
 void count_woken_busy(std::size_t jobs) {
   if (t_joint == nullptr) return;
-  for (std::size_t i = 0; i < jobs; ++i) t_joint->become_busy();
+  t_joint->become_busy(jobs);
 }
 
 }  // namespace tq::aws

@@ -50,7 +50,7 @@ class joined_transport final : public http_transport {
 
   void run_as_job(const std::vector<std::function<void()>>& tasks, std::size_t& next);
   void become_idle();
-  void become_busy();
+  void become_busy(std::size_t jobs = 1);
   void leave();
   bool may_send() const;  // with m_mutex held
   void send_submissions(std::unique_lock<std::mutex>& lock);

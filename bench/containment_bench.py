@@ -13,9 +13,13 @@ served by a local Runtime API and acting on moto_server, side by side in one run
             a process that serves [decoy, X] minus one that serves [decoy] (see bench/README.md).
   other playbooks  Tourniquet alone (no baseline was written for them): network block ("Block Addresses" on
             an ACL it never wrote to and on one already holding its blocks), credential containment (a
-            GuardDuty finding about an IAM user's key), exposure fix (CloudTrail: SSH opened to the world).
+            GuardDuty finding about an IAM user's key), exposure fix (CloudTrail: SSH opened to the world),
+            function containment, bucket protection (a bucket whose public access block was switched off), and
+            an attack sequence (an instance, a key and a bucket in one finding: four jobs run together; the
+            event's round trips beside its longest job's and the sum of its jobs').
 
-Usage: containment_bench.py BIN [--rounds 5] [--delay-ms 50] [--no-callgrind] [--json OUT]
+Usage: containment_bench.py BIN [--rounds 5] [--delay-ms 50] [--no-callgrind] [--scenarios a,b] [--json OUT]
+  --scenarios: only those (of SCENARIOS), e.g. bucket-protection,attack-sequence; without it, every one.
 """
 import argparse
 import json
@@ -166,14 +170,40 @@ def idle_ms(calls, start, end):
     return (end - start - covered) * 1000
 
 
-def analyse(handed_out, post, calls, isolation_ids=None, status="contained", playbook="instance-containment"):
-    """Timing of one invocation from the proxy's log; with `isolation_ids`, also up to the last interface
-    moved into an isolation group."""
-    window = critical_path([c for c in calls if handed_out <= c["received"] <= post["time"]])
+def expected(scenario):
+    """{playbook: status} every report of that playbook must have: the scenario's own, or its `expect`."""
+    return scenario.get("expect") or {scenario["playbook"]: scenario["status"]}
+
+
+def completed(post, expect):
+    """The response's body, once every playbook of `expect` reported, each report with its status."""
     body = json.loads(post["body"]) if post["kind"] == "response" else {}
+    reports = body.get("reports", [])
+    for playbook, status in expect.items():
+        found = [r.get("status") for r in reports if r.get("playbook") == playbook]
+        if not found or any(s != status for s in found):
+            raise RuntimeError("the playbook did not complete: %s %s" % (post["kind"], post["body"][:500]))
+    return body
+
+
+def job_round_trips(body, jobs):
+    """The event's round trips (the response's `roundTrips`, counted by the joined transport), the longest of
+    its jobs' (each report's `timing.roundTrips`), and their sum: what the jobs would take one after the other."""
+    each = [r.get("timing", {}).get("roundTrips", 0) for r in body.get("reports", []) if r.get("playbook") in jobs]
+    return {"event_round_trips": body.get("roundTrips"), "longest_job_round_trips": max(each),
+            "sum_job_round_trips": sum(each), "jobs": len(each)}
+
+
+def analyse(handed_out, post, calls, isolation_ids=None, status="contained", playbook="instance-containment",
+            expect=None):
+    """Timing of one invocation from the proxy's log; with `isolation_ids`, also up to the last interface
+    moved into an isolation group. `expect` ({playbook: status}, several jobs of one event): every job's round
+    trips beside the event's."""
+    window = critical_path([c for c in calls if handed_out <= c["received"] <= post["time"]])
+    body = completed(post, expect or {playbook: status})
     report = next((r for r in body.get("reports", []) if r.get("playbook") == playbook), {})
-    if post["kind"] != "response" or report.get("status") != status or not window:
-        raise RuntimeError("the playbook did not complete: %s %s" % (post["kind"], post["body"][:500]))
+    if not window:
+        raise RuntimeError("no call reached the stand-in: %s" % post["body"][:500])
     result = {
         "done_ms": (post["time"] - handed_out) * 1000,
         "reported_total_ms": report.get("timing", {}).get("totalMs"),
@@ -182,6 +212,8 @@ def analyse(handed_out, post, calls, isolation_ids=None, status="contained", pla
         "round_trips_total": max(c["depth"] for c in window),
         "calls": len(window),
     }
+    if expect:
+        result.update(job_round_trips(body, expect))
     if isolation_ids is None:
         return result
     isolations = [c for c in window if c["action"] == "ModifyNetworkInterfaceAttribute"
@@ -240,10 +272,29 @@ SCENARIOS = {
         "warmup": lambda i: world.function_finding(i, "decoy-fn"),
         "cases": [("reserved_concurrency", lambda i: world.function_finding(i, "orders-fn"))],
     },
+    "bucket-protection": {
+        "playbook": "bucket-protection", "status": "contained", "isolation": False, "env": {},
+        "warmup": lambda i: world.bucket_exposed("open-decoy"),
+        "cases": [("public_access_block_off", lambda i: world.bucket_exposed("open-reports"))],
+    },
+    # One AttackSequence finding naming an instance (in VPC A, whose groups the decoy's sequence made), an IAM
+    # user's key, a bucket and two endpoints: four jobs (instance containment, credential containment, bucket
+    # protection, a network block of the endpoints in the instance's subnets) in one invocation. The sequence's
+    # own report passes over what its jobs cover (the interface, the actor's key): "ignored".
+    "attack-sequence": {
+        "playbook": "attack-sequence", "status": "ignored", "isolation": False, "env": {},
+        "expect": {"instance-containment": "contained", "credential-containment": "contained",
+                   "bucket-protection": "contained", "network-block": "blocked"},
+        "warmup": lambda i: world.attack_sequence(i, "decoy", "deploy-bot", "decoy-exports",
+                                                  ["198.51.100.23", "203.0.113.77"]),
+        "cases": [("instance_key_bucket", lambda i: world.attack_sequence(
+            i, "warm", "build-bot", "customer-exports", ["198.51.100.99", "203.0.113.150"]))],
+    },
 }
 
 # The playbooks measured for Tourniquet alone (latency, instructions, memory), beside instance containment.
-OTHER_PLAYBOOKS = ["network-block", "credential-containment", "exposure-fix", "function-containment"]
+OTHER_PLAYBOOKS = ["network-block", "credential-containment", "exposure-fix", "function-containment",
+                   "bucket-protection", "attack-sequence"]
 
 
 def latency_round(name, command, moto, proxy, logs, scenario):
@@ -265,7 +316,7 @@ def latency_round(name, command, moto, proxy, logs, scenario):
                 continue
             isolation_ids = world.isolation_groups(moto) if scenario["isolation"] else None
             results[case] = analyse(handed_out, post, proxy.log(), isolation_ids, scenario["status"],
-                                    scenario["playbook"])
+                                    scenario["playbook"], scenario.get("expect"))
             results[case]["cpu_ms"] = cpu
         results["vm_hwm_kb"] = int(runtime_bench.proc_status(process.pid)["VmHWM"].split()[0])
         if scenario["isolation"]:
@@ -317,9 +368,9 @@ def scenario_instructions(binary, moto, scenario, case_index, out_dir, name, aws
     difference is that case as a warm invocation. `aws_url`: where the process reaches AWS (moto's own
     address unless given: a front before it)."""
     def check(post):
-        reports = json.loads(post["body"]).get("reports", []) if post["kind"] == "response" else []
-        report = next((r for r in reports if r.get("playbook") == scenario["playbook"]), {})
-        if report.get("status") != scenario["status"]:
+        try:
+            completed(post, expected(scenario))
+        except RuntimeError:
             raise RuntimeError("%s under callgrind: %s" % (name, post["body"][:500]))
 
     results = []
@@ -349,11 +400,18 @@ def summarise(rounds):
     return out
 
 
-def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind_binary=None, owners=None):
-    """Instance containment, Tourniquet and the boto3 function side by side; then the network block
-    (Tourniquet alone: no baseline was written for it). `callgrind_binary`: the same code with its symbols
-    (the zip's bootstrap is stripped), for the breakdown; `owners` attributes a static binary's functions."""
+def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind_binary=None, owners=None,
+        scenarios=None):
+    """Instance containment, Tourniquet and the boto3 function side by side; then the other playbooks
+    (Tourniquet alone: no baseline was written for them). `callgrind_binary`: the same code with its symbols
+    (the zip's bootstrap is stripped), for the breakdown; `owners` attributes a static binary's functions.
+    `scenarios`: only these (names in SCENARIOS; "instance-containment" is the comparison with the baseline),
+    for trying one playbook; the result then holds only their figures."""
     callgrind_binary = callgrind_binary or binary
+    wanted = set(scenarios or SCENARIOS)
+    unknown = wanted - set(SCENARIOS)
+    if unknown:
+        raise ValueError("no such scenario: %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(SCENARIOS)))
     global GUARDDUTY_URL
     moto = Moto()
     proxy = DelayProxy(moto.url, delay_ms)
@@ -367,28 +425,32 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
     containment = SCENARIOS["instance-containment"]
     measured = {name: [] for name in functions}
     try:
-        for r in range(rounds):
-            for name, command in functions.items():  # side by side: the two alternate, round after round
-                measured[name].append(latency_round(name, command, moto, proxy, logs, containment))
-            progress("  containment round %d/%d: tourniquet isolated in %.0f ms, boto3 in %.0f ms (warm VPC)"
-                     % (r + 1, rounds, measured["tourniquet"][-1]["warm_vpc"]["isolated_ms"],
-                        measured["boto3"][-1]["warm_vpc"]["isolated_ms"]))
-        # The baseline must do the same work: both leave the same account behind (first round compared).
-        same = measured["tourniquet"][0]["end_state"] == measured["boto3"][0]["end_state"]
-        if not same:
-            progress("  WARNING: the two functions left different accounts: %s / %s" % (
-                measured["tourniquet"][0]["end_state"], measured["boto3"][0]["end_state"]))
+        result = {"delay_ms": delay_ms, "rounds": rounds, "playbooks": {}}
         extra = max(1, rounds // 2)
-        both = [latency_round("tourniquet", [binary], moto, proxy, logs, SCENARIOS["finding-defaults"])
-                for _ in range(extra)]
-        result = {"delay_ms": delay_ms, "rounds": rounds, "same_end_state": same,
-                  "end_state": measured["tourniquet"][0]["end_state"],
-                  "latency": {name: summarise(values) for name, values in measured.items()},
-                  "finding_defaults": summarise(both), "playbooks": {}}
-        for name in OTHER_PLAYBOOKS:
+        if "instance-containment" in wanted:
+            for r in range(rounds):
+                for name, command in functions.items():  # side by side: the two alternate, round after round
+                    measured[name].append(latency_round(name, command, moto, proxy, logs, containment))
+                progress("  containment round %d/%d: tourniquet isolated in %.0f ms, boto3 in %.0f ms (warm VPC)"
+                         % (r + 1, rounds, measured["tourniquet"][-1]["warm_vpc"]["isolated_ms"],
+                            measured["boto3"][-1]["warm_vpc"]["isolated_ms"]))
+            # The baseline must do the same work: both leave the same account behind (first round compared).
+            same = measured["tourniquet"][0]["end_state"] == measured["boto3"][0]["end_state"]
+            if not same:
+                progress("  WARNING: the two functions left different accounts: %s / %s" % (
+                    measured["tourniquet"][0]["end_state"], measured["boto3"][0]["end_state"]))
+            result.update({"same_end_state": same, "end_state": measured["tourniquet"][0]["end_state"],
+                           "latency": {name: summarise(values) for name, values in measured.items()}})
+        if "finding-defaults" in wanted:
+            both = [latency_round("tourniquet", [binary], moto, proxy, logs, SCENARIOS["finding-defaults"])
+                    for _ in range(extra)]
+            result["finding_defaults"] = summarise(both)
+        for name in (n for n in OTHER_PLAYBOOKS if n in wanted):
             runs = [latency_round("tourniquet", [binary], moto, proxy, logs, SCENARIOS[name]) for _ in range(extra)]
             result["playbooks"][name] = {"latency": summarise(runs)}
-        if callgrind and shutil.which("valgrind"):
+            progress("  %s: done in %.0f ms (median of %d)" % (name, statistics.median(
+                c["done_ms"] for r in runs for k, c in r.items() if k != "vm_hwm_kb"), extra))
+        if callgrind and shutil.which("valgrind") and "instance-containment" in wanted:
             (base, base_file), (warm, warm_file) = scenario_instructions(callgrind_binary, moto, containment, 1, logs,
                                                                          "instance")
             (_, _), (first, _) = scenario_instructions(callgrind_binary, moto, containment, 0, logs, "instance-first")
@@ -397,7 +459,8 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
                                                                                          owners=owners)}
             progress("  callgrind: %.2f M instructions per warm containment (warm VPC), %.2f M first time in a VPC"
                      % ((warm - base) / 1e6, (first - base) / 1e6))
-            for name in OTHER_PLAYBOOKS:
+        if callgrind and shutil.which("valgrind"):
+            for name in result["playbooks"]:
                 scenario = SCENARIOS[name]
                 (other_base, _), (other, _) = scenario_instructions(callgrind_binary, moto, scenario,
                                                                     len(scenario["cases"]) - 1, logs, name)
@@ -466,6 +529,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--delay-ms", type=float, default=50)
     parser.add_argument("--no-callgrind", action="store_true")
+    parser.add_argument("--scenarios", help="only these, comma-separated (of: %s)" % ", ".join(SCENARIOS))
     parser.add_argument("--only-instructions", action="store_true",
                         help="only the callgrind figures of instance containment (see instructions_only)")
     parser.add_argument("--keep-alive-front", action="store_true", help="with --only-instructions")
@@ -478,7 +542,8 @@ def main():
         result = instructions_only(os.path.abspath(args.binary), args.keep_alive_front, args.session_token_chars,
                                    keep=args.keep, env=dict(e.split("=", 1) for e in args.env))
     else:
-        result = run(os.path.abspath(args.binary), args.rounds, args.delay_ms, not args.no_callgrind)
+        result = run(os.path.abspath(args.binary), args.rounds, args.delay_ms, not args.no_callgrind,
+                     scenarios=args.scenarios.split(",") if args.scenarios else None)
     text = json.dumps(result, indent=2)
     if args.json:
         with open(args.json, "w") as f:

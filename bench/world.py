@@ -60,7 +60,9 @@ def _vpc(ec2, autoscaling, cidr_prefix, name):
 def build_world(moto):
     """Resets moto and builds the account; returns the ids the events need: instances "decoy", "warm",
     "first"; IAM users "deploy-bot" and "build-bot" with a key each ("key:<user>"); security groups
-    "exposed-1" and "exposed-2" in VPC A with SSH and HTTPS open to the world ("rule:<group>": the SSH rule)."""
+    "exposed-1" and "exposed-2" in VPC A with SSH and HTTPS open to the world ("rule:<group>": the SSH rule);
+    functions "decoy-fn" and "orders-fn"; buckets "open-decoy" and "open-reports" (public access block off),
+    "decoy-exports" and "customer-exports"; each instance's primary interface ("interface:<instance>")."""
     moto.reset()
     ec2, autoscaling, iam = moto.client("ec2"), moto.client("autoscaling"), moto.client("iam")
     vpc_a, subnets_a, groups_a, asg_a = _vpc(ec2, autoscaling, "10.1", "a")
@@ -107,6 +109,24 @@ def build_world(moto):
         ids[name] = group
         ids["rule:" + name] = next(r["SecurityGroupRuleId"] for r in rules["SecurityGroupRules"]
                                    if not r["IsEgress"] and r.get("FromPort") == 22)
+    # Bucket protection: "open-decoy" and "open-reports", their public access blocks switched off (all four
+    # settings false), each with a tag of its own (kept when the record is added). Attack sequences:
+    # "decoy-exports" and "customer-exports", tagged as confidential data.
+    s3 = moto.client("s3")
+    for name in ("open-decoy", "open-reports", "decoy-exports", "customer-exports"):
+        s3.create_bucket(Bucket=name)
+        tag = ("team", "finance") if name.startswith("open-") else ("data-class", "confidential")
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": tag[0], "Value": tag[1]}]})
+        if name.startswith("open-"):
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+                "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+                "RestrictPublicBuckets": False})
+    # Each instance's primary interface ("interface:<key>": id, subnet, VPC), which a sequence names.
+    reservations = ec2.describe_instances(InstanceIds=[ids[k] for k in ("decoy", "warm", "first")])["Reservations"]
+    by_id = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
+    for key in ("decoy", "warm", "first"):
+        primary = next(n for n in by_id[ids[key]]["NetworkInterfaces"] if n["Attachment"]["DeviceIndex"] == 0)
+        ids["interface:" + key] = (primary["NetworkInterfaceId"], primary["SubnetId"], primary["VpcId"])
     return ids
 
 
@@ -175,6 +195,52 @@ def key_finding(user, key_id):
     event["detail"]["id"] = uuid.uuid4().hex
     details = event["detail"]["resource"]["accessKeyDetails"]
     details.update({"userName": user, "accessKeyId": key_id, "userType": "IAMUser"})
+    return _published(event)
+
+
+def bucket_exposed(bucket):
+    """A GuardDuty Policy:S3/BucketBlockPublicAccessDisabled finding (severity 2) about `bucket`."""
+    sample = os.path.join(ROOT, "events", "guardduty", "policy-s3-bucket-block-public-access-disabled.json")
+    with open(sample) as f:
+        event = json.load(f)
+    event["id"] = str(uuid.uuid4())
+    event["account"] = event["detail"]["accountId"] = ACCOUNT
+    event["detail"]["id"] = uuid.uuid4().hex
+    event["detail"]["resource"]["s3BucketDetails"][0].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+    return _published(event)
+
+
+def attack_sequence(ids, instance, user, bucket, endpoints):
+    """A GuardDuty AttackSequence:S3/CompromisedData finding (severity 9.5) naming instance `instance` (a key of
+    `ids`) and its primary interface, IAM user `user`'s first access key, `bucket`, and two remote `endpoints`:
+    one invocation contains the instance, deactivates the key, tags the bucket and blocks the endpoints in the
+    instance's subnets (events/guardduty/attacksequence-s3-compromised-data.json, as the integration test
+    tests/integration/test_attack_sequence.py makes it)."""
+    with open(os.path.join(ROOT, "events", "guardduty", "attacksequence-s3-compromised-data.json")) as f:
+        event = json.load(f)
+    event["id"] = str(uuid.uuid4())
+    event["account"] = event["detail"]["accountId"] = ACCOUNT
+    event["detail"]["id"] = uuid.uuid4().hex
+    interface_id, subnet, vpc = ids["interface:" + instance]
+    key = ids["key:" + user]
+    sequence = event["detail"]["service"]["detection"]["sequence"]
+    sequence["uid"] = str(uuid.uuid4())
+    ec2_instance, interface, access_key, s3_bucket = sequence["resources"]
+    ec2_instance["uid"] = ids[instance]
+    ec2_instance["data"]["ec2Instance"]["ec2NetworkInterfaceUids"] = [interface_id]
+    interface["uid"] = interface_id
+    interface["data"]["ec2NetworkInterface"].update(subNetId=subnet, vpcId=vpc)
+    access_key.update(uid=key, name=user)
+    access_key["data"]["accessKey"]["userName"] = user
+    sequence["actors"][0]["user"].update(name=user, credentialUid=key)
+    event["detail"]["resource"]["accessKeyDetails"].update(accessKeyId=key, userName=user)
+    s3_bucket.update(uid=bucket, name=bucket)
+    s3_bucket["data"]["s3Bucket"]["s3ObjectUids"] = [f"{bucket}/exports/2025-06/customers.csv.gz"]
+    event["detail"]["resource"]["s3BucketDetails"][0].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+    for endpoint, address in zip(sequence["endpoints"], endpoints):
+        endpoint["ip"] = address
+    sequence["signals"][0]["signalIndicators"][0]["values"] = [endpoints[0]]
+    sequence["sequenceIndicators"][1]["values"] = [endpoints[0]]
     return _published(event)
 
 

@@ -373,32 +373,9 @@ class scanner {
 
   // A multi-byte UTF-8 sequence (RFC 3629), as the parser checks it.
   bool utf8() {
-    const auto b = [this](std::ptrdiff_t i) { return static_cast<unsigned char>(m_p[i]); };
-    const auto in = [](unsigned char c, unsigned char lo, unsigned char hi) { return c >= lo && c <= hi; };
-    const unsigned char c = b(0);
-    const std::ptrdiff_t left = m_end - m_p;
-    std::ptrdiff_t n = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (in(c, 0xC2, 0xDF)) {
-      n = 2;
-    } else if (in(c, 0xE0, 0xEF)) {
-      n = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (in(c, 0xF0, 0xF4)) {
-      n = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (left < n || !in(b(1), lo, hi)) return false;
-    for (std::ptrdiff_t i = 2; i < n; ++i) {
-      if (!in(b(i), 0x80, 0xBF)) return false;
-    }
+    const std::size_t n = json_text::utf8_length({m_p, static_cast<std::size_t>(m_end - m_p)});
     m_p += n;
-    return true;
+    return n != 0;
   }
 
   const char* m_p;

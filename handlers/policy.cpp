@@ -1,5 +1,6 @@
 #include "handlers/policy.h"
 
+#include <array>
 #include <set>
 
 #include "handlers/action.h"
@@ -32,15 +33,44 @@ std::string statement_id(std::string_view name) {
   return id;
 }
 
-}  // namespace
+// A permission allowed only under a StringEquals condition, in a statement of its own.
+struct conditioned_permission {
+  std::string_view permission;
+  std::string_view sid;
+  std::string_view key;
+  std::string_view value;
+};
 
-std::vector<std::string> declared_permissions(const env_reader& env) {
+// Passing a role is needed for one thing: giving a released instance its profile back, which passes the
+// profile's role to EC2. Unconditioned, the role's holder could pass any role to any service.
+constexpr std::array<conditioned_permission, 1> conditioned_permissions{
+    {{"iam:PassRole", "TourniquetPassRoleToEc2", "iam:PassedToService", "ec2.amazonaws.com"}}};
+
+const conditioned_permission* condition_of(std::string_view permission) {
+  for (const auto& c : conditioned_permissions) {
+    if (c.permission == permission) return &c;
+  }
+  return nullptr;
+}
+
+// Every permission of the kinds on "*" that `env` turns on, sorted and without repeats.
+std::set<std::string> permissions_on_everything(const env_reader& env) {
   std::set<std::string> all;
   for (const action_kind* kind : declared_actions()) {
     if (kind->resources != nullptr || !turned_on(*kind, env)) continue;
     for (auto permission : kind->permissions) all.emplace(permission);
   }
-  return {all.begin(), all.end()};
+  return all;
+}
+
+}  // namespace
+
+std::vector<std::string> declared_permissions(const env_reader& env) {
+  std::vector<std::string> unconditioned;
+  for (const auto& permission : permissions_on_everything(env)) {
+    if (condition_of(permission) == nullptr) unconditioned.push_back(permission);
+  }
+  return unconditioned;
 }
 
 nlohmann::ordered_json policy_document(const config& cfg, const env_reader& env) {
@@ -51,6 +81,15 @@ nlohmann::ordered_json policy_document(const config& cfg, const env_reader& env)
                                  {"Effect", "Allow"},
                                  {"Action", declared_permissions(env)},
                                  {"Resource", "*"}});
+  for (const auto& permission : permissions_on_everything(env)) {
+    const conditioned_permission* c = condition_of(permission);
+    if (c == nullptr) continue;
+    policy["Statement"].push_back({{"Sid", c->sid},
+                                   {"Effect", "Allow"},
+                                   {"Action", c->permission},
+                                   {"Resource", "*"},
+                                   {"Condition", {{"StringEquals", {{c->key, c->value}}}}}});
+  }
   for (const action_kind* kind : declared_actions()) {
     if (kind->resources == nullptr || !turned_on(*kind, env)) continue;
     const std::vector<std::string> resources = kind->resources(env);

@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 namespace tq::json_text {
-namespace {
 
 // The length of the well-formed UTF-8 sequence (RFC 3629, as nlohmann checks it) at the start of `text`,
 // whose first byte is 0x80 or above; 0 when there is none.
@@ -34,8 +33,6 @@ std::size_t utf8_length(std::string_view text) {
   }
   return n;
 }
-
-}  // namespace
 
 void append_string(std::string& out, std::string_view text) {
   // Escapes and well-formed UTF-8 as nlohmann writes them; text that is not UTF-8 goes to nlohmann itself,

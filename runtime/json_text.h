@@ -54,6 +54,10 @@ inline std::size_t plain_run(std::string_view text) {
   return i;
 }
 
+// The length of the well-formed UTF-8 sequence (RFC 3629, as nlohmann checks it) at the start of `text`,
+// whose first byte is 0x80 or above; 0 when there is none.
+std::size_t utf8_length(std::string_view text);
+
 // `text` as a JSON string: quotes, escapes and invalid UTF-8 replaced (U+FFFD) as nlohmann does.
 void append_string(std::string& out, std::string_view text);
 

@@ -9,7 +9,7 @@ import unittest
 
 from cfnlint.decode import decode_str
 
-from moto_support import generated_policy, policy_actions, run_tourniquet
+from moto_support import generated_policy, run_tourniquet
 
 SOURCE = os.environ.get("TQ_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 PACKAGING = os.path.join(SOURCE, "packaging")
@@ -30,7 +30,8 @@ def cfn_lint(*paths):
 
 
 def generated_actions(**settings):
-    return policy_actions(generated_policy(**settings))
+    """The actions of the generated statement on "*" (TourniquetPlaybooks), which update-policy writes."""
+    return playbook_statement([{"Statement": generated_policy(**settings)}])["Action"]
 
 
 def playbook_statement(policies):
@@ -94,6 +95,23 @@ class DeploymentTest(unittest.TestCase):
         member = load_template("member-role.yaml")["Resources"]["MemberRole"]["Properties"]["Policies"]
         self.assertEqual(playbook_statement([p["PolicyDocument"] for p in member])["Action"], generated_actions(),
                          "member-role.yaml differs from `tourniquet policy`: run packaging/update-policy")
+
+    def test_a_role_is_passed_to_ec2_alone(self):
+        # Giving a released instance its profile back passes the profile's role to EC2; unconditioned,
+        # iam:PassRole would let the role's holder hand any role to any service.
+        generated = {s["Sid"]: s for s in generated_policy()}
+        wanted = generated["TourniquetPassRoleToEc2"]
+        self.assertEqual(wanted["Condition"], {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})
+        self.assertNotIn("iam:PassRole", generated["TourniquetPlaybooks"]["Action"])
+        function = load_template("template.yaml")["Resources"]["Responder"]["Properties"]["Policies"]
+        member = [p["PolicyDocument"] for p in
+                  load_template("member-role.yaml")["Resources"]["MemberRole"]["Properties"]["Policies"]]
+        for name, policies in (("template.yaml", function), ("member-role.yaml", member)):
+            statements = [s for p in policies if isinstance(p, dict) for s in p.get("Statement", [])]
+            self.assertIn(wanted, statements, name)
+            passing = [s for s in statements if "iam:PassRole" in ([s["Action"]] if isinstance(s["Action"], str)
+                                                                    else s["Action"])]
+            self.assertEqual(passing, [wanted], name)
 
     def test_security_hub_updates_add_their_actions_only_when_on(self):
         topic = {"TOURNIQUET_SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:tourniquet-incidents"}

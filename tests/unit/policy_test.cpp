@@ -59,8 +59,31 @@ TEST_F(policy, holds_every_declared_permission_when_every_option_is_on) {
   const auto document = policy_document(config{}, everything);
   for (const action_kind* kind : declared_actions()) {
     if (kind->resources != nullptr) continue;  // in a statement of their own (below)
-    for (auto p : kind->permissions) EXPECT_TRUE(has(document, p)) << p;
+    for (auto p : kind->permissions) {
+      if (p == "iam:PassRole") continue;  // in a statement of its own, under a condition (below)
+      EXPECT_TRUE(has(document, p)) << p;
+    }
   }
+  EXPECT_FALSE(statement(document, "TourniquetPassRoleToEc2").is_null()) << document.dump(2);
+}
+
+TEST_F(policy, a_role_may_be_passed_to_ec2_alone) {
+  const auto document = policy_document(config{}, fixed_environment({}));
+  EXPECT_FALSE(has(document, "iam:PassRole")) << "never unconditioned";
+  const auto pass = statement(document, "TourniquetPassRoleToEc2");
+  ASSERT_FALSE(pass.is_null()) << document.dump(2);
+  EXPECT_EQ(pass["Action"], "iam:PassRole");
+  EXPECT_EQ(pass["Condition"], nlohmann::ordered_json::parse(
+                                   R"({"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})"));
+  for (const auto& s : document["Statement"]) {
+    if (s["Sid"] == "TourniquetPassRoleToEc2") continue;
+    const auto actions = s["Action"].is_array() ? s["Action"] : nlohmann::ordered_json::array({s["Action"]});
+    for (const auto& a : actions) EXPECT_NE(a, "iam:PassRole") << s.dump();
+  }
+  // Without the profile's detach there is no release that gives it back: no role is passed at all.
+  const auto no_detach =
+      policy_document(config{}, fixed_environment({{"TOURNIQUET_DETACH_INSTANCE_PROFILE", "false"}}));
+  EXPECT_TRUE(statement(no_detach, "TourniquetPassRoleToEc2").is_null()) << no_detach.dump(2);
 }
 
 TEST_F(policy, evidence_may_only_be_added_under_its_prefix_and_never_deleted) {
@@ -103,12 +126,13 @@ TEST_F(policy, optional_actions_are_in_it_only_when_turned_on) {
 
 TEST_F(policy, cross_account_work_adds_assume_role_on_the_member_role_only) {
   config cfg;
-  EXPECT_EQ(policy_document(cfg, fixed_environment({}))["Statement"].size(), 1u);
+  EXPECT_TRUE(statement(policy_document(cfg, fixed_environment({})), "TourniquetMemberAccounts").is_null());
   cfg.member_role_name = "tourniquet-member";
   const auto document = policy_document(cfg, fixed_environment({}));
-  ASSERT_EQ(document["Statement"].size(), 2u);
-  EXPECT_EQ(document["Statement"][1]["Action"], "sts:AssumeRole");
-  EXPECT_EQ(document["Statement"][1]["Resource"], "arn:aws:iam::*:role/tourniquet-member");
+  const auto member = statement(document, "TourniquetMemberAccounts");
+  ASSERT_FALSE(member.is_null()) << document.dump(2);
+  EXPECT_EQ(member["Action"], "sts:AssumeRole");
+  EXPECT_EQ(member["Resource"], "arn:aws:iam::*:role/tourniquet-member");
 }
 
 }  // namespace
