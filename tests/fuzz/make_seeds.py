@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of each fuzz target from the project's own samples:
   fuzz_event            every event under events/
+  fuzz_json_read        every event under events/, and a few numbers, escapes and nestings
   fuzz_finding_summary  every GuardDuty finding under events/guardduty/
   fuzz_aws_xml          every answer under tests/data/responses/ (after its status byte), and one input with
                         an answer for each state read of instance containment
@@ -80,6 +81,7 @@ def main():
     source, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     for path in sorted((source / "events").rglob("*.json")):
         write(out / "fuzz_event", path.read_bytes())
+        write(out / "fuzz_json_read", path.read_bytes())
         if path.parent.name == "guardduty":
             write(out / "fuzz_finding_summary", path.read_bytes())
         event = json.loads(path.read_bytes())
@@ -117,6 +119,12 @@ def main():
         b"\5",
     ]:
         write(out / "fuzz_s3_xml", seed)
+
+    # Where json_read and nlohmann could part: number kinds and limits, escapes, repeated names, depth.
+    for seed in [b'[0,-0,1.5e3,-12345678901234567,123456789012345678901,1e999,1e-999,18446744073709551615]',
+                 b'{"a":"\\u00e9\\n\\"\\/","a":[true,false,null],"b":{}}',
+                 b'"caf\xc3\xa9"', b'[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]', b' \t\r\n{ } ']:
+        write(out / "fuzz_json_read", seed)
 
     for seed in loopback_http_seeds():
         write(out / "fuzz_loopback_http", seed)
