@@ -170,16 +170,20 @@ def render_section(r):
     goal = 10_000_000
     budget = ("%d s per target" % r["seconds"]) if r.get("seconds") else ("%s executions per target" % human(r["runs"]))
     lines = [SECTION_START, "## Fuzzing in depth (bench/fuzz-depth)", "",
-             "Run %s on %s (%d cores), commit %s: %s, libFuzzer fork mode with %d workers, load average %.2f at "
-             "the start. cov and ft are libFuzzer's (edges and features) at the end of the run." % (
-                 r["date"], r["machine"]["cpu"], r["machine"]["cores"], r["machine"]["commit"], budget, r["jobs"],
-                 r.get("load", 0.0)),
-             "", "| target | executions | time | exec/s | cov | ft | crashes | committed corpus |",
-             "|---|---|---|---|---|---|---|---|"]
+             "On %s (%d cores): %s, libFuzzer fork mode; the last run started %s at commit %s. Each target's own "
+             "run (when, commit, workers, load average at its start) is in its row: a run of some targets keeps the "
+             "others' figures. cov and ft are libFuzzer's (edges and features) at the end of the run." % (
+                 r["machine"]["cpu"], r["machine"]["cores"], budget, r["date"], r["machine"]["commit"]),
+             "", "| target | executions | time | exec/s | cov | ft | crashes | committed corpus | run |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, t in sorted(r["targets"].items()):
-        lines.append("| %s | %s | %s | %s | %d | %d | %d | %d inputs, %d kB |" % (
+        run = t.get("run")
+        lines.append("| %s | %s | %s | %s | %d | %d | %d | %d inputs, %d kB | %s |" % (
             name, human(t["executions"]), duration(t["seconds"]), human(t["exec_per_s"]), t["cov"], t["ft"],
-            t["crashes"], t["corpus_committed"], t["corpus_committed_bytes"] // 1024))
+            t["crashes"], t["corpus_committed"], t["corpus_committed_bytes"] // 1024,
+            "%s, %s, %d workers, load %s" % (run["date"], run["commit"], run["jobs"],
+                                              "?" if run.get("load") is None else "%.1f" % run["load"])
+            if run else "-"))
     least = min((t["executions"] for t in r["targets"].values()), default=0)
     crashes = sum(t["crashes"] for t in r["targets"].values())
     lines += ["", "Goal: at least %s executions per target with no crash: %s (least %s, %d crashes)." % (
@@ -241,7 +245,9 @@ def main():
         with open(JSON_OUT) as f:
             r["targets"] = json.load(f).get("targets", {})
     for target in targets:
-        r["targets"][target] = run_target(target, args, seeds)
+        started = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                   "commit": r["machine"]["commit"], "jobs": args.jobs, "load": os.getloadavg()[0]}
+        r["targets"][target] = dict(run_target(target, args, seeds), run=started)  # targets keep their own run
     os.makedirs(RESULTS, exist_ok=True)
     with open(JSON_OUT, "w") as f:
         json.dump(r, f, indent=1)
