@@ -63,8 +63,7 @@ result<nlohmann::json> parse_json_response(const http_response& response, std::s
                                            error_code_source source) {
   const bool http_ok = response.status >= 200 && response.status < 300;
   const bool server_side = response.status >= 500;
-  std::optional<nlohmann::json> plain = json_read::read_plain(response.body);  // else nlohmann's own parse
-  nlohmann::json doc = plain ? std::move(*plain) : nlohmann::json::parse(response.body, nullptr, false);
+  nlohmann::json doc = json_read::parse_or_discarded(response.body);
   if (response.body.empty()) doc = nlohmann::json::object();
 
   if (http_ok) {

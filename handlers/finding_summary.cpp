@@ -347,28 +347,16 @@ class scanner {
 
   bool escape() {
     if (m_end - m_p < 2) return false;
-    switch (m_p[1]) {
-      case '"':
-      case '\\':
-      case '/':
-      case 'b':
-      case 'f':
-      case 'n':
-      case 'r':
-      case 't':
-        m_p += 2;
-        return true;
-      case 'u': {
-        unsigned code = 0;
-        if (!unicode_escape(code)) return false;
-        if (code >= 0xDC00 && code <= 0xDFFF) return false;  // a low surrogate alone
-        if (code < 0xD800 || code > 0xDBFF) return true;
-        unsigned low = 0;  // a high surrogate must be followed by a low one
-        return unicode_escape(low) && low >= 0xDC00 && low <= 0xDFFF;
-      }
-      default:
-        return false;
+    if (json_text::short_escape(m_p[1])) {
+      m_p += 2;
+      return true;
     }
+    unsigned code = 0;
+    if (!unicode_escape(code)) return false;             // \u, else no escape at all
+    if (code >= 0xDC00 && code <= 0xDFFF) return false;  // a low surrogate alone
+    if (code < 0xD800 || code > 0xDBFF) return true;
+    unsigned low = 0;  // a high surrogate must be followed by a low one
+    return unicode_escape(low) && low >= 0xDC00 && low <= 0xDFFF;
   }
 
   // A multi-byte UTF-8 sequence (RFC 3629), as the parser checks it.
@@ -415,36 +403,18 @@ std::string text_of(const slot& s) {
       continue;
     }
     const char e = s.raw[++i];
-    switch (e) {
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'u': {
-        unsigned code = hex_value(s.raw.data() + i + 1);
-        i += 4;
-        if (code >= 0xD800 && code <= 0xDBFF) {
-          const unsigned low = hex_value(s.raw.data() + i + 3);
-          i += 6;
-          code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-        }
-        append_utf8(out, code);
-        break;
-      }
-      default:  // " \ /
-        out += e;
+    if (e != 'u') {
+      out += *json_text::short_escape(e);  // the scanner let no other letter through
+      continue;
     }
+    unsigned code = hex_value(s.raw.data() + i + 1);
+    i += 4;
+    if (code >= 0xD800 && code <= 0xDBFF) {
+      const unsigned low = hex_value(s.raw.data() + i + 3);
+      i += 6;
+      code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+    }
+    append_utf8(out, code);
   }
   return out;
 }

@@ -60,8 +60,7 @@ std::optional<std::pair<decoded_event, playbook_report>> ignored_early(const fin
 // A summarised finding is JSON within the size and depth caps already: parsed without checking them again
 // (and without exceptions), then decoded.
 result<decoded_event> decode_summarised(std::string_view text) {
-  std::optional<nlohmann::json> plain = json_read::read_plain(text);  // nlohmann's document, built quicker
-  const auto document = plain ? std::move(*plain) : nlohmann::json::parse(text, nullptr, false);
+  const auto document = json_read::parse_or_discarded(text);
   if (document.is_discarded()) return decode_event(text);  // the summary's scan and the parser disagree
   return decode_event_json(document);
 }

@@ -131,34 +131,9 @@ class reader {
       const char c = m_text[m_at++];
       if (c == '"') return true;
       if (c != '\\' || m_at >= m_text.size()) return false;  // a control byte, or 0x80 and above: nlohmann's
-      switch (m_text[m_at++]) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        default:
-          return false;  // \u (surrogates and all) and anything invalid: nlohmann's
-      }
+      const std::optional<char> escaped = json_text::short_escape(m_text[m_at++]);
+      if (!escaped) return false;  // \u (surrogates and all) and anything invalid: nlohmann's
+      out += *escaped;
     }
   }
 
@@ -228,6 +203,11 @@ std::optional<nlohmann::json> read_plain(std::string_view text) {
 nlohmann::json parse(std::string_view text) {
   if (auto plain = read_plain(text)) return std::move(*plain);
   return json::parse(text.begin(), text.end());
+}
+
+json parse_or_discarded(std::string_view text) {
+  if (auto plain = read_plain(text)) return std::move(*plain);
+  return json::parse(text.begin(), text.end(), nullptr, false);
 }
 
 }  // namespace tq::json_read

@@ -18,4 +18,7 @@ std::optional<nlohmann::json> read_plain(std::string_view text);
 // read_plain, else nlohmann::json::parse (which may throw its parse_error).
 nlohmann::json parse(std::string_view text);
 
+// read_plain, else nlohmann::json::parse without exceptions: a discarded value when the text is not JSON.
+nlohmann::json parse_or_discarded(std::string_view text);
+
 }  // namespace tq::json_read

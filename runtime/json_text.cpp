@@ -5,6 +5,27 @@
 
 namespace tq::json_text {
 
+std::optional<char> short_escape(char letter) {
+  switch (letter) {
+    case '"':
+    case '\\':
+    case '/':
+      return letter;
+    case 'b':
+      return '\b';
+    case 'f':
+      return '\f';
+    case 'n':
+      return '\n';
+    case 'r':
+      return '\r';
+    case 't':
+      return '\t';
+    default:
+      return std::nullopt;
+  }
+}
+
 // The length of the well-formed UTF-8 sequence (RFC 3629, as nlohmann checks it) at the start of `text`,
 // whose first byte is 0x80 or above; 0 when there is none.
 std::size_t utf8_length(std::string_view text) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -53,6 +54,10 @@ inline std::size_t plain_run(std::string_view text) {
   while (i < text.size() && detail::plain(text[i])) ++i;
   return i;
 }
+
+// The character a one-letter escape stands for (the letters " \ / b f n r t; n is a newline), or nullopt for
+// any other letter (`u` included: its four hex digits follow).
+std::optional<char> short_escape(char letter);
 
 // The length of the well-formed UTF-8 sequence (RFC 3629, as nlohmann checks it) at the start of `text`,
 // whose first byte is 0x80 or above; 0 when there is none.

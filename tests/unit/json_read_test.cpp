@@ -9,7 +9,10 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "runtime/json_text.h"
 
 namespace tq::json_read {
 namespace {
@@ -118,6 +121,26 @@ TEST(json_read, awkward_texts_give_nlohmanns_document_or_are_declined) {
   EXPECT_FALSE(read_plain(deep).has_value());
   EXPECT_EQ(parse(deep), json::parse(deep));
   EXPECT_THROW(parse("{\"a\":"), json::parse_error);
+}
+
+TEST(json_read, parse_or_discarded_falls_back_without_throwing) {
+  EXPECT_EQ(parse_or_discarded("{\"a\":[1]}"), json::parse("{\"a\":[1]}"));
+  // Declined by read_plain (a \u escape, a byte above 0x7F), read by nlohmann.
+  EXPECT_EQ(parse_or_discarded("[\"\\u00e9\"]"), json::parse("[\"\\u00e9\"]"));
+  EXPECT_EQ(parse_or_discarded("[\"\xc3\xa9\"]")[0], "\xc3\xa9");
+  for (const char* text : {"{\"a\":", "", "[\"\\q\"]", "[\"\xff\"]"}) {
+    EXPECT_TRUE(parse_or_discarded(text).is_discarded()) << text;
+  }
+}
+
+TEST(json_read, one_letter_escapes_stand_for_their_characters) {
+  const std::pair<char, char> escapes[] = {{'"', '"'},  {'\\', '\\'}, {'/', '/'},  {'b', '\b'},
+                                           {'f', '\f'}, {'n', '\n'},  {'r', '\r'}, {'t', '\t'}};
+  for (const auto& [letter, character] : escapes)
+    EXPECT_EQ(json_text::short_escape(letter), character) << letter;
+  for (const char letter : {'u', 'a', 'N', '0', '\'', ' '})
+    EXPECT_FALSE(json_text::short_escape(letter)) << letter;
+  EXPECT_EQ(parse("[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"]")[0], "\"\\/\b\f\n\r\t");
 }
 
 TEST(json_read, the_common_cases_are_not_declined) {
