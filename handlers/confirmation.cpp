@@ -221,13 +221,17 @@ void finding_confirmation::judge(const nlohmann::json& findings) {
     m_why = "GuardDuty has no finding " + m_finding_id + " in detector " + m_detector_id;
     return;
   }
-  // GetFindings answers in the shape of an EventBridge event's detail: decoded by the same decoder.
-  const nlohmann::json wrapped = {{"version", m_event.envelope.version}, {"id", m_event.envelope.id},
-                                  {"detail-type", "GuardDuty Finding"},  {"source", "aws.guardduty"},
-                                  {"account", m_event.envelope.account}, {"region", m_event.envelope.region},
-                                  {"time", m_event.envelope.time},       {"detail", *found}};
-  auto decoded = decode_event_json(wrapped);
-  if (!decoded || !std::holds_alternative<guardduty_finding>(*decoded)) {
+  // GetFindings answers in the shape of an EventBridge event's detail: decoded by the same decoder, under
+  // the event's envelope (not copied into an event of its own: that copy cost more than the decoding).
+  event_envelope envelope{.version = m_event.envelope.version,
+                          .id = m_event.envelope.id,
+                          .detail_type = "GuardDuty Finding",
+                          .source = "aws.guardduty",
+                          .account = m_event.envelope.account,
+                          .region = m_event.envelope.region,
+                          .time = m_event.envelope.time};
+  auto decoded = decode_guardduty_detail(envelope, *found);
+  if (!decoded) {
     m_verdict = confirmation_verdict::unreachable;
     m_failure = error{"UnreadableFinding",
                       "GuardDuty's copy of finding " + m_finding_id + " could not be read" +
@@ -235,7 +239,7 @@ void finding_confirmation::judge(const nlohmann::json& findings) {
                       "guardduty:GetFindings", false};
     return;
   }
-  guardduty_finding real = std::get<guardduty_finding>(std::move(*decoded));
+  guardduty_finding real = std::move(*decoded);
   if (std::string differs = first_difference(m_event, real); !differs.empty()) {
     m_verdict = confirmation_verdict::forged;
     m_why = std::move(differs);

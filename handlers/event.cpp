@@ -306,11 +306,11 @@ bool is_sample(const json& additional_info, const json_path& path) {
   return sample && sample->is_boolean() && sample->get<bool>();
 }
 
-guardduty_finding decode_finding(const json& event, const json_path& root) {
+// A GuardDuty finding's detail (at `path`), under its event's envelope.
+guardduty_finding decode_finding_detail(event_envelope envelope, const json& detail, const json_path& path) {
+  expect_object(detail, path);
   guardduty_finding finding;
-  finding.envelope = decode_envelope(event, root);
-  json_path path(root, "detail");
-  const json& detail = required_object(event, root, "detail");
+  finding.envelope = std::move(envelope);
   finding.id = required_string(detail, path, "id");
   finding.arn = string_or_empty(detail, path, "arn");
   finding.type = required_string(detail, path, "type");
@@ -363,6 +363,11 @@ guardduty_finding decode_finding(const json& event, const json_path& root) {
   if (!families) throw decode_failure{std::move(families).err()};
   finding.families = std::move(*families);
   return finding;
+}
+
+guardduty_finding decode_finding(const json& event, const json_path& root) {
+  return decode_finding_detail(decode_envelope(event, root), required_object(event, root, "detail"),
+                               json_path(root, "detail"));
 }
 
 // --- CloudTrail ---
@@ -689,6 +694,12 @@ result<cloudwatch_logs_batch> decode_cloudwatch_logs(std::string_view base64_dat
 
 result<decoded_event> decode_event_json(const nlohmann::json& event) {
   return guarded<decoded_event>([&] { return decode_any(event); });
+}
+
+result<guardduty_finding> decode_guardduty_detail(const event_envelope& envelope,
+                                                  const nlohmann::json& detail) {
+  return guarded<guardduty_finding>(
+      [&] { return decode_finding_detail(envelope, detail, json_path(json_path("$"), "detail")); });
 }
 
 result<decoded_event> decode_event(std::string_view text) {

@@ -275,5 +275,9 @@ result<nlohmann::json> parse_json_limited(std::string_view text, std::size_t max
 // The entry points. Nothing throws out of them.
 result<decoded_event> decode_event(std::string_view text);
 result<decoded_event> decode_event_json(const nlohmann::json& event);  // for an event already parsed
+// A GuardDuty finding's detail alone (GetFindings answers findings in that shape), under `envelope`: decoded
+// as the detail of an event with that envelope would be, errors at $.detail….
+result<guardduty_finding> decode_guardduty_detail(const event_envelope& envelope,
+                                                  const nlohmann::json& detail);
 
 }  // namespace tq::handlers
