@@ -69,6 +69,27 @@ TEST(confirmation, the_same_finding_is_confirmed_and_its_copy_is_guarddutys) {
   EXPECT_TRUE(instance_routing_refusal(*c.confirmed(), instance_settings{}).has_value());
 }
 
+TEST(confirmation, guarddutys_copy_is_read_under_the_events_envelope) {
+  finding_confirmation c(event_of(detail()));
+  c.absorb(result<nlohmann::json>(answer({detail()})));
+  ASSERT_EQ(c.verdict(), confirmation_verdict::confirmed);
+  EXPECT_EQ(c.confirmed()->envelope.source, "aws.guardduty");
+  EXPECT_EQ(c.confirmed()->envelope.detail_type, "GuardDuty Finding");
+  EXPECT_EQ(c.confirmed()->id, finding_id);
+}
+
+TEST(confirmation, a_copy_that_cannot_be_read_is_no_verdict_and_says_what_it_lacks) {
+  finding_confirmation c(event_of(detail()));
+  nlohmann::json unreadable = detail();
+  unreadable.erase("type");
+  c.absorb(result<nlohmann::json>(answer({unreadable})));
+  ASSERT_EQ(c.verdict(), confirmation_verdict::unreachable);
+  ASSERT_TRUE(c.failure().has_value());
+  EXPECT_EQ(c.failure()->code, "UnreadableFinding");
+  EXPECT_NE(c.failure()->message.find("$.detail.type"), std::string::npos) << c.failure()->message;
+  EXPECT_FALSE(c.failure()->retryable);
+}
+
 TEST(confirmation, a_finding_guardduty_does_not_have_is_forged) {
   finding_confirmation c(event_of(detail()));
   c.absorb(result<nlohmann::json>(answer({})));
