@@ -284,8 +284,8 @@ class PolicyTest(MotoTestCase):
 
     def test_every_action_is_needed_by_some_scenario(self):
         # One failing scenario shows an action needed, so each runs alone (in an account of its own) until one
-        # fails: first those that needed the most actions of the same service so far, then the rest. Most
-        # actions are found needed by the first scenario tried, not after building every world.
+        # fails: first those that needed the most actions of the same service so far, then the rest. About
+        # 2.5 scenarios per action were tried when this was written (170 runs in all, with the 11 alone), not 11.
         alone = {s.__name__: all(self.outcomes(self.policy, [s]).values()) for s in SCENARIOS}
         self.assertTrue(all(alone.values()), f"with the whole policy, a scenario alone must succeed: {alone}")
         unneeded, needing = [], collections.defaultdict(collections.Counter)  # service -> {scenario: actions}
