@@ -196,7 +196,11 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   }
   std::vector<planned_call> reads{read_acls_call(
       target.network_acl_ids.empty() ? network.subnets : std::vector<std::string>{}, target.network_acl_ids)};
-  if (!network.vpcs.empty()) reads.push_back(read_vpcs_call(network.vpcs));
+  std::optional<std::size_t> vpcs_at;  // GetFindings may ride in the batch too: each answer by its index
+  if (!network.vpcs.empty()) {
+    vpcs_at = reads.size();
+    reads.push_back(read_vpcs_call(network.vpcs));
+  }
   // Without an instance to read, this is the first batch, and GetFindings rides in it.
   const auto confirm_at =
       ctx.confirmation && !target.instance_id ? ctx.confirmation->add_to(reads) : std::nullopt;
@@ -206,7 +210,7 @@ result<resolved_acls> resolve_acls(const block_target& target, const playbook_co
   out.acls = acls_from_xml(run.answers[0]->xml().result());
   if (auto missing = missing_acl(target, network.subnets, out.acls)) return *missing;
   std::map<std::string, std::vector<cidr_block>> cidrs;
-  if (run.answers.size() > 1 && run.answers[1]) cidrs = vpc_cidrs_from_xml(run.answers[1]->xml().result());
+  if (vpcs_at && run.answers[*vpcs_at]) cidrs = vpc_cidrs_from_xml(run.answers[*vpcs_at]->xml().result());
   if (auto failed = add_vpc_cidrs(out.acls, std::move(cidrs), ctx, report)) return *failed;
   return out;
 }

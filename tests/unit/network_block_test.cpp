@@ -7,10 +7,14 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
+#include "aws/client.h"
+#include "handlers/confirmation.h"
 #include "handlers/playbook.h"
+#include "runtime/environment.h"
 
 namespace tq::handlers {
 namespace {
@@ -658,6 +662,127 @@ TEST(PlanExpiry, RemovesWhatIsDueAndNothingElse) {
   EXPECT_EQ(forget.query().action, "DeleteTags");
   EXPECT_EQ(forget.query().params.get("Tag.1.Key"), "tourniquet:block:71");
   EXPECT_EQ(forget.query().params.get("Tag.1.Value"), acl.blocks.at(71).tag_value);
+}
+
+// --- One job, end to end at the HTTP seam -----------------------------------------------------------------
+
+// EC2 and GuardDuty at the HTTP seam, answering at once: one ACL (acl-1 in vpc-1, both of the function's
+// subnets) whose entries the creates change, its VPC, and GuardDuty's copy of `finding_detail`.
+class acl_world : public aws::http_transport {
+ public:
+  explicit acl_world(nlohmann::json finding_detail) : m_finding(std::move(finding_detail)) {}
+
+  std::vector<result<aws::http_response>> send_all(std::span<const aws::http_request> requests,
+                                                   std::chrono::milliseconds) override {
+    std::vector<result<aws::http_response>> out;
+    std::multiset<std::string> trip;
+    for (const auto& r : requests) {
+      const std::string name =
+          r.url.find("/findings/get") != std::string::npos ? "GetFindings" : param(r, "Action");
+      trip.insert(name);
+      out.push_back(answer(name, r));
+    }
+    trips.push_back(std::move(trip));
+    return out;
+  }
+
+  std::vector<std::multiset<std::string>> trips;
+  std::vector<std::string> denied;  // "in 185.220.101.47/32", "out …"
+
+ private:
+  static std::string param(const aws::http_request& r, const std::string& name) {
+    const std::string key = name + "=";
+    for (size_t at = 0; at < r.body.size();) {
+      const size_t end = std::min(r.body.find('&', at), r.body.size());
+      if (r.body.compare(at, key.size(), key) == 0) {
+        std::string value = r.body.substr(at + key.size(), end - at - key.size());
+        for (size_t p; (p = value.find("%2F")) != std::string::npos;) value.replace(p, 3, "/");
+        return value;
+      }
+      at = end + 1;
+    }
+    return "";
+  }
+
+  aws::http_response answer(const std::string& name, const aws::http_request& r) {
+    if (name == "GetFindings") return {200, {}, nlohmann::json{{"findings", {m_finding}}}.dump()};
+    if (name == "DescribeNetworkAcls") return {200, {}, acls_xml()};
+    if (name == "DescribeVpcs") {
+      return {200,
+              {},
+              "<DescribeVpcsResponse><vpcSet><item><vpcId>vpc-1</vpcId><cidrBlock>10.0.0.0/16</cidrBlock>"
+              "</item></vpcSet></DescribeVpcsResponse>"};
+    }
+    if (name == "CreateNetworkAclEntry") {
+      m_entries.push_back({param(r, "RuleNumber"), param(r, "Egress"), param(r, "CidrBlock")});
+      denied.push_back((param(r, "Egress") == "true" ? "out " : "in ") + param(r, "CidrBlock"));
+    }
+    if (name == "CreateTags") m_tags.push_back({param(r, "Tag.1.Key"), param(r, "Tag.1.Value")});
+    return {200, {}, "<" + name + "Response><return>true</return></" + name + "Response>"};
+  }
+
+  std::string acls_xml() const {
+    std::string entries =
+        "<item><ruleNumber>100</ruleNumber><protocol>-1</protocol><ruleAction>allow</ruleAction>"
+        "<egress>false</egress><cidrBlock>0.0.0.0/0</cidrBlock></item>"
+        "<item><ruleNumber>100</ruleNumber><protocol>-1</protocol><ruleAction>allow</ruleAction>"
+        "<egress>true</egress><cidrBlock>0.0.0.0/0</cidrBlock></item>";
+    for (const auto& e : m_entries) {
+      entries += "<item><ruleNumber>" + e[0] +
+                 "</ruleNumber><protocol>-1</protocol><ruleAction>deny</ruleAction>"
+                 "<egress>" +
+                 e[1] + "</egress><cidrBlock>" + e[2] + "</cidrBlock></item>";
+    }
+    std::string tags;
+    for (const auto& [key, value] : m_tags)
+      tags += "<item><key>" + key + "</key><value>" + value + "</value></item>";
+    return "<DescribeNetworkAclsResponse><networkAclSet><item><networkAclId>acl-1</networkAclId>"
+           "<vpcId>vpc-1</vpcId><entrySet>" +
+           entries +
+           "</entrySet><associationSet>"
+           "<item><subnetId>subnet-0a1b2c3d4e5f60718</subnetId></item>"
+           "<item><subnetId>subnet-0b2c3d4e5f6071829</subnetId></item></associationSet>"
+           "<tagSet>" +
+           tags + "</tagSet></item></networkAclSet></DescribeNetworkAclsResponse>";
+  }
+
+  nlohmann::json m_finding;
+  std::vector<std::array<std::string, 3>> m_entries;  // rule number, egress, CIDR
+  std::vector<std::pair<std::string, std::string>> m_tags;
+};
+
+// A function's server is blocked in its subnets' ACL. With no instance to read, GetFindings rides beside the
+// ACL read, and each answer is read at its own index: CI once saw this job read the VPC ranges from
+// GetFindings' slot (std::bad_variant_access) when it was the job of its finding that asked GuardDuty.
+TEST(NetworkBlockRun, AFunctionsServerIsBlockedWithGetFindingsBesideTheAclRead) {
+  std::ifstream in(std::filesystem::path(TQ_SOURCE_DIR) /
+                   "events/guardduty/backdoor-lambda-cc-activity-vpc.json");
+  const nlohmann::json event = nlohmann::json::parse(in);
+  const guardduty_finding finding = sample("backdoor-lambda-cc-activity-vpc.json");
+  const block_target target = block_target_of(finding);
+  ASSERT_FALSE(target.instance_id.has_value());
+  ASSERT_EQ(target.subnet_ids.size(), 2u);
+
+  auto world = std::make_shared<acl_world>(event["detail"]);
+  const aws::client client(
+      world,
+      std::make_shared<aws::client_settings>(
+          aws::client_settings_from_environment(
+              fixed_environment({{"AWS_REGION", "us-east-1"}, {"AWS_ENDPOINT_URL", "http://127.0.0.1:9"}}))
+              .value()),
+      aws::credentials{"AKIDEXAMPLE", "secret", ""});
+  finding_confirmation confirmation(finding);
+  const config cfg;
+  playbook_context ctx{client, cfg, aws::deadline_in(std::chrono::seconds(20))};
+  ctx.confirmation = &confirmation;
+
+  const playbook_report report = block_addresses(target, ctx, network_block_settings{});
+  EXPECT_EQ(report.status, report_status::blocked) << report.reason;
+  ASSERT_FALSE(world->trips.empty());
+  EXPECT_EQ(world->trips[0], (std::multiset<std::string>{"DescribeNetworkAcls", "GetFindings"}))
+      << "GuardDuty is asked in the first round trip, beside the ACL read";
+  EXPECT_EQ(confirmation.verdict(), confirmation_verdict::confirmed);
+  EXPECT_EQ(world->denied, (std::vector<std::string>{"in 185.220.101.47/32", "out 185.220.101.47/32"}));
 }
 
 }  // namespace
