@@ -15,6 +15,7 @@ Usage: runtime_bench.py BIN [--runs 50] [--turns 2000]
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -42,9 +43,21 @@ LAMBDA_LIKE_ENV = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
                    "AWS_LAMBDA_FUNCTION_NAME": "tourniquet", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}
 
 
+def deployed_environment():
+    """What packaging/template.yaml sets for the function besides Tourniquet's own settings (the allocator's
+    tunables): the bench runs the binary as it is deployed. Read from the template, so the two never drift."""
+    with open(os.path.join(HERE, "..", "packaging", "template.yaml")) as f:
+        found = re.search(r"^\s+GLIBC_TUNABLES:\s*(\S+)\s*$", f.read(), re.MULTILINE)
+    if not found:
+        raise RuntimeError("packaging/template.yaml sets no GLIBC_TUNABLES for the function")
+    return {"GLIBC_TUNABLES": found.group(1)}
+
+
 def runtime_env(endpoint, extra=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TOURNIQUET_", "_X_AMZN_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "TOURNIQUET_", "_X_AMZN_", "GLIBC_TUNABLES"))}
     env.update(LAMBDA_LIKE_ENV)
+    env.update(deployed_environment())
     env.update({"AWS_LAMBDA_RUNTIME_API": endpoint, "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
     env.update(extra or {})
     return env

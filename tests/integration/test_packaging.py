@@ -9,6 +9,7 @@ through the static glibc's resolver, under an nsswitch.conf that names a module 
 
 import json
 import os
+import re
 import shlex
 import shutil
 import struct
@@ -50,6 +51,16 @@ LAMBDA_ENV = {
     "AWS_LAMBDA_LOG_FORMAT": "JSON",
     "AWS_LAMBDA_LOG_LEVEL": "INFO",
 }
+
+
+def template_tunables():
+    """The allocator's tunables packaging/template.yaml gives the function: the zip runs here as deployed."""
+    with open(os.path.join(SOURCE_DIR, "packaging", "template.yaml")) as f:
+        found = re.search(r"^\s+GLIBC_TUNABLES:\s*(\S+)\s*$", f.read(), re.MULTILINE)
+    return {"GLIBC_TUNABLES": found.group(1)} if found else {}
+
+
+LAMBDA_ENV.update(template_tunables())
 
 
 def _tail(text, lines=8):
