@@ -119,8 +119,9 @@ TEST_F(retries, backoff_grows_between_attempts) {
   ASSERT_EQ(times.size(), 4u);
   // With the jitter pinned at its top, the client waits 60, 120 and 240 ms before the retries: each gap is
   // at least that (a sleep never ends early), so a client that did not double its wait fails here. Only
-  // lower bounds: a loaded machine stretches any gap (CI once saw 124 ms for the first), so comparing the
-  // gaps with each other would time the machine, not the client. backoff_cap's own test pins the values.
+  // lower bounds: a loaded machine stretches any gap (a full scripts/test run saw 124 ms for the first), so
+  // comparing the gaps with each other would time the machine, not the client. backoff_cap's own test pins
+  // the values.
   const double gaps[] = {times[1] - times[0], times[2] - times[1], times[3] - times[2]};
   EXPECT_GE(gaps[0], 0.055);
   EXPECT_GE(gaps[1], 0.115);
