@@ -53,10 +53,13 @@ class TimedHandler(runtime_api_server.Handler):
     """The test Runtime API, noting when each event's bytes were handed to the runtime."""
 
     def reply(self, status, payload, headers=None):
+        # Stamped before the bytes go out: stamped after, the runtime's first call could reach the proxy (a
+        # thread of this process) before the stamp, fall outside the invocation's window and drop a round trip.
+        handed_out = time.time()
         super().reply(status, payload, headers)
         if status == 200 and headers and REQUEST_ID in headers:
             with self.state.cond:
-                self.state.handed_out[headers[REQUEST_ID]] = time.time()
+                self.state.handed_out[headers[REQUEST_ID]] = handed_out
 
 
 class RuntimeApi:
