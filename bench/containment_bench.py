@@ -306,10 +306,8 @@ def latency_round(name, command, moto, proxy, logs, scenario):
     proxy.reset()
     api = RuntimeApi()
     log = open(os.path.join(logs, "%s-%d.log" % (name, time.monotonic_ns())), "w")
-    env = function_env(api.endpoint, proxy.url, scenario["env"])
-    if name != "tourniquet":
-        env.pop("GLIBC_TUNABLES", None)  # the template's setting is Tourniquet's; the baseline runs as Python does
-    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    process = subprocess.Popen(command, env=function_env(api.endpoint, proxy.url, scenario["env"]),
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         api.wait_blocked(process)
         results = {}
@@ -426,7 +424,8 @@ def run(binary, rounds=5, delay_ms=50, callgrind=True, progress=print, callgrind
     guardduty_proxy = DelayProxy(guardduty.url, delay_ms)
     GUARDDUTY_URL, world.GUARDDUTY = guardduty_proxy.url, guardduty
     logs = tempfile.mkdtemp(prefix="tq-bench-")
-    functions = {"tourniquet": [binary], "boto3": [sys.executable, BOTO3_BOOTSTRAP]}
+    functions = {"tourniquet": [binary],
+                 "boto3": runtime_bench.without_deployed_environment([sys.executable, BOTO3_BOOTSTRAP])}
     containment = SCENARIOS["instance-containment"]
     measured = {name: [] for name in functions}
     try:

@@ -498,9 +498,7 @@ def main():
                                   "zip was not built, so the deployed static bootstrap is not what was measured")
             contenders = {r["deployed_name"]: [dynamic]}
             bootstrap = profiled = dynamic
-        # The template's allocator setting is Tourniquet's (runtime_bench.deployed_environment); the baseline
-        # starts without it, through env(1): one exec more, under 1 ms of its ~400.
-        contenders["boto3 function"] = ["/usr/bin/env", "-u", "GLIBC_TUNABLES"] + BOTO3
+        contenders["boto3 function"] = runtime_bench.without_deployed_environment(BOTO3)
 
         say("cold start: %d runs of each, side by side" % cold_runs)
         r["cold_start"] = cold_starts(contenders, cold_runs, 10 if args.quick else 30)

@@ -70,12 +70,23 @@ TEST(confirmation, the_same_finding_is_confirmed_and_its_copy_is_guarddutys) {
 }
 
 TEST(confirmation, guarddutys_copy_is_read_under_the_events_envelope) {
-  finding_confirmation c(event_of(detail()));
+  const nlohmann::json event = {{"version", "0"},
+                                {"id", "event-7"},
+                                {"source", "aws.guardduty"},
+                                {"detail-type", "GuardDuty Finding"},
+                                {"account", "123456789012"},
+                                {"region", "us-east-1"},
+                                {"time", "2026-12-01T09:30:00Z"},
+                                {"detail", detail()}};
+  finding_confirmation c(std::get<guardduty_finding>(decode_event_json(event).value()));
   c.absorb(result<nlohmann::json>(answer({detail()})));
   ASSERT_EQ(c.verdict(), confirmation_verdict::confirmed);
   EXPECT_EQ(c.confirmed()->envelope.source, "aws.guardduty");
   EXPECT_EQ(c.confirmed()->envelope.detail_type, "GuardDuty Finding");
   EXPECT_EQ(c.confirmed()->id, finding_id);
+  // GetFindings' answer has no envelope: the copy carries the event's (its id and time, not empty ones).
+  EXPECT_EQ(c.confirmed()->envelope.id, "event-7");
+  EXPECT_EQ(c.confirmed()->envelope.time, "2026-12-01T09:30:00Z");
 }
 
 TEST(confirmation, a_copy_that_cannot_be_read_is_no_verdict_and_says_what_it_lacks) {
