@@ -18,12 +18,13 @@ jobs=${TQ_JOBS:-2}
 # 2: packaging/curl-patches/ (custom header lines appended whole, not byte by byte through curl's printf).
 # 3: its printf appends strings to a dynbuf whole too; the header API (curl_easy_header, unused) left out.
 # 4: a connection's IPv4 addresses written as text without sprintf.
-curl_recipe=4
+# 5: plain printf formats written in one pass; the status line read without sscanf.
+curl_recipe=5
 
 say() { echo "build-zip: $*" >&2; }
 fail() { say "$*"; exit 1; }
 
-for tool in cmake g++ strip readelf zip apt-get dpkg-source dpkg-query; do
+for tool in cmake gcc g++ strip readelf zip apt-get dpkg-source dpkg-query; do
   command -v "$tool" >/dev/null || fail "$tool is missing (scripts/setup installs what the build needs)"
 done
 multiarch=$(gcc -print-multiarch)
@@ -109,6 +110,11 @@ build_curl() {
   cmake --build "$work/build" -j "$jobs" --target install >"$work/build.log" 2>&1 ||
     { tail -20 "$work/build.log" >&2; fail "building curl failed (log: $work/build.log)"; }
   [ -f "$curl_prefix/lib/libcurl.a" ] || fail "curl installed no libcurl.a"
+  # The printf patch must write what glibc writes: checked once, on the library just built.
+  gcc -O2 -I"$curl_prefix/include" packaging/curl-patches/check-printf.c "$curl_prefix/lib/libcurl.a" \
+    -lssl -lcrypto -lz -lpthread -o "$work/check-printf" 2>"$work/check-printf.log" ||
+    { cat "$work/check-printf.log" >&2; rm -rf "$curl_prefix"; fail "check-printf.c did not build"; }
+  "$work/check-printf" >&2 || { rm -rf "$curl_prefix"; fail "curl's patched printf writes other text than glibc's"; }
   rm -rf "$work"
 }
 
