@@ -269,20 +269,17 @@ void add_host_if_missing(http_request& request) {
   request.headers.push_back({"Host", std::string(host)});
 }
 
-std::string scope_date(std::chrono::system_clock::time_point time) {
-  return amz_date(time).substr(0, 8);
-}
-
 // The signing key depends only on (secret, day, region, service), so a warm Lambda derives it once a day
 // per service, made ready for HMAC (crypto::hmac_key). Entries are keyed on a SHA-256 of the secret rather
 // than the secret itself.
 class signing_key_cache {
  public:
-  std::shared_ptr<const crypto::hmac_key> get(const signing_params& params) {
+  // `signed_at`: the signature's amz_date; its first eight characters are the day.
+  std::shared_ptr<const crypto::hmac_key> get(const signing_params& params, std::string_view signed_at) {
     const crypto::digest secret_hash = params.credentials.secret_digest != nullptr
                                            ? *params.credentials.secret_digest
                                            : crypto::sha256(params.credentials.secret_access_key);
-    std::string date = scope_date(params.time);
+    const std::string_view date = signed_at.substr(0, 8);
     {
       std::lock_guard lock(m_mutex);
       for (const auto& entry : m_entries) {
@@ -297,7 +294,7 @@ class signing_key_cache {
     auto key = std::make_shared<const crypto::hmac_key>(derived);
     OPENSSL_cleanse(derived.data(), derived.size());
     std::lock_guard lock(m_mutex);
-    entry_type entry{secret_hash, std::move(date), std::string(params.region), std::string(params.service),
+    entry_type entry{secret_hash, std::string(date), std::string(params.region), std::string(params.service),
                      key};
     if (m_entries.size() < max_entries) {
       m_entries.push_back(std::move(entry));
@@ -384,11 +381,38 @@ std::string amz_date(std::chrono::system_clock::time_point time) {
   return text;
 }
 
+namespace {
+
+// The pieces below take the signature's amz_date, made once: it goes into X-Amz-Date, the string to sign,
+// the scope (twice) and the signing key's lookup.
+void append_scope(std::string& out, std::string_view signed_at, const signing_params& params) {
+  out.append(signed_at.substr(0, 8)).append("/").append(params.region).append("/").append(params.service);
+  out.append("/aws4_request");
+}
+
+std::string string_to_sign_at(std::string_view canonical_request, const signing_params& params,
+                              std::string_view signed_at) {
+  std::string out;
+  out.reserve(algorithm.size() + 16 + 48 + params.region.size() + params.service.size() + 64 + 3);
+  out.append(algorithm).push_back('\n');
+  out.append(signed_at).push_back('\n');
+  append_scope(out, signed_at, params);
+  out.push_back('\n');
+  out.append(crypto::sha256_hex(canonical_request));
+  return out;
+}
+
+std::string signature_at(std::string_view string_to_sign, const signing_params& params,
+                         std::string_view signed_at) {
+  return crypto::hex(key_cache().get(params, signed_at)->mac(string_to_sign));
+}
+
+}  // namespace
+
 std::string credential_scope(const signing_params& params) {
   std::string scope;
   scope.reserve(8 + params.region.size() + params.service.size() + 15);
-  scope.append(amz_date(params.time), 0, 8);
-  scope.append("/").append(params.region).append("/").append(params.service).append("/aws4_request");
+  append_scope(scope, amz_date(params.time), params);
   return scope;
 }
 
@@ -413,17 +437,11 @@ canonical_result canonical_request(const http_request& request, const signing_pa
 }
 
 std::string string_to_sign(std::string_view canonical_request, const signing_params& params) {
-  std::string out;
-  out.reserve(algorithm.size() + 16 + 48 + params.region.size() + params.service.size() + 64 + 3);
-  out.append(algorithm).push_back('\n');
-  out.append(amz_date(params.time)).push_back('\n');
-  out.append(credential_scope(params)).push_back('\n');
-  out.append(crypto::sha256_hex(canonical_request));
-  return out;
+  return string_to_sign_at(canonical_request, params, amz_date(params.time));
 }
 
 std::string signature(std::string_view string_to_sign, const signing_params& params) {
-  return crypto::hex(key_cache().get(params)->mac(string_to_sign));
+  return signature_at(string_to_sign, params, amz_date(params.time));
 }
 
 void sign(http_request& request, const signing_params& params) {
@@ -434,20 +452,20 @@ void sign(http_request& request, const signing_params& params) {
   if (!params.credentials.session_token.empty()) {
     request.headers.push_back({"X-Amz-Security-Token", std::string(params.credentials.session_token)});
   }
-  std::string date = amz_date(params.time);
+  const std::string date = amz_date(params.time);
   request.headers.push_back({"X-Amz-Date", date});
   if (params.sign_body) {
     remove_headers(request, "x-amz-content-sha256");
     request.headers.push_back({"x-amz-content-sha256", crypto::sha256_hex(request.body)});
   }
   canonical_result canonical = canonical_request(request, params);
-  std::string sig = signature(string_to_sign(canonical.canonical_request, params), params);
+  std::string sig = signature_at(string_to_sign_at(canonical.canonical_request, params, date), params, date);
   std::string authorization(algorithm);
-  authorization.append(" Credential=")
-      .append(params.credentials.access_key_id)
-      .append("/")
-      .append(credential_scope(params))
-      .append(", SignedHeaders=")
+  authorization.reserve(algorithm.size() + 48 + params.credentials.access_key_id.size() + params.region.size() +
+                        params.service.size() + canonical.signed_headers.size() + sig.size());
+  authorization.append(" Credential=").append(params.credentials.access_key_id).append("/");
+  append_scope(authorization, date, params);
+  authorization.append(", SignedHeaders=")
       .append(canonical.signed_headers)
       .append(", Signature=")
       .append(sig);
