@@ -41,9 +41,11 @@ size_t write_header(char* data, size_t size, size_t count, void* user) {
   const size_t colon = line.find(':');
   if (colon != std::string_view::npos) {
     if (headers->empty()) headers->reserve(16);  // an answer's dozen headers: one allocation, not five
-    auto trim = [](std::string_view s) {
-      while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-      while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    // isspace's set in the C locale, without a call into the locale's tables per byte
+    auto blank = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+    auto trim = [&blank](std::string_view s) {
+      while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+      while (!s.empty() && blank(s.back())) s.remove_suffix(1);
       return s;
     };
     headers->push_back({std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
