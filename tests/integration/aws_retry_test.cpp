@@ -64,6 +64,28 @@ class retries : public ::testing::Test {
   std::shared_ptr<http_transport> m_transport;
 };
 
+// The transport's handles serve one request after another with the options they share set once: what
+// differs (the method, the body, a HEAD's "no body") must not pass from one request to the next.
+TEST_F(retries, a_transport_handle_lends_nothing_of_one_request_to_the_next) {
+  const std::vector<std::pair<std::string, std::string>> steps = {
+      {"POST", "Action=One"}, {"HEAD", ""},   {"GET", ""},  {"PUT", "<object/>"}, {"DELETE", ""},
+      {"POST", "Action=Two"}, {"PATCH", "{}"}, {"HEAD", ""}, {"GET", ""},          {"DELETE", ""}};
+  for (const auto& [method, body] : steps) {
+    auto answer = m_transport->send({method, m_url + "/_echo", {}, body}, std::chrono::seconds(5));
+    ASSERT_TRUE(answer.ok()) << method << ": " << answer.err().describe();
+    ASSERT_EQ(answer->status, 200) << method;
+    EXPECT_EQ(answer->header("X-Echo-Method"), method);
+    if (method == "HEAD") {
+      EXPECT_EQ(answer->body, "");
+      continue;
+    }
+    const auto seen = nlohmann::json::parse(answer->body, nullptr, false);
+    ASSERT_FALSE(seen.is_discarded()) << method << " answered \"" << answer->body << "\"";
+    EXPECT_EQ(seen["method"], method);
+    EXPECT_EQ(seen["body"], body) << method;
+  }
+}
+
 TEST_F(retries, ec2_throttling_is_retried_until_it_succeeds) {
   script({{{"status", 503}, {"body", ec2_throttled}}, {{"status", 503}, {"body", ec2_throttled}}});
   client c = make_client(3, std::chrono::milliseconds(10));

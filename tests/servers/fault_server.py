@@ -3,7 +3,8 @@
 Control: POST /_script with {"script": [behaviour, ...], "default": behaviour}: behaviours are used one per
 request in order, then the default (200 with a small EC2 body). A behaviour: {"status": 503, "body": "...",
 "delay_ms": 0, "drop": false}. GET /_log lists every request seen: {"time": epoch seconds, "path", "action"}; GET /_stats
-says how many requests were in flight at once at the most.
+says how many requests were in flight at once at the most. Any method on /_echo answers {"method", "body"} as
+it arrived (a HEAD: the same headers, X-Echo-Method, and no body), and is not logged.
 Run: python3 fault_server.py PORT_FILE  (writes the port it listens on into PORT_FILE)
 """
 import json
@@ -39,8 +40,24 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _echo(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length).decode() if length else ""
+        data = json.dumps({"method": self.command, "body": body}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Echo-Method", self.command)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_HEAD = do_PUT = do_DELETE = do_PATCH = _echo
+
     def do_GET(self):
-        if self.path == "/_log":
+        if self.path == "/_echo":
+            self._echo()
+        elif self.path == "/_log":
             with lock:
                 self._reply(200, json.dumps(log), "application/json")
         elif self.path == "/_stats":
@@ -50,6 +67,9 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(404, "")
 
     def do_POST(self):
+        if self.path == "/_echo":
+            self._echo()
+            return
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode()
         global script, default, in_flight, max_in_flight
