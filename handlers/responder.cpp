@@ -388,10 +388,10 @@ invocation_response responder::handle(std::string_view text, const invocation_co
     // The error message says what was and was not done, action by action
     summary += (summary.empty() ? "" : "; ") + outcome_summary(r);
     report_texts.push_back(r.to_json_text());
-    log::info("playbook finished", {{"playbook", r.playbook},
-                                    {"target", r.target},
-                                    {"status", std::string(status_name(r.status))},
-                                    {"report", report_texts.back()}});
+    log::info(
+        "playbook finished",
+        {{"playbook", r.playbook}, {"target", r.target}, {"status", std::string(status_name(r.status))}},
+        {{"report", report_texts.back()}});
   }
   // Notifications and metrics; a notification that failed is reported, never fatal
   const auto notifications = m_observer.invocation_finished(

@@ -1,5 +1,6 @@
 #include "runtime/log.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -120,9 +121,14 @@ void adopt_context(context_fields fields) {
   g_context = std::move(fields);
 }
 
-void write(level l, std::string_view message, std::initializer_list<field> fields) {
+void write(level l, std::string_view message, std::initializer_list<field> fields,
+           std::initializer_list<json_field> json_fields) {
   if (!enabled(l)) return;
   std::string line;
+  std::size_t size = 128 + message.size();  // the line's length, near enough: one allocation for it
+  for (const auto& [k, v] : fields) size += k.size() + v.size() + v.size() / 8 + 6;
+  for (const auto& [k, v] : json_fields) size += k.size() + v.size() + 4;
+  line.reserve(size);
   if (g_settings.json) {
     // As a JSON document would have them: a key given again (a field named like a context value) keeps
     // its first place and takes the later value.
@@ -143,9 +149,13 @@ void write(level l, std::string_view message, std::initializer_list<field> field
     put("message", message);
     for (const auto& [k, v] : g_context) put(k, v);
     for (const auto& [k, v] : fields) put(k, v);
-    line.reserve(128 + message.size());
     json_text::object out(line);
-    for (const auto& [k, v] : members) out.string(k, v);
+    for (const auto& [k, v] : members) {
+      const bool nested = std::any_of(json_fields.begin(), json_fields.end(),
+                                      [&k](const json_field& j) { return j.key == k; });
+      if (!nested) out.string(k, v);  // a JSON field of the same name takes its place, as a later key would
+    }
+    for (const auto& [k, v] : json_fields) out.raw(k, v);
     out.close();
   } else {
     // Appends rather than operator+ chains: GCC 12 warns falsely (-Wrestrict) on those.
@@ -154,9 +164,11 @@ void write(level l, std::string_view message, std::initializer_list<field> field
       // A field of the same name replaces the context value, as in JSON: no key twice
       bool replaced = false;
       for (const auto& f : fields) replaced |= f.first == k;
+      for (const auto& j : json_fields) replaced |= j.key == k;
       if (!replaced) line.append(" ").append(k).append("=").append(v);
     }
     for (const auto& [k, v] : fields) line.append(" ").append(k).append("=").append(v);
+    for (const auto& [k, v] : json_fields) line.append(" ").append(k).append("=").append(v);
   }
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), stderr);

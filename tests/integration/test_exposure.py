@@ -210,8 +210,8 @@ class ExposureFixes(CallerWorldTestCase):
         self.assertEqual(code, 1, err)  # Lambda retries; a replay converges
         self.assertIn("exposure-fix audit: incomplete", response["errorMessage"])
         logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-        trail = [json.loads(line["report"]) for line in logs
-                 if line.get("message") == "playbook finished" and '"exposure-fix"' in line.get("report", "")][0]
+        trail = [line["report"] for line in logs  # nested in the JSON line, as it was written
+                 if line.get("message") == "playbook finished" and line["report"]["playbook"] == "exposure-fix"][0]
         self.assertEqual(trail["actions"][0]["error"]["code"], "AccessDenied")
         self.assertEqual(trail["actions"][0]["error"]["where"], "cloudtrail:StartLogging")
         self.assertFalse(self.cloudtrail.get_trail_status(Name="audit")["IsLogging"])

@@ -96,7 +96,7 @@ class ForgedFindingsTest(InstanceWorldTestCase):
         self.assertEqual(code, 1, err)
         self.assertIn("not confirmed by GuardDuty", err)
         self.assertEqual(self.interface_groups(), self.world.interfaces)
-        reports = [json.loads(line["report"]) for line in log_lines(err) if line.get("message") == "playbook finished"]
+        reports = [line["report"] for line in log_lines(err) if line.get("message") == "playbook finished"]
         self.assertTrue(reports)
         for report in reports:
             self.assertEqual(report["status"], "failed", report)

@@ -161,6 +161,40 @@ TEST(log_write, json_lines_are_the_documents_they_replaced) {
   log::configure({});
 }
 
+// A JSON field (a playbook's report) is nested as it is, after the string fields; it takes the place of a
+// context value or field of the same name (no key twice); in text it is key=value like any other.
+TEST(log_write, a_json_field_is_nested_as_it_is) {
+  log::configure({true, log::level::info});
+  log::clear_context();
+  log::set_context("requestId", "req-1");
+  log::set_context("report", "the context's");
+  const std::string report = R"({"playbook":"instance-containment","actions":[{"outcome":"done"}]})";
+  testing::internal::CaptureStderr();
+  log::info("playbook finished", {{"status", "contained"}}, {{"report", report}});
+  const std::string line = testing::internal::GetCapturedStderr();
+  const auto parsed = ordered_json::parse(line);
+  EXPECT_EQ(parsed["report"], ordered_json::parse(report)) << line;
+  EXPECT_EQ(parsed["status"], "contained");
+  EXPECT_EQ(parsed["requestId"], "req-1");
+  EXPECT_EQ(line.find("the context's"), std::string::npos) << line;
+  EXPECT_EQ(line.back(), '\n');
+  const std::string timestamp = parsed["timestamp"];
+  EXPECT_EQ(line,
+            R"({"timestamp":")" + timestamp +
+                R"(","level":"INFO","message":"playbook finished","requestId":"req-1","status":"contained",)"
+                R"("report":)" +
+                report + "}\n");
+
+  log::configure({false, log::level::info});
+  testing::internal::CaptureStderr();
+  log::info("playbook finished", {{"status", "contained"}}, {{"report", report}});
+  const std::string text = testing::internal::GetCapturedStderr();
+  EXPECT_NE(text.find(" status=contained report=" + report + "\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("the context's"), std::string::npos) << text;
+  log::clear_context();
+  log::configure({});
+}
+
 }  // namespace
 
 namespace handlers {
