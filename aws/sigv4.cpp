@@ -181,39 +181,58 @@ void append_trimmed(std::string& out, std::string_view value) {
     out.append(value);
     return;
   }
-  bool pending_space = false;
-  bool any = false;
-  for (char c : value) {
-    if (is_space(c)) {
-      pending_space = any;
+  std::size_t begin = 0;
+  std::size_t end = value.size();
+  while (begin < end && is_space(value[begin])) ++begin;
+  while (end > begin && is_space(value[end - 1])) --end;
+  value = value.substr(begin, end - begin);
+  // Copied in pieces: a lone ' ' (as in "text/plain; charset=utf-8") stays where it is; any other run of
+  // whitespace becomes one ' '.
+  std::size_t copied = 0;
+  for (std::size_t i = 0; i < value.size();) {
+    if (!is_space(value[i])) {
+      ++i;
       continue;
     }
-    if (pending_space) out.push_back(' ');
-    pending_space = false;
-    any = true;
-    out.push_back(c);
+    std::size_t run_end = i + 1;
+    while (run_end < value.size() && is_space(value[run_end])) ++run_end;
+    if (run_end - i > 1 || value[i] != ' ') {
+      out.append(value.data() + copied, i - copied).push_back(' ');
+      copied = run_end;
+    }
+    i = run_end;
   }
+  out.append(value.data() + copied, value.size() - copied);
 }
 
 struct header_entry {
-  std::string name;  // lower case
+  std::string_view name;  // lower case, in canonical_headers' buffer of names
   std::string_view value;
 };
 
 // "name:value\n" lines sorted by name, repeated names joined with ','; and the ';'-joined names.
 std::pair<std::string, std::string> canonical_headers(const http_request& request,
                                                       const signing_params& params) {
-  std::vector<header_entry> entries;
-  entries.reserve(request.headers.size());
+  // The lower-cased names share one buffer and the entries point into it: scratch kept by the thread, so
+  // that a signature allocates only the two strings it returns.
+  thread_local std::string lowered;
+  thread_local std::vector<header_entry> entries;
+  std::size_t names_size = 0;
+  for (const auto& header : request.headers) names_size += header.name.size();
+  lowered.clear();
+  lowered.reserve(names_size);  // before any view into it is taken: it must not move below
+  entries.clear();
   for (const auto& header : request.headers) {
-    std::string name;
-    name.reserve(header.name.size());
+    const std::size_t at = lowered.size();
     for (char c : header.name) {
-      if (!is_space(c)) name.push_back(lower(c));
+      if (!is_space(c)) lowered.push_back(lower(c));
     }
-    if (is_unsigned_header(name)) continue;
-    if (params.omit_session_token && name == "x-amz-security-token") continue;
-    entries.push_back({std::move(name), header.value});
+    const std::string_view name(lowered.data() + at, lowered.size() - at);
+    if (is_unsigned_header(name) || (params.omit_session_token && name == "x-amz-security-token")) {
+      lowered.resize(at);
+      continue;
+    }
+    entries.push_back({name, header.value});
   }
   // A request carries a handful of headers: an insertion sort, stable as the order of repeated names
   // requires, with no buffer to allocate as std::stable_sort has
@@ -461,8 +480,9 @@ void sign(http_request& request, const signing_params& params) {
   canonical_result canonical = canonical_request(request, params);
   std::string sig = signature_at(string_to_sign_at(canonical.canonical_request, params, date), params, date);
   std::string authorization(algorithm);
-  authorization.reserve(algorithm.size() + 48 + params.credentials.access_key_id.size() + params.region.size() +
-                        params.service.size() + canonical.signed_headers.size() + sig.size());
+  authorization.reserve(algorithm.size() + 48 + params.credentials.access_key_id.size() +
+                        params.region.size() + params.service.size() + canonical.signed_headers.size() +
+                        sig.size());
   authorization.append(" Credential=").append(params.credentials.access_key_id).append("/");
   append_scope(authorization, date, params);
   authorization.append(", SignedHeaders=")

@@ -68,7 +68,7 @@ class retries : public ::testing::Test {
 // differs (the method, the body, a HEAD's "no body") must not pass from one request to the next.
 TEST_F(retries, a_transport_handle_lends_nothing_of_one_request_to_the_next) {
   const std::vector<std::pair<std::string, std::string>> steps = {
-      {"POST", "Action=One"}, {"HEAD", ""},   {"GET", ""},  {"PUT", "<object/>"}, {"DELETE", ""},
+      {"POST", "Action=One"}, {"HEAD", ""},    {"GET", ""},  {"PUT", "<object/>"}, {"DELETE", ""},
       {"POST", "Action=Two"}, {"PATCH", "{}"}, {"HEAD", ""}, {"GET", ""},          {"DELETE", ""}};
   for (const auto& [method, body] : steps) {
     auto answer = m_transport->send({method, m_url + "/_echo", {}, body}, std::chrono::seconds(5));

@@ -242,6 +242,11 @@ TEST(sigv4, header_values_are_trimmed_and_folded_wherever_the_blank_lies) {
       {"0123456789abcdef\x01keep", "0123456789abcdef\x01keep"},
       {"0123456789abcdef0123456\t", "0123456789abcdef0123456"},
       {"caf\xc3\xa9\xff\x80 ok", "caf\xc3\xa9\xff\x80 ok"},
+      {"application/x-www-form-urlencoded; charset=utf-8",
+       "application/x-www-form-urlencoded; charset=utf-8"},
+      {"a\tb c\nd e", "a b c d e"},
+      {" \t \r\n", ""},
+      {"x ", "x"},
       {"", ""}};
   for (const auto& [value, folded] : cases) {
     http_request request = ec2_describe_instances();
