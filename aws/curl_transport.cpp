@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <initializer_list>
 #include <mutex>
+#include <string_view>
+#include <vector>
 
 #include "aws/http.h"
 
@@ -95,6 +98,37 @@ bool proxy_environment_empty() {
   return true;
 }
 
+// A request's header lines as the curl_slist that CURLOPT_HTTPHEADER takes, in storage of its own: curl
+// reads the list during the transfer and copies nothing (curl_slist_append would allocate twice a line).
+// "Expect:" (no 100-continue round trip) comes first, and "Content-Type:" (none) unless the request has one.
+class request_header_list {
+ public:
+  void fill(const std::vector<http_header>& headers, bool typed) {
+    std::size_t size = sizeof("Expect:") + sizeof("Content-Type:");
+    for (const auto& h : headers) size += h.name.size() + 2 + h.value.size() + 1;
+    m_lines.clear();
+    m_lines.reserve(size);  // all of it: the nodes point into it, so it must not move once written
+    m_nodes.clear();
+    m_nodes.reserve(headers.size() + 2);
+    add({"Expect:"});
+    if (!typed) add({"Content-Type:"});
+    for (const auto& h : headers) add({h.name, ": ", h.value});
+    for (std::size_t i = 0; i + 1 < m_nodes.size(); ++i) m_nodes[i].next = &m_nodes[i + 1];
+  }
+  curl_slist* first() { return m_nodes.empty() ? nullptr : m_nodes.data(); }
+
+ private:
+  void add(std::initializer_list<std::string_view> parts) {
+    const std::size_t at = m_lines.size();
+    for (std::string_view part : parts) m_lines.append(part);
+    m_lines.push_back('\0');
+    m_nodes.push_back({m_lines.data() + at, nullptr});
+  }
+
+  std::string m_lines;  // each line followed by its NUL
+  std::vector<curl_slist> m_nodes;
+};
+
 class curl_transport final : public http_transport {
  public:
   explicit curl_transport(transport_options options)
@@ -117,7 +151,7 @@ class curl_transport final : public http_transport {
                                               std::chrono::milliseconds timeout) override {
     struct transfer {
       CURL* easy = nullptr;
-      curl_slist* headers = nullptr;
+      request_header_list headers;
       http_response response;
       CURLcode code = CURLE_OK;
       bool finished = false;
@@ -150,7 +184,6 @@ class curl_transport final : public http_transport {
       transfer& t = transfers[i];
       curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.response.status);
       curl_multi_remove_handle(m_multi, t.easy);
-      curl_slist_free_all(t.headers);
       give_back(t.easy);
       if (!t.finished) t.code = CURLE_GOT_NOTHING;
       if (t.code == CURLE_OK) {
@@ -199,7 +232,7 @@ class curl_transport final : public http_transport {
 
   // Everything that may differ between two requests is set for each, the method and body above all: the
   // handle's previous request must not lend its method, body or "no body" to this one.
-  void prepare(CURL* easy, const http_request& request, http_response& response, curl_slist*& headers,
+  void prepare(CURL* easy, const http_request& request, http_response& response, request_header_list& headers,
                std::chrono::milliseconds timeout) const {
     curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, request.fresh_connection ? 1L : 0L);
@@ -225,18 +258,12 @@ class curl_transport final : public http_transport {
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
       }
     }
-    headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
     // libcurl calls any body it sends a form unless told otherwise: an S3 object or XML body is none
     const bool typed = std::any_of(request.headers.begin(), request.headers.end(), [](const http_header& h) {
       return strcasecmp(h.name.c_str(), "content-type") == 0;
     });
-    if (!typed) headers = curl_slist_append(headers, "Content-Type:");
-    std::string line;  // one buffer for every header line (curl_slist_append copies it)
-    for (const auto& h : request.headers) {
-      line.assign(h.name).append(": ").append(h.value);
-      headers = curl_slist_append(headers, line.c_str());
-    }
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    headers.fill(request.headers, typed);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.first());
   }
 
   transport_options m_options;
