@@ -228,8 +228,11 @@ struct plan_run {
 
 }  // namespace
 
-execution execute_plan(const std::vector<planned_call>& plan, const aws::client& client, aws::deadline until,
-                       bool dry_run) {
+namespace {
+
+// `take_calls`: each call is moved into the batch that sends it (it is sent once, and read before that only).
+template <bool take_calls, class plan_type>
+execution run_plan(plan_type& plan, const aws::client& client, aws::deadline until, bool dry_run) {
   plan_run run(plan, dry_run);
   for (;;) {
     bool skipped_any = false;
@@ -245,7 +248,11 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
     sent.reserve(due.size());
     for (size_t i : due) {
       if (run.settled_locally(i)) continue;
-      batch.push_back(plan[i].call);
+      if constexpr (take_calls) {
+        batch.push_back(std::move(plan[i].call));
+      } else {
+        batch.push_back(plan[i].call);
+      }
       if (auto* query = std::get_if<aws::query_call>(&batch.back())) query->dry_run = dry_run;
       sent.push_back(i);
     }
@@ -263,6 +270,18 @@ execution execute_plan(const std::vector<planned_call>& plan, const aws::client&
     }
   }
   return std::move(run.out);
+}
+
+}  // namespace
+
+execution execute_plan(const std::vector<planned_call>& plan, const aws::client& client, aws::deadline until,
+                       bool dry_run) {
+  return run_plan<false>(plan, client, until, dry_run);
+}
+
+execution execute_plan(std::vector<planned_call>&& plan, const aws::client& client, aws::deadline until,
+                       bool dry_run) {
+  return run_plan<true>(plan, client, until, dry_run);
 }
 
 }  // namespace tq::handlers

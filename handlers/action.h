@@ -110,6 +110,9 @@ struct execution {
 // services' calls are only listed.
 execution execute_plan(const std::vector<planned_call>& plan, const aws::client& client, aws::deadline until,
                        bool dry_run);
+// The same for a plan the caller is done with: each call is moved into its batch, not copied.
+execution execute_plan(std::vector<planned_call>&& plan, const aws::client& client, aws::deadline until,
+                       bool dry_run);
 
 // A record for something found already in place, or deliberately not done.
 action_record already_record(const action_kind& kind, std::string target, std::string detail);

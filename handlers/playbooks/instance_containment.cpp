@@ -1306,7 +1306,7 @@ class plan_levels {
     } else {
       batch.insert(batch.end(), reads.begin(), reads.end());
     }
-    execution sent = execute_plan(batch, ctx.client, ctx.until, ctx.dry_run);
+    execution sent = execute_plan(std::move(batch), ctx.client, ctx.until, ctx.dry_run);
     m_run.round_trips += sent.round_trips;
     for (size_t k = 0; k < due.size(); ++k) {
       m_run.records[due[k]] = std::move(sent.records[k]);
