@@ -143,13 +143,20 @@ digest hmac_key::mac(std::string_view data) const {
 }
 
 std::string hex(std::span<const unsigned char> bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(bytes.size() * 2, '\0');
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    out[2 * i] = digits[bytes[i] >> 4];
-    out[2 * i + 1] = digits[bytes[i] & 0x0f];
-  }
+  std::string out;
+  append_hex(out, bytes);
   return out;
+}
+
+void append_hex(std::string& out, std::span<const unsigned char> bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  const size_t at = out.size();
+  out.resize(at + bytes.size() * 2);
+  char* written = out.data() + at;
+  for (const unsigned char byte : bytes) {
+    *written++ = digits[byte >> 4];
+    *written++ = digits[byte & 0x0f];
+  }
 }
 
 std::string base64(std::span<const unsigned char> bytes) {

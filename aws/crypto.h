@@ -39,8 +39,9 @@ class hmac_key {
   evp_md_ctx_st* m_outer = nullptr;
 };
 
-// Lower-case hex, two characters per byte.
+// Lower-case hex, two characters per byte; append_hex writes them at the end of `out`.
 std::string hex(std::span<const unsigned char> bytes);
+void append_hex(std::string& out, std::span<const unsigned char> bytes);
 
 // Standard base64 with padding (RFC 4648 section 4): S3's x-amz-checksum-sha256 and Content-MD5 values.
 std::string base64(std::span<const unsigned char> bytes);

@@ -224,9 +224,12 @@ std::pair<std::string, std::string> canonical_headers(const http_request& reques
   entries.clear();
   for (const auto& header : request.headers) {
     const std::size_t at = lowered.size();
+    lowered.resize(at + header.name.size());  // within what was reserved
+    char* written = lowered.data() + at;
     for (char c : header.name) {
-      if (!is_space(c)) lowered.push_back(lower(c));
+      if (!is_space(c)) *written++ = lower(c);
     }
+    lowered.resize(static_cast<std::size_t>(written - lowered.data()));
     const std::string_view name(lowered.data() + at, lowered.size() - at);
     if (is_unsigned_header(name) || (params.omit_session_token && name == "x-amz-security-token")) {
       lowered.resize(at);
@@ -417,7 +420,7 @@ std::string string_to_sign_at(std::string_view canonical_request, const signing_
   out.append(signed_at).push_back('\n');
   append_scope(out, signed_at, params);
   out.push_back('\n');
-  out.append(crypto::sha256_hex(canonical_request));
+  crypto::append_hex(out, crypto::sha256(canonical_request));
   return out;
 }
 
@@ -438,12 +441,7 @@ std::string credential_scope(const signing_params& params) {
 canonical_result canonical_request(const http_request& request, const signing_params& params) {
   url_parts parts = split_url(request.url);
   auto [header_lines, signed_headers] = canonical_headers(request, params);
-  std::string payload_hash;
-  if (const http_header* content_hash = find_header(request, "x-amz-content-sha256")) {
-    payload_hash = content_hash->value;
-  } else {
-    payload_hash = crypto::sha256_hex(request.body);
-  }
+  const http_header* content_hash = find_header(request, "x-amz-content-sha256");
   std::string out;
   out.reserve(256 + header_lines.size() + parts.query.size());
   out.append(request.method).push_back('\n');
@@ -451,7 +449,11 @@ canonical_result canonical_request(const http_request& request, const signing_pa
   out.append(canonical_query(parts.query)).push_back('\n');
   out.append(header_lines).push_back('\n');
   out.append(signed_headers).push_back('\n');
-  out.append(payload_hash);
+  if (content_hash != nullptr) {
+    out.append(content_hash->value);
+  } else {
+    crypto::append_hex(out, crypto::sha256(request.body));
+  }
   return {std::move(out), std::move(signed_headers)};
 }
 
@@ -478,17 +480,16 @@ void sign(http_request& request, const signing_params& params) {
     request.headers.push_back({"x-amz-content-sha256", crypto::sha256_hex(request.body)});
   }
   canonical_result canonical = canonical_request(request, params);
-  std::string sig = signature_at(string_to_sign_at(canonical.canonical_request, params, date), params, date);
+  const crypto::digest mac =
+      key_cache().get(params, date)->mac(string_to_sign_at(canonical.canonical_request, params, date));
   std::string authorization(algorithm);
   authorization.reserve(algorithm.size() + 48 + params.credentials.access_key_id.size() +
                         params.region.size() + params.service.size() + canonical.signed_headers.size() +
-                        sig.size());
+                        2 * mac.size());
   authorization.append(" Credential=").append(params.credentials.access_key_id).append("/");
   append_scope(authorization, date, params);
-  authorization.append(", SignedHeaders=")
-      .append(canonical.signed_headers)
-      .append(", Signature=")
-      .append(sig);
+  authorization.append(", SignedHeaders=").append(canonical.signed_headers).append(", Signature=");
+  crypto::append_hex(authorization, mac);
   request.headers.push_back({"Authorization", std::move(authorization)});
 }
 
