@@ -51,7 +51,9 @@ size_t write_header(char* data, size_t size, size_t count, void* user) {
       while (!s.empty() && blank(s.back())) s.remove_suffix(1);
       return s;
     };
-    headers->push_back({std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+    http_header& header = headers->emplace_back();  // written in place: no header made and moved
+    header.name.assign(trim(line.substr(0, colon)));
+    header.value.assign(trim(line.substr(colon + 1)));
   }
   return size * count;
 }

@@ -4,6 +4,7 @@
 // more than the rest of an ignored finding's handling.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -92,8 +93,20 @@ class object {
 
  private:
   std::string& start(std::string_view key) {
-    m_out += m_first ? '{' : ',';
+    const char opening = m_first ? '{' : ',';
     m_first = false;
+    if (plain_run(key) == key.size()) {  // a key as keys are (no quote, escape or non-ASCII): in one piece
+      const std::size_t at = m_out.size();
+      m_out.resize(at + key.size() + 4);
+      char* written = m_out.data() + at;
+      *written++ = opening;
+      *written++ = '"';
+      written = std::copy(key.begin(), key.end(), written);
+      *written++ = '"';
+      *written = ':';
+      return m_out;
+    }
+    m_out += opening;
     append_string(m_out, key);
     m_out += ':';
     return m_out;
