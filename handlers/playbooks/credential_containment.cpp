@@ -6,6 +6,7 @@
 #include "handlers/confirmation.h"
 #include "handlers/incident.h"
 #include "handlers/playbooks/attack_sequence.h"
+#include "runtime/json_text.h"
 #include "runtime/log.h"
 
 namespace tq::handlers {
@@ -276,17 +277,15 @@ std::optional<std::string> exemption_of(const access_key_target& target, const c
   return std::nullopt;
 }
 
+// The text nlohmann::ordered_json dumps for this document (credential_containment_test compares them),
+// written without building the document.
 std::string revoke_sessions_policy(std::string_view now_rfc3339) {
-  nlohmann::ordered_json policy;
-  policy["Version"] = "2012-10-17";
-  policy["Statement"] = nlohmann::ordered_json::array();
-  policy["Statement"].push_back(
-      {{"Sid", "TourniquetRevokeOlderSessions"},
-       {"Effect", "Deny"},
-       {"Action", "*"},
-       {"Resource", "*"},
-       {"Condition", {{"DateLessThan", {{"aws:TokenIssueTime", std::string(now_rfc3339)}}}}}});
-  return policy.dump();
+  std::string policy =
+      R"({"Version":"2012-10-17","Statement":[{"Sid":"TourniquetRevokeOlderSessions","Effect":"Deny",)"
+      R"("Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":)";
+  json_text::append_string(policy, now_rfc3339);
+  policy += "}}}]}";
+  return policy;
 }
 
 std::vector<planned_call> plan_credential_containment(

@@ -504,5 +504,20 @@ TEST(credential_settings_test, defaults_off_and_bad_values_name_the_variable) {
   EXPECT_EQ(bad_group.err().where, "TOURNIQUET_QUARANTINE_GROUP");
 }
 
+// The deny policy's text is what the nlohmann document it replaced dumped.
+TEST(revoke_sessions_policy, is_the_document_dumped) {
+  for (const std::string now : {"2026-12-01T09:30:00Z", "", "odd \"quote\" \\ \x01"}) {
+    nlohmann::ordered_json policy;
+    policy["Version"] = "2012-10-17";
+    policy["Statement"] = nlohmann::ordered_json::array();
+    policy["Statement"].push_back({{"Sid", "TourniquetRevokeOlderSessions"},
+                                   {"Effect", "Deny"},
+                                   {"Action", "*"},
+                                   {"Resource", "*"},
+                                   {"Condition", {{"DateLessThan", {{"aws:TokenIssueTime", now}}}}}});
+    EXPECT_EQ(revoke_sessions_policy(now), policy.dump()) << now;
+  }
+}
+
 }  // namespace
 }  // namespace tq::handlers
