@@ -150,12 +150,15 @@ std::string hex(std::span<const unsigned char> bytes) {
 
 void append_hex(std::string& out, std::span<const unsigned char> bytes) {
   static constexpr char digits[] = "0123456789abcdef";
-  const size_t at = out.size();
-  out.resize(at + bytes.size() * 2);
-  char* written = out.data() + at;
-  for (const unsigned char byte : bytes) {
-    *written++ = digits[byte >> 4];
-    *written++ = digits[byte & 0x0f];
+  char chunk[64];  // a digest at a time, appended whole: no zero-filled room, no check per character
+  while (!bytes.empty()) {
+    const std::size_t n = std::min(bytes.size(), sizeof chunk / 2);
+    for (std::size_t i = 0; i < n; ++i) {
+      chunk[2 * i] = digits[bytes[i] >> 4];
+      chunk[2 * i + 1] = digits[bytes[i] & 0x0f];
+    }
+    out.append(chunk, 2 * n);
+    bytes = bytes.subspan(n);
   }
 }
 

@@ -88,25 +88,28 @@ constexpr std::array<bool, 256> unreserved_bytes = [] {
 // (application/x-www-form-urlencoded as botocore writes it: Python's quote_plus).
 void append_encoded(std::string& out, std::string_view text, bool space_as_plus) {
   static constexpr char hex[] = "0123456789ABCDEF";
-  // Written through a pointer into room for the worst case (every byte %XX), then cut to what was written:
-  // a policy document is a third reserved characters, each an append of its own otherwise.
-  const std::size_t start = out.size();
-  out.resize(start + 3 * text.size());
-  char* at = out.data() + start;
+  // Encoded into a buffer on the stack and appended a piece at a time: a policy document is a third
+  // reserved characters, each an append of its own otherwise.
+  char chunk[256];
+  std::size_t used = 0;
   for (const char byte : text) {
+    if (used > sizeof chunk - 3) {
+      out.append(chunk, used);
+      used = 0;
+    }
     const auto c = static_cast<unsigned char>(byte);
     if (unreserved_bytes[c]) {
-      *at++ = byte;
+      chunk[used++] = byte;
     } else if (space_as_plus && c == ' ') {
-      *at++ = '+';
+      chunk[used++] = '+';
     } else {
-      at[0] = '%';
-      at[1] = hex[c >> 4];
-      at[2] = hex[c & 0x0F];
-      at += 3;
+      chunk[used] = '%';
+      chunk[used + 1] = hex[c >> 4];
+      chunk[used + 2] = hex[c & 0x0F];
+      used += 3;
     }
   }
-  out.resize(static_cast<std::size_t>(at - out.data()));
+  out.append(chunk, used);
 }
 
 }  // namespace

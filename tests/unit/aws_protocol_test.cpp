@@ -1,6 +1,7 @@
 // The pure parts of the AWS client: query encoding, endpoints, response and error parsing, backoff.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -29,6 +30,22 @@ TEST(query, percent_encoding_keeps_only_unreserved_characters) {
   EXPECT_EQ(percent_encode("a b+c/d=e&f*"), "a%20b%2Bc%2Fd%3De%26f%2A");
   EXPECT_EQ(percent_encode("0.0.0.0/0"), "0.0.0.0%2F0");
   EXPECT_EQ(percent_encode("\xc3\xa9"), "%C3%A9");
+  // Longer than the encoder's piece (256 bytes), every byte value, reserved ones side by side at the seams.
+  std::string every_byte;
+  for (int round = 0; round < 3; ++round) {
+    for (int c = 0; c < 256; ++c) every_byte.push_back(static_cast<char>(c));
+  }
+  std::string expected;
+  for (const char byte : every_byte) {
+    const auto c = static_cast<unsigned char>(byte);
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      expected.push_back(byte);
+    } else {
+      constexpr char hex[] = "0123456789ABCDEF";
+      expected += {'%', hex[c >> 4], hex[c & 0x0F]};
+    }
+  }
+  EXPECT_EQ(percent_encode(every_byte), expected);
 }
 
 TEST(query, ec2_lists_are_flattened_and_query_services_use_member) {
