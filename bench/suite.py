@@ -333,9 +333,11 @@ def render(r):
         "%.1f× one call" % ratio(b8, r["batch"][1]["wall_ms"]), "≤ 70 ms", mark(b8 <= GOALS["batch_8_ms"]))
     row("idle loop RSS (VmHWM, blocked in next)", "%.1f MB" % (loop["idle_hwm_kb"] / 1024), "", "", "≤ 8 MB",
         mark(loop["idle_hwm_kb"] <= GOALS["idle_rss_kb"]))
-    row("CPU per loop turn (a finding no playbook acts on)", "%.0f µs (%.0f k instructions)" % (
-        loop["cpu_per_turn_us"], loop["instructions_per_turn"] / 1e3), "", "", "≤ 100 µs",
-        mark(loop["cpu_per_turn_us"] <= GOALS["loop_turn_us"]))
+    loop_runs = loop.get("cpu_per_turn_us_runs", [loop["cpu_per_turn_us"]])
+    row("CPU per loop turn (a finding no playbook acts on; median of %d processes: %s µs)" % (
+            len(loop_runs), ", ".join("%.0f" % u for u in loop_runs)),
+        "%.0f µs (%.0f k instructions)" % (loop["cpu_per_turn_us"], loop["instructions_per_turn"] / 1e3), "", "",
+        "≤ 100 µs", mark(loop["cpu_per_turn_us"] <= GOALS["loop_turn_us"]))
 
     head = ("Measured %s on %s (%d cores, %.1f GB), Linux %s, commit %s; load average %.2f at the start, %.2f at "
             "the end (the machine is shared: compare ratios and instruction counts, not absolute times). "
@@ -507,11 +509,15 @@ def main():
         r["cold_start"]["instructions"] = cold_instructions(profiled, work)
         say("runtime loop: idle memory and CPU per turn")
         turns = 300 if args.quick else 2000
-        idle, after, cpu, wall, cpu_ns = runtime_bench.loop_figures(bootstrap, turns)
+        # Three processes, the median's figures: one run's CPU time moves with the neighbours' load (on this
+        # shared machine 64 to 149 µs a turn for the same 100 k instructions, in one session).
+        loop_runs = sorted((runtime_bench.loop_figures(bootstrap, turns) for _ in range(3)), key=lambda f: f[4])
+        idle, after, cpu, wall, cpu_ns = loop_runs[1]
         r["loop"] = {"idle_hwm_kb": int(idle["VmHWM"].split()[0]), "idle_rss_kb": int(idle["VmRSS"].split()[0]),
                      "after_hwm_kb": int(after["VmHWM"].split()[0]), "turns": turns,
                      "cpu_per_turn_us": cpu_ns / turns / 1e3, "user_s": cpu[0], "sys_s": cpu[1],
-                     "wall_per_turn_us": wall / turns * 1e6}
+                     "wall_per_turn_us": wall / turns * 1e6,
+                     "cpu_per_turn_us_runs": [f[4] / turns / 1e3 for f in loop_runs]}
         say("runtime loop: instructions per turn (callgrind)")
         r["loop"].update(loop_instructions(profiled, work))
         say("containment: %d rounds side by side, %g ms per call; then callgrind" % (rounds, args.delay_ms))
