@@ -150,10 +150,12 @@ void write(level l, std::string_view message, std::initializer_list<field> field
     for (const auto& [k, v] : g_context) put(k, v);
     for (const auto& [k, v] : fields) put(k, v);
     json_text::object out(line);
-    for (const auto& [k, v] : members) {
+    for (const auto& member : members) {
+      const std::string_view key = member.first;  // a plain name: clang before 16 captures no binding
       const bool nested = std::any_of(json_fields.begin(), json_fields.end(),
-                                      [&k](const json_field& j) { return j.key == k; });
-      if (!nested) out.string(k, v);  // a JSON field of the same name takes its place, as a later key would
+                                      [key](const json_field& j) { return j.key == key; });
+      // A JSON field of that name takes its place, as a later key would
+      if (!nested) out.string(key, member.second);
     }
     for (const auto& [k, v] : json_fields) out.raw(k, v);
     out.close();
